@@ -1,0 +1,148 @@
+"""A scripted backend for tests and for the offline UI demo.
+
+``enqueue`` takes replies in order. A reply is a string, a ``Completion``, or a dict
+``{"content": "...", "tool_calls": [{"name": "calculator", "args": {...}}]}`` - the last
+form scripts LangGraph tool calls. When the queue is empty the backend answers with
+``default`` (a string, or a function of the conversation); the built-in default echoes
+the last user message, so ``ladder ask --model fake`` works with no script at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.backends.base import trim_at_stop
+from assistant.errors import ConfigError
+from assistant.types import Completion, GenParams, Message, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+Reply = str | Completion | dict[str, Any]
+_CJK_OR_WORD = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")
+
+
+def count_tokens(text: str) -> int:
+    """A deterministic token estimate: one per CJK character, one per other word."""
+    return len(_CJK_OR_WORD.findall(text))
+
+
+def _echo(conversation: list[Message]) -> str:
+    last_user = next((m.content for m in reversed(conversation) if m.role == "user"), "")
+    return f"[fake] {last_user}"
+
+
+class FakeBackend:
+    def __init__(
+        self,
+        replies: Sequence[Reply] = (),
+        default: str | Callable[[list[Message]], str] | None = None,
+        model_id: str = "fake",
+        choice_scores: Sequence[Sequence[float]] = (),
+    ) -> None:
+        self.model_id = model_id
+        self._queue: deque[Reply] = deque()
+        self._scores: deque[list[float]] = deque(list(s) for s in choice_scores)
+        self._default = default
+        # Every call, for assertions: (conversation, params).
+        self.calls: list[tuple[list[Message], GenParams]] = []
+        self.enqueue(replies)
+
+    @classmethod
+    def from_file(cls, path: str | Path, model_id: str | None = None) -> FakeBackend:
+        """A script file: a JSON list of replies, or ``{"replies": [...], "default": "..."}``."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"fake script not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{exc.lineno}: invalid JSON in fake script: {exc.msg}") from None
+        if isinstance(data, list):
+            data = {"replies": data}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a fake script is a list of replies or a mapping")
+        return cls(data.get("replies", []), default=data.get("default"),
+                   model_id=model_id or f"fake:{path.name}")
+
+    def enqueue(self, replies: Sequence[Reply] | Reply) -> FakeBackend:
+        if isinstance(replies, (str, dict, Completion)):
+            replies = [replies]
+        self._queue.extend(replies)
+        return self
+
+    def enqueue_scores(self, scores: Sequence[Sequence[float]]) -> FakeBackend:
+        self._scores.extend(list(s) for s in scores)
+        return self
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
+        return [self._one(conversation, params) for conversation in batch]
+
+    def _one(self, conversation: list[Message], params: GenParams) -> Completion:
+        start = time.perf_counter()
+        self.calls.append((conversation, params))
+        reply = self._queue.popleft() if self._queue else self._default_reply(conversation)
+        prompt_tokens = sum(count_tokens(m.content) for m in conversation)
+        if isinstance(reply, Completion):
+            return reply
+        if isinstance(reply, dict):
+            text = str(reply.get("content", ""))
+            calls = [ToolCall(c["name"], dict(c.get("args", {})), c.get("id") or ToolCall("", {}).id)
+                     for c in reply.get("tool_calls", [])]
+        else:
+            text, calls = reply, []
+        text, stopped = trim_at_stop(text, params.stop)
+        words = _CJK_OR_WORD.findall(text)
+        finish = "tool_calls" if calls else "stop"
+        if len(words) > params.max_new_tokens:
+            # Cut at the token budget like a real model would.
+            cut_at = [m.end() for m in _CJK_OR_WORD.finditer(text)][params.max_new_tokens - 1]
+            text, finish = text[:cut_at], "length"
+        return Completion(
+            text=text,
+            usage=Usage(prompt_tokens, count_tokens(text), 1),
+            latency_s=time.perf_counter() - start,
+            model_id=self.model_id,
+            finish_reason=finish,
+            tool_calls=calls,
+        )
+
+    def _default_reply(self, conversation: list[Message]) -> str:
+        if self._default is None:
+            return _echo(conversation)
+        if callable(self._default):
+            return self._default(conversation)
+        return self._default
+
+    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+        """Scripted scores first; then a deterministic pseudo-score from a hash."""
+        out: list[list[float]] = []
+        for prompt in prompts:
+            if self._scores:
+                row = self._scores.popleft()
+                if len(row) != len(choices):
+                    raise ValueError(f"scripted scores have {len(row)} values for {len(choices)} choices")
+                out.append(row)
+                continue
+            row = []
+            for choice in choices:
+                digest = hashlib.sha256(f"{prompt}\x00{choice}".encode()).digest()
+                row.append(-1.0 - digest[0] / 64.0)
+            out.append(row)
+        return out
+
+    def chat_model(self) -> BaseChatModel:
+        from assistant.backends.chat_model import LadderChatModel
+
+        return LadderChatModel(backend=self)

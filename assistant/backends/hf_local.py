@@ -1,0 +1,317 @@
+"""A transformers model from a local folder (a converted pack or any HF folder).
+
+Batched generation with left padding and the model's chat template, stop sequences,
+greedy by default, usage and latency per answer, batched ``score_choices`` for exams,
+an optional PEFT adapter, and a thread count and dtype from the settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import torch
+
+from assistant.backends.base import trim_at_stop
+from assistant.backends.toolcalls import parse_tool_calls
+from assistant.errors import ContextOverflowError, ModelNotFoundError
+from assistant.models.refs import check_model_folder
+from assistant.settings import Settings, load_settings
+from assistant.types import Completion, GenParams, Message, Usage
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+# Tokens kept from the start of an over-long prompt (system prompt, instructions) when
+# it is truncated; the rest is kept from the end, where the question usually is.
+_KEEP_HEAD_TOKENS = 64
+_FALLBACK_CONTEXT = 2048
+
+
+def pick_device(setting: str) -> str:
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        from assistant.errors import ConfigError
+
+        raise ConfigError("device=cuda but no CUDA device is available", hint="use device=auto or cpu")
+    return setting
+
+
+def _measure_matmul(dtype: torch.dtype, repeats: int = 12) -> float:
+    """Seconds for a decoder-sized matmul in ``dtype`` (the hot loop of generation)."""
+    x = torch.randn(16, 896, dtype=dtype)
+    w = torch.randn(896, 4864, dtype=dtype)
+    torch.matmul(x, w)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.matmul(x, w)
+    return time.perf_counter() - start
+
+
+def pick_dtype(setting: str, device: str, home: Path) -> torch.dtype:
+    """fp32 or bf16 as configured; ``auto`` picks whichever this machine runs faster.
+
+    On CUDA bf16 wins whenever it is supported. On CPU it depends on the instruction set
+    (AVX-512 BF16 / AMX make bf16 fast; plain AVX2 emulates it and is slower), so we
+    measure once and remember the answer in ``LADDER_HOME/cpu_profile.json``.
+    """
+    if setting == "float32":
+        return torch.float32
+    if setting == "bfloat16":
+        return torch.bfloat16
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    import platform
+
+    profile_path = home / "cpu_profile.json"
+    key = f"{platform.processor() or platform.machine()}|torch {torch.__version__}|{torch.get_num_threads()}t"
+    try:
+        profile = json.loads(profile_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        profile = {}
+    if profile.get("key") != key:
+        fp32 = _measure_matmul(torch.float32)
+        bf16 = _measure_matmul(torch.bfloat16)
+        profile = {"key": key, "float32_s": fp32, "bfloat16_s": bf16,
+                   "faster": "bfloat16" if bf16 < fp32 * 0.9 else "float32"}  # fmt: skip
+        home.mkdir(parents=True, exist_ok=True)
+        profile_path.write_text(json.dumps(profile, indent=2), encoding="utf-8")
+    return torch.bfloat16 if profile["faster"] == "bfloat16" else torch.float32
+
+
+class HFLocalBackend:
+    def __init__(
+        self,
+        path: str | Path,
+        settings: Settings | None = None,
+        *,
+        adapter: str | Path | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.settings = settings or load_settings()
+        self.path = check_model_folder(Path(path))
+        torch.set_num_threads(self.settings.threads)
+        self.device = pick_device(self.settings.device)
+        self.dtype = pick_dtype(self.settings.dtype, self.device, self.settings.home)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
+        self.adapter = Path(adapter) if adapter else None
+        if self.adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(self.adapter))
+        self.model = model.to(self.device).eval()
+        self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.context_window = int(getattr(model.config, "max_position_embeddings", 0) or _FALLBACK_CONTEXT)
+        self._eos_ids = self._collect_eos_ids()
+
+    def _collect_eos_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        eos = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos.add(self.tokenizer.eos_token_id)
+        # Chat models end a turn with their own marker; stop there too.
+        for marker in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>"):
+            token_id = self.tokenizer.convert_tokens_to_ids(marker)
+            if isinstance(token_id, int) and token_id != self.tokenizer.unk_token_id and token_id >= 0:
+                eos.add(token_id)
+        return sorted(eos)
+
+    # ---- prompts -------------------------------------------------------------------
+    def render(self, conversation: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
+        """The conversation as the model sees it, through its chat template."""
+        messages = [m.to_dict() for m in conversation]
+        for message in messages:  # templates expect arguments as a mapping, not a list
+            for call in message.get("tool_calls", []):
+                call["type"] = "function"
+                call["function"] = {"name": call["name"], "arguments": call["args"]}
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(
+                messages, tools=list(tools) or None, add_generation_prompt=True, tokenize=False
+            )
+            return str(text)
+        # A base model without a template: a plain transcript.
+        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        return "\n".join([*lines, "Assistant:"])
+
+    def _fit(self, ids: list[int], budget: int) -> tuple[list[int], bool]:
+        """Make a prompt fit ``budget`` tokens by the overflow policy."""
+        if len(ids) <= budget:
+            return ids, False
+        if self.settings.context_overflow == "error":
+            raise ContextOverflowError(
+                f"prompt has {len(ids)} tokens; {self.model_id} allows {budget} "
+                f"(context {self.context_window} minus the generation budget)",
+                hint="shorten the prompt, lower max_new_tokens, or set context_overflow=truncate",
+            )
+        head = min(_KEEP_HEAD_TOKENS, budget // 4)
+        log.warning("prompt of %d tokens truncated to %d to fit %s", len(ids), budget, self.model_id)
+        return ids[:head] + ids[len(ids) - (budget - head) :], True
+
+    # ---- generation ------------------------------------------------------------------
+    def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
+        if not batch:
+            return []
+        budget = self.context_window - params.max_new_tokens
+        if budget <= 0:
+            raise ContextOverflowError(
+                f"max_new_tokens={params.max_new_tokens} leaves no room in a {self.context_window}-token context"
+            )
+        prompts: list[tuple[list[int], bool]] = []
+        for conversation in batch:
+            text = self.render(conversation, params.tools)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            prompts.append(self._fit(ids, budget))
+        # Sort by length so each micro-batch wastes little padding; restore order after.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][0]))
+        results: dict[int, Completion] = {}
+        size = self.settings.batch_size
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            for index, completion in zip(chunk, self._generate_chunk([prompts[i] for i in chunk], params),
+                                         strict=True):  # fmt: skip
+                results[index] = completion
+        return [results[i] for i in range(len(batch))]
+
+    def _generate_chunk(self, prompts: list[tuple[list[int], bool]], params: GenParams) -> list[Completion]:
+        pad_id = int(self.tokenizer.pad_token_id)
+        width = max(len(ids) for ids, _ in prompts)
+        input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, (ids, _) in enumerate(prompts):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "pad_token_id": pad_id,
+            "eos_token_id": self._eos_ids,
+            "do_sample": not params.greedy,
+        }
+        if params.greedy:
+            # Unset the model's default sampling knobs so greedy stays greedy and quiet.
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        start = time.perf_counter()
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            output = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), **kwargs
+            )
+        latency = time.perf_counter() - start
+        new_tokens = output[:, width:].tolist()
+        known_tools = {t.get("function", t).get("name") for t in params.tools}
+        completions = []
+        for row, (ids, truncated) in enumerate(prompts):
+            tokens = new_tokens[row]
+            ended = next((i for i, tok in enumerate(tokens) if tok in self._eos_ids), None)
+            produced = tokens[: ended + 1] if ended is not None else tokens
+            text = self.tokenizer.decode(produced, skip_special_tokens=True)
+            text, stopped = trim_at_stop(text, params.stop)
+            finish = "stop" if ended is not None or stopped else "length"
+            calls = []
+            if params.tools:
+                text, calls = parse_tool_calls(text, known_tools)
+                finish = "tool_calls" if calls else finish
+            completions.append(
+                Completion(
+                    text=text.strip(),
+                    usage=Usage(len(ids), len(produced), 1),
+                    latency_s=latency,
+                    model_id=self.model_id,
+                    finish_reason=finish,
+                    tool_calls=calls,
+                    prompt_truncated=truncated,
+                )
+            )
+        return completions
+
+    # ---- exam scoring ----------------------------------------------------------------
+    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+        """Sum of log-probabilities of each choice's tokens after each prompt.
+
+        When every choice is one token (option letters), one forward pass over the prompts
+        scores all choices at once. Otherwise every (prompt, choice) pair is one row of a
+        batched forward pass. Rows are left-padded so the choice tokens line up at the end
+        and only the last few positions' logits are computed.
+        """
+        if not choices:
+            raise ValueError("score_choices needs at least one choice")
+        choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        if any(not ids for ids in choice_ids):
+            raise ValueError(f"a choice tokenizes to nothing: {choices!r}")
+        longest = max(len(ids) for ids in choice_ids)
+        budget = self.context_window - longest
+        prompt_ids = [self._fit(self.tokenizer(p, add_special_tokens=False)["input_ids"], budget)[0]
+                      for p in prompts]  # fmt: skip
+        if longest == 1:
+            letters = torch.tensor([ids[0] for ids in choice_ids])
+            out: list[list[float]] = []
+            for rows in self._micro_batches(prompt_ids):
+                logits = self._last_logits(rows, keep=1)[:, -1, :]
+                out.extend(torch.log_softmax(logits, dim=-1)[:, letters].tolist())
+            return out
+        pairs = [(c, p + c) for p in prompt_ids for c in choice_ids]
+        sums: list[float] = []
+        for chunk in self._micro_batches(pairs):
+            logits = self._last_logits([row for _, row in chunk], keep=longest + 1)
+            for row, (choice, _) in enumerate(chunk):
+                # logits at position t predict token t+1: the choice's k tokens are
+                # predicted by the k positions just before the end.
+                predicting = logits[row, -len(choice) - 1 : -1, :]
+                logprobs = torch.log_softmax(predicting, dim=-1)
+                sums.append(float(logprobs[torch.arange(len(choice)), torch.tensor(choice)].sum()))
+        n = len(choices)
+        return [sums[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
+
+    def _micro_batches(self, rows: list[_T]) -> list[list[_T]]:
+        size = self.settings.batch_size
+        return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+    def _last_logits(self, rows: list[list[int]], keep: int) -> torch.Tensor:
+        """Logits (float32, CPU) of the last ``keep`` positions of left-padded rows."""
+        width = max(len(r) for r in rows)
+        pad_id = int(self.tokenizer.pad_token_id)
+        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, width - len(r) :] = torch.tensor(r)
+            attention[i, width - len(r) :] = 1
+        # Left padding shifts positions; give each row positions that start at 0.
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                position_ids=positions.to(self.device),
+                logits_to_keep=keep,
+            ).logits
+        return logits.float().cpu()
+
+    def chat_model(self) -> BaseChatModel:
+        from assistant.backends.chat_model import LadderChatModel
+
+        return LadderChatModel(backend=self)

@@ -1,0 +1,305 @@
+"""A backend over any OpenAI-compatible ``/v1`` endpoint: vLLM, Ollama, llama.cpp server,
+a cloud provider, or ``ladder serve`` itself.
+
+It uses the official ``openai`` client, which retries connection errors, 408/409/429 and
+5xx replies with exponential backoff (``max_retries``) and honours ``Retry-After``. Every
+client error is turned into a Ladder error with a hint; no openai exception leaves this
+module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import openai
+
+from assistant.backends.base import trim_at_stop
+from assistant.errors import BackendError, CapabilityError, ContextOverflowError, LadderError, ModelNotFoundError
+from assistant.settings import Settings, load_settings
+from assistant.types import Completion, GenParams, Message, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# The OpenAI API takes at most four stop sequences; the rest are applied client-side.
+MAX_STOP = 4
+# How many alternatives ``score_choices`` asks for (the OpenAI maximum).
+TOP_LOGPROBS = 20
+# A choice longer than this cannot be a single token of any usual vocabulary.
+MAX_CHOICE_CHARS = 8
+_MCQ_HINT = (
+    "use generate-mode MCQ scoring instead (the model writes its answer and the letter is "
+    "parsed from the text), or serve the model with a server that returns logprobs (e.g. vLLM)"
+)
+
+
+def _openai_message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        out: dict[str, Any] = {"role": "tool", "content": message.content}
+        if message.tool_call_id:
+            out["tool_call_id"] = message.tool_call_id
+        return out
+    out = {"role": message.role, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.args, ensure_ascii=False)},
+            }
+            for call in message.tool_calls
+        ]
+    if message.name:
+        out["name"] = message.name
+    return out
+
+
+def _parse_arguments(raw: str | None) -> dict[str, Any]:
+    if not raw or not raw.strip():
+        return {}
+    try:
+        args = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"_raw": raw}
+    return args if isinstance(args, dict) else {"_raw": raw}
+
+
+def _parse_tool_calls(message: Any) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    for call in getattr(message, "tool_calls", None) or []:
+        function = getattr(call, "function", None)
+        custom = getattr(call, "custom", None)
+        call_id = getattr(call, "id", None) or ToolCall("", {}).id
+        if function is not None:
+            calls.append(ToolCall(function.name, _parse_arguments(function.arguments), call_id))
+        elif custom is not None:
+            calls.append(ToolCall(custom.name, {"input": custom.input}, call_id))
+    return calls
+
+
+def _server_message(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("detail") or body.get("error")
+        if message:
+            return str(message)
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return exc.message
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+class OpenAICompatBackend:
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key: str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.model = model
+        self.base_url = base_url
+        self.model_id = f"openai:{model}@{base_url}"
+        self._client = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key or self.settings.openai_api_key or "EMPTY",
+            timeout=self.settings.request_timeout_s,
+            max_retries=self.settings.max_retries,
+        )
+
+    # -- LLMBackend ---------------------------------------------------------------------
+
+    def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
+        return self._map(lambda conversation: self._generate_one(conversation, params), batch)
+
+    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+        """Log-probability of each single-token choice as the first token of the reply.
+
+        Several vocabulary entries may strip to the same choice (``"A"`` and ``" A"``); their
+        probabilities are summed.
+        """
+        wanted = [choice.strip() for choice in choices]
+        too_long = [c for c in choices if not c.strip() or len(c.strip()) > MAX_CHOICE_CHARS
+                    or any(ch.isspace() for ch in c.strip())]
+        if too_long:
+            raise CapabilityError(
+                f"{self.model_id}: logprob scoring over an endpoint handles single-token choices "
+                f"only (such as 'A'..'D'); cannot score {too_long[0]!r}",
+                hint=_MCQ_HINT,
+            )
+        return self._map(lambda prompt: self._score_one(prompt, wanted), prompts)
+
+    def chat_model(self) -> BaseChatModel:
+        from assistant.backends.chat_model import LadderChatModel
+
+        return LadderChatModel(backend=self)
+
+    def list_models(self) -> list[str]:
+        """The model ids the endpoint serves."""
+        try:
+            return sorted(model.id for model in self._client.models.list())
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from None
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``fn`` over ``items`` with at most ``max_concurrency`` requests at once, in order."""
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        workers = min(self.settings.max_concurrency, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ladder-openai") as pool:
+            futures: list[Future[R]] = [pool.submit(fn, item) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _create(self, **kwargs: Any) -> Any:
+        try:
+            return self._client.chat.completions.create(model=self.model, **kwargs)
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from None
+
+    def _generate_one(self, conversation: list[Message], params: GenParams) -> Completion:
+        kwargs: dict[str, Any] = {
+            "messages": [_openai_message(m) for m in conversation],
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+        }
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.stop:
+            kwargs["stop"] = list(params.stop[:MAX_STOP])
+        if params.tools:
+            kwargs["tools"] = list(params.tools)
+        start = time.perf_counter()
+        response = self._create(**kwargs)
+        latency = time.perf_counter() - start
+
+        if not response.choices:
+            raise BackendError(f"{self.base_url} returned no choices for {self.model!r}")
+        choice = response.choices[0]
+        text, stopped = trim_at_stop(choice.message.content or "", params.stop)
+        calls = _parse_tool_calls(choice.message)
+        finish = choice.finish_reason or "stop"
+        if stopped:
+            finish = "stop"
+        if calls or finish == "function_call":
+            finish = "tool_calls"
+        usage = response.usage
+        return Completion(
+            text=text,
+            usage=Usage(
+                prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
+                completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+                model_calls=1,
+            ),
+            latency_s=latency,
+            model_id=self.model_id,
+            finish_reason=finish,
+            tool_calls=calls,
+        )
+
+    def _score_one(self, prompt: str, choices: list[str]) -> list[float]:
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=1,
+                temperature=0.0,
+                logprobs=True,
+                top_logprobs=TOP_LOGPROBS,
+            )
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            raise CapabilityError(
+                f"{self.base_url} gives no logprobs for {self.model!r} "
+                f"(it rejected the request: {_server_message(exc)})",
+                hint=_MCQ_HINT,
+            ) from None
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from None
+
+        content = None
+        if response.choices and response.choices[0].logprobs is not None:
+            content = response.choices[0].logprobs.content
+        if not content:
+            raise CapabilityError(
+                f"{self.base_url} gives no logprobs for {self.model!r}, so choices cannot be scored",
+                hint=_MCQ_HINT,
+            )
+        first = content[0]
+        entries = {alt.token: alt.logprob for alt in first.top_logprobs or []}
+        entries.setdefault(first.token, first.logprob)
+        by_choice: dict[str, list[float]] = {}
+        for token, logprob in entries.items():
+            by_choice.setdefault(token.strip(), []).append(logprob)
+        return [_logsumexp(by_choice[c]) if c in by_choice else float("-inf") for c in choices]
+
+    def _translate(self, exc: openai.OpenAIError) -> LadderError:
+        """An openai exception as the Ladder error a user can act on."""
+        url = self.base_url
+        timeout = self.settings.request_timeout_s
+        retries = self.settings.max_retries
+        tried = f" after {retries + 1} attempts" if retries else ""
+        # APITimeoutError is a subclass of APIConnectionError: test it first.
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendError(
+                f"{url} did not answer within {timeout:g} s{tried}",
+                hint="raise `request_timeout_s` (--request-timeout-s, LADDER_REQUEST_TIMEOUT_S) "
+                "or check that the server is not overloaded",
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendError(
+                f"cannot reach {url}: connection refused/failed{tried}",
+                hint="check that the server is running and that the base URL (host, port, /v1) "
+                "is right (setting `openai_base_url`)",
+            )
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return BackendError(
+                f"{url} refused the API key (HTTP {exc.status_code}): {_server_message(exc)}",
+                hint="set the right key with the setting `openai_api_key` "
+                "(env LADDER_OPENAI_API_KEY or OPENAI_API_KEY)",
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return ModelNotFoundError(f"{url} does not serve model {self.model!r}: {_server_message(exc)}",
+                                      hint=self._models_hint())
+        if isinstance(exc, openai.APIStatusError):
+            message = _server_message(exc)
+            if exc.status_code == 400 and "context length" in message.lower():
+                return ContextOverflowError(
+                    f"the prompt is too long for {self.model!r} at {url}: {message}",
+                    hint="shorten the prompt (fewer few-shot examples or retrieved chunks) "
+                    "or lower max_new_tokens",
+                )
+            hint = (f"the server was still failing{tried}; raise `max_retries` or check the server"
+                    if exc.status_code >= 500 or exc.status_code == 429 else None)
+            return BackendError(f"{url} answered HTTP {exc.status_code}: {message}", hint=hint)
+        return BackendError(f"{url}: unexpected reply from the endpoint: {exc}")
+
+    def _models_hint(self) -> str:
+        try:
+            quick = self._client.with_options(max_retries=0, timeout=min(5.0, self.settings.request_timeout_s))
+            served = sorted(model.id for model in quick.models.list())
+        except openai.OpenAIError:
+            return "check the model name, and that the base URL ends in /v1"
+        if not served:
+            return "the endpoint lists no models"
+        return f"models served there: {', '.join(served)}"

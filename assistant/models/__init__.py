@@ -1,0 +1,1 @@
+"""Model packs: catalog, pull, references."""

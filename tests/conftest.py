@@ -1,0 +1,39 @@
+"""Shared fixtures. Importing ``assistant`` first applies the offline/privacy env before
+any test imports transformers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import assistant  # noqa: F401  (privacy env first)
+
+# The home where `make test` pulled the real packs, captured before tests redirect
+# LADDER_HOME to temporary folders.
+REAL_HOME = Path(os.environ.get("LADDER_HOME", Path.home() / ".ladder")).expanduser()
+TEST_PACK = "smollm2-135m"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own LADDER_HOME and no stray LADDER_* settings."""
+    for key in list(os.environ):
+        if key.startswith("LADDER_"):
+            monkeypatch.delenv(key)
+    home = tmp_path / "ladder_home"
+    monkeypatch.setenv("LADDER_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    yield home
+
+
+@pytest.fixture(scope="session")
+def real_pack_dir() -> Path:
+    """The converted test pack; pulled on first use if `make test` has not done it."""
+    from assistant.models.pull import ensure_pack
+    from assistant.settings import load_settings
+
+    settings = load_settings({"home": str(REAL_HOME)})
+    return ensure_pack(TEST_PACK, settings)

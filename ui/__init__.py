@@ -1,0 +1,4 @@
+"""Ladder ui."""
+
+from assistant import offline as _offline  # noqa: F401  (privacy env before heavy imports)
+
