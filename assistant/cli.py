@@ -4,8 +4,6 @@ need them, so ``ladder --help`` stays fast."""
 
 from __future__ import annotations
 
-import assistant.offline  # noqa: F401, I001  (privacy env before anything heavy)
-
 import json
 import os
 import sys
@@ -18,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import assistant.offline  # noqa: F401  (privacy env before anything heavy)
 from assistant.errors import LadderError
 from assistant.settings import Settings, load_settings
 
@@ -53,7 +52,8 @@ def _settings(config: Path | None, home: Path | None, **flags: Any) -> Settings:
 def ask(
     question: Annotated[str, typer.Argument(help="The question to ask.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Pack name, model folder, openai:<model>@<url> or fake.")
+        str | None,
+        typer.Option("--model", "-m", help="Pack name, model folder, openai:<model>@<url> or fake."),
     ] = None,
     system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Most new tokens to generate.")] = 256,
@@ -71,7 +71,9 @@ def ask(
 
     settings = _settings(config, home, threads=threads)
     try:
-        params = GenParams(max_new_tokens=max_tokens, temperature=temperature, seed=seed, stop=tuple(stop or ()))
+        params = GenParams(
+            max_new_tokens=max_tokens, temperature=temperature, seed=seed, stop=tuple(stop or ())
+        )
     except ValueError as exc:
         raise LadderError(str(exc)) from None
     with err_console().status(f"asking {model or settings.model} …", spinner="dots"):
@@ -123,44 +125,53 @@ def models_list(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     console().print("[dim]`ladder models info NAME` for details, `ladder models pull NAME` to install[/dim]")
 
 
-class RichPullProgress:
-    """Renders pull progress on stderr with rich: a bar per stage."""
+class RichProgress:
+    """Renders library progress on stderr with rich: one bar per stage."""
 
     def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                  DownloadColumn(), TimeElapsedColumn(), console=err_console())  # fmt: skip
+                                  TextColumn("{task.fields[amount]}"), TimeElapsedColumn(),
+                                  console=err_console())  # fmt: skip
         self._task: Any = None
+        self._unit = "items"
 
-    def __enter__(self) -> RichPullProgress:
+    def __enter__(self) -> RichProgress:
         self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=self._progress.tasks[-1].total or 0)
+        self._finish_current()
         self._progress.stop()
 
-    def start(self, stage: str, total: float | None = None) -> None:
+    def _amount(self, completed: float, total: float | None) -> str:
+        if self._unit == "bytes":
+            return f"{_human(completed)}" + (f" / {_human(total)}" if total else "")
+        return f"{completed:.0f}" + (f" / {total:.0f}" if total else "")
+
+    def _finish_current(self) -> None:
         if self._task is not None:
             task = self._progress.tasks[-1]
-            self._progress.update(self._task, completed=task.total or task.completed)
-        self._task = self._progress.add_task(stage, total=total)
+            done = task.total if task.total is not None else task.completed
+            self._progress.update(self._task, completed=done, total=done or 1,
+                                  amount=self._amount(done or 0, task.total))  # fmt: skip
+
+    def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
+        self._finish_current()
+        self._unit = unit
+        self._task = self._progress.add_task(
+            stage, total=total, amount=self._amount(0, total) if total else ""
+        )
 
     def advance(self, amount: float = 1) -> None:
         if self._task is not None:
             self._progress.advance(self._task, amount)
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, amount=self._amount(task.completed, task.total))
 
     def note(self, message: str) -> None:
-        self._progress.console.print(message)
+        self._progress.console.print(message, markup=False)
 
 
 @models_app.command("pull")
@@ -178,7 +189,7 @@ def models_pull(
     if existing and not force:
         console().print(f"{name} is already installed at {existing}")
         return
-    with RichPullProgress() as progress:
+    with RichProgress() as progress:
         path = pull_pack(name, settings, progress=progress, force=force)
     console().print(f"[green]installed[/green] {name} → {path}")
 
@@ -194,7 +205,9 @@ def models_info(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> No
     info = read_pack_info(name, settings)
     out = console()
     out.print(f"[bold]{spec.name}[/bold]: {spec.description}")
-    out.print(f"upstream  {spec.upstream}  ·  licence {spec.license}  ·  languages {', '.join(spec.languages)}")
+    out.print(
+        f"upstream  {spec.upstream}  ·  licence {spec.license}  ·  languages {', '.join(spec.languages)}"
+    )
     out.print(f"GGUF      {spec.gguf_name}, {_human(spec.size_bytes)}, sha256 {spec.sha256}")
     out.print("wheels    " + ", ".join(p.requirement for p in spec.parts))
     if spec.notes:
@@ -202,8 +215,12 @@ def models_info(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> No
     if info is None:
         out.print(f"installed no  (run `ladder models pull {name}`)", markup=False)
     else:
-        out.print(f"installed {installed_pack_dir(name, settings)} ({_human(info['size_bytes'])}, "
-                  f"converted {info['converted_at']} with transformers {info['converted_with']['transformers']})")  # fmt: skip
+        converted = (
+            f"converted {info['converted_at']} with transformers {info['converted_with']['transformers']}"
+        )
+        out.print(
+            f"installed {installed_pack_dir(name, settings)} ({_human(info['size_bytes'])}, {converted})"
+        )
 
 
 @models_app.command("rm")

@@ -170,9 +170,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return section
 
 
-def load_settings(
-    flags: dict[str, Any] | None = None, config: str | Path | None = None
-) -> Settings:
+def load_settings(flags: dict[str, Any] | None = None, config: str | Path | None = None) -> Settings:
     """Build the settings from defaults, file, environment and flags, in that order."""
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}

@@ -162,8 +162,9 @@ class Answer:
     question_id: str | None = None
     prompt_truncated: bool = False
 
-    def to_ragas_sample(self, reference: str | None = None,
-                        reference_contexts: Sequence[str] | None = None) -> dict[str, Any]:
+    def to_ragas_sample(
+        self, reference: str | None = None, reference_contexts: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         """The ``SingleTurnSample`` fields, with the reference data from the suite."""
         sample: dict[str, Any] = {
             "user_input": self.user_input,

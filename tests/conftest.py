@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import assistant  # noqa: F401  (privacy env first)
+from assistant.settings import Settings
 
 # The home where `make test` pulled the real packs, captured before tests redirect
 # LADDER_HOME to temporary folders.
@@ -37,3 +38,22 @@ def real_pack_dir() -> Path:
 
     settings = load_settings({"home": str(REAL_HOME)})
     return ensure_pack(TEST_PACK, settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random llama, made from a GGUF we write ourselves and converted the way a pack is."""
+    from assistant.models.pull import convert_gguf
+    from tests.helpers.tiny_gguf import write_tiny_gguf
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    gguf = write_tiny_gguf(root / "tiny.gguf")
+    convert_gguf(gguf, root / "model")
+    return root / "model"
+
+
+@pytest.fixture
+def fast_settings(isolated_home: Path) -> Settings:
+    from assistant.settings import load_settings
+
+    return load_settings({"threads": 1, "dtype": "float32", "batch_size": 4})

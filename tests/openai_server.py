@@ -64,8 +64,9 @@ def _last_user(body: dict[str, Any]) -> str:
     return ""
 
 
-def _error(status: int, message: str, kind: str, code: str | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int, message: str, kind: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"error": {"message": message, "type": kind, "param": None, "code": code}},
         status_code=status,
@@ -81,7 +82,8 @@ class FakeOpenAIServer:
     - ``api_key``: when set, requests without ``Authorization: Bearer <key>`` get 401.
     - ``delay_s``: wait this long before answering (stops early if the client goes away).
     - ``failures``: status codes for the first requests, one each (``[503, 503]``), or
-      ``(status, message)`` pairs for a chosen error message; failed replies carry ``retry-after-ms: retry_after_ms`` so client retries are fast.
+      ``(status, message)`` pairs for a chosen error message; failed replies carry
+      ``retry-after-ms: retry_after_ms`` so client retries are fast.
     - ``logprobs``: token -> logprob table (or a function of the body) used when a request
       asks for ``logprobs``; the reply is then the most likely token. With no table the
       server ignores the parameter and returns ``logprobs: null`` (as many servers do),
@@ -141,8 +143,9 @@ class FakeOpenAIServer:
             denied = self._check_key(request)
             if denied is not None:
                 return denied
-            data = [{"id": m, "object": "model", "created": 0, "owned_by": "ladder-tests"}
-                    for m in self.models]
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "ladder-tests"} for m in self.models
+            ]
             return {"object": "list", "data": data}
 
         @app.post("/v1/chat/completions")
@@ -158,10 +161,14 @@ class FakeOpenAIServer:
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
                 if failure is not None:
-                    status, message = (failure if isinstance(failure, tuple)
-                                       else (failure, f"scripted failure ({failure})"))
-                    headers = ({"retry-after-ms": str(self.retry_after_ms)}
-                               if self.retry_after_ms is not None else None)
+                    status, message = (
+                        failure if isinstance(failure, tuple) else (failure, f"scripted failure ({failure})")
+                    )
+                    headers = (
+                        {"retry-after-ms": str(self.retry_after_ms)}
+                        if self.retry_after_ms is not None
+                        else None
+                    )
                     return _error(status, message, "server_error", headers=headers)
                 await self._wait(request)
                 return self._complete(body)
@@ -235,8 +242,14 @@ class FakeOpenAIServer:
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            chunks = _stream_chunks(completion_id, str(model), text, tool_calls, finish,
-                                    usage if self.usage and include_usage else None)
+            chunks = _stream_chunks(
+                completion_id,
+                str(model),
+                text,
+                tool_calls,
+                finish,
+                usage if self.usage and include_usage else None,
+            )
             return StreamingResponse(chunks, media_type="text/event-stream")
 
         message: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
@@ -247,8 +260,9 @@ class FakeOpenAIServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish,
-                         "logprobs": logprobs_block}],
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": finish, "logprobs": logprobs_block}
+            ],
         }
         if self.usage:
             out["usage"] = usage
@@ -271,30 +285,46 @@ def _logprobs_block(table: dict[str, float], top_n: int) -> dict[str, Any]:
     ranked = sorted(table.items(), key=lambda item: -item[1])
     best, best_lp = ranked[0]
     return {
-        "content": [{
-            "token": best,
-            "logprob": best_lp,
-            "bytes": list(best.encode()),
-            "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())}
-                             for t, lp in ranked[:top_n]],
-        }],
+        "content": [
+            {
+                "token": best,
+                "logprob": best_lp,
+                "bytes": list(best.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in ranked[:top_n]
+                ],
+            }
+        ],
         "refusal": None,
     }
 
 
-def _stream_chunks(completion_id: str, model: str, text: str, tool_calls: list[dict[str, Any]],
-                   finish: str, usage: dict[str, int] | None) -> Iterator[str]:
+def _stream_chunks(
+    completion_id: str,
+    model: str,
+    text: str,
+    tool_calls: list[dict[str, Any]],
+    finish: str,
+    usage: dict[str, int] | None,
+) -> Iterator[str]:
     created = int(time.time())
 
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None,
-              chunk_usage: dict[str, int] | None = None, choices: bool = True) -> str:
+    def chunk(
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        chunk_usage: dict[str, int] | None = None,
+        choices: bool = True,
+    ) -> str:
         data: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": ([{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]
-                        if choices else []),
+            "choices": (
+                [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]
+                if choices
+                else []
+            ),
         }
         if chunk_usage is not None:
             data["usage"] = chunk_usage
@@ -334,8 +364,9 @@ def serve(app: Any, prefix: str = "/v1", startup_timeout_s: float = 10.0) -> Ite
     port = sock.getsockname()[1]
     config = uvicorn.Config(asgi, log_level="warning", lifespan="auto", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name=f"openai-test-server-{port}")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"openai-test-server-{port}"
+    )
     thread.start()
     try:
         deadline = time.monotonic() + startup_timeout_s

@@ -1,4 +1,3 @@
 """Ladder ui."""
 
 from assistant import offline as _offline  # noqa: F401  (privacy env before heavy imports)
-

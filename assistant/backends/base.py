@@ -56,7 +56,8 @@ def backend_class(name: str) -> type[Any]:
     except KeyError:
         raise KeyError(f"unknown backend {name!r}; known: {', '.join(backend_names())}") from None
     module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+    cls: type[Any] = getattr(importlib.import_module(module_name), class_name)
+    return cls
 
 
 register_backend("hf_local", "assistant.backends.hf_local:HFLocalBackend")

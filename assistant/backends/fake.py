@@ -69,8 +69,9 @@ class FakeBackend:
             data = {"replies": data}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a fake script is a list of replies or a mapping")
-        return cls(data.get("replies", []), default=data.get("default"),
-                   model_id=model_id or f"fake:{path.name}")
+        return cls(
+            data.get("replies", []), default=data.get("default"), model_id=model_id or f"fake:{path.name}"
+        )
 
     def enqueue(self, replies: Sequence[Reply] | Reply) -> FakeBackend:
         if isinstance(replies, (str, dict, Completion)):
@@ -98,11 +99,13 @@ class FakeBackend:
             return reply
         if isinstance(reply, dict):
             text = str(reply.get("content", ""))
-            calls = [ToolCall(c["name"], dict(c.get("args", {})), c.get("id") or ToolCall("", {}).id)
-                     for c in reply.get("tool_calls", [])]
+            calls = [
+                ToolCall(c["name"], dict(c.get("args", {})), c.get("id") or ToolCall("", {}).id)
+                for c in reply.get("tool_calls", [])
+            ]
         else:
             text, calls = reply, []
-        text, stopped = trim_at_stop(text, params.stop)
+        text, _ = trim_at_stop(text, params.stop)
         words = _CJK_OR_WORD.findall(text)
         finish = "tool_calls" if calls else "stop"
         if len(words) > params.max_new_tokens:

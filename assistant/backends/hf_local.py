@@ -22,7 +22,7 @@ from assistant.backends.toolcalls import parse_tool_calls
 from assistant.errors import ContextOverflowError, ModelNotFoundError
 from assistant.models.refs import check_model_folder
 from assistant.settings import Settings, load_settings
-from assistant.types import Completion, GenParams, Message, Usage
+from assistant.types import Completion, GenParams, Message, ToolCall, Usage
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -108,7 +108,7 @@ class HFLocalBackend:
         self.dtype = pick_dtype(self.settings.dtype, self.device, self.settings.home)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
+            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
         self.adapter = Path(adapter) if adapter else None
@@ -116,7 +116,7 @@ class HFLocalBackend:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(self.adapter))
-        self.model = model.to(self.device).eval()
+        self.model: Any = model.to(self.device).eval()
         self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -174,7 +174,8 @@ class HFLocalBackend:
         budget = self.context_window - params.max_new_tokens
         if budget <= 0:
             raise ContextOverflowError(
-                f"max_new_tokens={params.max_new_tokens} leaves no room in a {self.context_window}-token context"
+                f"max_new_tokens={params.max_new_tokens} leaves no room "
+                f"in a {self.context_window}-token context"
             )
         prompts: list[tuple[list[int], bool]] = []
         for conversation in batch:
@@ -229,10 +230,10 @@ class HFLocalBackend:
             tokens = new_tokens[row]
             ended = next((i for i, tok in enumerate(tokens) if tok in self._eos_ids), None)
             produced = tokens[: ended + 1] if ended is not None else tokens
-            text = self.tokenizer.decode(produced, skip_special_tokens=True)
+            text = str(self.tokenizer.decode(produced, skip_special_tokens=True))
             text, stopped = trim_at_stop(text, params.stop)
             finish = "stop" if ended is not None or stopped else "length"
-            calls = []
+            calls: list[ToolCall] = []
             if params.tools:
                 text, calls = parse_tool_calls(text, known_tools)
                 finish = "tool_calls" if calls else finish

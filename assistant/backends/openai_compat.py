@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import openai
 
 from assistant.backends.base import trim_at_stop
-from assistant.errors import BackendError, CapabilityError, ContextOverflowError, LadderError, ModelNotFoundError
+from assistant.errors import (
+    BackendError,
+    CapabilityError,
+    ContextOverflowError,
+    LadderError,
+    ModelNotFoundError,
+)
 from assistant.settings import Settings, load_settings
 from assistant.types import Completion, GenParams, Message, ToolCall, Usage
 
@@ -133,8 +139,11 @@ class OpenAICompatBackend:
         probabilities are summed.
         """
         wanted = [choice.strip() for choice in choices]
-        too_long = [c for c in choices if not c.strip() or len(c.strip()) > MAX_CHOICE_CHARS
-                    or any(ch.isspace() for ch in c.strip())]
+        too_long = [
+            c
+            for c in choices
+            if not c.strip() or len(c.strip()) > MAX_CHOICE_CHARS or any(ch.isspace() for ch in c.strip())
+        ]
         if too_long:
             raise CapabilityError(
                 f"{self.model_id}: logprob scoring over an endpoint handles single-token choices "
@@ -279,8 +288,9 @@ class OpenAICompatBackend:
                 "(env LADDER_OPENAI_API_KEY or OPENAI_API_KEY)",
             )
         if isinstance(exc, openai.NotFoundError):
-            return ModelNotFoundError(f"{url} does not serve model {self.model!r}: {_server_message(exc)}",
-                                      hint=self._models_hint())
+            return ModelNotFoundError(
+                f"{url} does not serve model {self.model!r}: {_server_message(exc)}", hint=self._models_hint()
+            )
         if isinstance(exc, openai.APIStatusError):
             message = _server_message(exc)
             if exc.status_code == 400 and "context length" in message.lower():
@@ -289,14 +299,18 @@ class OpenAICompatBackend:
                     hint="shorten the prompt (fewer few-shot examples or retrieved chunks) "
                     "or lower max_new_tokens",
                 )
-            hint = (f"the server was still failing{tried}; raise `max_retries` or check the server"
-                    if exc.status_code >= 500 or exc.status_code == 429 else None)
+            hint = (
+                f"the server was still failing{tried}; raise `max_retries` or check the server"
+                if exc.status_code >= 500 or exc.status_code == 429
+                else None
+            )
             return BackendError(f"{url} answered HTTP {exc.status_code}: {message}", hint=hint)
         return BackendError(f"{url}: unexpected reply from the endpoint: {exc}")
 
     def _models_hint(self) -> str:
         try:
-            quick = self._client.with_options(max_retries=0, timeout=min(5.0, self.settings.request_timeout_s))
+            timeout = min(5.0, self.settings.request_timeout_s)
+            quick = self._client.with_options(max_retries=0, timeout=timeout)
             served = sorted(model.id for model in quick.models.list())
         except openai.OpenAIError:
             return "check the model name, and that the base URL ends in /v1"

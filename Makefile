@@ -1,0 +1,53 @@
+# Two commands do all the setup on a fresh machine:
+#   make demo   venv + install + pull the demo pack + answer a Chinese and an English question
+#   make test   venv + install + pull the test pack + lint, types and the whole test suite
+# Both are idempotent: the install re-runs only when pyproject.toml changes, and pulling a
+# pack that is already installed does nothing.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+LADDER := $(VENV)/bin/ladder
+# torch goes in first and pinned: a bare `torch` requirement pulls a multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
+STAMP := $(VENV)/.ladder-installed
+TEST_PACK := smollm2-135m
+DEMO_PACK := qwen2.5-coder-0.5b
+PACKAGES := assistant evaluation finetune ui
+PYTEST_ARGS ?=
+
+.PHONY: setup test demo lint check bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(STAMP)
+
+pack-%: $(STAMP)
+	$(LADDER) models pull $*
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(PACKAGES) tests benchmarks
+	$(VENV)/bin/ruff format --check $(PACKAGES) tests benchmarks
+	$(VENV)/bin/mypy
+
+test: $(STAMP) pack-$(TEST_PACK) lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP) pack-$(DEMO_PACK)
+	$(LADDER) ask --model $(DEMO_PACK) "用一句话介绍长城。"
+	$(LADDER) ask --model $(DEMO_PACK) "In one sentence, what is retrieval-augmented generation?"
+
+bench: $(STAMP) pack-$(DEMO_PACK)
+	$(PY) benchmarks/generation.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
