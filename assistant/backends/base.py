@@ -26,7 +26,11 @@ class LLMBackend(Protocol):
         ...
 
     def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
-        """For each prompt, the log-probability of each choice continuing it."""
+        """For each prompt, the log-probability of each choice continuing it.
+
+        The prompt is the user's message; each choice is scored as the start of the
+        assistant's reply (through the chat template where the model has one).
+        """
         ...
 
     def chat_model(self) -> BaseChatModel:

@@ -254,6 +254,13 @@ class HFLocalBackend:
     def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
         """Sum of log-probabilities of each choice's tokens after each prompt.
 
+        A prompt is the user's message and a choice is the start of the assistant's reply:
+        a chat model sees the prompt through its chat template (as the openai_compat
+        backend does), a base model without a template sees the raw text. Instruct models
+        scored on raw text are badly biased: qwen2.5-coder-0.5b picked "B" for every
+        question of the benchmark's exam on raw prompts and the right letter through its
+        template.
+
         When every choice is one token (option letters), one forward pass over the prompts
         scores all choices at once. Otherwise every (prompt, choice) pair is one row of a
         batched forward pass. Rows are left-padded so the choice tokens line up at the end
@@ -266,8 +273,9 @@ class HFLocalBackend:
             raise ValueError(f"a choice tokenizes to nothing: {choices!r}")
         longest = max(len(ids) for ids in choice_ids)
         budget = self.context_window - longest
-        prompt_ids = [self._fit(self.tokenizer(p, add_special_tokens=False)["input_ids"], budget)[0]
-                      for p in prompts]  # fmt: skip
+        texts = [self.render([Message("user", p)]) if self.tokenizer.chat_template else p for p in prompts]
+        prompt_ids = [self._fit(self.tokenizer(t, add_special_tokens=False)["input_ids"], budget)[0]
+                      for t in texts]  # fmt: skip
         if longest == 1:
             letters = torch.tensor([ids[0] for ids in choice_ids])
             out: list[list[float]] = []

