@@ -1,21 +1,32 @@
 """The one service API that the CLI, the UI, the runner and the server call.
 
-Everything that answers a question goes through here, so a model, a setting or (later) a
-strategy behaves the same wherever it is used.
+Everything that answers a question goes through here: a strategy is built from a config
+(a strategy name, a YAML file or a mapping) over a backend named by a model reference,
+so a model, a setting or a strategy behaves the same wherever it is used.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from assistant.errors import ConfigError
 from assistant.models.refs import load_backend, parse_model_ref
 from assistant.settings import Settings
-from assistant.types import Answer, GenParams, Message, Question, Trace
+from assistant.strategies.base import (
+    BaseStrategy,
+    StrategyConfig,
+    parse_config,
+    strategy_class,
+    strategy_names,
+)
+from assistant.types import Answer, Question
 
 if TYPE_CHECKING:
     from assistant.backends.base import LLMBackend
+
+StrategySpec = StrategyConfig | dict[str, Any] | str | Path | None
 
 
 def get_backend(model: str | None, settings: Settings) -> LLMBackend:
@@ -36,39 +47,59 @@ _BACKENDS: dict[tuple[str, str], LLMBackend] = {}
 _MAX_CACHED_BACKENDS = 3
 
 
+def strategy_data(spec: StrategySpec) -> tuple[dict[str, Any], str]:
+    """A strategy spec as a mapping, and where it came from (for error messages)."""
+    if spec is None:
+        return {"strategy": "prompt"}, "default strategy"
+    if isinstance(spec, StrategyConfig):
+        return spec.to_dict(), f"{spec.strategy} config"
+    if isinstance(spec, dict):
+        return dict(spec), "strategy config"
+    text = str(spec)
+    if text in strategy_names():
+        return {"strategy": text}, f"strategy {text!r}"
+    path = Path(text)
+    if path.suffix in {".yaml", ".yml", ".json"}:
+        if not path.is_file():
+            raise ConfigError(f"strategy config not found: {path}")
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a strategy config is a mapping")
+        return data, str(path)
+    raise ConfigError(
+        f"unknown strategy {text!r}",
+        hint=f"use one of {', '.join(strategy_names())} or a YAML strategy config",
+    )
+
+
+def build_strategy(
+    spec: StrategySpec,
+    settings: Settings,
+    *,
+    backend: LLMBackend | None = None,
+    **overrides: Any,
+) -> BaseStrategy:
+    """A ready strategy from a spec; ``overrides`` (flags) win over the spec's values."""
+    data, origin = strategy_data(spec)
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    cls = strategy_class(str(data.get("strategy", "prompt")))
+    config = parse_config(cls, data, origin)
+    return cls(config, backend or get_backend(config.model, settings), settings)
+
+
 def answer_questions(
     questions: Sequence[Question],
+    spec: StrategySpec = None,
     *,
-    model: str | None,
     settings: Settings,
-    params: GenParams | None = None,
-    system: str | None = None,
     backend: LLMBackend | None = None,
+    **overrides: Any,
 ) -> list[Answer]:
-    """Answer questions directly with the model, batched through the backend."""
-    backend = backend or get_backend(model, settings)
-    params = params or GenParams()
-    conversations = []
-    for question in questions:
-        messages = [Message("system", system)] if system else []
-        conversations.append([*messages, Message("user", question.user_input)])
-    start = time.perf_counter()
-    completions = backend.generate(conversations, params)
-    wall = time.perf_counter() - start
-    answers = []
-    for question, completion in zip(questions, completions, strict=True):
-        trace = Trace()
-        trace.add("generate", finish_reason=completion.finish_reason, batch_wall_s=wall)
-        answers.append(
-            Answer(
-                user_input=question.user_input,
-                response=completion.text,
-                usage=completion.usage,
-                latency_s=completion.latency_s,
-                model_id=completion.model_id,
-                trace=trace,
-                question_id=question.id,
-                prompt_truncated=completion.prompt_truncated,
-            )
-        )
-    return answers
+    """Answer questions with a strategy: the one path for ask, UI, runner and server."""
+    return build_strategy(spec, settings, backend=backend, **overrides).answer(list(questions))

@@ -47,6 +47,16 @@ class Settings:
     pip_no_index: bool = False
     # extra pack catalog (YAML list of packs), merged over the built-in one
     catalog_file: Path | None = None
+    # knowledge base
+    # sentence-transformers folder for embeddings; None = the packaged all-MiniLM-L6-v2
+    embedding_model: str | None = None
+    # sentence-transformers CrossEncoder folder; None = no reranking
+    reranker_model: str | None = None
+    chunk_size: int = 500  # characters
+    chunk_overlap: int = 80  # characters
+    max_file_mb: float = 50.0
+    # os.pathsep-separated folders that ingestion may read; None = the current folder and ~
+    allowed_roots: str | None = None
     sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +71,12 @@ class Settings:
             raise ConfigError(f"max_concurrency must be > 0, got {self.max_concurrency}")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.chunk_size <= 0:
+            raise ConfigError(f"chunk_size must be > 0, got {self.chunk_size}")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            raise ConfigError(f"chunk_overlap must be in [0, chunk_size), got {self.chunk_overlap}")
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"max_file_mb must be > 0, got {self.max_file_mb}")
         if self.request_timeout_s <= 0:
             raise ConfigError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
         for name, value, allowed in (
@@ -83,6 +99,10 @@ class Settings:
     @property
     def adapters_dir(self) -> Path:
         return self.home / "adapters"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.home / "kb"
 
     @property
     def db_path(self) -> Path:

@@ -151,6 +151,18 @@ class Trace:
 
 
 @dataclass
+class Citation:
+    """A numbered source the answer cites: ``[n]`` in the text maps to this chunk."""
+
+    number: int
+    source: str
+    page: int | None
+    chunk: int
+    text: str
+    score: float = 0.0
+
+
+@dataclass
 class Answer:
     user_input: str
     response: str
@@ -161,6 +173,7 @@ class Answer:
     trace: Trace = field(default_factory=Trace)
     question_id: str | None = None
     prompt_truncated: bool = False
+    citations: list[Citation] = field(default_factory=list)
 
     def to_ragas_sample(
         self, reference: str | None = None, reference_contexts: Sequence[str] | None = None

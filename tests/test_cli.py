@@ -61,7 +61,10 @@ def test_ask_json_with_scripted_fake(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert data["answer"] == "答案是B。 The end"
     assert data["model"] == "fake:script.json"
     assert data["completion_tokens"] == 6  # 答 案 是 "B。" "The" "end"
-    assert data["prompt_tokens"] == 4
+    from assistant.backends.fake import count_tokens
+    from assistant.strategies.base import DEFAULT_SYSTEM_PROMPT
+
+    assert data["prompt_tokens"] == count_tokens(DEFAULT_SYSTEM_PROMPT) + count_tokens("选哪个?")
 
 
 def test_ask_through_openai_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
@@ -209,3 +212,27 @@ def test_pull_failure_exit_code_and_no_traceback(
     assert "SHA-256 mismatch" in err and "Traceback" not in err + out
     code, out, _ = run(["models", "list"], capsys)
     assert PACK in out
+
+
+def test_ask_with_strategy_file_and_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "fewshot.yaml"
+    config.write_text(
+        "strategy: fewshot\nk: 1\nexamples:\n  - {user_input: 'What is 1+1?', reference: '2'}\n"
+        "output_format: Answer with a number only.\n"
+    )
+    code, out, _ = run(
+        ["ask", "What is 2+2?", "--strategy", str(config), "--model", "fake", "--trace"], capsys
+    )
+    assert code == 0
+    assert "[fake] What is 2+2?" in out and "Answer with a number only." in out
+    assert "1. generate" in out and "fewshot" not in out.splitlines()[0]
+    code, out, _ = run(["ask", "hi", "--strategy", str(config), "--model", "fake", "--json"], capsys)
+    data = json.loads(out)
+    assert data["trace"][0]["kind"] == "generate" and data["model_calls"] == 1
+
+
+def test_ask_unknown_strategy_and_missing_kb(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["ask", "hi", "--strategy", "magic", "--model", "fake"], capsys)
+    assert code == 2 and "unknown strategy 'magic'" in err
+    code, _, err = run(["ask", "hi", "--strategy", "rag", "--model", "fake"], capsys)
+    assert code == 2 and "needs a knowledge base" in err

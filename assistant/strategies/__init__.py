@@ -1,0 +1,1 @@
+"""Strategies: the rungs of the ladder (prompt, fewshot, reflection, rag, agent)."""
