@@ -31,6 +31,12 @@ models_app = typer.Typer(help="Model packs: GGUF models carried in PyPI wheels."
 app.add_typer(models_app, name="models")
 
 
+def _register_subcommands() -> None:
+    from assistant.cli_kb import kb_app
+
+    app.add_typer(kb_app, name="kb")
+
+
 def console() -> Console:
     return Console(highlight=False)
 
@@ -313,6 +319,9 @@ def doctor(config: ConfigOpt = None, home: HomeOpt = None) -> None:
         out.print(f"[yellow]![/yellow] {problem}")
     if any("not writable" in p or "not installed" in p.split(":")[0] for p in problems if "pack" not in p):
         raise typer.Exit(1)
+
+
+_register_subcommands()
 
 
 @app.command("version")

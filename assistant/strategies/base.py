@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from assistant.backends.base import LLMBackend
     from assistant.settings import Settings
 
-DEFAULT_SYSTEM_PROMPT = "You are a helpful, precise assistant. Answer the question directly."
+# Empty: the model's own chat template supplies its default system prompt. Small models
+# answer worse under a generic prompt of ours (smollm2-135m turned "capital of France?"
+# into French nonsense under "You are a helpful, precise assistant...").
+DEFAULT_SYSTEM_PROMPT = ""
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Chinese (and Japanese kana) is scored per character and Latin script per word, a
 ``normalize``: NFKC, case folding, punctuation dropped (ASCII and full-width), English
 articles dropped, whitespace collapsed. ragas' own ``RougeScore`` and ``BleuScore`` are not
 used: rouge_score's default tokenizer deletes every non-ASCII character and sacrebleu's
-13a keeps a Chinese sentence as one token, so both score Chinese as 0 or 1. We give both
-libraries our tokens instead. Scores are in 0..1 (BLEU too, not sacrebleu's 0..100).
+13a keeps a Chinese sentence as one token, so both score Chinese as 0 or 1. We compute
+ROUGE-L ourselves and give sacrebleu our tokens. Scores are in 0..1 (BLEU too, not sacrebleu's 0..100).
 """
 
 from __future__ import annotations
@@ -73,19 +73,29 @@ class TokenF1(BaseMetric):
         return Score(token_f1(*_pair(sample)))
 
 
-class _Tokenizer:
-    """The object rouge_score wants: ``tokenize(text) -> list[str]``."""
-
-    def tokenize(self, text: str) -> list[str]:
-        return tokenize(text)
+def _lcs_length(a: list[str], b: list[str]) -> int:
+    """Longest common subsequence length, O(len(a) * len(b)) time, O(len(b)) memory."""
+    previous = [0] * (len(b) + 1)
+    for token in a:
+        current = [0]
+        for j, other in enumerate(b):
+            current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
 
 
 def rouge_l(response: str, reference: str) -> float:
-    """ROUGE-L F-measure (LCS) over ``tokenize`` tokens."""
-    from rouge_score import rouge_scorer
+    """ROUGE-L F-measure (LCS) over ``tokenize`` tokens.
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Tokenizer())
-    return float(scorer.score(reference, response)["rougeL"].fmeasure)
+    Computed here rather than with rouge_score: its tokenizer drops Chinese, and importing
+    it pulls in absl, whose logging handler takes over the root logger.
+    """
+    hypothesis, gold = tokenize(response), tokenize(reference)
+    lcs = _lcs_length(hypothesis, gold)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(hypothesis), lcs / len(gold)
+    return 2 * precision * recall / (precision + recall)
 
 
 class RougeL(BaseMetric):

@@ -84,9 +84,10 @@ def test_fixed_fewshot_puts_examples_as_turns(fast_settings: Settings) -> None:
     strategy = build_strategy({"strategy": "fewshot", "k": 2, "examples": POOL}, fast_settings, backend=fake)
     strategy.answer([Question("What is the capital of Germany?")])
     conversation = fake.calls[0][0]
-    assert [m.role for m in conversation] == ["system", "user", "assistant", "user", "assistant", "user"]
-    assert conversation[1].content == POOL[0]["user_input"] and conversation[2].content == "Paris"
-    assert conversation[4].content == "中国"
+    # no system prompt by default: the model's own template supplies one
+    assert [m.role for m in conversation] == ["user", "assistant", "user", "assistant", "user"]
+    assert conversation[0].content == POOL[0]["user_input"] and conversation[1].content == "Paris"
+    assert conversation[3].content == "中国"
     assert conversation[-1].content == "What is the capital of Germany?"
 
 

@@ -1,0 +1,111 @@
+"""``ladder kb`` through ``assistant.cli.main``: exit codes, tables, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # rich wraps long paths at 80 columns otherwise
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_importing_the_kb_cli_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "import assistant.cli_kb\n"
+        "heavy = ('chromadb', 'torch', 'sentence_transformers', 'jieba', 'bm25s')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_kb_commands_end_to_end(
+    capsys: pytest.CaptureFixture[str], pdf_bytes: Callable[[list[str]], bytes]
+) -> None:
+    code, out, _ = run(["kb", "list"], capsys)
+    assert code == 0 and "no knowledge bases" in out
+
+    code, out, _ = run(["kb", "create", "handbook"], capsys)
+    assert code == 0 and "created knowledge base handbook" in out
+    code, _, err = run(["kb", "create", "handbook"], capsys)
+    assert code == 2 and "already exists" in err
+
+    Path("docs").mkdir()
+    Path("docs/leave.txt").write_text("员工每年享有十五天带薪年假。", encoding="utf-8")
+    Path("docs/manual.pdf").write_bytes(pdf_bytes(["Intro page.", "The printer needs a badge."]))
+    code, out, err = run(["kb", "add", "handbook", "docs"], capsys)
+    assert code == 0, err
+    assert "leave.txt" in out and "manual.pdf" in out and "2 added" in out
+    assert "embedding chunks" in err  # the progress bar, on stderr
+
+    code, out, _ = run(["kb", "add", "handbook", "docs/leave.txt"], capsys)
+    assert code == 0 and "unchanged" in out
+
+    code, out, _ = run(["kb", "search", "handbook", "年假有几天", "-k", "1"], capsys)
+    assert code == 0 and "十五天带薪年假" in out and "leave.txt" in out
+    code, out, _ = run(["kb", "search", "handbook", "printer badge", "--mode", "bm25", "--json"], capsys)
+    hits = json.loads(out)
+    assert code == 0 and hits[0]["page"] == 2 and hits[0]["source"].endswith("manual.pdf")
+    code, _, err = run(["kb", "search", "handbook", "x", "--mode", "fuzzy"], capsys)
+    assert code == 2 and "mode must be one of" in err
+
+    code, out, _ = run(["kb", "list"], capsys)
+    assert code == 0 and "handbook" in out and "packaged:all-MiniLM-L6-v2" in out
+    code, out, _ = run(["kb", "info", "handbook"], capsys)
+    assert code == 0 and "chunks" in out and "manual.pdf" in out and "leave.txt" in out
+
+    code, out, _ = run(["kb", "remove", "handbook", "docs/leave.txt"], capsys)
+    assert code == 0 and "removed 1 chunks" in out
+    code, _, err = run(["kb", "remove", "handbook", "docs/leave.txt"], capsys)
+    assert code == 3 and "no source matching" in err
+
+    code, out, _ = run(["kb", "delete", "handbook", "--yes"], capsys)
+    assert code == 0 and "deleted" in out
+    code, _, err = run(["kb", "info", "handbook"], capsys)
+    assert code == 3 and "no knowledge base named 'handbook'" in err and "ladder kb create handbook" in err
+
+
+def test_kb_add_reports_failures_and_exits_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    run(["kb", "create", "mixed"], capsys)
+    Path("good.md").write_text("Good content about owls.")
+    Path("empty.txt").write_bytes(b"")
+    Path("fake.pdf").write_bytes(b"not a pdf")
+    code, out, err = run(["kb", "add", "mixed", "good.md", "empty.txt", "fake.pdf"], capsys)
+    assert code == 1
+    assert "good.md" in out and "added" in out and "failed" in out and "the file is empty" in out
+    assert "2 of 3 files failed" in err and "empty.txt" in err and "fake.pdf" in err
+    code, out, _ = run(["kb", "search", "mixed", "owls", "-k", "1"], capsys)
+    assert code == 0 and "Good content about owls." in out
+
+
+def test_kb_commands_on_a_missing_kb(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (
+        ["add", "ghost", "x.txt"],
+        ["search", "ghost", "q"],
+        ["remove", "ghost", "x"],
+        ["delete", "ghost"],
+    ):
+        code, _, err = run(["kb", *args], capsys)
+        assert code == 3 and "ghost" in err, args
