@@ -10,22 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.cli import main
+from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 from tests.openai_server import FakeOpenAIServer, serve
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COLUMNS", "300")  # rich wraps long paths at 80 columns otherwise
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def test_help_is_fast_and_never_imports_torch() -> None:
