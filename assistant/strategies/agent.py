@@ -24,14 +24,14 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypedDict
 
 from assistant.errors import ConfigError, LadderError
-from assistant.strategies.base import BaseStrategy, StrategyConfig, StrategyCost
+from assistant.strategies.base import BaseStrategy, Episode, StrategyConfig, StrategyCost
 from assistant.strategies.tools import ToolContext, ToolError, get_tool, run_tool
 from assistant.strategies.verifiers import check_database, find_json
-from assistant.types import Answer, Completion, Message, Question, Trace, Usage
+from assistant.types import Answer, Completion, Message, Question
 
 logger = logging.getLogger(__name__)
 
@@ -156,26 +156,14 @@ class AgentConfig(StrategyConfig):
         return list(dict.fromkeys(self.tools))
 
 
-@dataclass
-class _Episode:
+@dataclass(kw_only=True)
+class _Episode(Episode):
     """One question's run: its conversation, trace and counters."""
 
-    question: Question
     messages: list[Message]
-    trace: Trace = field(default_factory=Trace)
-    usage: Usage = field(default_factory=Usage)
-    retrieved_contexts: list[str] = field(default_factory=list)
     steps: int = 0
     malformed_in_a_row: int = 0
     reply: Completion | None = None
-    response: str | None = None
-    model_id: str = ""
-    prompt_truncated: bool = False
-    latency_s: float = 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None
 
     def extend(self, *messages: Message) -> None:
         # A new list: the backend may keep the conversation it was given (the fake does).
@@ -236,9 +224,7 @@ class AgentStrategy(BaseStrategy):
         active = [e for e in state["episodes"] if not e.done]
         completions = self.backend.generate([e.messages for e in active], self.params)
         for episode, completion in zip(active, completions, strict=True):
-            episode.usage = episode.usage + completion.usage
-            episode.model_id = completion.model_id
-            episode.prompt_truncated = episode.prompt_truncated or completion.prompt_truncated
+            episode.record(completion)
             episode.reply = completion
         return {"episodes": state["episodes"]}
 
@@ -266,7 +252,7 @@ class AgentStrategy(BaseStrategy):
             episode.trace.add("malformed", step=episode.steps + 1, reply=reply.text, error=str(exc))
             if episode.malformed_in_a_row > self.agent.max_retries_on_malformed:
                 message = f"I could not finish: the model did not reply with a valid action ({exc})."
-                self._finish(episode, message, "malformed", started)
+                episode.finish(message, "malformed", started, steps=episode.steps)
                 return
             correction = CORRECTION.format(error=exc, tools=", ".join(self.tools))
             episode.extend(Message("assistant", reply.text), Message("user", correction))
@@ -276,7 +262,7 @@ class AgentStrategy(BaseStrategy):
         episode.trace.add("thought", step=episode.steps, text=action.thought)
         if action.final_answer is not None:
             episode.trace.add("final", step=episode.steps, answer=action.final_answer)
-            self._finish(episode, action.final_answer, "final_answer", started)
+            episode.finish(action.final_answer, "final_answer", started, steps=episode.steps)
             return
         assert action.tool is not None
         episode.trace.add("action", step=episode.steps, tool=action.tool, input=action.tool_input)
@@ -284,7 +270,7 @@ class AgentStrategy(BaseStrategy):
         episode.trace.add("observation", step=episode.steps, tool=action.tool, text=observation, error=failed)
         if episode.steps >= limit:
             message = f"I could not finish: reached the step limit ({limit} steps) without a final answer."
-            self._finish(episode, message, "step_limit", started)
+            episode.finish(message, "step_limit", started, steps=episode.steps)
             return
         note = LAST_STEP if episode.steps == limit - 1 else ""
         episode.extend(
@@ -310,34 +296,15 @@ class AgentStrategy(BaseStrategy):
         cap = self.agent.max_observation_chars
         return (observation[:cap] + " ...(truncated)" if len(observation) > cap else observation), False
 
-    @staticmethod
-    def _finish(episode: _Episode, response: str, reason: str, started: float) -> None:
-        episode.response = response
-        episode.latency_s = time.perf_counter() - started
-        episode.trace.add("stop", reason=reason, steps=episode.steps)
-
     # ---- answering -----------------------------------------------------------------
     def answer(self, questions: Sequence[Question]) -> list[Answer]:
         if not questions:
             return []
-        episodes = [_Episode(q, self.conversation(q)) for q in questions]
+        episodes = [_Episode(question=q, messages=self.conversation(q)) for q in questions]
         state: _State = {"episodes": episodes, "started": time.perf_counter()}
         turns = self.agent.max_steps * (self.agent.max_retries_on_malformed + 1) + 1
         self._graph().invoke(state, {"recursion_limit": 2 * turns + 5})
-        return [
-            Answer(
-                user_input=e.question.user_input,
-                response=e.response or "",
-                usage=e.usage,
-                latency_s=e.latency_s,
-                model_id=e.model_id or self.backend.model_id,
-                retrieved_contexts=e.retrieved_contexts,
-                trace=e.trace,
-                question_id=e.question.id,
-                prompt_truncated=e.prompt_truncated,
-            )
-            for e in episodes
-        ]
+        return [e.to_answer(self.backend.model_id) for e in episodes]
 
     def cost(self) -> StrategyCost:
         """About three turns; each resends the growing conversation."""

@@ -235,6 +235,53 @@ class BaseStrategy:
                             completion_tokens=self.config.max_new_tokens / 2)  # fmt: skip
 
 
+@dataclass
+class Episode:
+    """One question's run through a strategy that makes several model calls.
+
+    Reflection and the agent both keep this bookkeeping: usage summed over every call,
+    the model that answered, the trace, and the answer once the run stops.
+    """
+
+    question: Question
+    trace: Trace = field(default_factory=Trace)
+    usage: Usage = field(default_factory=Usage)
+    retrieved_contexts: list[str] = field(default_factory=list)
+    response: str | None = None
+    model_id: str = ""
+    prompt_truncated: bool = False
+    latency_s: float = 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.response is not None
+
+    def record(self, completion: Completion) -> None:
+        """Count one model call."""
+        self.usage = self.usage + completion.usage
+        self.model_id = completion.model_id
+        self.prompt_truncated = self.prompt_truncated or completion.prompt_truncated
+
+    def finish(self, response: str, reason: str, started: float, **detail: Any) -> None:
+        """Stop the run with ``response``; the trace's last step says why."""
+        self.response = response
+        self.latency_s = time.perf_counter() - started
+        self.trace.add("stop", reason=reason, **detail)
+
+    def to_answer(self, fallback_model_id: str, fallback_response: str = "") -> Answer:
+        return Answer(
+            user_input=self.question.user_input,
+            response=self.response if self.response is not None else fallback_response,
+            usage=self.usage,
+            latency_s=self.latency_s,
+            model_id=self.model_id or fallback_model_id,
+            retrieved_contexts=self.retrieved_contexts,
+            trace=self.trace,
+            question_id=self.question.id,
+            prompt_truncated=self.prompt_truncated,
+        )
+
+
 class Timer:
     """Wall time of a block, for answers built from several model calls."""
 

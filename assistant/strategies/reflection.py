@@ -20,11 +20,11 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypedDict
 
 from assistant.errors import ConfigError
-from assistant.strategies.base import BaseStrategy, StrategyConfig, StrategyCost
+from assistant.strategies.base import BaseStrategy, Episode, StrategyConfig, StrategyCost
 from assistant.strategies.verifiers import (
     Verdict,
     VerifierOptions,
@@ -32,7 +32,7 @@ from assistant.strategies.verifiers import (
     json_safe_rows,
     verifier_names,
 )
-from assistant.types import Answer, Completion, Message, Question, Trace, Usage
+from assistant.types import Answer, Message, Question
 
 logger = logging.getLogger(__name__)
 
@@ -103,30 +103,14 @@ class ReflectionConfig(StrategyConfig):
                                schema=self.json_schema, timeout_s=self.sql_timeout_s)  # fmt: skip
 
 
-@dataclass
-class _Item:
+@dataclass(kw_only=True)
+class _Item(Episode):
     """One question's progress through the loop."""
 
-    question: Question
     conversation: list[Message]
-    trace: Trace = field(default_factory=Trace)
-    usage: Usage = field(default_factory=Usage)
     draft: str = ""
     round: int = 0
     feedback: str = ""
-    response: str | None = None
-    model_id: str = ""
-    prompt_truncated: bool = False
-    latency_s: float = 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.response is not None
-
-    def record(self, completion: Completion) -> None:
-        self.usage = self.usage + completion.usage
-        self.model_id = completion.model_id
-        self.prompt_truncated = self.prompt_truncated or completion.prompt_truncated
 
 
 class _State(TypedDict):
@@ -201,9 +185,11 @@ class ReflectionStrategy(BaseStrategy):
             item.trace.add("check", **detail)
             if verdict.ok:
                 fixed = verdict.fixed if self.reflection.normalize and verdict.fixed is not None else None
-                self._finish(item, item.draft if fixed is None else fixed, "passed", state["started"])
+                item.finish(
+                    item.draft if fixed is None else fixed, "passed", state["started"], rounds=item.round
+                )
             elif item.round >= self.reflection.max_rounds:
-                self._finish(item, item.draft, "max_rounds", state["started"])
+                item.finish(item.draft, "max_rounds", state["started"], rounds=item.round)
             else:
                 item.feedback = verdict.feedback
         return {"items": state["items"]}
@@ -233,7 +219,7 @@ class ReflectionStrategy(BaseStrategy):
                            exc_info=True)  # fmt: skip
             item.trace.add("check", round=item.round, method=self.reflection.check, ok=None,
                            error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-            self._finish(item, item.draft, "check_error", started)
+            item.finish(item.draft, "check_error", started, rounds=item.round)
             return None
 
     def _revise(self, state: _State) -> dict[str, Any]:
@@ -253,32 +239,14 @@ class ReflectionStrategy(BaseStrategy):
             )
         return {"items": state["items"]}
 
-    @staticmethod
-    def _finish(item: _Item, response: str, reason: str, started: float) -> None:
-        item.response = response
-        item.latency_s = time.perf_counter() - started
-        item.trace.add("stop", reason=reason, rounds=item.round)
-
     # ---- answering -----------------------------------------------------------------
     def answer(self, questions: Sequence[Question]) -> list[Answer]:
         if not questions:
             return []
-        items = [_Item(q, self.conversation(q)) for q in questions]
+        items = [_Item(question=q, conversation=self.conversation(q)) for q in questions]
         state: _State = {"items": items, "started": time.perf_counter()}
         self._graph().invoke(state, {"recursion_limit": 2 * self.reflection.max_rounds + 5})
-        return [
-            Answer(
-                user_input=item.question.user_input,
-                response=item.response or item.draft,
-                usage=item.usage,
-                latency_s=item.latency_s,
-                model_id=item.model_id or self.backend.model_id,
-                trace=item.trace,
-                question_id=item.question.id,
-                prompt_truncated=item.prompt_truncated,
-            )
-            for item in items
-        ]
+        return [item.to_answer(self.backend.model_id, item.draft) for item in items]
 
     def cost(self) -> StrategyCost:
         """A draft, a check per round (free for a verifier), and about half the answers revised."""
