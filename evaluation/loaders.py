@@ -146,14 +146,35 @@ CEVAL_SUBJECTS: dict[str, tuple[str, str]] = {
 CATEGORIES: tuple[str, ...] = ("STEM", "Social Science", "Humanities", "Other")
 
 
+# Subjects of exams in C-Eval's layout that are not C-Eval's own (a team's internal exam),
+# declared by a suite's `subject_info`.
+_CUSTOM_SUBJECTS: dict[str, tuple[str, str]] = {}
+
+
+def register_subject(subject: str, name_zh: str, category: str) -> None:
+    """Declare a custom exam subject; redefining a known subject differently is an error."""
+    if category not in CATEGORIES:
+        raise SuiteError(
+            f"subject {subject!r}: category must be one of {', '.join(CATEGORIES)}, got {category!r}"
+        )
+    known = CEVAL_SUBJECTS.get(subject) or _CUSTOM_SUBJECTS.get(subject)
+    if known is not None and known != (name_zh, category):
+        raise SuiteError(f"subject {subject!r} is already defined as {known[0]} ({known[1]})")
+    _CUSTOM_SUBJECTS[subject] = (name_zh, category)
+
+
+def _subject(subject: str) -> tuple[str, str] | None:
+    return CEVAL_SUBJECTS.get(subject) or _CUSTOM_SUBJECTS.get(subject)
+
+
 def subject_zh(subject: str) -> str:
     """The Chinese name C-Eval uses in its prompt; unknown subjects keep their own name."""
-    known = CEVAL_SUBJECTS.get(subject)
+    known = _subject(subject)
     return known[0] if known else subject.replace("_", " ")
 
 
 def subject_category(subject: str) -> str | None:
-    known = CEVAL_SUBJECTS.get(subject)
+    known = _subject(subject)
     return known[1] if known else None
 
 

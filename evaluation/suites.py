@@ -40,6 +40,7 @@ from evaluation.loaders import (
     load_mcq_jsonl,
     load_qa,
     read_exam_csv,
+    register_subject,
     subject_zh,
 )
 from evaluation.metrics.base import Metric, build_metric
@@ -77,6 +78,8 @@ class SuiteSpec:
     metrics: list[Any] = field(default_factory=list)  # names or {name: {options}}
     thresholds: dict[str, float] = field(default_factory=dict)
     description: str = ""
+    # For exams in C-Eval's layout with subjects of their own: {subject: {name_zh, category}}.
+    subject_info: dict[str, dict[str, str]] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -113,6 +116,9 @@ class SuiteSpec:
                 raise _SpecValueError("k_shot", "k_shot needs `dev`: the file(s) exemplars come from")
             if self.prompt is not None and "{question}" not in self.prompt:
                 raise _SpecValueError("prompt", f"prompt must contain {{question}}, got {self.prompt!r}")
+        for subject, info in self.subject_info.items():
+            if not isinstance(info, dict) or not {"name_zh", "category"} <= set(info):
+                raise _SpecValueError("subject_info", f"subject_info.{subject} needs name_zh and category")
         if self.chain_of_thought and self.format != "ceval":
             raise _SpecValueError("chain_of_thought", "chain_of_thought is for the ceval format")
         if not self.metrics:
@@ -371,6 +377,8 @@ def _exemplar_answer(item: SuiteItem) -> str:
 def _load_exam_tree(spec: SuiteSpec, lines: dict[tuple[Any, ...], int]) -> list[SuiteItem]:
     layout: ExamLayout = spec.format  # type: ignore[assignment]
     items: list[SuiteItem] = []
+    for subject, info in spec.subject_info.items():
+        register_subject(subject, info["name_zh"], info["category"])
     for root in spec.data:
         files = exam_files(root, spec.split, layout)
         wanted = spec.subjects if spec.subjects is not None else list(files)

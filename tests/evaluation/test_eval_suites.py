@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.loaders import CATEGORIES, CEVAL_SUBJECTS, ExamRow, SuiteError, load_mcq_jsonl, load_qa
+from evaluation.loaders import (
+    CATEGORIES,
+    CEVAL_SUBJECTS,
+    ExamRow,
+    SuiteError,
+    load_mcq_jsonl,
+    load_qa,
+    register_subject,
+    subject_zh,
+)
 from evaluation.suites import ceval_prompt, load_suite, load_suite_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,12 +70,11 @@ def test_demo_exam_is_a_five_shot_ceval_suite() -> None:
     subjects = {i.subject for i in suite.items}
     assert len(subjects) == 3 and len(suite) == 24
     assert {i.category for i in suite.items} == {"STEM", "Social Science", "Humanities"}
+    assert subject_zh("demo_history") == "初中历史"  # declared by the suite's subject_info
     for item in suite.items:
         assert item.reference_letter == item.question.reference
         assert item.reference_letter in "ABCD" and len(item.question.choices or []) == 4
-        assert item.prompt.startswith(
-            f"以下是中国关于{CEVAL_SUBJECTS[item.subject or ''][0]}考试的单项选择题"
-        )
+        assert item.prompt.startswith(f"以下是中国关于{subject_zh(item.subject or '')}考试的单项选择题")
         assert len(re.findall(r"\n答案：[ABCD]\n\n", item.prompt)) == 5
         assert item.prompt.endswith("\nD. " + (item.question.choices or [""])[3] + "\n答案：")
         assert f"subject:{item.subject}" in item.question.tags
@@ -318,3 +326,16 @@ def test_exam_k_shot_beyond_dev_and_unknown_subject(tmp_path: Path) -> None:
     unknown = write(tmp_path / "u.yaml", "name: e\nkind: mcq\ndata: exam\nsubjects: [law]\n")
     with raises_at(f"{unknown}:4", "no val file for subject 'law'", "found: logic"):
         load_suite(unknown)
+
+
+def test_custom_subjects_cannot_redefine_known_ones(tmp_path: Path) -> None:
+    register_subject("team_exam", "内部考试", "Other")
+    register_subject("team_exam", "内部考试", "Other")  # the same again is fine
+    with pytest.raises(SuiteError, match="already defined"):
+        register_subject("law", "法律", "STEM")
+    with pytest.raises(SuiteError, match="category must be one of"):
+        register_subject("x_exam", "考试", "Sports")
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: x\nkind: mcq\nformat: ceval\ndata: .\nsubject_info:\n  a: {name_zh: 甲}\n")
+    with pytest.raises(SuiteError, match="needs name_zh and category"):
+        load_suite_spec(spec)
