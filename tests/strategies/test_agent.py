@@ -4,8 +4,6 @@ import json
 import sqlite3
 import sys
 import types
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,10 +11,12 @@ import pytest
 
 from assistant.backends.fake import FakeBackend
 from assistant.errors import ConfigError
+from assistant.knowledge.retrieve import Hit
 from assistant.settings import Settings
 from assistant.strategies.agent import AgentStrategy, MalformedAction, parse_action
 from assistant.strategies.base import parse_config, strategy_class
-from assistant.types import Completion, GenParams, Message, Question
+from assistant.types import Message, Question
+from tests.strategies.fakes import CountingFake, kinds
 
 
 def act(tool: str, thought: str = "", **args: Any) -> str:
@@ -27,36 +27,12 @@ def final(answer: str, thought: str = "done") -> str:
     return json.dumps({"thought": thought, "final_answer": answer})
 
 
-class CountingFake(FakeBackend):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.batches: list[int] = []
-
-    def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
-        self.batches.append(len(batch))
-        return super().generate(batch, params)
-
-
 def build(backend: FakeBackend, settings: Settings | None = None, **config: Any) -> AgentStrategy:
     return AgentStrategy(parse_config(AgentStrategy, config), backend, settings or Settings())
 
 
-def kinds(answer: Any) -> list[str]:
-    return [step.kind for step in answer.trace.steps]
-
-
 def steps_of(answer: Any, kind: str) -> list[dict[str, Any]]:
     return [step.detail for step in answer.trace.steps if step.kind == kind]
-
-
-@dataclass
-class FakeHit:
-    text: str
-    source: str
-    page: int | None
-    chunk: int
-    score: float
-    chunk_id: str
 
 
 class FakeKnowledgeBase:
@@ -67,10 +43,10 @@ class FakeKnowledgeBase:
         cls.opened.append(name)
         return cls()
 
-    def search(self, query: str, k: int = 5) -> list[FakeHit]:
+    def search(self, query: str, k: int = 5) -> list[Hit]:
         return [
-            FakeHit("The warranty lasts 24 months.", "warranty.pdf", 2, 0, 0.9, "w#0"),
-            FakeHit("Repairs are free under warranty.", "warranty.pdf", 3, 1, 0.8, "w#1"),
+            Hit("The warranty lasts 24 months.", "warranty.pdf", 2, 0, 0.9, "w#0"),
+            Hit("Repairs are free under warranty.", "warranty.pdf", 3, 1, 0.8, "w#1"),
         ][:k]
 
 

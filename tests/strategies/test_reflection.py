@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,28 +14,13 @@ from assistant.strategies import verifiers
 from assistant.strategies.base import parse_config, strategy_class
 from assistant.strategies.reflection import ReflectionStrategy, parse_critique
 from assistant.strategies.verifiers import Verdict, VerifierOptions, register_verifier
-from assistant.types import Completion, GenParams, Message, Question, Usage
-
-
-class CountingFake(FakeBackend):
-    """A fake that also records the size of every batched ``generate`` call."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.batches: list[int] = []
-
-    def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
-        self.batches.append(len(batch))
-        return super().generate(batch, params)
+from assistant.types import Message, Question, Usage
+from tests.strategies.fakes import CountingFake, kinds
 
 
 def build(backend: FakeBackend, **config: Any) -> ReflectionStrategy:
     strategy = ReflectionStrategy(parse_config(ReflectionStrategy, config), backend, Settings())
     return strategy
-
-
-def kinds(answer: Any) -> list[str]:
-    return [step.kind for step in answer.trace.steps]
 
 
 def make_db(path: Path) -> Path:

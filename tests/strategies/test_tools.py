@@ -3,13 +3,13 @@ from __future__ import annotations
 import sqlite3
 import sys
 import types
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from assistant.errors import ConfigError
+from assistant.knowledge.retrieve import Hit
 from assistant.settings import Settings
 from assistant.strategies import tools
 from assistant.strategies.tools import (
@@ -24,20 +24,10 @@ from assistant.strategies.tools import (
 )
 
 
-@dataclass
-class FakeHit:
-    text: str
-    source: str
-    page: int | None
-    chunk: int
-    score: float
-    chunk_id: str
-
-
 class FakeKnowledgeBase:
     opened: ClassVar[list[tuple[str, Any]]] = []
 
-    def __init__(self, hits: list[FakeHit]) -> None:
+    def __init__(self, hits: list[Hit]) -> None:
         self.hits = hits
         self.queries: list[tuple[str, int]] = []
 
@@ -45,11 +35,11 @@ class FakeKnowledgeBase:
     def open(cls, name: str, settings: Any) -> FakeKnowledgeBase:
         cls.opened.append((name, settings))
         return cls([
-            FakeHit("Refunds take 14 days.", "policy.pdf", 3, 0, 0.9, "policy.pdf#0"),
-            FakeHit("Shipping is free over 50 EUR.", "faq.md", None, 2, 0.7, "faq.md#2"),
+            Hit("Refunds take 14 days.", "policy.pdf", 3, 0, 0.9, "policy.pdf#0"),
+            Hit("Shipping is free over 50 EUR.", "faq.md", None, 2, 0.7, "faq.md#2"),
         ])  # fmt: skip
 
-    def search(self, query: str, k: int = 5) -> list[FakeHit]:
+    def search(self, query: str, k: int = 5) -> list[Hit]:
         self.queries.append((query, k))
         return self.hits[:k]
 
