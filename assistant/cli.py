@@ -32,9 +32,14 @@ app.add_typer(models_app, name="models")
 
 
 def _register_subcommands() -> None:
+    from assistant.cli_eval import eval_cmd, runs_app
     from assistant.cli_kb import kb_app
+    from assistant.cli_suite import suite_app
 
     app.add_typer(kb_app, name="kb")
+    app.add_typer(suite_app, name="suite")
+    app.command("eval")(eval_cmd)
+    app.add_typer(runs_app, name="runs")
 
 
 def console() -> Console:
@@ -153,12 +158,21 @@ def models_list(config: ConfigOpt = None, home: HomeOpt = None) -> None:
 class RichProgress:
     """Renders library progress on stderr with rich: one bar per stage."""
 
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    def __init__(self, eta: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                  TextColumn("{task.fields[amount]}"), TimeElapsedColumn(),
-                                  console=err_console())  # fmt: skip
+        columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                              TextColumn("{task.fields[amount]}"), TimeElapsedColumn()]  # fmt: skip
+        if eta:
+            columns += [TextColumn("ETA"), TimeRemainingColumn()]
+        self._progress = Progress(*columns, console=err_console())
         self._task: Any = None
         self._unit = "items"
 

@@ -57,12 +57,16 @@ class Settings:
     max_file_mb: float = 50.0
     # os.pathsep-separated folders that ingestion may read; None = the current folder and ~
     allowed_roots: str | None = None
+    # evaluation: a YAML price table for cost per 1,000 questions (see evaluation/metrics/cost.py)
+    price_table: Path | None = None
     sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).expanduser()
         if self.catalog_file is not None:
             self.catalog_file = Path(self.catalog_file).expanduser()
+        if self.price_table is not None:
+            self.price_table = Path(self.price_table).expanduser()
         if self.threads <= 0:
             raise ConfigError(f"threads must be > 0, got {self.threads}")
         if self.batch_size <= 0:

@@ -134,6 +134,10 @@ class Question:
     reference_contexts: list[str] | None = None
     choices: list[str] | None = None
     tags: list[str] = field(default_factory=list)
+    # A ready prompt (an evaluation suite's template, k-shot exemplars and listed options).
+    # When set, strategies put this text to the model instead of ``user_input`` plus the
+    # options, and still retrieve, verify and report with the bare ``user_input``/``choices``.
+    prompt: str | None = None
 
 
 @dataclass

@@ -46,8 +46,11 @@ class FakeBackend:
         default: str | Callable[[list[Message]], str] | None = None,
         model_id: str = "fake",
         choice_scores: Sequence[Sequence[float]] = (),
+        delay_s: float = 0.0,
     ) -> None:
         self.model_id = model_id
+        # Seconds per reply or scored prompt: makes long runs (progress, kill and resume) testable.
+        self.delay_s = delay_s
         self._queue: deque[Reply] = deque()
         self._scores: deque[list[float]] = deque(list(s) for s in choice_scores)
         self._default = default
@@ -57,7 +60,7 @@ class FakeBackend:
 
     @classmethod
     def from_file(cls, path: str | Path, model_id: str | None = None) -> FakeBackend:
-        """A script file: a JSON list of replies, or ``{"replies": [...], "default": "..."}``."""
+        """A script file: a JSON list of replies, or a mapping of replies, default and delay_s."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -70,7 +73,10 @@ class FakeBackend:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a fake script is a list of replies or a mapping")
         return cls(
-            data.get("replies", []), default=data.get("default"), model_id=model_id or f"fake:{path.name}"
+            data.get("replies", []),
+            default=data.get("default"),
+            model_id=model_id or f"fake:{path.name}",
+            delay_s=float(data.get("delay_s", 0.0)),
         )
 
     def enqueue(self, replies: Sequence[Reply] | Reply) -> FakeBackend:
@@ -92,6 +98,8 @@ class FakeBackend:
 
     def _one(self, conversation: list[Message], params: GenParams) -> Completion:
         start = time.perf_counter()
+        if self.delay_s:
+            time.sleep(self.delay_s)
         self.calls.append((conversation, params))
         reply = self._queue.popleft() if self._queue else self._default_reply(conversation)
         prompt_tokens = sum(count_tokens(m.content) for m in conversation)
@@ -132,6 +140,8 @@ class FakeBackend:
         """Scripted scores first; then a deterministic pseudo-score from a hash."""
         out: list[list[float]] = []
         for prompt in prompts:
+            if self.delay_s:
+                time.sleep(self.delay_s)
             if self._scores:
                 row = self._scores.popleft()
                 if len(row) != len(choices):

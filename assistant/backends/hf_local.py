@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -88,6 +88,13 @@ def pick_dtype(setting: str, device: str, home: Path) -> torch.dtype:
     return torch.bfloat16 if profile["faster"] == "bfloat16" else torch.float32
 
 
+def _common_prefix_len(a: list[int], b: list[int]) -> int:
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
+
+
 class HFLocalBackend:
     def __init__(
         self,
@@ -123,6 +130,11 @@ class HFLocalBackend:
         self.tokenizer.padding_side = "left"
         self.context_window = int(getattr(model.config, "max_position_embeddings", 0) or _FALLBACK_CONTEXT)
         self._eos_ids = self._collect_eos_ids()
+        # score_choices runs a prefix that prompts share once when it is this long (the
+        # chat header and k-shot exemplars of an exam subject); shorter ones do not pay
+        # for the cache copies. ``reuse_prefix = False`` scores every prompt whole.
+        self.reuse_prefix = True
+        self.min_shared_prefix = 32
 
     def _collect_eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -262,9 +274,12 @@ class HFLocalBackend:
         template.
 
         When every choice is one token (option letters), one forward pass over the prompts
-        scores all choices at once. Otherwise every (prompt, choice) pair is one row of a
-        batched forward pass. Rows are left-padded so the choice tokens line up at the end
-        and only the last few positions' logits are computed.
+        scores all choices at once, and only the last position's logits are computed.
+        Otherwise every (prompt, choice) pair is one row, and only the last few positions'
+        logits are computed. Rows are scored in length-sorted micro-batches, left-padded so
+        the choice tokens line up at the end. Prompts that share a long token prefix (the
+        chat header and the k-shot exemplars of an exam subject) run that prefix once and
+        only their own suffixes after it (see ``_score_rows``).
         """
         if not choices:
             raise ValueError("score_choices needs at least one choice")
@@ -278,30 +293,116 @@ class HFLocalBackend:
                       for t in texts]  # fmt: skip
         if longest == 1:
             letters = torch.tensor([ids[0] for ids in choice_ids])
-            out: list[list[float]] = []
-            for rows in self._micro_batches(prompt_ids):
-                logits = self._last_logits(rows, keep=1)[:, -1, :]
-                out.extend(torch.log_softmax(logits, dim=-1)[:, letters].tolist())
-            return out
-        pairs = [(c, p + c) for p in prompt_ids for c in choice_ids]
-        sums: list[float] = []
-        for chunk in self._micro_batches(pairs):
-            logits = self._last_logits([row for _, row in chunk], keep=longest + 1)
-            for row, (choice, _) in enumerate(chunk):
+
+            def letter_scores(logits: torch.Tensor, _rows: list[int]) -> list[list[float]]:
+                scores: list[list[float]] = torch.log_softmax(logits[:, -1, :], dim=-1)[:, letters].tolist()
+                return scores
+
+            return self._score_rows(prompt_ids, 1, letter_scores)
+        n = len(choices)
+
+        def choice_sums(logits: torch.Tensor, rows: list[int]) -> list[float]:
+            sums = []
+            for row, index in enumerate(rows):
+                choice = choice_ids[index % n]
                 # logits at position t predict token t+1: the choice's k tokens are
                 # predicted by the k positions just before the end.
-                predicting = logits[row, -len(choice) - 1 : -1, :]
-                logprobs = torch.log_softmax(predicting, dim=-1)
+                logprobs = torch.log_softmax(logits[row, -len(choice) - 1 : -1, :], dim=-1)
                 sums.append(float(logprobs[torch.arange(len(choice)), torch.tensor(choice)].sum()))
-        n = len(choices)
-        return [sums[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
+            return sums
+
+        pairs = [p + c for p in prompt_ids for c in choice_ids]
+        flat = self._score_rows(pairs, longest + 1, choice_sums)
+        return [flat[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
+
+    def _score_rows(
+        self, rows: list[list[int]], keep: int, reduce: Callable[[torch.Tensor, list[int]], list[_T]]
+    ) -> list[_T]:
+        """``reduce(logits of the last keep positions, row indices)`` over micro-batches of ``rows``.
+
+        Rows are grouped by shared token prefix; a group whose prefix pays for itself runs
+        it once and its suffixes against a copy of that prefix's KV cache, the rest run
+        whole. Either way each micro-batch is length-sorted, so padding is small, and the
+        results come back in the order of ``rows``.
+        """
+        results: dict[int, _T] = {}
+        whole: list[int] = []
+        for prefix_len, members in self._prefix_groups(rows, keep):
+            if prefix_len == 0:
+                whole.extend(members)
+                continue
+            prefix = rows[members[0]][:prefix_len]
+            cache = self._prefix_cache(prefix)
+            if cache is None:  # a cache layout we do not expand (sliding window, ...)
+                whole.extend(members)
+                continue
+            members.sort(key=lambda i: len(rows[i]))
+            for chunk in self._micro_batches(members):
+                suffixes = [rows[i][prefix_len:] for i in chunk]
+                logits = self._last_logits(suffixes, keep, prefix=(prefix_len, cache))
+                results.update(zip(chunk, reduce(logits, chunk), strict=True))
+        whole.sort(key=lambda i: len(rows[i]))
+        for chunk in self._micro_batches(whole):
+            logits = self._last_logits([rows[i] for i in chunk], keep)
+            results.update(zip(chunk, reduce(logits, chunk), strict=True))
+        return [results[i] for i in range(len(rows))]
+
+    def _prefix_groups(self, rows: list[list[int]], keep: int) -> list[tuple[int, list[int]]]:
+        """Rows grouped by shared token prefix: ``(prefix length, row indices)``; 0 = no reuse.
+
+        Sorting the rows lexicographically puts rows with a common prefix next to each
+        other; a run of neighbours becomes a group while adding a row does not shrink the
+        tokens the group saves, ``(size - 1) * prefix``. Each row keeps at least ``keep``
+        tokens of its own, so the positions whose logits are read are computed in the
+        suffix pass.
+        """
+        if not self.reuse_prefix or len(rows) < 2:
+            return [(0, list(range(len(rows))))]
+        order = sorted(range(len(rows)), key=rows.__getitem__)
+        groups: list[tuple[int, list[int]]] = []
+        members, shared = [order[0]], len(rows[order[0]]) - keep
+        for index in order[1:]:
+            previous = rows[members[-1]]
+            common = _common_prefix_len(previous, rows[index])
+            narrowed = min(shared, common, len(rows[index]) - keep)
+            saved_now = (len(members) - 1) * shared if len(members) > 1 else 0
+            if narrowed >= self.min_shared_prefix and len(members) * narrowed >= saved_now:
+                members.append(index)
+                shared = narrowed
+            else:
+                groups.append((shared if len(members) > 1 else 0, members))
+                members, shared = [index], len(rows[index]) - keep
+        groups.append((shared if len(members) > 1 else 0, members))
+        return groups
+
+    def _prefix_cache(self, prefix: list[int]) -> Any | None:
+        """The KV cache of ``prefix`` (batch of one), or None if its layers are not plain."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        with torch.inference_mode():
+            output = self.model(
+                input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1
+            )
+        cache = output.past_key_values
+        plain = isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
+        return cache if plain else None
 
     def _micro_batches(self, rows: list[_T]) -> list[list[_T]]:
         size = self.settings.batch_size
         return [rows[i : i + size] for i in range(0, len(rows), size)]
 
-    def _last_logits(self, rows: list[list[int]], keep: int) -> torch.Tensor:
-        """Logits (float32, CPU) of the last ``keep`` positions of left-padded rows."""
+    def _last_logits(
+        self, rows: list[list[int]], keep: int, prefix: tuple[int, Any] | None = None
+    ) -> torch.Tensor:
+        """Logits (float32, CPU) of the last ``keep`` positions of left-padded rows.
+
+        With ``prefix=(length, cache)`` the rows are suffixes of that cached prefix: the
+        cache is copied to the batch, the mask covers prefix + padded suffix (padding in
+        the middle is masked like any padding), and positions continue from the prefix.
+        """
+        from transformers import DynamicCache
+
         width = max(len(r) for r in rows)
         pad_id = int(self.tokenizer.pad_token_id)
         input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -311,12 +412,24 @@ class HFLocalBackend:
             attention[i, width - len(r) :] = 1
         # Left padding shifts positions; give each row positions that start at 0.
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        extra: dict[str, Any] = {}
+        if prefix is not None:
+            prefix_len, cache = prefix
+            positions = positions + 0
+            attention = torch.cat([torch.ones((len(rows), prefix_len), dtype=torch.long), attention], dim=1)
+            # A fresh cache per batch: the forward pass appends the suffix to it.
+            batch = len(rows)
+            copies = [(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
+                      for layer in cache.layers]  # fmt: skip
+            extra["past_key_values"] = DynamicCache(ddp_cache_data=copies)
         with torch.inference_mode():
             logits = self.model(
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention.to(self.device),
                 position_ids=positions.to(self.device),
                 logits_to_keep=keep,
+                use_cache=prefix is not None,
+                **extra,
             ).logits
         return logits.float().cpu()
 

@@ -160,6 +160,25 @@ class KnowledgeBase:
             "created_at": kb.meta["created_at"],
         }
 
+    @classmethod
+    def fingerprint(cls, name: str, settings: Settings) -> str:
+        """A hash of everything retrieval results depend on: the model, the sources and their
+        chunking, and the reranker. Evaluation caches key RAG answers by it, so adding or
+        removing a document invalidates them."""
+        import hashlib
+
+        path = _folder(name, settings) / "kb.json"
+        if not path.is_file():
+            raise KnowledgeBaseNotFound(
+                f"no knowledge base named {name!r} in {settings.kb_dir}", hint=f"ladder kb create {name}"
+            )
+        kb = cls(name, settings, json.loads(path.read_text(encoding="utf-8")))
+        sources = {s: (e["file_hash"], e["chunking"]) for s, e in kb._manifest.items()}
+        text = json.dumps(
+            [kb.meta.get("embedding_model"), sources, settings.reranker_model], sort_keys=True, default=str
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     @staticmethod
     def list_all(settings: Settings) -> list[str]:
         if not settings.kb_dir.is_dir():

@@ -171,8 +171,8 @@ class BaseStrategy:
         return "\n".join(parts)
 
     def user_message(self, question: Question) -> str:
-        text = self.config.answer_template.replace("{question}", question.user_input)
-        if question.choices:
+        text = self.config.answer_template.replace("{question}", question.prompt or question.user_input)
+        if question.choices and not question.prompt:
             letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
             text += "\n" + "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(question.choices))
         instruction = self.format_instruction()

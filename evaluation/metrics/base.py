@@ -75,6 +75,8 @@ class BaseMetric:
     requires: ClassVar[tuple[str, ...]] = ()
     requires_any: ClassVar[tuple[str, ...]] = ()
     kinds: ClassVar[tuple[str, ...]] = ("qa", "mcq")
+    # How answers are obtained: "generate" (free text) and/or "logprob" (MCQ option scores).
+    modes: ClassVar[tuple[str, ...]] = ("generate", "logprob")
     higher_is_better: ClassVar[bool] = True
     bounds: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
 
@@ -146,6 +148,11 @@ register_metric("accuracy", "evaluation.metrics.mcq:Accuracy")
 register_metric("unparseable", "evaluation.metrics.mcq:Unparseable")
 register_metric("hit_at_k", "evaluation.metrics.retrieval:HitAtK")
 register_metric("mrr", "evaluation.metrics.retrieval:MRR")
+register_metric("faithfulness", "evaluation.metrics.judged:Faithfulness")
+register_metric("answer_relevancy", "evaluation.metrics.judged:AnswerRelevancy")
+register_metric("context_precision", "evaluation.metrics.judged:ContextPrecision")
+register_metric("context_recall", "evaluation.metrics.judged:ContextRecall")
+register_metric("answer_correctness", "evaluation.metrics.judged:AnswerCorrectness")
 
 
 # ---- samples and summaries ----------------------------------------------------------------

@@ -78,6 +78,7 @@ class Unparseable(BaseMetric):
     name: ClassVar[str] = "unparseable"
     requires: ClassVar[tuple[str, ...]] = ("choices", "response")
     kinds: ClassVar[tuple[str, ...]] = ("mcq",)
+    modes: ClassVar[tuple[str, ...]] = ("generate",)
     higher_is_better: ClassVar[bool] = False
 
     def compute(self, sample: Mapping[str, Any]) -> Score:

@@ -1,0 +1,225 @@
+"""Checks on generated question/answer pairs: JSON extraction, language, grounding, dedup.
+
+A small model writes a question and an answer about a passage; most of what it writes is
+usable, some is not: prose around the JSON, a truncated object, an English question about
+a Chinese passage, an answer that is not in the passage. Each check here returns the
+reason an item is rejected (one of ``REASONS``) or ``None``, so a run can count reasons.
+
+Overlap is measured on the lexical metrics' tokens (``evaluation.metrics.lexical``): each
+CJK character is a token, Latin and digit runs are words, after normalisation. Common words
+(``the``, ``is``, ``的``, ``是``) do not count as content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.knowledge.retrieve import cjk_share
+from assistant.knowledge.store import STOPWORDS
+from evaluation.metrics.lexical import tokenize
+
+# Why an item was rejected; the run reports a count for each.
+REASONS = {
+    "no_json": "no JSON object with a question and an answer in the reply",
+    "empty": "question or answer empty",
+    "not_a_question": "the question is not phrased as a question",
+    "wrong_language": "not in the passage's language",
+    "off_topic": "the question shares too little with the passage",
+    "not_grounded": "the answer is not supported by the passage",
+    "repeats_question": "the answer only repeats the question",
+    "too_long": "the answer is too long (a copy of the passage, not an answer)",
+    "one_passage": "a multi-hop item that uses only one of its two passages",
+    "duplicate": "near-identical to a question already kept",
+}
+
+ZH, EN = "zh", "en"
+# A text is Chinese when at least this share of its words are CJK (see ``cjk_share``).
+ZH_SHARE = 0.5
+# Answer words that need no support in the passage: a yes/no answer is still an answer.
+_FREE_TOKENS = frozenset({"yes", "no", "not", "true", "false", "是", "否", "不", "可", "以", "能", "有", "没"})
+_QUESTION_WORDS_ZH = ("吗", "呢", "什么", "多少", "几", "哪", "如何", "怎么", "怎样", "为什么", "为何", "是否", "谁", "多久", "多长")  # fmt: skip
+_QUESTION_START_EN = re.compile(
+    r"^(?:what|when|where|who|whom|whose|which|why|how|is|are|was|were|do|does|did|can|could|should|"
+    r"will|would|may|must|has|have|had|in what|within how|for how|according to)\b",
+    re.IGNORECASE,
+)
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
+_KEYS = {"question": ("question", "问题", "q"), "answer": ("answer", "答案", "a")}
+
+
+def language(text: str) -> str:
+    """``zh`` for a mostly Chinese text, ``en`` otherwise."""
+    return ZH if cjk_share(text) >= ZH_SHARE else EN
+
+
+def content_tokens(text: str) -> list[str]:
+    return [t for t in tokenize(text) if t not in STOPWORDS]
+
+
+# ---- JSON -------------------------------------------------------------------------------
+def _field(obj: dict[str, Any], name: str) -> str | None:
+    lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+    for key in _KEYS[name]:
+        value = lowered.get(key)
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value).strip()
+    return None
+
+
+def _string_value(text: str, name: str) -> str | None:
+    """The value of ``"name": "..."`` even when the object around it is broken or cut off."""
+    for key in _KEYS[name]:
+        match = re.search(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)"', text, re.IGNORECASE)
+        if match:
+            try:
+                return str(json.loads(f'"{match.group(1)}"')).strip()
+            except json.JSONDecodeError:
+                return match.group(1).strip()
+    return None
+
+
+def extract_qa(reply: str) -> tuple[str, str] | None:
+    """``(question, answer)`` from a model reply, or ``None``.
+
+    Takes the first JSON object that has both fields, wherever it is in the reply (code
+    fences and prose around it are ignored); failing that, reads the two string fields
+    out of a malformed object (a missing brace, a trailing comma, a cut-off reply).
+    """
+    text = _FENCE.sub("", reply)
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            obj, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            question, answer = _field(obj, "question"), _field(obj, "answer")
+            if question is not None and answer is not None:
+                return question, answer
+    question, answer = _string_value(text, "question"), _string_value(text, "answer")
+    if question is not None and answer is not None:
+        return question, answer
+    return None
+
+
+# ---- checks -----------------------------------------------------------------------------
+def as_question(text: str, lang: str) -> str | None:
+    """The question with its question mark, or ``None`` when it is not a question."""
+    text = " ".join(text.split()).strip()
+    if text.endswith(("?", "？")):
+        return text
+    body = text.rstrip("。.!！ ")
+    if lang == ZH and any(word in body[-6:] or body.startswith(word) for word in _QUESTION_WORDS_ZH):
+        return body + "？"
+    if lang == EN and _QUESTION_START_EN.match(body):
+        return body + "?"
+    return None
+
+
+def support(text: str, context: str) -> float:
+    """The share of ``text``'s content tokens that occur in ``context`` (1.0 when it has none)."""
+    tokens = [t for t in content_tokens(text) if t not in _FREE_TOKENS]
+    if not tokens:
+        return 1.0 if content_tokens(text) else 0.0
+    present = set(tokenize(context))
+    return sum(t in present for t in tokens) / len(tokens)
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How strict the checks are. Defaults were set on the demo knowledge base."""
+
+    min_answer_support: float = 0.6  # share of the answer's content tokens found in the passage
+    min_question_support: float = 0.34  # share of the question's content tokens found in the passage
+    max_answer_chars: int = 300
+    max_answer_share: float = 0.7  # of the passage's tokens: more is a copy of the passage
+    duplicate_jaccard: float = 0.8  # token-set similarity at which two questions are the same
+
+    def __post_init__(self) -> None:
+        for name in ("min_answer_support", "min_question_support", "max_answer_share", "duplicate_jaccard"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in 0..1, got {value}")
+        if self.max_answer_chars <= 0:
+            raise ValueError(f"max_answer_chars must be > 0, got {self.max_answer_chars}")
+
+
+class Dedup:
+    """Remembers kept questions; ``seen`` tells a near-identical one."""
+
+    def __init__(self, jaccard: float) -> None:
+        self.jaccard = jaccard
+        self._kept: list[set[str]] = []
+
+    def seen(self, question: str) -> bool:
+        tokens = set(tokenize(question))
+        return any(_jaccard(tokens, other) >= self.jaccard for other in self._kept)
+
+    def add(self, question: str) -> None:
+        self._kept.append(set(tokenize(question)))
+
+
+def check(
+    reply: str, passages: Sequence[str], lang: str, dedup: Dedup, limits: Thresholds
+) -> tuple[str, str] | str:
+    """``(question, answer)`` when the reply passes every check, else the rejection reason.
+
+    One passage: a single-hop item. Two: a multi-hop item, whose answer is checked against
+    both passages together and whose question and answer must draw on each of them.
+    """
+    parsed = extract_qa(reply)
+    if parsed is None:
+        return "no_json"
+    raw_question, answer = parsed
+    answer = " ".join(answer.split())
+    if not raw_question.strip() or not answer:
+        return "empty"
+    question = as_question(raw_question, lang)
+    if question is None:
+        return "not_a_question"
+    if language(question) != lang or not _answer_language_fits(answer, lang):
+        return "wrong_language"
+    context = "\n".join(passages)
+    if support(question, context) < limits.min_question_support:
+        return "off_topic"
+    if set(content_tokens(answer)) <= set(content_tokens(question)) and content_tokens(answer):
+        return "repeats_question"
+    if support(answer, context) < limits.min_answer_support:
+        return "not_grounded"
+    if len(answer) > limits.max_answer_chars or (
+        len(tokenize(context)) >= 20 and len(tokenize(answer)) > limits.max_answer_share * len(tokenize(context))
+    ):
+        return "too_long"
+    if len(passages) == 2 and not _uses_both(question + " " + answer, passages[0], passages[1]):
+        return "one_passage"
+    if dedup.seen(question):
+        return "duplicate"
+    return question, answer
+
+
+def _answer_language_fits(answer: str, lang: str) -> bool:
+    """A Chinese answer may be a number or a name ("15", "HR"), but not an English sentence."""
+    if lang == EN:
+        return cjk_share(answer) < ZH_SHARE
+    return cjk_share(answer) > 0 or len(_LATIN_WORD.findall(answer)) <= 2
+
+
+def _uses_both(text: str, first: str, second: str) -> bool:
+    """Each passage contributes content tokens to ``text`` that the other passage lacks."""
+    used = set(content_tokens(text))
+    a, b = set(tokenize(first)), set(tokenize(second))
+    return len(used & (a - b)) >= 1 and len(used & (b - a)) >= 1
+
+
+__all__ = ["EN", "REASONS", "ZH", "Dedup", "Thresholds", "as_question", "check", "extract_qa", "language", "support"]

@@ -1,0 +1,282 @@
+"""The LLM judge behind the judged metrics: any Ladder backend, as ragas wants to see it.
+
+ragas 0.4.3's metric collections (``ragas.metrics.collections``) accept only its "modern"
+components: an ``InstructorBaseRagasLLM`` (``agenerate(prompt, response_model)`` returning
+a pydantic object) and a ``BaseRagasEmbedding``. ``llm_factory`` builds the former only
+over a provider SDK client (OpenAI, Anthropic, LiteLLM), so we subclass both bases here:
+ragas' prompts go through the backend's LangChain ``chat_model()`` (a local pack, an
+endpoint or a fake, counted like every other call) and the replies are parsed into ragas'
+own output models. ragas never builds a client of its own, so it cannot fall back to
+OpenAI. (The older ``LangchainLLMWrapper`` with ``ragas.metrics.Faithfulness`` and friends
+is deprecated in 0.4 and warns on every use.)
+
+Nothing heavy is imported at module level: ragas, LangChain and sentence-transformers load
+on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from assistant.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from assistant.backends.base import LLMBackend
+    from assistant.settings import Settings
+
+T = TypeVar("T")
+ModelT = TypeVar("ModelT", bound="BaseModel")
+
+# ragas' own default for structured output (InstructorModelArgs.max_tokens): its JSON
+# replies carry a reason per statement and run long.
+JUDGE_MAX_NEW_TOKENS = 1024
+# Try decoding at most this many "{" / "[" positions, so a long garbage reply
+# does not cost quadratic time.
+_MAX_JSON_STARTS = 32
+
+
+class JudgeParseError(ValueError):
+    """The judge's reply is not the JSON that ragas' prompt asked for."""
+
+
+@dataclass
+class JudgeUsage:
+    """What the judge cost: model calls and tokens, as the backend reported them."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, message: Any) -> None:
+        self.calls += 1
+        usage = getattr(message, "usage_metadata", None) or {}
+        self.prompt_tokens += int(usage.get("input_tokens", 0))
+        self.completion_tokens += int(usage.get("output_tokens", 0))
+
+
+class Judge:
+    """An LLM backend plus an embeddings model, wrapped for ragas' metrics.
+
+    ``embeddings`` is a sentence-transformers model or anything with the same
+    ``encode(list_of_texts) -> vectors``; ``load_embeddings`` builds one on first use, so
+    a run with only LLM-judged metrics (faithfulness, context precision/recall) never
+    loads it. ``concurrency`` bounds how many items are judged at once.
+    """
+
+    def __init__(
+        self,
+        backend: LLMBackend,
+        embeddings: Any | None = None,
+        *,
+        load_embeddings: Callable[[], Any] | None = None,
+        max_new_tokens: int = JUDGE_MAX_NEW_TOKENS,
+        concurrency: int = 1,
+    ) -> None:
+        if max_new_tokens <= 0:
+            raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
+        if concurrency <= 0:
+            raise ValueError(f"concurrency must be > 0, got {concurrency}")
+        self.backend = backend
+        self.model_id = backend.model_id
+        self.max_new_tokens = max_new_tokens
+        self.concurrency = concurrency
+        self.usage = JudgeUsage()
+        self._encoder = embeddings
+        self._load_embeddings = load_embeddings
+        self._ragas_llm: Any = None
+        self._ragas_embeddings: Any = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        model_ref: str,
+        settings: Settings,
+        *,
+        embeddings: Any | None = None,
+        max_new_tokens: int = JUDGE_MAX_NEW_TOKENS,
+    ) -> Judge:
+        """A judge over the model ``model_ref`` names, with the settings' embedding model."""
+        from assistant.models.refs import parse_model_ref
+        from assistant.service import get_backend
+
+        backend = get_backend(model_ref, settings)
+        # An endpoint serves requests in parallel. A local model on CPU gains nothing from
+        # interleaving (and its backend is not thread-safe); a fake's script is consumed in
+        # order. So only endpoints get more than one item in flight.
+        remote = parse_model_ref(model_ref, settings).kind == "openai"
+
+        def load() -> Any:
+            from assistant.knowledge.embeddings import embedding_model, load_sentence_model
+
+            _, path = embedding_model(settings)
+            return load_sentence_model(path, settings.device)
+
+        return cls(
+            backend,
+            embeddings,
+            load_embeddings=load,
+            max_new_tokens=max_new_tokens,
+            concurrency=settings.max_concurrency if remote else 1,
+        )
+
+    def __repr__(self) -> str:
+        return f"Judge({self.model_id!r}, concurrency={self.concurrency})"
+
+    @property
+    def encoder(self) -> Any:
+        """The embeddings model, loaded on first use."""
+        if self._encoder is None:
+            if self._load_embeddings is None:
+                raise ConfigError(
+                    f"the judge {self.model_id!r} has no embeddings model",
+                    hint="answer_relevancy and answer_correctness compare embeddings: "
+                    "build the judge with Judge.from_settings or pass embeddings=",
+                )
+            self._encoder = self._load_embeddings()
+        return self._encoder
+
+    def ragas_llm(self) -> Any:
+        """This judge as a ragas ``InstructorBaseRagasLLM``."""
+        if self._ragas_llm is None:
+            self._ragas_llm = _llm_class()(self)
+        return self._ragas_llm
+
+    def ragas_embeddings(self) -> Any:
+        """The embeddings model as a ragas ``BaseRagasEmbedding`` (loads it now)."""
+        if self._ragas_embeddings is None:
+            self._ragas_embeddings = _embeddings_class()(self.encoder)
+        return self._ragas_embeddings
+
+
+def parse_reply(text: str, response_model: type[ModelT]) -> ModelT:
+    """The first JSON value in ``text`` that validates as ``response_model``.
+
+    Small models wrap JSON in code fences or chat around it, so we look for it. A bare
+    list is accepted where the model has a single field (``{"statements": [...]}``
+    written as ``[...]``). Anything else raises ``JudgeParseError`` with a short cause.
+    """
+    from pydantic import ValidationError
+
+    fields = list(response_model.model_fields)
+    candidates = _json_values(text)
+    if not candidates:
+        raise JudgeParseError(f"no JSON object in the reply: {_clip(text)!r}")
+    first_error = ""
+    for value in candidates:
+        if isinstance(value, list) and len(fields) == 1:
+            value = {fields[0]: value}
+        try:
+            return response_model.model_validate(value)
+        except ValidationError as exc:
+            if not first_error:
+                error = exc.errors()[0]
+                where = ".".join(str(p) for p in error["loc"]) or "reply"
+                first_error = f"{where}: {error['msg']}"
+    raise JudgeParseError(f"reply does not match {response_model.__name__} ({first_error})")
+
+
+def _json_values(text: str) -> list[Any]:
+    """JSON objects in ``text`` (outermost first), then arrays where there is no object."""
+    decoder = json.JSONDecoder()
+    found: dict[str, list[Any]] = {"{": [], "[": []}
+    end, attempts = -1, 0
+    for match in re.finditer(r"[{\[]", text):
+        if match.start() < end:
+            continue  # inside a value already decoded
+        attempts += 1
+        if attempts > _MAX_JSON_STARTS:
+            break
+        try:
+            value, end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        found[match.group()].append(value)
+    return found["{"] + found["["]
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end from sync code, also when a loop is already running
+    in this thread (a notebook, an async server): then it runs on a fresh loop in a
+    worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ladder-judge") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@cache
+def _llm_class() -> type:
+    """The ragas LLM adapter class, defined on first use so ragas loads lazily."""
+    from langchain_core.messages import HumanMessage
+    from ragas.llms.base import InstructorBaseRagasLLM
+
+    class LadderJudgeLLM(InstructorBaseRagasLLM):
+        """ragas' structured-output LLM over a Ladder backend's LangChain chat model."""
+
+        def __init__(self, judge: Judge) -> None:
+            self.judge = judge
+            self.chat_model = judge.backend.chat_model()
+
+        def generate(self, prompt: str, response_model: type[ModelT]) -> ModelT:
+            return run_sync(self.agenerate(prompt, response_model))
+
+        async def agenerate(self, prompt: str, response_model: type[ModelT]) -> ModelT:
+            # Greedy: the same item must get the same verdict on every run.
+            message = await self.chat_model.ainvoke(
+                [HumanMessage(prompt)], temperature=0.0, max_tokens=self.judge.max_new_tokens
+            )
+            self.judge.usage.add(message)
+            content = message.content
+            text = content if isinstance(content, str) else json.dumps(content)
+            return parse_reply(text, response_model)
+
+        def __repr__(self) -> str:
+            return f"LadderJudgeLLM({self.judge.model_id!r})"
+
+    return LadderJudgeLLM
+
+
+@cache
+def _embeddings_class() -> type:
+    """The ragas embeddings adapter class, defined on first use."""
+    from ragas.embeddings.base import BaseRagasEmbedding
+
+    class LadderJudgeEmbeddings(BaseRagasEmbedding):
+        """ragas' embeddings over a sentence-transformers-like ``encode``.
+
+        Encoding runs inline: it is CPU-bound and short next to a judge call.
+        """
+
+        def __init__(self, encoder: Any) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def embed_text(self, text: str, **kwargs: Any) -> list[float]:
+            return self.embed_texts([text])[0]
+
+        async def aembed_text(self, text: str, **kwargs: Any) -> list[float]:
+            return self.embed_text(text)
+
+        def embed_texts(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
+            return [[float(x) for x in row] for row in self.encoder.encode(list(texts))]
+
+        async def aembed_texts(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
+            return self.embed_texts(texts)
+
+    return LadderJudgeEmbeddings

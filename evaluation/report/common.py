@@ -1,0 +1,266 @@
+"""What every report says, in the same words: number formats, the main metric, the worst
+items, and the plain-words reading of a comparison. The renderers only lay these out."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from evaluation.results import COMPLETE, FAILED, Comparison, ItemRecord, MetricResult, RunResult
+
+NO_JUDGE = "no judge (deterministic metrics only)"
+CONTEXT_CHARS = 300  # retrieved contexts are clipped to this in the drill-down
+MAX_CONTEXTS = 5  # and at most this many are shown per item
+SIGNIFICANCE = 0.05
+
+
+# ---- numbers -------------------------------------------------------------------------------
+def is_na(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+def num(value: float | None) -> str:
+    """Every metric value, CI bound and diff: 3 decimals, "n/a" when missing."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def ci(low: float | None, high: float | None) -> str:
+    return "" if is_na(low) or is_na(high) else f"[{num(low)}, {num(high)}]"
+
+
+def p_text(p_value: float | None) -> str:
+    if is_na(p_value):
+        return "p n/a"
+    assert p_value is not None
+    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}"
+
+
+def seconds(value: float | None) -> str:
+    if is_na(value):
+        return "n/a"
+    assert value is not None
+    if value < 60:
+        return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+    minutes, secs = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def money(value: float | None, currency: str) -> str:
+    if is_na(value):
+        return "n/a"
+    assert value is not None
+    # Small local costs would all read 0.00 with cents; 4 significant digits keep them apart.
+    return f"{value:,.2f} {currency}" if value >= 100 else f"{value:.4g} {currency}"
+
+
+def na_reasons(reasons: dict[str, int]) -> str:
+    """ "3 × judge parse failure; 1 × missing reference", most frequent first."""
+    ordered = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    return "; ".join(f"{count} × {reason or 'no reason given'}" for reason, count in ordered)
+
+
+def clip(text: str, limit: int = CONTEXT_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… (+{len(text) - limit} chars)"
+
+
+# ---- thresholds ----------------------------------------------------------------------------
+def bound_text(metric: MetricResult) -> str:
+    """The threshold as a condition: "≥ 0.700" (or "≤" for lower-is-better metrics)."""
+    return f"{'≥' if metric.higher_is_better else '≤'} {num(metric.threshold)}"
+
+
+def threshold_state(metric: MetricResult) -> str | None:
+    """None (no threshold), "pass" or "fail"; a threshold with nothing scored fails."""
+    if metric.threshold is None:
+        return None
+    return "pass" if metric.passed else "fail"
+
+
+def threshold_miss(metric: MetricResult) -> str:
+    """Why a threshold failed, with the measured value, its CI and the threshold."""
+    if is_na(metric.mean):
+        reasons = f" (n/a: {na_reasons(metric.na_reasons)})" if metric.na_reasons else ""
+        return f"{metric.label}: no item was scored{reasons}; the threshold is {bound_text(metric)}"
+    side = "below" if metric.higher_is_better else "above"
+    interval = ci(metric.low, metric.high)
+    interval = f" (95% CI {interval}, n={metric.n})" if interval else f" (n={metric.n})"
+    return f"{metric.label} {num(metric.mean)}{interval} is {side} the threshold {bound_text(metric)}"
+
+
+# ---- header facts --------------------------------------------------------------------------
+def status_text(run: RunResult) -> str:
+    if run.status == FAILED:
+        return "failed"
+    if run.status != COMPLETE:
+        return f"{run.status} (not finished)"
+    if run.failures:
+        missed = len(run.failures)
+        return f"complete, {missed} threshold{'s' if missed != 1 else ''} missed"
+    return "complete, all thresholds met" if any_threshold(run) else "complete"
+
+
+def any_threshold(run: RunResult) -> bool:
+    return any(m.threshold is not None for s in run.strategies for m in s.metrics.values())
+
+
+def cached_items(run: RunResult) -> int:
+    costs = [s.cost for s in run.strategies if s.cost is not None]
+    if costs:
+        return sum(c.cached_items for c in costs)
+    return sum(1 for r in run.records if r.cached)
+
+
+def header_rows(run: RunResult) -> list[tuple[str, str]]:
+    """(label, value) pairs for the report's header, plain text."""
+    rows = [
+        ("Suite", f"{run.suite} ({run.suite_path})" if run.suite_path else run.suite),
+        ("Run", run.run_id),
+        ("Status", status_text(run)),
+        ("Model", run.model or "n/a"),
+        ("Judge", run.judge or NO_JUDGE),
+        ("Kind", run.kind),
+    ]
+    if run.kind == "mcq":
+        rows.append(("MCQ mode", run.mode))
+    rows += [
+        ("Started", run.created),
+        ("Finished", run.finished or "not finished"),
+        ("Wall time", seconds(run.wall_s)),
+        ("Model calls", f"{run.model_calls:,} made in this run; {cached_items(run):,} items from the cache"),
+    ]
+    return rows
+
+
+def metric_labels(run: RunResult) -> list[str]:
+    """Every metric label in the run, in first-seen order."""
+    seen: dict[str, None] = {}
+    for strategy in run.strategies:
+        seen.update(dict.fromkeys(strategy.metrics))
+    return list(seen)
+
+
+def main_metric(run: RunResult) -> str | None:
+    """The threshold's first metric, else accuracy for MCQ, else the first metric."""
+    labels = metric_labels(run)
+    if run.thresholds:
+        return next(iter(run.thresholds))
+    if run.kind == "mcq" and ("accuracy" in labels or not labels):
+        return "accuracy"
+    if labels:
+        return labels[0]
+    for record in run.records:
+        return next(iter(record.scores), None)
+    return None
+
+
+def higher_is_better(run: RunResult, label: str) -> bool:
+    for strategy in run.strategies:
+        if label in strategy.metrics:
+            return strategy.metrics[label].higher_is_better
+    from evaluation.metrics.base import metric_class
+
+    try:
+        return bool(metric_class(label).higher_is_better)
+    except Exception:  # a label such as "hit@3" names no registered class: assume the usual
+        return True
+
+
+# ---- breakdown ------
+def breakdown_groups(run: RunResult, by: str) -> list[str]:
+    groups: dict[str, None] = {}
+    for s in run.strategies:
+        groups.update(dict.fromkeys(s.breakdown.get(by, {})))
+    return sorted(groups)
+
+
+def breakdown_kinds(run: RunResult) -> list[str]:
+    kinds: dict[str, None] = {}
+    for s in run.strategies:
+        kinds.update(dict.fromkeys(by for by, groups in s.breakdown.items() if groups))
+    return list(kinds)
+
+
+def breakdown_metric(run: RunResult) -> str:
+    return next((s.breakdown_metric for s in run.strategies if s.breakdown_metric), None) or "score"
+
+
+# ---- comparisons ---------------------------------------------------------------------------
+def comparison_reading(comparison: Comparison, higher_better: bool = True) -> str:
+    """E.g. "rag is better than prompt on accuracy by 0.120 (95% CI 0.050..0.190, p=0.003)"."""
+    c = comparison
+    if is_na(c.diff):
+        return f"{c.a} and {c.b} cannot be compared on {c.metric} (no paired items scored)"
+    assert c.diff is not None
+    if not is_na(c.p_value):
+        assert c.p_value is not None
+        significant = c.p_value < SIGNIFICANCE
+    elif c.low is not None and c.high is not None and not (is_na(c.low) or is_na(c.high)):
+        significant = c.low > 0 or c.high < 0  # no p-value: the interval decides
+    else:
+        significant = False
+    interval = f"95% CI {num(c.low)}..{num(c.high)}" if not (is_na(c.low) or is_na(c.high)) else "no CI"
+    if not significant or c.diff == 0:
+        return (
+            f"no significant difference between {c.a} and {c.b} on {c.metric} "
+            f"(diff {num(c.diff)}, {interval}, {p_text(c.p_value)})"
+        )
+    a_better = (c.diff > 0) == higher_better
+    winner, loser = (c.a, c.b) if a_better else (c.b, c.a)
+    # Said from the winner's side, so the interval is of (winner - loser) and reads positive.
+    low, high = (c.low, c.high) if winner == c.a else (_neg(c.high), _neg(c.low))
+    interval = f"95% CI {num(low)}..{num(high)}" if not (is_na(low) or is_na(high)) else "no CI"
+    diff = abs(c.diff)
+    return f"{winner} is better than {loser} on {c.metric} by {num(diff)} ({interval}, {p_text(c.p_value)})"
+
+
+def _neg(value: float | None) -> float | None:
+    return None if value is None else -value
+
+
+# ---- the drill-down ------------------------------------------------------------------------
+@dataclass
+class WorstItem:
+    record: ItemRecord
+    value: float | None  # the main metric; None is n/a
+    reason: str  # why n/a
+
+
+def records_by_strategy(records: Iterable[ItemRecord]) -> dict[str, list[ItemRecord]]:
+    grouped: dict[str, list[ItemRecord]] = {}
+    for record in records:
+        grouped.setdefault(record.strategy, []).append(record)
+    return grouped
+
+
+def worst_items(
+    records: list[ItemRecord], metric: str | None, limit: int, higher_better: bool
+) -> list[WorstItem]:
+    """The ``limit`` worst records on ``metric``, worst first.
+
+    n/a items come first (they are often the most telling: no answer, a parse failure), but
+    take at most half the slots while scored items exist, so the worst scored items show too.
+    """
+    if limit <= 0 or not records:
+        return []
+    scored: list[tuple[float, int, WorstItem]] = []
+    missing: list[WorstItem] = []
+    for index, record in enumerate(records):
+        score = record.scores.get(metric) if metric else None
+        if score is None:
+            missing.append(WorstItem(record, None, "not scored"))
+        elif is_na(score.value):
+            missing.append(WorstItem(record, None, score.reason or "no reason given"))
+        else:
+            assert score.value is not None
+            key = score.value if higher_better else -score.value
+            scored.append((key, index, WorstItem(record, score.value, "")))
+    n_missing = min(len(missing), max(limit - len(scored), limit // 2 or 1))
+    worst_scored = heapq.nsmallest(limit - n_missing, scored, key=lambda t: (t[0], t[1]))
+    return missing[:n_missing] + [w for _, _, w in worst_scored]
+
+
+def score_text(value: float | None, reason: str) -> str:
+    return f"n/a ({reason})" if is_na(value) else num(value)

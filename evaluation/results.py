@@ -1,0 +1,192 @@
+"""What an evaluation run produces: per-item records and per-strategy summaries.
+
+These plain dataclasses are the contract between the runner (which fills them), the store
+(which keeps them as JSON in SQLite), the reports (Markdown, HTML, JSON, JUnit) and the
+CLI/UI. ``to_dict``/``from_dict`` round-trip through JSON exactly, so a report rendered
+from the store is the report rendered right after the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Run states. Only "complete" runs have summaries a decision may use.
+RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
+
+
+@dataclass
+class ItemScore:
+    """One metric on one item; ``value`` None is n/a and ``reason`` says why."""
+
+    value: float | None
+    reason: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ItemRecord:
+    """One strategy's answer to one suite item, with everything needed to audit its scores."""
+
+    strategy: str  # the strategy's label in this run (e.g. "prompt", "rag", "rag-k8")
+    item_id: str
+    cache_key: str
+    user_input: str  # the bare question
+    prompt: str  # the full text put to the model (template, exemplars, options)
+    response: str | None
+    reference: str | None
+    retrieved_contexts: list[str] = field(default_factory=list)
+    reference_contexts: list[str] | None = None
+    choices: list[str] | None = None
+    choice_scores: list[float] | None = None  # MCQ logprob mode
+    scores: dict[str, ItemScore] = field(default_factory=dict)  # metric label -> score
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_calls: int = 0
+    latency_s: float = 0.0
+    compute_s: float = 0.0  # machine time spent on this item: its batch's wall time / batch size
+    model_id: str = ""
+    subject: str | None = None
+    category: str | None = None
+    tags: list[str] = field(default_factory=list)
+    source: str = ""  # "file:line"
+    cached: bool = False  # answered from the cache: no model call in this run
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ItemRecord:
+        values = dict(data)
+        values["scores"] = {k: ItemScore(**v) for k, v in (data.get("scores") or {}).items()}
+        return cls(**values)
+
+    @property
+    def generated(self) -> bool:
+        """Made by ``ladder suite generate`` rather than written by a person."""
+        return "generated" in self.tags
+
+
+@dataclass
+class MetricResult:
+    """A metric's aggregate over one strategy's items, with its bootstrap CI."""
+
+    label: str
+    mean: float | None
+    low: float | None
+    high: float | None
+    n: int  # items scored
+    n_na: int  # items with n/a, by reason below
+    na_reasons: dict[str, int] = field(default_factory=dict)
+    higher_is_better: bool = True
+    threshold: float | None = None
+    passed: bool | None = None  # None: no threshold, or nothing scored
+
+
+@dataclass
+class GroupResult:
+    """Accuracy (or any metric mean) for one subject or category."""
+
+    group: str
+    mean: float | None
+    n: int
+    n_na: int
+
+
+@dataclass
+class CostResult:
+    """Cost per question, from the records' usage and the price table."""
+
+    questions: int
+    prompt_tokens_mean: float
+    completion_tokens_mean: float
+    model_calls_mean: float
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    cost_per_1k_questions: float | None  # in the price table's currency; None: no price known
+    currency: str = "USD"
+    price_source: str = ""  # which price-table entry, or why there is none
+    cached_items: int = 0  # answered from the cache (latency is the original run's)
+
+
+@dataclass
+class StrategyResult:
+    strategy: str  # label
+    config: dict[str, Any]
+    config_hash: str
+    model_id: str
+    metrics: dict[str, MetricResult] = field(default_factory=dict)
+    # "subject" / "category" -> group -> result, for the suite's main metric (MCQ: accuracy).
+    breakdown: dict[str, dict[str, GroupResult]] = field(default_factory=dict)
+    breakdown_metric: str | None = None
+    cost: CostResult | None = None
+
+
+@dataclass
+class Comparison:
+    """Strategy ``a`` minus strategy ``b`` on the same items, for one metric."""
+
+    metric: str
+    a: str
+    b: str
+    diff: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    n: int
+    test: str  # "paired bootstrap" or "McNemar exact"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    suite: str  # suite name
+    suite_path: str
+    kind: str  # "qa" | "mcq"
+    status: str  # RUNNING | COMPLETE | FAILED
+    created: str  # ISO time
+    finished: str | None = None
+    model: str = ""  # the model reference the run was asked for
+    judge: str | None = None  # the judge model reference; None: deterministic metrics only
+    mode: str = "generate"  # MCQ: "logprob" | "generate"
+    strategies: list[StrategyResult] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    records: list[ItemRecord] = field(default_factory=list)
+    thresholds: dict[str, float] = field(
+        default_factory=dict
+    )  # metric label -> minimum (maximum if lower is better)
+    failures: list[str] = field(default_factory=list)  # missed thresholds, in words
+    error: str | None = None  # why a FAILED run stopped
+    wall_s: float = 0.0
+    model_calls: int = 0  # calls made in this run (0 when everything came from the cache)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == COMPLETE and not self.failures
+
+    def records_for(self, strategy: str) -> list[ItemRecord]:
+        return [r for r in self.records if r.strategy == strategy]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        values = dict(data)
+        values["strategies"] = [_strategy_from_dict(s) for s in data.get("strategies", [])]
+        values["comparisons"] = [Comparison(**c) for c in data.get("comparisons", [])]
+        values["records"] = [ItemRecord.from_dict(r) for r in data.get("records", [])]
+        return cls(**values)
+
+
+def _strategy_from_dict(data: dict[str, Any]) -> StrategyResult:
+    values = dict(data)
+    values["metrics"] = {k: MetricResult(**v) for k, v in (data.get("metrics") or {}).items()}
+    values["breakdown"] = {
+        by: {g: GroupResult(**r) for g, r in groups.items()}
+        for by, groups in (data.get("breakdown") or {}).items()
+    }
+    values["cost"] = CostResult(**data["cost"]) if data.get("cost") else None
+    return StrategyResult(**values)
