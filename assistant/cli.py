@@ -7,18 +7,24 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 import assistant.offline  # noqa: F401  (privacy env before anything heavy)
+from assistant.cli_common import (
+    ConfigOpt,
+    HomeOpt,
+    RichProgress,
+    console,
+    err_console,
+    human_size,
+    settings_from,
+)
 from assistant.errors import LadderError
-from assistant.settings import Settings, load_settings
 
 app = typer.Typer(
     name="ladder",
@@ -40,22 +46,6 @@ def _register_subcommands() -> None:
     app.add_typer(suite_app, name="suite")
     app.command("eval")(eval_cmd)
     app.add_typer(runs_app, name="runs")
-
-
-def console() -> Console:
-    return Console(highlight=False)
-
-
-def err_console() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ladder.yaml to read settings from.")]
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="LADDER_HOME (default ~/.ladder).")]
-
-
-def _settings(config: Path | None, home: Path | None, **flags: Any) -> Settings:
-    return load_settings({"home": home, **flags}, config=config)
 
 
 # ---- ask --------------------------------------------------------------------------------
@@ -88,7 +78,7 @@ def ask(
     from assistant.service import answer_questions
     from assistant.types import Question
 
-    settings = _settings(config, home, threads=threads)
+    settings = settings_from(config, home, threads=threads)
     overrides: dict[str, Any] = {
         "model": model, "kb": kb, "system_prompt": system, "max_new_tokens": max_tokens,
         "temperature": temperature, "seed": seed, "stop": list(stop) if stop else None,
@@ -127,21 +117,13 @@ def ask(
 
 
 # ---- models -----------------------------------------------------------------------------
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 @models_app.command("list")
 def models_list(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     """Known packs and whether each is installed."""
     from assistant.models.catalog import load_catalog
     from assistant.models.pull import installed_pack_dir
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     table = Table(title="Model packs")
     table.add_column("name", no_wrap=True)
     for column in ("installed", "size (GGUF)", "languages", "licence"):
@@ -149,68 +131,10 @@ def models_list(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     for spec in load_catalog(settings.catalog_file).values():
         installed = "yes" if installed_pack_dir(spec.name, settings) else "-"
         default = " (default)" if spec.name == settings.model else ""
-        table.add_row(spec.name + default, installed, _human(spec.size_bytes), ",".join(spec.languages),
+        table.add_row(spec.name + default, installed, human_size(spec.size_bytes), ",".join(spec.languages),
                       spec.license)  # fmt: skip
     console().print(table)
     console().print("[dim]`ladder models info NAME` for details, `ladder models pull NAME` to install[/dim]")
-
-
-class RichProgress:
-    """Renders library progress on stderr with rich: one bar per stage."""
-
-    def __init__(self, eta: bool = False) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                              TextColumn("{task.fields[amount]}"), TimeElapsedColumn()]  # fmt: skip
-        if eta:
-            columns += [TextColumn("ETA"), TimeRemainingColumn()]
-        self._progress = Progress(*columns, console=err_console())
-        self._task: Any = None
-        self._unit = "items"
-
-    def __enter__(self) -> RichProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._finish_current()
-        self._progress.stop()
-
-    def _amount(self, completed: float, total: float | None) -> str:
-        if self._unit == "bytes":
-            return f"{_human(completed)}" + (f" / {_human(total)}" if total else "")
-        return f"{completed:.0f}" + (f" / {total:.0f}" if total else "")
-
-    def _finish_current(self) -> None:
-        if self._task is not None:
-            task = self._progress.tasks[-1]
-            done = task.total if task.total is not None else task.completed
-            self._progress.update(self._task, completed=done, total=done or 1,
-                                  amount=self._amount(done or 0, task.total))  # fmt: skip
-
-    def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
-        self._finish_current()
-        self._unit = unit
-        self._task = self._progress.add_task(
-            stage, total=total, amount=self._amount(0, total) if total else ""
-        )
-
-    def advance(self, amount: float = 1) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, amount)
-            task = self._progress.tasks[-1]
-            self._progress.update(self._task, amount=self._amount(task.completed, task.total))
-
-    def note(self, message: str) -> None:
-        self._progress.console.print(message, markup=False)
 
 
 @models_app.command("pull")
@@ -223,7 +147,7 @@ def models_pull(
     """Download, verify and convert a pack into LADDER_HOME/models/<name>."""
     from assistant.models.pull import installed_pack_dir, pull_pack
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     existing = installed_pack_dir(name, settings)
     if existing and not force:
         console().print(f"{name} is already installed at {existing}")
@@ -239,7 +163,7 @@ def models_info(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> No
     from assistant.models.catalog import get_pack
     from assistant.models.pull import installed_pack_dir, read_pack_info
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     spec = get_pack(name, settings.catalog_file)
     info = read_pack_info(name, settings)
     out = console()
@@ -247,7 +171,7 @@ def models_info(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> No
     out.print(
         f"upstream  {spec.upstream}  ·  licence {spec.license}  ·  languages {', '.join(spec.languages)}"
     )
-    out.print(f"GGUF      {spec.gguf_name}, {_human(spec.size_bytes)}, sha256 {spec.sha256}")
+    out.print(f"GGUF      {spec.gguf_name}, {human_size(spec.size_bytes)}, sha256 {spec.sha256}")
     out.print("wheels    " + ", ".join(p.requirement for p in spec.parts))
     if spec.notes:
         out.print(f"notes     {spec.notes}")
@@ -258,7 +182,7 @@ def models_info(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> No
             f"converted {info['converted_at']} with transformers {info['converted_with']['transformers']}"
         )
         out.print(
-            f"installed {installed_pack_dir(name, settings)} ({_human(info['size_bytes'])}, {converted})"
+            f"installed {installed_pack_dir(name, settings)} ({human_size(info['size_bytes'])}, {converted})"
         )
 
 
@@ -268,7 +192,7 @@ def models_rm(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> None
     from assistant.models.catalog import get_pack
     from assistant.models.pull import remove_pack
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     get_pack(name, settings.catalog_file)
     if remove_pack(name, settings):
         console().print(f"removed {name}")
@@ -294,7 +218,7 @@ def doctor(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     from assistant.models.pull import list_installed
     from assistant.offline import offline_state
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     out = console()
     problems: list[str] = []
     table = Table(title=f"ladder {__version__} doctor", show_header=False)
@@ -312,14 +236,14 @@ def doctor(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     if not os.access(settings.home, os.W_OK):
         problems.append(f"LADDER_HOME {settings.home} is not writable")
     packs = list_installed(settings)
-    table.add_row("packs", ", ".join(f"{p['name']} ({_human(p['size_bytes'])})" for p in packs) or "none")
+    table.add_row("packs", ", ".join(f"{p['name']} ({human_size(p['size_bytes'])})" for p in packs) or "none")
     if not packs:
         problems.append("no model pack installed: run `ladder models pull smollm2-135m`")
     table.add_row("default model", f"{settings.model} ({settings.sources['model']})")
     free = shutil.disk_usage(settings.home).free
-    table.add_row("free disk", _human(free))
+    table.add_row("free disk", human_size(free))
     memory = psutil.virtual_memory()
-    table.add_row("RAM", f"{_human(memory.available)} available of {_human(memory.total)}")
+    table.add_row("RAM", f"{human_size(memory.available)} available of {human_size(memory.total)}")
     table.add_row("threads", f"{settings.threads} ({settings.sources['threads']}); {os.cpu_count()} CPUs")
     table.add_row("dtype / device", f"{settings.dtype} / {settings.device}")
     state = offline_state()

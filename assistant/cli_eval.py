@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli import ConfigOpt, HomeOpt, RichProgress, _settings, console, err_console
+from assistant.cli_common import ConfigOpt, HomeOpt, RichProgress, console, err_console, settings_from
 from assistant.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def eval_cmd(
     from evaluation.report import render_junit, write_report
     from evaluation.runner import EvalPlan, Runner
 
-    settings = _settings(config, home, threads=threads, batch_size=batch_size)
+    settings = settings_from(config, home, threads=threads, batch_size=batch_size)
     plan = EvalPlan(
         suite=suite, strategies=strategy or ["prompt"], model=model, judge=judge, no_judge=no_judge,
         mode=mode, fail_under=parse_fail_under(fail_under), use_cache=not no_cache, resume=not fresh,
@@ -179,7 +179,7 @@ def describe_comparison(c: Comparison) -> str:
 def _store(config: Path | None, home: Path | None) -> RunStore:
     from evaluation.store import RunStore
 
-    return RunStore(_settings(config, home).db_path)
+    return RunStore(settings_from(config, home).db_path)
 
 
 @runs_app.command("list")

@@ -11,15 +11,15 @@ import datetime
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from assistant.cli_common import ConfigOpt, HomeOpt, settings_from
 from assistant.errors import LadderError
-from assistant.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from assistant.knowledge import IngestReport
@@ -28,17 +28,11 @@ kb_app = typer.Typer(
     help="Knowledge bases: ingest documents, search them (dense + BM25).", no_args_is_help=True
 )
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ladder.yaml to read settings from.")]
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="LADDER_HOME (default ~/.ladder).")]
 NameArg = Annotated[str, typer.Argument(help="Knowledge base name.")]
 
 
 class SourceNotFound(LadderError):
     exit_code = 3
-
-
-def _settings(config: Path | None, home: Path | None, **flags: Any) -> Settings:
-    return load_settings({"home": home, **flags}, config=config)
 
 
 def _out() -> Console:
@@ -70,7 +64,7 @@ def kb_create(
     """Create an empty knowledge base."""
     from assistant.knowledge import KnowledgeBase
 
-    settings = _settings(config, home, embedding_model=embedding_model)
+    settings = settings_from(config, home, embedding_model=embedding_model)
     kb = KnowledgeBase.create(name, settings)
     _out().print(
         f"created knowledge base [bold]{escape(name)}[/bold] at {escape(str(kb.folder))} "
@@ -127,7 +121,7 @@ def kb_add(
     from assistant.cli import RichProgress
     from assistant.knowledge import IngestFailed, KnowledgeBase
 
-    settings = _settings(
+    settings = settings_from(
         config, home, chunk_size=chunk_size, chunk_overlap=chunk_overlap, max_file_mb=max_file_mb
     )
     kb = KnowledgeBase.open(name, settings)
@@ -165,7 +159,7 @@ def kb_list(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     """Knowledge bases under LADDER_HOME."""
     from assistant.knowledge import KnowledgeBase
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     names = KnowledgeBase.list_all(settings)
     if not names:
         _out().print(
@@ -204,7 +198,7 @@ def kb_search(
     """Search a knowledge base and print the best chunks."""
     from assistant.knowledge import KnowledgeBase
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     kb = KnowledgeBase.open(name, settings)
     hits = kb.search(query, k=k, mode=mode, rerank=rerank)
     if as_json:
@@ -237,7 +231,7 @@ def kb_remove(
     """Remove a source file (or every file under a folder) from a knowledge base."""
     from assistant.knowledge import KnowledgeBase
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     kb = KnowledgeBase.open(name, settings)
     removed = kb.remove_source(source)
     if not removed:
@@ -253,7 +247,7 @@ def kb_info(name: NameArg, config: ConfigOpt = None, home: HomeOpt = None) -> No
     """Details of a knowledge base and its sources."""
     from assistant.knowledge import KnowledgeBase
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     kb = KnowledgeBase.open(name, settings)
     info = kb.info()
     table = Table(title=f"knowledge base {name}", show_header=False)
@@ -300,7 +294,7 @@ def kb_delete(
     """Delete a knowledge base and everything in it."""
     from assistant.knowledge import KnowledgeBase
 
-    settings = _settings(config, home)
+    settings = settings_from(config, home)
     if name not in KnowledgeBase.list_all(settings):
         KnowledgeBase.delete(name, settings)  # raises the not-found error with its hint
     if not yes:

@@ -60,9 +60,11 @@ def suite_generate(
     n: Annotated[int, typer.Option("--n", help="How many items to generate.")] = 50,
     generator: Annotated[
         str | None,
-        typer.Option(help="Model that writes the items: pack, folder, openai:<model>@<url> or fake "
-                     "(default: the `model` setting)."),
-    ] = None,  # fmt: skip
+        typer.Option(
+            help="Model that writes the items: pack, folder, openai:<model>@<url> or fake "
+            "(default: the `model` setting)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the suite files.")] = Path("suites"),
     name: Annotated[str | None, typer.Option(help="Suite name (default: <kb>_generated).")] = None,
     multi_hop: Annotated[
@@ -97,7 +99,9 @@ def suite_generate(
             batch_size=min(settings.batch_size, 8),
         )  # fmt: skip
     except ValueError as exc:
-        raise ConfigError(str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1") from None
+        raise ConfigError(
+            str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
+        ) from None
     knowledge_base = KnowledgeBase.open(kb, settings)
     backend = get_backend(generator or settings.model, settings)
     with RichProgress() as progress:

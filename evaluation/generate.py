@@ -37,13 +37,12 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import LadderError
 from assistant.models.progress import NullProgress, Progress
 from assistant.types import GenParams, Message
-from evaluation.generate_checks import ZH, Dedup, Thresholds, check, content_tokens, language
+from evaluation.generate_checks import ZH, Dedup, Thresholds, check, content_units, language
 
 if TYPE_CHECKING:
     import numpy as np
@@ -243,52 +242,54 @@ def _kinds(n: int, multi: int) -> list[str]:
 
 
 # ---- prompts --------------------------------------------------------------------------------
-_SYSTEM = {
-    "en": "You write exam questions about a company's documents. Reply with one JSON object and nothing else.",
-    ZH: "你为公司文档出考题。只回复一个 JSON 对象，不要写别的。",
+# Per language: system, the passage labels (one passage; two), the request (single; multi),
+# rules, the avoid-list line and the reply form. A small model follows a prompt in the
+# passage's language better, and answers in it.
+_PROMPTS: dict[str, dict[str, Any]] = {
+    "en": {
+        "system": "You write exam questions about a company's documents. "
+        "Reply with one JSON object and nothing else.",
+        "labels": (["Passage"], ["Passage 1", "Passage 2"]),
+        "ask": (
+            "Write one question that this passage answers, and its answer.\nRules:\n"
+            "- Ask about one specific fact in the passage (a number, a name, a rule, a date).\n",
+            "Write one question that needs facts from BOTH passages to answer (for example, comparing "
+            "or combining them), and its answer.\nRules:\n",
+        ),
+        "rules": "- The answer is short and uses the passages' own words.\n"
+        "- Write the question and the answer in English.\n",
+        "avoid": "- Do not repeat these questions:\n",
+        "form": 'Reply with JSON only, in this form: {"question": "...?", "answer": "..."}',
+    },
+    ZH: {
+        "system": "你为公司文档出考题。只回复一个 JSON 对象，不要写别的。",
+        "labels": (["资料"], ["资料一", "资料二"]),
+        "ask": (
+            "根据这段资料，写一个问题和它的答案。\n要求：\n"
+            "- 问题针对资料中的一个具体事实（数字、名称、规定、日期）。\n",
+            "写一个需要同时用到资料一和资料二才能回答的问题（例如比较或合并两处的事实），以及它的答案。\n要求：\n",
+        ),
+        "rules": "- 答案简短，使用资料中的原话。\n- 问题和答案都用中文。\n",
+        "avoid": "- 不要重复这些问题：\n",
+        "form": '只回复 JSON，格式：{"question": "……？", "answer": "……"}',
+    },
 }
 
 
 def build_messages(task: _Task, avoid: Sequence[str] = ()) -> list[Message]:
     """The prompt for one item, in the passages' language."""
-    lang = task.chunks[0].lang
-    zh = lang == ZH
-    if len(task.chunks) == 1:
-        head = f"资料：\n<<<\n{task.chunks[0].text}\n>>>\n\n" if zh else f"Passage:\n<<<\n{task.chunks[0].text}\n>>>\n\n"
-        ask = (
-            "根据这段资料，写一个问题和它的答案。\n要求：\n- 问题针对资料中的一个具体事实（数字、名称、规定、日期）。\n"
-            if zh
-            else "Write one question that this passage answers, and its answer.\nRules:\n"
-            "- Ask about one specific fact in the passage (a number, a name, a rule, a date).\n"
-        )
-    else:
-        first, second = task.chunks
-        head = (
-            f"资料一：\n<<<\n{first.text}\n>>>\n\n资料二：\n<<<\n{second.text}\n>>>\n\n"
-            if zh
-            else f"Passage 1:\n<<<\n{first.text}\n>>>\n\nPassage 2:\n<<<\n{second.text}\n>>>\n\n"
-        )
-        ask = (
-            "写一个需要同时用到资料一和资料二才能回答的问题（例如比较或合并两处的事实），以及它的答案。\n要求：\n"
-            if zh
-            else "Write one question that needs facts from BOTH passages to answer (for example, comparing "
-            "or combining them), and its answer.\nRules:\n"
-        )
-    rules = (
-        "- 答案简短，使用资料中的原话。\n- 问题和答案都用中文。\n"
-        if zh
-        else "- The answer is short and uses the passages' own words.\n"
-        "- Write the question and the answer in English.\n"
+    prompt = _PROMPTS[ZH if task.chunks[0].lang == ZH else "en"]
+    multi = len(task.chunks) > 1
+    labels = prompt["labels"][multi]
+    sep = "：" if task.chunks[0].lang == ZH else ":"
+    text = "".join(
+        f"{label}{sep}\n<<<\n{c.text}\n>>>\n\n" for label, c in zip(labels, task.chunks, strict=True)
     )
+    text += prompt["ask"][multi] + prompt["rules"]
     if avoid:
-        listed = "".join(f"- {q}\n" for q in avoid)
-        rules += f"- 不要重复这些问题：\n{listed}" if zh else f"- Do not repeat these questions:\n{listed}"
-    form = (
-        '只回复 JSON，格式：{"question": "……？", "answer": "……"}'
-        if zh
-        else 'Reply with JSON only, in this form: {"question": "...?", "answer": "..."}'
-    )
-    return [Message("system", _SYSTEM[lang]), Message("user", head + ask + rules + form)]
+        text += prompt["avoid"] + "".join(f"  - {q}\n" for q in avoid)
+    text += prompt["form"]
+    return [Message("system", prompt["system"]), Message("user", text)]
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -313,7 +314,7 @@ def generate_items(
     chunks = [chunks[i] for i in keep]
     vectors = vectors[keep] if vectors is not None else None
     bm25 = kb.bm25.tokens()
-    tokens = {c.chunk_id: set(bm25.get(c.chunk_id) or content_tokens(c.text)) for c in chunks}
+    tokens = {c.chunk_id: set(bm25.get(c.chunk_id) or content_units(c.text)) for c in chunks}
     planner = _Planner(chunks, vectors, tokens, config.seed)
     multi = round(config.n * config.multi_hop_share) if planner.has_pairs() else 0
     queue = deque(planner.next(kind) for kind in _kinds(config.n, multi))
@@ -343,14 +344,18 @@ def generate_items(
             if isinstance(result, str):
                 report.rejected[result] += 1
                 retry = task.attempt < config.retries_per_passage
-                queue.append(_Task(task.kind, task.chunks, task.attempt + 1) if retry else planner.next(task.kind))
+                queue.append(
+                    _Task(task.kind, task.chunks, task.attempt + 1) if retry else planner.next(task.kind)
+                )
                 continue
             question, answer = result
             dedup.add(question)
             for chunk in task.chunks:
                 asked.setdefault(chunk.chunk_id, []).append(question)
             item_id = f"{id_prefix}-{len(report.items) + 1:03d}"
-            report.items.append(GeneratedItem(item_id, task.kind, task.chunks[0].lang, question, answer, task.chunks))
+            report.items.append(
+                GeneratedItem(item_id, task.kind, task.chunks[0].lang, question, answer, task.chunks)
+            )
             progress.advance()
         # Retries (sampled) wait behind first attempts, so batches share their params.
         queue = deque(sorted(queue, key=lambda t: t.attempt))

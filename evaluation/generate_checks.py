@@ -20,7 +20,7 @@ from typing import Any
 
 from assistant.knowledge.retrieve import cjk_share
 from assistant.knowledge.store import STOPWORDS
-from evaluation.metrics.lexical import tokenize
+from evaluation.metrics.lexical import normalize, tokenize
 
 # Why an item was rejected; the run reports a count for each.
 REASONS = {
@@ -37,16 +37,43 @@ REASONS = {
 }
 
 ZH, EN = "zh", "en"
+# An answer this long (in tokens) that covers most of its passage is a copy of the passage;
+# a shorter one may be the whole of a one-fact chunk.
+COPY_MIN_TOKENS = 30
 # A text is Chinese when at least this share of its words are CJK (see ``cjk_share``).
 ZH_SHARE = 0.5
 # Answer words that need no support in the passage: a yes/no answer is still an answer.
-_FREE_TOKENS = frozenset({"yes", "no", "not", "true", "false", "是", "否", "不", "可", "以", "能", "有", "没"})
-_QUESTION_WORDS_ZH = ("吗", "呢", "什么", "多少", "几", "哪", "如何", "怎么", "怎样", "为什么", "为何", "是否", "谁", "多久", "多长")  # fmt: skip
+_FREE_UNITS = frozenset(
+    {
+        "yes",
+        "no",
+        "not",
+        "true",
+        "false",
+        "是",
+        "否",
+        "不",
+        "能",
+        "可以",
+        "不能",
+        "不可",
+        "不是",
+        "是的",
+        "没有",
+    }
+)
+_QUESTION_WORDS_ZH = (
+    *("吗", "呢", "什么", "多少", "几", "哪", "如何", "怎么", "怎样"),
+    *("为什么", "为何", "是否", "谁", "多久", "多长"),
+)
 _QUESTION_START_EN = re.compile(
     r"^(?:what|when|where|who|whom|whose|which|why|how|is|are|was|were|do|does|did|can|could|should|"
     r"will|would|may|must|has|have|had|in what|within how|for how|according to)\b",
     re.IGNORECASE,
 )
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+_UNIT = re.compile(rf"(?P<cjk>[{_CJK}]+)|[^\W_{_CJK}]+")
+_WORDY = re.compile(r"[^\W_]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
 _KEYS = {"question": ("question", "问题", "q"), "answer": ("answer", "答案", "a")}
@@ -57,8 +84,23 @@ def language(text: str) -> str:
     return ZH if cjk_share(text) >= ZH_SHARE else EN
 
 
-def content_tokens(text: str) -> list[str]:
-    return [t for t in tokenize(text) if t not in STOPWORDS]
+def content_units(text: str) -> list[str]:
+    """What overlap is counted in: Latin and digit words, and CJK character bigrams.
+
+    Bigrams, not single characters: a few thousand characters make up most Chinese text,
+    so an invented answer shares most of its characters with any passage on the topic
+    ("三十天病假" against "十天年假"), but few of its bigrams. Common words and
+    bigrams of common characters (``的是``) are not content.
+    """
+    units: list[str] = []
+    for match in _UNIT.finditer(normalize(text)):
+        piece = match.group(0)
+        if match.group("cjk"):
+            grams = [piece] if len(piece) == 1 else [piece[i : i + 2] for i in range(len(piece) - 1)]
+            units.extend(g for g in grams if not all(ch in STOPWORDS for ch in g))
+        elif piece not in STOPWORDS:
+            units.append(piece)
+    return units
 
 
 # ---- JSON -------------------------------------------------------------------------------
@@ -124,12 +166,13 @@ def as_question(text: str, lang: str) -> str | None:
 
 
 def support(text: str, context: str) -> float:
-    """The share of ``text``'s content tokens that occur in ``context`` (1.0 when it has none)."""
-    tokens = [t for t in content_tokens(text) if t not in _FREE_TOKENS]
-    if not tokens:
-        return 1.0 if content_tokens(text) else 0.0
-    present = set(tokenize(context))
-    return sum(t in present for t in tokens) / len(tokens)
+    """The share of ``text``'s content units that occur in ``context`` (see ``content_units``)."""
+    units = content_units(text)
+    needed = [u for u in units if u not in _FREE_UNITS]
+    if not needed:
+        return 1.0 if units else 0.0  # "Yes." is an answer; "the" is not
+    present = set(content_units(context))
+    return sum(u in present for u in needed) / len(needed)
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -163,11 +206,11 @@ class Dedup:
         self._kept: list[set[str]] = []
 
     def seen(self, question: str) -> bool:
-        tokens = set(tokenize(question))
+        tokens = set(content_units(question))
         return any(_jaccard(tokens, other) >= self.jaccard for other in self._kept)
 
     def add(self, question: str) -> None:
-        self._kept.append(set(tokenize(question)))
+        self._kept.append(set(content_units(question)))
 
 
 def check(
@@ -183,7 +226,7 @@ def check(
         return "no_json"
     raw_question, answer = parsed
     answer = " ".join(answer.split())
-    if not raw_question.strip() or not answer:
+    if not _WORDY.search(raw_question) or not _WORDY.search(answer):  # "", "...", "……"
         return "empty"
     question = as_question(raw_question, lang)
     if question is None:
@@ -193,12 +236,13 @@ def check(
     context = "\n".join(passages)
     if support(question, context) < limits.min_question_support:
         return "off_topic"
-    if set(content_tokens(answer)) <= set(content_tokens(question)) and content_tokens(answer):
+    if content_units(answer) and set(content_units(answer)) <= set(content_units(question)):
         return "repeats_question"
     if support(answer, context) < limits.min_answer_support:
         return "not_grounded"
+    answer_tokens = len(tokenize(answer))
     if len(answer) > limits.max_answer_chars or (
-        len(tokenize(context)) >= 20 and len(tokenize(answer)) > limits.max_answer_share * len(tokenize(context))
+        answer_tokens > COPY_MIN_TOKENS and answer_tokens > limits.max_answer_share * len(tokenize(context))
     ):
         return "too_long"
     if len(passages) == 2 and not _uses_both(question + " " + answer, passages[0], passages[1]):
@@ -217,9 +261,21 @@ def _answer_language_fits(answer: str, lang: str) -> bool:
 
 def _uses_both(text: str, first: str, second: str) -> bool:
     """Each passage contributes content tokens to ``text`` that the other passage lacks."""
-    used = set(content_tokens(text))
-    a, b = set(tokenize(first)), set(tokenize(second))
+    used = set(content_units(text))
+    a, b = set(content_units(first)), set(content_units(second))
     return len(used & (a - b)) >= 1 and len(used & (b - a)) >= 1
 
 
-__all__ = ["EN", "REASONS", "ZH", "Dedup", "Thresholds", "as_question", "check", "extract_qa", "language", "support"]
+__all__ = [
+    "EN",
+    "REASONS",
+    "ZH",
+    "Dedup",
+    "Thresholds",
+    "as_question",
+    "check",
+    "content_units",
+    "extract_qa",
+    "language",
+    "support",
+]

@@ -69,7 +69,8 @@ def write_suite(
     existing = [p for p in (paths.jsonl, paths.spec, paths.review) if p.exists()]
     if existing and not force:
         raise ConfigError(
-            f"{existing[0]} already exists", hint="pass --force to overwrite, or choose another --name / --out"
+            f"{existing[0]} already exists",
+            hint="pass --force to overwrite, or choose another --name / --out",
         )
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(paths.jsonl, "".join(json.dumps(i.row(), ensure_ascii=False) + "\n" for i in report.items))

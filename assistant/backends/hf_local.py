@@ -415,7 +415,7 @@ class HFLocalBackend:
         extra: dict[str, Any] = {}
         if prefix is not None:
             prefix_len, cache = prefix
-            positions = positions + 0
+            positions = positions + prefix_len
             attention = torch.cat([torch.ones((len(rows), prefix_len), dtype=torch.long), attention], dim=1)
             # A fresh cache per batch: the forward pass appends the suffix to it.
             batch = len(rows)

@@ -8,6 +8,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from assistant.errors import ConfigError
 from evaluation.results import COMPLETE, FAILED, Comparison, ItemRecord, MetricResult, RunResult
 
 NO_JUDGE = "no judge (deterministic metrics only)"
@@ -16,7 +17,7 @@ MAX_CONTEXTS = 5  # and at most this many are shown per item
 SIGNIFICANCE = 0.05
 
 
-# ---- numbers -------------------------------------------------------------------------------
+# ---- numbers ------------------------------------------------------------------------------
 def is_na(value: float | None) -> bool:
     return value is None or math.isnan(value)
 
@@ -57,7 +58,7 @@ def money(value: float | None, currency: str) -> str:
 
 
 def na_reasons(reasons: dict[str, int]) -> str:
-    """ "3 × judge parse failure; 1 × missing reference", most frequent first."""
+    """Most frequent first: ``3 × judge parse failure; 1 × missing reference``."""
     ordered = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
     return "; ".join(f"{count} × {reason or 'no reason given'}" for reason, count in ordered)
 
@@ -66,7 +67,7 @@ def clip(text: str, limit: int = CONTEXT_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… (+{len(text) - limit} chars)"
 
 
-# ---- thresholds ----------------------------------------------------------------------------
+# ---- thresholds ---------------------------------------------------------------------------
 def bound_text(metric: MetricResult) -> str:
     """The threshold as a condition: "≥ 0.700" (or "≤" for lower-is-better metrics)."""
     return f"{'≥' if metric.higher_is_better else '≤'} {num(metric.threshold)}"
@@ -90,7 +91,7 @@ def threshold_miss(metric: MetricResult) -> str:
     return f"{metric.label} {num(metric.mean)}{interval} is {side} the threshold {bound_text(metric)}"
 
 
-# ---- header facts --------------------------------------------------------------------------
+# ---- header facts -------------------------------------------------------------------------
 def status_text(run: RunResult) -> str:
     if run.status == FAILED:
         return "failed"
@@ -164,11 +165,11 @@ def higher_is_better(run: RunResult, label: str) -> bool:
 
     try:
         return bool(metric_class(label).higher_is_better)
-    except Exception:  # a label such as "hit@3" names no registered class: assume the usual
+    except ConfigError:  # a label such as "hit@3" names no registered class: assume the usual
         return True
 
 
-# ---- breakdown ------
+# ---- breakdown ----------------------------------------------------------------------------
 def breakdown_groups(run: RunResult, by: str) -> list[str]:
     groups: dict[str, None] = {}
     for s in run.strategies:
@@ -187,7 +188,7 @@ def breakdown_metric(run: RunResult) -> str:
     return next((s.breakdown_metric for s in run.strategies if s.breakdown_metric), None) or "score"
 
 
-# ---- comparisons ---------------------------------------------------------------------------
+# ---- comparisons --------------------------------------------------------------------------
 def comparison_reading(comparison: Comparison, higher_better: bool = True) -> str:
     """E.g. "rag is better than prompt on accuracy by 0.120 (95% CI 0.050..0.190, p=0.003)"."""
     c = comparison
@@ -220,7 +221,7 @@ def _neg(value: float | None) -> float | None:
     return None if value is None else -value
 
 
-# ---- the drill-down ------------------------------------------------------------------------
+# ---- the drill-down -----------------------------------------------------------------------
 @dataclass
 class WorstItem:
     record: ItemRecord

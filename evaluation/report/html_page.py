@@ -22,7 +22,7 @@ body { margin:0; background:var(--bg); color:var(--fg);
   font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", sans-serif; }
 main { max-width:1200px; margin:0 auto; padding:24px 28px 48px; }
 h1 { font-size:22px; margin:0 12px 0 0; display:inline-block; vertical-align:middle; }
-h2 { font-size:17px; margin:32px 0 10px; padding-bottom:4px; border-bottom:1px solid var(--line); }
+h2 { font-size:17px; margin:14px 0 10px; padding-bottom:4px; border-bottom:1px solid var(--line); }
 h3 { font-size:15px; margin:20px 0 8px; }
 section, .facts { background:#fff; border:1px solid var(--line); border-radius:8px; padding:4px 18px 16px;
   margin-top:16px; }
@@ -32,9 +32,11 @@ section, .facts { background:#fff; border:1px solid var(--line); border-radius:8
 .facts { display:grid; grid-template-columns:max-content 1fr; gap:4px 18px; padding:12px 18px; }
 .facts dt { color:var(--muted); } .facts dd { margin:0; overflow-wrap:anywhere; }
 table { border-collapse:collapse; width:100%; margin:6px 0; }
-th, td { text-align:left; padding:6px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
-th { background:#f0f2f5; font-weight:600; white-space:nowrap; }
-td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
+th, td { text-align:left; padding:6px 9px; border-bottom:1px solid var(--line); vertical-align:top; }
+th { background:#f0f2f5; font-weight:600; }
+.scroll { overflow-x:auto; }
+td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
+td.num { white-space:nowrap; }
 .mean { font-weight:600; font-variant-numeric:tabular-nums; }
 .ci, .small, .muted { color:var(--muted); font-size:12px; }
 .pass { color:var(--ok); font-weight:600; } .fail { color:var(--bad); font-weight:600; }
@@ -91,7 +93,7 @@ def _table(header: list[str], rows: list[list[str]], numeric: Collection[int] = 
 
     head = "".join(f"<th{cls(i)}>{h}</th>" for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(f"<td{cls(i)}>{v}</td>" for i, v in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>\n'
 
 
 def _header(run: RunResult) -> str:

@@ -29,7 +29,7 @@ def render_markdown(run: RunResult, worst: int = 10) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-# ---- text ----------------------------------------------------------------------------------
+# ---- text ---------------------------------------------------------------------------------
 def _text(value: str) -> str:
     return html.escape(value, quote=False)
 
@@ -49,7 +49,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-# ---- sections ------------------------------------------------------------------------------
+# ---- sections -----------------------------------------------------------------------------
 def metric_cell(metric: MetricResult | None) -> str:
     if metric is None:
         return "—"
@@ -173,7 +173,9 @@ def _item(rank: int, item: c.WorstItem, metric: str | None) -> list[str]:
     out = [f"#### {rank}. `{_text(r.item_id)}` · {_text(metric or 'score')} {_text(value)}{where}{marks}", ""]
     out += ["**Question**", "", *_quote(r.user_input), ""]
     if r.choices:
-        out += ["**Choices**", ""] + [f"{chr(65 + i)}. {_cell(ch)}" for i, ch in enumerate(r.choices)] + [""]
+        out += (
+            ["**Choices**", ""] + [f"- {chr(65 + i)}. {_cell(ch)}" for i, ch in enumerate(r.choices)] + [""]
+        )
     out += ["**Answer**", "", *_quote(r.response if r.response is not None else "(no response)"), ""]
     out += ["**Reference**", "", *_quote(r.reference if r.reference is not None else "(none)"), ""]
     if r.retrieved_contexts:

@@ -143,7 +143,7 @@ def make_run() -> RunResult:
     )
 
 
-# ---- Markdown ------------------------------------------------------------------------------
+# ---- Markdown -----------------------------------------------------------------------------
 def test_markdown_header_summary_cost_and_comparisons() -> None:
     md = render_markdown(make_run())
     assert md.startswith("# Ladder evaluation: demo-qa")
@@ -198,7 +198,7 @@ def test_worst_limits_the_drill_down() -> None:
     assert "`good-1`" not in prompt_part and "`mid-4`" not in prompt_part
 
 
-# ---- HTML ----------------------------------------------------------------------------------
+# ---- HTML ---------------------------------------------------------------------------------
 def test_html_is_self_contained_escaped_and_has_charts() -> None:
     page = render_html(make_run())
     assert page.startswith("<!DOCTYPE html>")
@@ -239,7 +239,7 @@ def test_html_of_a_failed_run_shows_the_error() -> None:
     assert "backend unreachable: &lt;http://gpu-box:8000&gt;" in page
 
 
-# ---- JSON ----------------------------------------------------------------------------------
+# ---- JSON ---------------------------------------------------------------------------------
 def test_json_round_trips_and_keeps_chinese() -> None:
     run = make_run()
     text = render_json(run)
@@ -251,7 +251,7 @@ def test_json_round_trips_and_keeps_chinese() -> None:
     assert back.records[1].scores["token_f1"] == ItemScore(0.1, "")
 
 
-# ---- JUnit ---------------------------------------------------------------------------------
+# ---- JUnit --------------------------------------------------------------------------------
 def test_junit_counts_failures_with_value_ci_and_threshold() -> None:
     root = ET.fromstring(render_junit(make_run()))
     assert root.tag == "testsuites"
@@ -286,7 +286,7 @@ def test_junit_for_a_failed_run_has_an_error_case() -> None:
     assert error is not None and error.get("message") == "backend unreachable"
 
 
-# ---- write_report --------------------------------------------------------------------------
+# ---- write_report -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "start"),
     [
@@ -312,7 +312,7 @@ def test_write_report_refuses_an_unknown_suffix(tmp_path: Path) -> None:
     assert not (tmp_path / "report.pdf").exists()
 
 
-# ---- the shared rules ----------------------------------------------------------------------
+# ---- the shared rules ---------------------------------------------------------------------
 def test_main_metric_rules() -> None:
     run = make_run()
     assert main_metric(run) == "token_f1"
@@ -322,6 +322,19 @@ def test_main_metric_rules() -> None:
     mcq = dataclasses.replace(no_thresholds, kind="mcq")
     mcq.strategies[0].metrics["accuracy"] = _metric("accuracy", 0.5, 0.4, 0.6)
     assert main_metric(mcq) == "accuracy"
+
+
+def test_mcq_run_shows_the_mode_and_the_choices() -> None:
+    run = dataclasses.replace(make_run(), kind="mcq", mode="logprob", judge="qwen2.5-coder-1.5b")
+    run.records[1].choices = ["北京", "上海", "<b>广州</b>", "深圳"]
+    md = render_markdown(run)
+    assert "| **MCQ mode** | logprob |" in md
+    assert "| **Judge** | qwen2.5-coder-1.5b |" in md and "no judge" not in md
+    assert "- A. 北京\n- B. 上海\n- C. &lt;b&gt;广州&lt;/b&gt;\n- D. 深圳" in md
+    page = render_html(run)
+    assert '<ol type="A"><li>北京</li><li>上海</li><li>&lt;b&gt;广州&lt;/b&gt;</li><li>深圳</li></ol>' in page
+    assert "<dt>MCQ mode</dt><dd>logprob</dd>" in page
+    assert "MCQ mode" not in render_markdown(make_run())
 
 
 def test_worst_items_for_a_lower_is_better_metric() -> None:

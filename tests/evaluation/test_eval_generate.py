@@ -1,0 +1,513 @@
+"""``ladder suite generate``: items from a knowledge base, their checks, the files, the review.
+
+The generator is a ``FakeBackend`` whose default reply is built from the prompt: it reads
+the passages between ``<<<`` and ``>>>`` and asks about one of their sentences, in the
+passage's language, so every check sees realistic input. One knowledge base (English and
+Chinese documents) is built per module; tests only read it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.backends.fake import FakeBackend
+from assistant.knowledge import KnowledgeBase
+from assistant.models.progress import RecordingProgress
+from assistant.settings import Settings, load_settings
+from assistant.types import Message
+from evaluation.generate import (
+    MULTI,
+    SINGLE,
+    GenerateConfig,
+    GenerationReport,
+    NothingGenerated,
+    generate_items,
+)
+from evaluation.generate_checks import Dedup, Thresholds, check, extract_qa, language
+from evaluation.generate_output import apply_review, write_suite
+from evaluation.suites import load_suite
+from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DOCUMENTS = {
+    "refunds.md": (
+        "# Refund policy\n\n"
+        "Customers may return any physical product within 30 days of delivery for a full refund. "
+        "Approved refunds are paid back to the original payment method within 7 business days. "
+        "Digital gift cards and personalised engraving orders cannot be refunded. "
+        "Returns of damaged goods need a photo of the damage sent to the support team. "
+        "Shipping costs are refunded only when the product arrived broken.\n"
+    ),
+    "offices.md": (
+        "# Offices\n\n"
+        "The head office is in Hangzhou, at 88 West Lake Road. "
+        "The Shanghai office is open from 9:00 to 18:00 on weekdays. "
+        "Visitors must sign in at the front desk and wear a visitor badge. "
+        "The Shenzhen office has a lab for testing hardware prototypes. "
+        "Parking is free for visitors for the first two hours.\n"
+    ),
+    "leave_zh.txt": (
+        "员工入职满一年后，每年享有十天带薪年假；入职满五年后，每年享有十五天带薪年假。"
+        "未休完的年假最多可结转五天到下一年，结转的天数须在次年三月底前休完。"
+        "每年有十二天带薪病假。连续病假超过三天的，须提交医院开具的证明。"
+        "请年假须至少提前五个工作日在人事系统中提交申请，由直属经理审批。"
+        "员工结婚可享受三天婚假，须在领取结婚证后一年内休完。\n"
+    ),
+    "expenses_zh.txt": (
+        "出差住宿标准：一线城市每晚不超过六百元，其他城市每晚不超过四百元。"
+        "报销须在出差结束后三十天内提交，并附上发票原件。"
+        "餐费补贴每天一百元，无需发票。"
+        "乘坐飞机须选择经济舱，特殊情况须经部门总监批准。\n"
+    ),
+}
+
+_PASSAGE = re.compile(r"<<<\n(.*?)\n>>>", re.S)
+_SENTENCE = re.compile(r"[^。！？.!?\n]+[。！？.!?]?")
+
+
+def _sentences(passage: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(passage) if len(s.strip()) >= 10 and not s.startswith("#")]
+
+
+def grounded_reply(conversation: list[Message]) -> str:
+    """A valid item about the prompt's passage(s): a sentence of each, asked about in their language."""
+    prompt = conversation[-1].content
+    passages = _PASSAGE.findall(prompt)
+    used = len(re.findall(r"^ +- .*[?？]$", prompt, re.M))  # questions the prompt says not to repeat
+    picked = []
+    for passage in passages:
+        sentences = _sentences(passage)
+        picked.append(sentences[used % len(sentences)])
+    if language(passages[0]) == "zh":
+        question = "和".join(f"“{s[:10]}”" for s in picked) + "这条规定是什么？"
+        answer = "".join(picked)
+    else:
+        topics = " and ".join(" ".join(s.split()[:5]) for s in picked)
+        question = f"What does the handbook say about {topics}?"
+        answer = " ".join(picked)
+    return json.dumps({"question": question, "answer": answer}, ensure_ascii=False)
+
+
+@pytest.fixture(scope="module")
+def kb_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LADDER_HOME with knowledge base ``handbook``: two English and two Chinese documents."""
+    home = tmp_path_factory.mktemp("generate_home")
+    docs = tmp_path_factory.mktemp("generate_docs")
+    for name, text in DOCUMENTS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    settings = load_settings({"home": str(home), "chunk_size": 200, "chunk_overlap": 20, "threads": 1})
+    with KnowledgeBase.create("handbook", settings) as kb:
+        report = kb.add([docs])
+    assert report.count("added") == 4
+    return home
+
+
+@pytest.fixture
+def settings(kb_home: Path) -> Settings:
+    return load_settings({"home": str(kb_home), "chunk_size": 200, "chunk_overlap": 20, "threads": 1})
+
+
+@pytest.fixture
+def handbook(settings: Settings) -> Iterator[KnowledgeBase]:
+    with KnowledgeBase.open("handbook", settings) as kb:
+        yield kb
+
+
+def _generate(kb: KnowledgeBase, backend: FakeBackend, **options: object) -> GenerationReport:
+    return generate_items(kb, backend, GenerateConfig(**options))  # type: ignore[arg-type]
+
+
+# ---- parsing and checks ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ('{"question": "How long?", "answer": "30 days"}', ("How long?", "30 days")),
+        (
+            'Sure!\n```json\n{"question": "How long?", "answer": "30 days"}\n```\nHope it helps',
+            ("How long?", "30 days"),
+        ),
+        ('{"note": 1} then {"Question": "How long?", "Answer": 30}', ("How long?", "30")),
+        ('{"问题": "年假几天？", "答案": "十天"}', ("年假几天？", "十天")),
+        ('{"question": "How long?", "answer": "30 days",', ("How long?", "30 days")),  # cut off
+        ('{"question": "Say \\"hi\\"?", "answer": "hi" }}}', ('Say "hi"?', "hi")),
+        ("The question is how long, and the answer is 30 days.", None),
+        ('{"question": "How long?"}', None),
+        ("", None),
+    ],
+)
+def test_extract_qa_finds_the_pair_in_messy_replies(reply: str, expected: tuple[str, str] | None) -> None:
+    assert extract_qa(reply) == expected
+
+
+PASSAGE_EN = "Customers may return any physical product within 30 days of delivery for a full refund."
+PASSAGE_ZH = "员工入职满一年后，每年享有十天带薪年假；入职满五年后，每年享有十五天带薪年假。"
+
+
+def _check(question: str, answer: str, passages: list[str], lang: str, dedup: Dedup | None = None) -> object:
+    reply = json.dumps({"question": question, "answer": answer}, ensure_ascii=False)
+    return check(reply, passages, lang, dedup or Dedup(0.8), Thresholds())
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "passage", "lang", "reason"),
+    [
+        ("Within how many days can a product be returned?", "The moon is made of cheese.", PASSAGE_EN, "en", "not_grounded"),
+        ("入职满一年的员工有几天年假？", "每年享有十天带薪年假", PASSAGE_ZH, "zh", None),
+        ("入职满一年的员工有几天年假？", "Employees get twenty days of vacation", PASSAGE_ZH, "zh", "wrong_language"),
+        ("How many days of leave after one year?", "十天", PASSAGE_ZH, "zh", "wrong_language"),
+        ("入职满一年的员工有几天年假？", "每年享有三十天带薪病假和婚假", PASSAGE_ZH, "zh", "not_grounded"),
+        ("Customers may return products", "30 days", PASSAGE_EN, "en", "not_a_question"),
+        ("What is the capital of France?", "Paris", PASSAGE_EN, "en", "off_topic"),
+        ("Within how many days of delivery can a product be returned?", "", PASSAGE_EN, "en", "empty"),
+        ("Within how many days of delivery can customers return a product?", "return a product", PASSAGE_EN, "en", "repeats_question"),
+        ("Within how many days of delivery can a product be returned", "30 days", PASSAGE_EN, "en", None),
+    ],
+)  # fmt: skip
+def test_check_rejects_with_a_reason(
+    question: str, answer: str, passage: str, lang: str, reason: str | None
+) -> None:
+    result = _check(question, answer, [passage], lang)
+    if reason is None:
+        assert isinstance(result, tuple), result
+        assert result[0].endswith(("?", "？"))  # a question without its mark gets one
+    else:
+        assert result == reason
+
+
+def test_check_multi_hop_needs_both_passages_and_refuses_duplicates() -> None:
+    second = "Approved refunds are paid back to the original payment method within 7 business days."
+    both = _check(
+        "How long do customers have to return a product, and how soon is the refund paid?",
+        "Within 30 days of delivery; the refund is paid within 7 business days.",
+        [PASSAGE_EN, second],
+        "en",
+    )
+    assert isinstance(both, tuple)
+    only_first = _check(
+        "Within how many days of delivery can a product be returned?", "30 days", [PASSAGE_EN, second], "en"
+    )
+    assert only_first == "one_passage"
+    dedup = Dedup(0.8)
+    dedup.add("Within how many days of delivery can a product be returned?")
+    again = _check(
+        "Within how many days of delivery can a product be returned ?", "30 days", [PASSAGE_EN], "en", dedup
+    )
+    assert again == "duplicate"
+
+
+def test_long_copy_of_the_passage_is_not_an_answer() -> None:
+    passage = " ".join(f"Rule {i} says that form {i} is filed with office {i}." for i in range(8))
+    result = _check("What do the rules say about the forms?", passage, [passage], "en")
+    assert result == "too_long"
+
+
+# ---- generating ------------------------------------------------------------------------------
+def test_generates_n_items_with_a_mix_of_hops_and_languages(handbook: KnowledgeBase) -> None:
+    progress = RecordingProgress()
+    backend = FakeBackend(default=grounded_reply)
+    report = generate_items(handbook, backend, GenerateConfig(n=12, multi_hop_share=0.25), progress)
+    assert len(report.items) == 12 and not report.short
+    assert report.count(SINGLE) == 9 and report.count(MULTI) == 3
+    assert report.calls == len(backend.calls) == 12 + sum(report.rejected.values())
+    chunk_texts = {c: t for c, t in _chunk_texts(handbook).items()}
+    languages = set()
+    for item in report.items:
+        row = item.row()
+        assert row["tags"][:2] == ["generated", item.kind]
+        assert row["tags"][2] == f"lang:{item.lang}"
+        assert len(row["reference_contexts"]) == (2 if item.kind == MULTI else 1)
+        # The contexts are the chunks' own texts, and their ids are the knowledge base's.
+        assert [chunk_texts[i] for i in row["reference_context_ids"]] == row["reference_contexts"]
+        assert all("#" in s for s in row["source"])
+        if item.lang == "zh":
+            assert re.search(r"[\u4e00-\u9fff]", item.question) and item.question.endswith("？")
+            assert all(language(c) == "zh" for c in row["reference_contexts"])
+        else:
+            assert not re.search(r"[\u4e00-\u9fff]", item.question)
+        languages.add(item.lang)
+    assert languages == {"zh", "en"}
+    assert progress.stages == ["reading chunks", "generating questions"]
+    assert progress.events.count(("advance", 1)) == 12
+    # A Chinese chunk gets a Chinese prompt, so a small model answers in Chinese.
+    zh_prompts = [conv[-1].content for conv, _ in backend.calls if "资料" in conv[-1].content]
+    assert zh_prompts and all("问题和答案都用中文" in p for p in zh_prompts)
+
+
+def _chunk_texts(kb: KnowledgeBase) -> dict[str, str]:
+    stored = kb.collection.get(include=["documents"])
+    return dict(zip(stored["ids"], stored["documents"], strict=True))
+
+
+def test_the_seed_fixes_the_items(handbook: KnowledgeBase) -> None:
+    first = _generate(handbook, FakeBackend(default=grounded_reply), n=5, seed=7)
+    again = _generate(handbook, FakeBackend(default=grounded_reply), n=5, seed=7)
+    other = _generate(handbook, FakeBackend(default=grounded_reply), n=5, seed=8)
+    questions = [i.question for i in first.items]
+    assert questions == [i.question for i in again.items]
+    assert questions != [i.question for i in other.items]
+
+
+def test_garbage_and_ungrounded_replies_are_rejected_counted_and_retried(handbook: KnowledgeBase) -> None:
+    replies = iter(
+        [
+            "Sure! Here is a good question about the passage.",  # no JSON at all
+            json.dumps(
+                {"question": "What is the refund policy for the moon?", "answer": "Cheese on Mondays."}
+            ),
+        ]
+    )
+
+    def flaky(conversation: list[Message]) -> str:
+        return next(replies, None) or grounded_reply(conversation)
+
+    backend = FakeBackend(default=flaky)
+    report = _generate(backend=backend, kb=handbook, n=6, multi_hop_share=0.0)
+    assert len(report.items) == 6
+    assert report.rejected["no_json"] == 1
+    assert report.rejected["off_topic"] + report.rejected["not_grounded"] == 1
+    assert report.calls == 8
+    # The two rejected replies were retried on the same passage with sampling.
+    sampled = [params for _, params in backend.calls if params.temperature > 0]
+    assert len(sampled) == 2 and all(p.seed is not None for p in sampled)
+
+
+def test_a_generator_that_never_complies_stops_at_the_bound_and_writes_nothing(
+    handbook: KnowledgeBase, tmp_path: Path
+) -> None:
+    backend = FakeBackend(default='{"question": "What is the capital of France?", "answer": "Paris"}')
+    report = _generate(handbook, backend, n=4, max_attempts=3)
+    assert report.items == [] and report.short
+    assert report.calls == 12 == len(backend.calls)
+    assert sum(report.rejected.values()) == 12
+    with pytest.raises(NothingGenerated) as error:
+        write_suite(report, tmp_path / "out", "nothing", "handbook")
+    assert error.value.exit_code == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_more_items_than_chunks_reuses_chunks_without_repeating_questions(handbook: KnowledgeBase) -> None:
+    chunks = len(_chunk_texts(handbook))
+    backend = FakeBackend(default=grounded_reply)
+    report = _generate(handbook, backend, n=chunks + 4, multi_hop_share=0.0)
+    assert len(report.items) == chunks + 4
+    assert len({i.question for i in report.items}) == len(report.items)
+    assert any(
+        "Do not repeat these questions" in c[-1].content or "不要重复" in c[-1].content
+        for c, _ in backend.calls
+    )
+
+
+def test_config_refuses_bad_values() -> None:
+    for bad in ({"n": 0}, {"n": -3}, {"n": 5, "multi_hop_share": 1.5}, {"n": 5, "max_attempts": 0}):
+        with pytest.raises(ValueError):
+            GenerateConfig(**bad)  # type: ignore[arg-type]
+
+
+# ---- files and review ------------------------------------------------------------------------
+def test_written_suite_loads_and_the_review_drops_and_edits_items(
+    handbook: KnowledgeBase, tmp_path: Path
+) -> None:
+    report = _generate(handbook, FakeBackend(default=grounded_reply), n=6)
+    paths = write_suite(report, tmp_path / "suites", "handbook_gen", "handbook")
+    suite = load_suite(paths.spec)
+    assert len(suite) == 6 and suite.spec.kind == "qa"
+    assert {m.label for m in suite.metrics} >= {"token_f1", "hit@3", "mrr"}
+    first = suite.items[0]
+    assert "generated" in first.question.tags
+    assert first.reference_context_ids and first.question.reference_contexts
+    assert first.question.user_input == report.items[0].question
+
+    with paths.review.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == [i.id for i in report.items]
+    assert {r["keep"] for r in rows} == {"yes"}
+    assert {r["type"] for r in rows} <= {"single_hop", "multi_hop"}
+    rows[1]["keep"] = "no"
+    rows[4]["keep"] = "No "
+    rows[2]["answer"] = "An answer fixed by a person."
+    with paths.review.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    result = apply_review(paths.review)
+    assert (result.kept, result.dropped, result.edited) == (4, 2, 1)
+    reviewed = load_suite(paths.spec)
+    kept_ids = [i.question.id for i in reviewed.items]
+    assert kept_ids == [report.items[i].id for i in (0, 2, 3, 5)]
+    assert reviewed.items[1].question.reference == "An answer fixed by a person."
+    assert apply_review(paths.review).dropped == 0  # applying again changes nothing
+
+    for row in rows:
+        row["keep"] = "no"
+    with paths.review.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    from assistant.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="every item"):
+        apply_review(paths.review)
+    assert len(load_suite(paths.spec)) == 4  # left as it was
+
+
+def test_existing_files_are_not_overwritten_without_force(handbook: KnowledgeBase, tmp_path: Path) -> None:
+    from assistant.errors import ConfigError
+
+    report = _generate(handbook, FakeBackend(default=grounded_reply), n=2)
+    write_suite(report, tmp_path, "twice", "handbook")
+    with pytest.raises(ConfigError, match="already exists"):
+        write_suite(report, tmp_path, "twice", "handbook")
+    write_suite(report, tmp_path, "twice", "handbook", force=True)
+
+
+# ---- CLI --------------------------------------------------------------------------------------
+@pytest.fixture
+def fake_generator(monkeypatch: pytest.MonkeyPatch) -> Callable[[], FakeBackend]:
+    """``get_backend`` returns a grounded fake whatever --generator says; the last one is kept."""
+    made: list[FakeBackend] = []
+
+    def get_backend(model: str | None, settings: Settings) -> FakeBackend:
+        made.append(FakeBackend(default=grounded_reply, model_id=f"fake-for-{model}"))
+        return made[-1]
+
+    monkeypatch.setattr("assistant.service.get_backend", get_backend)
+    return lambda: made[-1]
+
+
+def test_cli_generate_validate_and_apply_review(
+    kb_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake_generator: Callable[[], FakeBackend],
+) -> None:
+    out = tmp_path / "suites"
+    args = ["suite", "generate", "--kb", "handbook", "--n", "5", "--out", str(out), "--home", str(kb_home)]
+    code, stdout, stderr = run(args, capsys)
+    assert code == 0, stderr
+    assert "wrote 5 items" in stdout and "handbook_generated.review.csv" in stdout
+    assert "generating questions" in stderr  # the progress bar
+    assert fake_generator().model_id == "fake-for-qwen2.5-coder-0.5b"  # the `model` setting by default
+    lines = (out / "handbook_generated.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [f"handbook_generated-{i:03d}" for i in range(1, 6)]
+
+    code, stdout, _ = run(["suite", "validate", str(out / "handbook_generated.yaml")], capsys)
+    assert code == 0 and "5 items" in stdout and "kind qa" in stdout and "generated 5" in stdout
+
+    code, _, stderr = run(args, capsys)
+    assert code == 2 and "already exists" in stderr
+
+    review = out / "handbook_generated.review.csv"
+    text = review.read_text(encoding="utf-8-sig").replace(
+        "yes,handbook_generated-002", "no,handbook_generated-002"
+    )
+    review.write_text(text, encoding="utf-8-sig")
+    code, stdout, _ = run(["suite", "apply-review", str(review)], capsys)
+    assert code == 0 and "kept 4, dropped 1" in stdout
+    code, stdout, _ = run(["suite", "validate", str(out / "handbook_generated.yaml")], capsys)
+    assert code == 0 and "4 items" in stdout
+
+
+def test_cli_errors_have_exit_codes_and_write_nothing(
+    kb_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "suites"
+    base = ["suite", "generate", "--out", str(out), "--home", str(kb_home)]
+    code, _, stderr = run([*base, "--kb", "nope"], capsys)
+    assert code == 3 and "no knowledge base named 'nope'" in stderr
+    code, _, stderr = run([*base, "--kb", "handbook", "--n", "0"], capsys)
+    assert code == 2 and "n must be a positive integer" in stderr
+    code, _, stderr = run([*base, "--kb", "handbook", "--n", "3", "--multi-hop", "2"], capsys)
+    assert code == 2 and "multi_hop_share" in stderr
+    # The plain fake echoes the prompt, whose only JSON is the form: {"question": "...?", ...}.
+    code, _, stderr = run(
+        [*base, "--kb", "handbook", "--n", "2", "--max-attempts", "2", "--generator", "fake"], capsys
+    )
+    assert code == 1
+    assert "empty" in stderr and "0 valid item(s) of 2" in stderr and "nothing was written" in stderr
+    assert not out.exists()
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nkind: qa\ndata: missing.jsonl\n", encoding="utf-8")
+    code, _, stderr = run(["suite", "validate", str(bad)], capsys)
+    assert code == 2 and "file not found" in stderr
+    code, _, stderr = run(["suite", "apply-review", str(tmp_path / "none.review.csv")], capsys)
+    assert code == 2 and "review file not found" in stderr
+
+
+def test_cli_short_run_warns_with_counts(
+    kb_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fewer valid items than asked: a warning with counts and reasons, and the items that passed."""
+    calls = iter(range(1000))
+
+    def every_other(conversation: list[Message]) -> str:
+        return grounded_reply(conversation) if next(calls) % 4 == 0 else "no idea"
+
+    monkeypatch.setattr(
+        "assistant.service.get_backend", lambda model, settings: FakeBackend(default=every_other)
+    )
+    out = tmp_path / "short"
+    args = ["suite", "generate", "--kb", "handbook", "--n", "6", "--max-attempts", "1", "--out", str(out)]
+    code, stdout, stderr = run([*args, "--home", str(kb_home), "--multi-hop", "0"], capsys)
+    assert code == 0, stderr
+    match = re.search(
+        r"warning: (\d) valid item\(s\) of 6, after 6 model calls \((\d) replies rejected", stderr
+    )
+    assert match and int(match.group(1)) + int(match.group(2)) == 6 and int(match.group(1)) >= 1
+    assert "no_json" in stderr
+    assert len((out / "handbook_generated.jsonl").read_text(encoding="utf-8").splitlines()) == int(
+        match.group(1)
+    )
+
+
+def test_importing_the_suite_cli_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "import assistant.cli_suite\n"
+        "heavy = ('chromadb', 'torch', 'sentence_transformers', 'jieba', 'transformers', 'ragas')\n"
+        "print('HEAVY', [m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+# ---- a real small model -----------------------------------------------------------------------
+@pytest.mark.slow
+def test_real_small_model_run_finishes_and_keeps_only_valid_items(
+    handbook: KnowledgeBase, tmp_path: Path
+) -> None:
+    from assistant.models.pull import installed_pack_dir
+    from tests.conftest import REAL_HOME, TEST_PACK
+
+    pack_settings = load_settings({"home": str(REAL_HOME), "threads": 2, "batch_size": 4})
+    folder = installed_pack_dir(TEST_PACK, pack_settings)
+    if folder is None:
+        pytest.skip(f"{TEST_PACK} is not installed in {REAL_HOME}")
+    from assistant.backends.hf_local import HFLocalBackend
+
+    backend = HFLocalBackend(folder, pack_settings)
+    config = GenerateConfig(n=3, max_attempts=2, max_new_tokens=96, multi_hop_share=0.0)
+    report = generate_items(handbook, backend, config)
+    assert report.calls <= 6
+    assert len(report.items) + sum(report.rejected.values()) == report.calls
+    for item in report.items:  # each kept item passes the checks again on its own
+        reply = json.dumps({"question": item.question, "answer": item.answer}, ensure_ascii=False)
+        assert check(reply, [c.text for c in item.chunks], item.lang, Dedup(0.8), Thresholds()) == (
+            item.question,
+            item.answer,
+        )
+    if report.items:
+        paths = write_suite(report, tmp_path, "real", "handbook")
+        assert len(load_suite(paths.spec)) == len(report.items)
