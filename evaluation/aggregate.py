@@ -97,6 +97,8 @@ def threshold_failures(run: RunResult) -> list[str]:
         for label, result in strategy.metrics.items():
             if result.threshold is None:
                 continue
+            if result.mean is None and all(r.startswith("not applicable") for r in result.na_reasons):
+                continue  # e.g. hit@3 for a strategy that does not retrieve
             if result.mean is None:
                 failures.append(
                     f"{strategy.strategy}: {label} has no scored items (threshold {result.threshold:g})"

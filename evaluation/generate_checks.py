@@ -5,9 +5,11 @@ usable, some is not: prose around the JSON, a truncated object, an English quest
 a Chinese passage, an answer that is not in the passage. Each check here returns the
 reason an item is rejected (one of ``REASONS``) or ``None``, so a run can count reasons.
 
-Overlap is measured on the lexical metrics' tokens (``evaluation.metrics.lexical``): each
-CJK character is a token, Latin and digit runs are words, after normalisation. Common words
-(``the``, ``is``, ``的``, ``是``) do not count as content.
+Overlap is measured in content units (``content_units``), after the lexical metrics'
+normalisation: Latin and digit words, and CJK character bigrams. Common words (``the``,
+``is``, ``的``, ``是``) do not count. Words are compared as written, with no stemming, so an
+answer that paraphrases ("refunds" for "refunded") scores lower than one that quotes; the
+prompt asks for the passage's own words.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
-from tests.evaluation.test_eval_runner import write_mcq_suite
+from tests.helpers.suites import write_mcq_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ROOT / "datasets" / "suites"
@@ -110,7 +110,7 @@ def test_a_run_killed_with_sigkill_resumes_with_no_lost_or_duplicate_records(
         ((run_id, status),) = conn.execute("SELECT run_id, status FROM runs").fetchall()
     assert status == "running"
 
-    code, out, err = run([*args, "--report", "resumed.json"], capsys)
+    code, _, err = run([*args, "--report", "resumed.json"], capsys)
     assert code == 0, err
     assert f"resuming run {run_id}" in err
     data = json.loads(Path("resumed.json").read_text(encoding="utf-8"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -95,7 +94,9 @@ class FakeEncoder:
         return [self.vectors.get(text, [0.0, 0.0, 1.0]) for text in texts]
 
 
-def judge_with(*replies: str, encoder: FakeEncoder | None = None, **options: Any) -> tuple[Judge, FakeBackend]:
+def judge_with(
+    *replies: str, encoder: FakeEncoder | None = None, **options: Any
+) -> tuple[Judge, FakeBackend]:
     backend = FakeBackend(replies, model_id="fake-judge")
     return Judge(backend, encoder, **options), backend
 
@@ -196,9 +197,7 @@ def assert_judge_failure(score: Score, cause: str) -> None:
 
 
 def test_garbage_reply_is_a_counted_failure_and_spares_the_next_item() -> None:
-    judge, backend = judge_with(
-        "The answer looks fine to me.", statements("s1", "s2"), nli([1, 1])
-    )
+    judge, backend = judge_with("The answer looks fine to me.", statements("s1", "s2"), nli([1, 1]))
     scores = Faithfulness().score_many([sample(), sample(response="Paris.")], judge)
     assert_judge_failure(scores[0], "no JSON object in the reply")
     assert scores[1].value == 1.0
@@ -251,7 +250,13 @@ def test_missing_fields_are_na_and_cost_no_judge_call() -> None:
 
 
 def test_without_a_judge_the_score_is_na() -> None:
-    for name in ("faithfulness", "answer_relevancy", "context_precision", "context_recall", "answer_correctness"):
+    for name in (
+        "faithfulness",
+        "answer_relevancy",
+        "context_precision",
+        "context_recall",
+        "answer_correctness",
+    ):
         metric = build_metric(name)
         score = metric.score(sample())
         assert score.value is None and score.reason == NO_JUDGE
@@ -347,8 +352,8 @@ def test_real_pack_as_judge_gives_a_value_or_a_counted_failure() -> None:
     if not (REAL_HOME / "models" / TEST_PACK / "config.json").exists():
         pytest.skip(f"{TEST_PACK} is not installed under {REAL_HOME}")
     settings = load_settings({"home": str(REAL_HOME), "threads": 2, "dtype": "float32"})
-    judge = Judge.from_settings(TEST_PACK, settings, max_new_tokens=256)
-    [score] = Faithfulness().score_many([sample()], judge)
+    judge = Judge.from_settings(TEST_PACK, settings, max_new_tokens=128)
+    [score] = Faithfulness().score_many([sample(response="Paris is the capital of France.")], judge)
     assert judge.usage.calls >= 1
     if score.value is None:
         assert score.reason.startswith("judge parse failure: ")

@@ -17,6 +17,7 @@ from evaluation.loaders import SuiteError
 from evaluation.metrics.base import BaseMetric, Score, register_metric
 from evaluation.runner import EvalPlan, Runner
 from evaluation.store import RunStore
+from tests.helpers.suites import write_mcq_suite
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets" / "suites"
 
@@ -44,19 +45,6 @@ class ScoringFake(FakeBackend):
 @pytest.fixture
 def settings(isolated_home: Path) -> Settings:
     return load_settings({"batch_size": 4, "threads": 1})
-
-
-def write_mcq_suite(folder: Path, labels: str, thresholds: dict[str, float] | None = None) -> Path:
-    """A generic MCQ suite whose i-th item has the answer ``labels[i]``."""
-    rows = [{"id": f"q{i}", "question": f"Question {i}?", "options": ["w", "x", "y", "z"], "label": label,
-             "subject": "algebra" if i % 2 else "history"} for i, label in enumerate(labels)]  # fmt: skip
-    (folder / "mcq.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    spec = {"name": "mini_mcq", "kind": "mcq", "data": "mcq.jsonl", "metrics": ["accuracy", "unparseable"]}
-    if thresholds:
-        spec["thresholds"] = thresholds
-    path = folder / "mini_mcq.yaml"
-    path.write_text(json.dumps(spec), encoding="utf-8")  # JSON is YAML
-    return path
 
 
 def scores_for(labels: str, right: Sequence[bool]) -> list[list[float]]:
@@ -151,7 +139,9 @@ def test_two_strategies_are_compared_on_the_same_items(settings: Settings, tmp_p
     assert plain["unparseable"].mean == pytest.approx(0.5)
     comparison = next(c for c in run.comparisons if c.metric == "accuracy")
     assert (comparison.a, comparison.b, comparison.test) == ("careful", "prompt", "McNemar exact")
-    assert comparison.diff == pytest.approx(0.5) and comparison.p_value is not None and comparison.p_value < 0.01
+    assert (
+        comparison.diff == pytest.approx(0.5) and comparison.p_value is not None and comparison.p_value < 0.01
+    )
 
 
 def test_a_crashed_run_resumes_without_duplicates(settings: Settings, tmp_path: Path) -> None:
@@ -184,7 +174,7 @@ def test_thresholds_and_fail_under(settings: Settings, tmp_path: Path) -> None:
     assert stricter.failures == ["prompt: accuracy = 0.750 is below the threshold 0.9"]
     with pytest.raises(ConfigError, match="not among the suite's metrics"):
         Runner(settings, store, backend=backend).run(EvalPlan(suite, fail_under={"rouge_l": 0.2}))
-    with pytest.raises(ConfigError, match="outside 0..1"):
+    with pytest.raises(ConfigError, match=r"outside 0\.\.1"):
         Runner(settings, store, backend=backend).run(EvalPlan(suite, fail_under={"accuracy": 2}))
 
 
@@ -198,7 +188,7 @@ def test_user_errors_leave_no_run_behind(settings: Settings, tmp_path: Path) -> 
         runner.run(EvalPlan(suite, strategies=["nonsense"]))
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nkind: mcq\ndata: missing.jsonl\n", encoding="utf-8")
-    with pytest.raises(SuiteError, match="missing.jsonl"):
+    with pytest.raises(SuiteError, match=r"missing\.jsonl"):
         runner.run(EvalPlan(bad))
     with pytest.raises(ConfigError, match="logprob mode is for multiple-choice"):
         runner.run(EvalPlan(DATASETS / "demo_qa.yaml", mode="logprob"))
@@ -257,8 +247,8 @@ def test_judged_metrics_are_cached_counted_and_skippable(settings: Settings, tmp
     data.write_text("\n".join(json.dumps({"id": f"i{i}", "user_input": f"q{i}", "reference": "r"})
                               for i in range(6)), encoding="utf-8")  # fmt: skip
     suite = tmp_path / "judged.yaml"
-    suite.write_text(json.dumps({"name": "judged", "kind": "qa", "data": "qa.jsonl",
-                                 "metrics": ["token_f1", "test_judged_length"]}), encoding="utf-8")  # fmt: skip
+    spec = {"name": "judged", "kind": "qa", "data": "qa.jsonl", "metrics": ["token_f1", "test_judged_length"]}
+    suite.write_text(json.dumps(spec), encoding="utf-8")
     replies = {"q0": "good", "q1": "good", "q2": "poor", "q3": "bad", "q4": "good", "q5": "poor"}
     backend = FakeBackend(default=lambda conv: replies[conv[-1].content])
     store = RunStore(settings.db_path)
