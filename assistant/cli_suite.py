@@ -88,7 +88,7 @@ def suite_generate(
     from assistant.cli import RichProgress
     from assistant.knowledge import KnowledgeBase
     from assistant.service import get_backend
-    from evaluation.generate import GenerateConfig, generate_items
+    from evaluation.generate import GenerateConfig, ensure_chunks, generate_items
     from evaluation.generate_output import check_suite_name, write_suite
 
     settings = _settings(config, home, threads=threads)
@@ -103,6 +103,7 @@ def suite_generate(
             str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
         ) from None
     knowledge_base = KnowledgeBase.open(kb, settings)
+    ensure_chunks(knowledge_base)
     backend = get_backend(generator or settings.model, settings)
     with RichProgress() as progress:
         report = generate_items(knowledge_base, backend, options, progress, id_prefix=suite_name)

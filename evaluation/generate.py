@@ -243,8 +243,10 @@ def _kinds(n: int, multi: int) -> list[str]:
 
 # ---- prompts --------------------------------------------------------------------------------
 # Per language: system, the passage labels (one passage; two), the request (single; multi),
-# rules, the avoid-list line and the reply form. A small model follows a prompt in the
-# passage's language better, and answers in it.
+# rules, the avoid-list line, a worked example (single; multi) and the reply form. A small
+# model follows a prompt in the passage's language better, and answers in it; the example
+# shows the JSON form and a short answer better than a description does. Its topic (a
+# canteen, shipping) is far from business documents, so a copied example fails the checks.
 _PROMPTS: dict[str, dict[str, Any]] = {
     "en": {
         "system": "You write exam questions about a company's documents. "
@@ -259,7 +261,16 @@ _PROMPTS: dict[str, dict[str, Any]] = {
         "rules": "- The answer is short and uses the passages' own words.\n"
         "- Write the question and the answer in English.\n",
         "avoid": "- Do not repeat these questions:\n",
-        "form": 'Reply with JSON only, in this form: {"question": "...?", "answer": "..."}',
+        "example": (
+            'Example passage: "The staff canteen serves lunch from 11:30 to 13:30 every day."\n'
+            'Example reply: {"question": "When does the staff canteen serve lunch?", '
+            '"answer": "From 11:30 to 13:30 every day."}\n',
+            'Example passage 1: "Orders over 200 yuan ship for free."\n'
+            'Example passage 2: "Standard shipping costs 15 yuan."\n'
+            'Example reply: {"question": "How much is shipping for an order of 150 yuan?", '
+            '"answer": "15 yuan: only orders over 200 yuan ship for free."}\n',
+        ),
+        "form": "Reply with one JSON object in the same form, about the passage above, and nothing else.",
     },
     ZH: {
         "system": "你为公司文档出考题。只回复一个 JSON 对象，不要写别的。",
@@ -271,7 +282,14 @@ _PROMPTS: dict[str, dict[str, Any]] = {
         ),
         "rules": "- 答案简短，使用资料中的原话。\n- 问题和答案都用中文。\n",
         "avoid": "- 不要重复这些问题：\n",
-        "form": '只回复 JSON，格式：{"question": "……？", "answer": "……"}',
+        "example": (
+            "示例资料：“员工食堂每天 11:30 至 13:30 供应午餐。”\n"
+            '示例回复：{"question": "员工食堂每天什么时候供应午餐？", "answer": "每天 11:30 至 13:30"}\n',
+            "示例资料一：“订单满 200 元包邮。”\n示例资料二：“普通快递运费为 15 元。”\n"
+            '示例回复：{"question": "一笔 150 元的订单运费是多少？", '
+            '"answer": "15 元，因为满 200 元才包邮。"}\n',
+        ),
+        "form": "按同样的格式，针对上面的资料，只回复一个 JSON 对象，不要写别的。",
     },
 }
 
@@ -288,11 +306,20 @@ def build_messages(task: _Task, avoid: Sequence[str] = ()) -> list[Message]:
     text += prompt["ask"][multi] + prompt["rules"]
     if avoid:
         text += prompt["avoid"] + "".join(f"  - {q}\n" for q in avoid)
-    text += prompt["form"]
+    text += "\n" + prompt["example"][multi] + "\n" + prompt["form"]
     return [Message("system", prompt["system"]), Message("user", text)]
 
 
 # ---- the run --------------------------------------------------------------------------------
+def ensure_chunks(kb: KnowledgeBase) -> None:
+    """Refuse an empty knowledge base before a model is loaded for it."""
+    if not kb.bm25.ids:
+        raise EmptyKnowledgeBase(
+            f"knowledge base {kb.name!r} has no chunk to ask about",
+            hint=f"add documents with `ladder kb add {kb.name} PATH`",
+        )
+
+
 def generate_items(
     kb: KnowledgeBase,
     backend: LLMBackend,
@@ -322,7 +349,8 @@ def generate_items(
     dedup = Dedup(config.thresholds.duplicate_jaccard)
     asked: dict[str, list[str]] = {}  # chunk id -> questions kept about it
     budget = config.n * config.max_attempts
-    progress.start("generating questions", total=config.n, unit="items")
+    # No total: the bar would show n of n at the end even when fewer items passed.
+    progress.start(f"generating {config.n} questions", total=None, unit="items")
     while queue and len(report.items) < config.n and report.calls < budget:
         attempt = queue[0].attempt
         size = min(config.batch_size, config.n - len(report.items), budget - report.calls)
@@ -378,6 +406,7 @@ __all__ = [
     "KbChunk",
     "NothingGenerated",
     "build_messages",
+    "ensure_chunks",
     "generate_items",
     "load_chunks",
 ]

@@ -12,6 +12,9 @@ A suite is data, not code::
     dev: [dev.jsonl]           # qa / mcq_jsonl: where k-shot exemplars come from
     prompt: "{question}"       # qa / mcq_jsonl: the template; exam trees use their own format
     chain_of_thought: false    # ceval: exemplars with their explanation ("让我们一步一步思考")
+    chat_template: false       # logprob mode: wrap the prompt in the model's chat template?
+                               # default: no for exam trees (their formats are completion-style,
+                               # as lm-evaluation-harness scores them), yes otherwise
     metrics: [accuracy, unparseable, {hit_at_k: {k: 3}}]
     thresholds: {accuracy: 0.8}
 
@@ -75,6 +78,7 @@ class SuiteSpec:
     dev: list[Path] = field(default_factory=list)
     prompt: str | None = None
     chain_of_thought: bool = False
+    chat_template: bool | None = None  # None: False for exam trees, True otherwise
     metrics: list[Any] = field(default_factory=list)  # names or {name: {options}}
     thresholds: dict[str, float] = field(default_factory=dict)
     description: str = ""
@@ -123,6 +127,10 @@ class SuiteSpec:
             raise _SpecValueError("chain_of_thought", "chain_of_thought is for the ceval format")
         if not self.metrics:
             self.metrics = list(DEFAULT_METRICS[self.kind])
+        if self.chat_template is None:
+            self.chat_template = not self.is_exam_tree
+        elif not isinstance(self.chat_template, bool):
+            raise _SpecValueError("chat_template", f"chat_template must be a boolean: {self.chat_template!r}")
 
     @property
     def is_exam_tree(self) -> bool:

@@ -1,8 +1,10 @@
 """A transformers model from a local folder (a converted pack or any HF folder).
 
 Batched generation with left padding and the model's chat template, stop sequences,
-greedy by default, usage and latency per answer, batched ``score_choices`` for exams,
-an optional PEFT adapter, and a thread count and dtype from the settings.
+greedy by default, usage and latency per answer, batched ``score_choices`` for exams
+(last-position logits only, and a token prefix that prompts share, such as k-shot exemplars,
+run once and reused from the KV cache), an optional PEFT adapter, and a thread count and
+dtype from the settings.
 """
 
 from __future__ import annotations

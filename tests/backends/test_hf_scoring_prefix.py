@@ -81,7 +81,9 @@ def manual_logprob(backend: HFLocalBackend, prompt: str, continuation: str) -> f
     return float(sum(logprobs[len(prompt_ids) - 1 + i, tok] for i, tok in enumerate(choice_ids)))
 
 
-def test_shared_prefix_with_different_suffix_lengths(backend: HFLocalBackend, prefix_calls: list[int]) -> None:
+def test_shared_prefix_with_different_suffix_lengths(
+    backend: HFLocalBackend, prefix_calls: list[int]
+) -> None:
     prompts = [HEADER + s for s in SUFFIXES]  # 7 prompts, batch_size 3: three suffix batches
     cached, whole = scores_both_ways(backend, prompts, LETTERS)
     header_tokens = len(backend.tokenizer(HEADER, add_special_tokens=False)["input_ids"])
@@ -119,7 +121,9 @@ def test_multi_token_choices_with_a_shared_prefix(backend: HFLocalBackend, prefi
     assert cached[1][2] == pytest.approx(manual_logprob(backend, prompts[1], "模型很好"), abs=1e-4)
 
 
-def test_identical_prompts_keep_a_token_of_their_own(backend: HFLocalBackend, prefix_calls: list[int]) -> None:
+def test_identical_prompts_keep_a_token_of_their_own(
+    backend: HFLocalBackend, prefix_calls: list[int]
+) -> None:
     prompts = [HEADER + SUFFIXES[1]] * 4 + [HEADER]
     cached, whole = scores_both_ways(backend, prompts, LETTERS)
     assert prefix_calls
@@ -138,11 +142,15 @@ def test_prefix_groups_split_where_sharing_stops_paying(backend: HFLocalBackend)
 
 # ---- the real test pack -------------------------------------------------------------------
 def _exam_row(index: int, question: str, choices: list[str], answer: str) -> ExamRow:
-    return ExamRow(str(index), question, choices, answer, None, index + 2, Path("mini_val.csv"), "college_physics")
+    return ExamRow(
+        str(index), question, choices, answer, None, index + 2, Path("mini_val.csv"), "college_physics"
+    )
 
 
 SHOTS = [
-    _exam_row(0, "光在真空中的传播速度约为多少？", ["3×10^8 m/s", "3×10^5 m/s", "340 m/s", "1×10^8 m/s"], "A"),
+    _exam_row(
+        0, "光在真空中的传播速度约为多少？", ["3×10^8 m/s", "3×10^5 m/s", "340 m/s", "1×10^8 m/s"], "A"
+    ),
     _exam_row(1, "牛顿第二定律的表达式是：", ["E=mc^2", "F=ma", "P=UI", "V=IR"], "B"),
     _exam_row(2, "下列哪个是矢量？", ["质量", "时间", "温度", "速度"], "D"),
     _exam_row(3, "电阻的国际单位是：", ["伏特", "安培", "欧姆", "瓦特"], "C"),
@@ -165,7 +173,9 @@ def smol() -> HFLocalBackend:
     folder = REAL_HOME / "models" / TEST_PACK
     if not (folder / "config.json").exists():
         pytest.skip(f"{TEST_PACK} is not installed under {REAL_HOME}")
-    return HFLocalBackend(folder, load_settings({"home": str(REAL_HOME), "batch_size": 4, "dtype": "float32"}))
+    return HFLocalBackend(
+        folder, load_settings({"home": str(REAL_HOME), "batch_size": 4, "dtype": "float32"})
+    )
 
 
 @pytest.mark.slow

@@ -75,7 +75,11 @@ _SENTENCE = re.compile(r"[^。！？.!?\n]+[。！？.!?]?")
 
 
 def _sentences(passage: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.findall(passage) if len(s.strip()) >= 10 and not s.startswith("#")]
+    """Whole sentences: not a heading, nor the fragment a chunk's overlap starts with."""
+    found = [s.strip() for s in _SENTENCE.findall(passage)]
+    if language(passage) == "zh":
+        return [s for s in found if len(s) >= 10]
+    return [s for s in found if s[:1].isupper() and len(s.split()) >= 6]
 
 
 def grounded_reply(conversation: list[Message]) -> str:
@@ -162,18 +166,36 @@ def _check(question: str, answer: str, passages: list[str], lang: str, dedup: De
 @pytest.mark.parametrize(
     ("question", "answer", "passage", "lang", "reason"),
     [
-        ("Within how many days can a product be returned?", "The moon is made of cheese.", PASSAGE_EN, "en", "not_grounded"),
+        (
+            "Within how many days can a product be returned?",
+            "The moon is made of cheese.",
+            PASSAGE_EN,
+            "en",
+            "not_grounded",
+        ),
         ("入职满一年的员工有几天年假？", "每年享有十天带薪年假", PASSAGE_ZH, "zh", None),
-        ("入职满一年的员工有几天年假？", "Employees get twenty days of vacation", PASSAGE_ZH, "zh", "wrong_language"),
+        (
+            "入职满一年的员工有几天年假？",
+            "Employees get twenty days of vacation",
+            PASSAGE_ZH,
+            "zh",
+            "wrong_language",
+        ),
         ("How many days of leave after one year?", "十天", PASSAGE_ZH, "zh", "wrong_language"),
         ("入职满一年的员工有几天年假？", "每年享有三十天带薪病假和婚假", PASSAGE_ZH, "zh", "not_grounded"),
         ("Customers may return products", "30 days", PASSAGE_EN, "en", "not_a_question"),
         ("What is the capital of France?", "Paris", PASSAGE_EN, "en", "off_topic"),
         ("Within how many days of delivery can a product be returned?", "", PASSAGE_EN, "en", "empty"),
-        ("Within how many days of delivery can customers return a product?", "return a product", PASSAGE_EN, "en", "repeats_question"),
+        (
+            "Within how many days of delivery can customers return a product?",
+            "return a product",
+            PASSAGE_EN,
+            "en",
+            "repeats_question",
+        ),
         ("Within how many days of delivery can a product be returned", "30 days", PASSAGE_EN, "en", None),
     ],
-)  # fmt: skip
+)
 def test_check_rejects_with_a_reason(
     question: str, answer: str, passage: str, lang: str, reason: str | None
 ) -> None:
@@ -237,7 +259,7 @@ def test_generates_n_items_with_a_mix_of_hops_and_languages(handbook: KnowledgeB
             assert not re.search(r"[\u4e00-\u9fff]", item.question)
         languages.add(item.lang)
     assert languages == {"zh", "en"}
-    assert progress.stages == ["reading chunks", "generating questions"]
+    assert progress.stages == ["reading chunks", "generating 12 questions"]
     assert progress.events.count(("advance", 1)) == 12
     # A Chinese chunk gets a Chinese prompt, so a small model answers in Chinese.
     zh_prompts = [conv[-1].content for conv, _ in backend.calls if "资料" in conv[-1].content]
@@ -311,7 +333,7 @@ def test_more_items_than_chunks_reuses_chunks_without_repeating_questions(handbo
 def test_config_refuses_bad_values() -> None:
     for bad in ({"n": 0}, {"n": -3}, {"n": 5, "multi_hop_share": 1.5}, {"n": 5, "max_attempts": 0}):
         with pytest.raises(ValueError):
-            GenerateConfig(**bad)  # type: ignore[arg-type]
+            GenerateConfig(**bad)
 
 
 # ---- files and review ------------------------------------------------------------------------
@@ -397,7 +419,7 @@ def test_cli_generate_validate_and_apply_review(
     code, stdout, stderr = run(args, capsys)
     assert code == 0, stderr
     assert "wrote 5 items" in stdout and "handbook_generated.review.csv" in stdout
-    assert "generating questions" in stderr  # the progress bar
+    assert "generating 5 questions" in stderr  # the progress bar
     assert fake_generator().model_id == "fake-for-qwen2.5-coder-0.5b"  # the `model` setting by default
     lines = (out / "handbook_generated.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == [f"handbook_generated-{i:03d}" for i in range(1, 6)]
@@ -430,12 +452,18 @@ def test_cli_errors_have_exit_codes_and_write_nothing(
     assert code == 2 and "n must be a positive integer" in stderr
     code, _, stderr = run([*base, "--kb", "handbook", "--n", "3", "--multi-hop", "2"], capsys)
     assert code == 2 and "multi_hop_share" in stderr
-    # The plain fake echoes the prompt, whose only JSON is the form: {"question": "...?", ...}.
+    # The plain fake echoes the prompt, whose only JSON is the worked example, about a canteen.
     code, _, stderr = run(
         [*base, "--kb", "handbook", "--n", "2", "--max-attempts", "2", "--generator", "fake"], capsys
     )
     assert code == 1
-    assert "empty" in stderr and "0 valid item(s) of 2" in stderr and "nothing was written" in stderr
+    assert "off_topic" in stderr and "0 valid item(s) of 2" in stderr and "nothing was written" in stderr
+    assert not out.exists()
+
+    empty_home = ["--home", str(tmp_path / "empty_home")]
+    assert run(["kb", "create", "empty", *empty_home], capsys)[0] == 0
+    code, _, stderr = run(["suite", "generate", "--kb", "empty", "--out", str(out), *empty_home], capsys)
+    assert code == 1 and "has no chunk" in stderr and "ladder kb add empty" in stderr
     assert not out.exists()
 
     bad = tmp_path / "bad.yaml"
@@ -460,12 +488,13 @@ def test_cli_short_run_warns_with_counts(
     )
     out = tmp_path / "short"
     args = ["suite", "generate", "--kb", "handbook", "--n", "6", "--max-attempts", "1", "--out", str(out)]
-    code, stdout, stderr = run([*args, "--home", str(kb_home), "--multi-hop", "0"], capsys)
+    code, _, stderr = run([*args, "--home", str(kb_home), "--multi-hop", "0"], capsys)
     assert code == 0, stderr
     match = re.search(
-        r"warning: (\d) valid item\(s\) of 6, after 6 model calls \((\d) replies rejected", stderr
+        r"warning: (\d) valid item\(s\) of 6 asked for, after 6 model calls \((\d) replies rejected", stderr
     )
-    assert match and int(match.group(1)) + int(match.group(2)) == 6 and int(match.group(1)) >= 1
+    assert match, stderr
+    assert int(match.group(1)) + int(match.group(2)) == 6 and int(match.group(1)) >= 1
     assert "no_json" in stderr
     assert len((out / "handbook_generated.jsonl").read_text(encoding="utf-8").splitlines()) == int(
         match.group(1)

@@ -1,0 +1,356 @@
+"""C-Eval val through lm-evaluation-harness and through ``ladder eval``: accuracy, agreement, time.
+
+    .venv/bin/python benchmarks/exam_vs_lm_eval.py --ceval ../shared/data/ceval [--limit 3]
+
+lm-eval lives in its own venv (its pins are not Ladder's); make it once with the same torch
+and transformers as .venv::
+
+    python3 -m venv /work/lmeval-venv && /work/lmeval-venv/bin/pip install torch==2.13.0
+    /work/lmeval-venv/bin/pip install "lm-eval[hf]" transformers==<.venv's version>
+
+Both sides score the same model pack (a transformers folder), on the same subjects, 0- and
+5-shot, in float32, with the same batch size and thread count, offline, each as one
+subprocess timed end to end (model load included; the load alone is timed separately).
+
+lm-eval runs ``benchmarks/lm_eval_tasks/_ceval_local.yaml``, its built-in ``ceval-valid``
+task on local CSVs, made to give the model the prompt Ladder gives it: C-Eval's header and
+exemplars, wrapped whole in the model's chat template as one user message (see the YAML).
+Every question's prompt is compared byte for byte, so the agreement rate compares two
+scorers on identical inputs. lm-eval's continuation is "\\nA" where Ladder's is "A" (lm-eval
+moves the context's trailing newline into the continuation); the newline's log-probability
+is the same for all four letters, so the chosen letter is not affected.
+
+Targets: accuracy within 1 point of lm-eval's; Ladder's wall time <= 0.5x lm-eval's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import assistant  # noqa: F401  (offline env first)
+from evaluation.loaders import subject_category, subject_zh
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
+BASE_TASK = TASKS_DIR / "_ceval_local.yaml"
+TASK_UTILS = TASKS_DIR / "ceval_local_utils.py"
+LADDER = ROOT / ".venv" / "bin" / "ladder"
+LADDER_PYTHON = ROOT / ".venv" / "bin" / "python"
+# 2 STEM, 2 Social Science, 1 Humanities, 1 Other; about 19 questions each.
+SUBJECTS = ["computer_network", "college_physics", "high_school_politics", "high_school_geography",
+            "high_school_history", "basic_medicine"]  # fmt: skip
+HEADER = "以下是中国关于{subject}考试的单项选择题，请选出其中的正确答案。\n\n"
+SENTINEL = "\x00LADDER-USER-MESSAGE\x00"
+LETTERS = "ABCD"
+
+
+@dataclass
+class Side:
+    """One scorer's run of one shot setting: predicted letter and prompt text per question."""
+
+    wall_s: float
+    predicted: dict[str, str | None] = field(default_factory=dict)  # "subject/val/id" -> letter
+    prompts: dict[str, str] = field(default_factory=dict)  # the text the model saw
+
+
+# ---- data ---------------------------------------------------------------------------------------
+def data_tree(ceval: Path, subjects: Sequence[str], limit: int | None, work: Path) -> Path:
+    """The C-Eval tree both sides read: the original, or a copy with the first ``limit`` val rows."""
+    if limit is None:
+        return ceval
+    root = work / "ceval"
+    for split in ("val", "dev"):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        for subject in subjects:
+            source = ceval / split / f"{subject}_{split}.csv"
+            with source.open(encoding="utf-8", newline="") as f:
+                rows = list(csv.reader(f))
+            keep = rows if split == "dev" else rows[: limit + 1]
+            with (root / split / source.name).open("w", encoding="utf-8", newline="") as f:
+                csv.writer(f).writerows(keep)
+    return root
+
+
+def answers(tree: Path, subjects: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for subject in subjects:
+        with (tree / "val" / f"{subject}_val.csv").open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                out[f"{subject}/val/{row['id']}"] = row["answer"].strip()
+    return out
+
+
+def chat_wrap(pack: Path) -> tuple[str, str]:
+    """The chat template's text before and after a lone user message (generation prompt on)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(pack)
+    if not tokenizer.chat_template:
+        return "", ""
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": SENTINEL}], add_generation_prompt=True, tokenize=False
+    )
+    head, _, tail = str(text).partition(SENTINEL)
+    return head, tail
+
+
+# ---- lm-eval ------------------------------------------------------------------------------------
+def write_tasks(tree: Path, subjects: Sequence[str], head: str, tail: str, folder: Path) -> list[str]:
+    """One task YAML per subject, including the base task; returns the task names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TASK_UTILS, folder / TASK_UTILS.name)  # `!function` resolves next to the YAML
+    question = yaml.safe_load(BASE_TASK.read_text(encoding="utf-8"))["doc_to_text"]
+    names = []
+    for subject in subjects:
+        name, zh = f"ceval_local_{subject}", subject_zh(subject)
+        files = {split: str(tree / split / f"{subject}_{split}.csv") for split in ("val", "dev")}
+        lines = [
+            f"include: {json.dumps(str(BASE_TASK))}",
+            f"task: {name}",
+            "dataset_kwargs:",
+            f"  data_files: {json.dumps(files)}",
+            "  converters: !function ceval_local_utils.CSV_AS_TEXT",
+            "  na_filter: false",
+            '  usecols: ["id", "question", "A", "B", "C", "D", "answer"]',  # dev/ adds `explanation`
+            f"description: {json.dumps(head + HEADER.format(subject=zh), ensure_ascii=False)}",
+            "fewshot_config:",
+            "  sampler: first_n",
+            f"  doc_to_text: {json.dumps(question, ensure_ascii=False)}",
+            f"doc_to_text: {json.dumps(question + tail, ensure_ascii=False)}",
+        ]
+        (folder / f"{name}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        names.append(name)
+    return names
+
+
+def run_lm_eval(args: argparse.Namespace, pack: Path, tasks: list[str], shots: int, work: Path) -> Side:
+    out = work / f"lm_eval_{shots}shot"
+    command = [
+        str(args.lm_eval), "run", "--model", "hf",
+        "--model_args", f"pretrained={pack},dtype=float32",
+        "--tasks", ",".join(tasks), "--include_path", str(work / "tasks"),
+        "--num_fewshot", str(shots), "--batch_size", str(args.batch_size), "--device", "cpu",
+        "--log_samples", "--output_path", str(out),
+    ]  # fmt: skip
+    wall = timed_subprocess(command, env_for(args, HF_DATASETS_CACHE=str(work / "hf_datasets")), "lm-eval")
+    side = Side(wall)
+    for path in sorted(out.rglob("samples_*.jsonl")):
+        # samples_<task>_<timestamp>.jsonl, and both task and timestamp hold underscores.
+        subject = next(s for s in args.subject_list if path.name.startswith(f"samples_ceval_local_{s}_"))
+        for line in path.read_text(encoding="utf-8").splitlines():
+            sample = json.loads(line)
+            key = f"{subject}/val/{str(sample['doc']['id']).strip()}"
+            lls = [float(r[0]) if isinstance(r, list) else float(r) for r in sample["filtered_resps"]]
+            side.predicted[key] = LETTERS[max(range(len(lls)), key=lls.__getitem__)]
+            side.prompts[key] = sample["arguments"]["gen_args_0"]["arg_0"]
+    return side
+
+
+# ---- Ladder -------------------------------------------------------------------------------------
+def run_ladder(args: argparse.Namespace, tree: Path, shots: int, head: str, tail: str, work: Path) -> Side:
+    home = work / f"ladder_home_{shots}shot"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(args.models_dir, target_is_directory=True)
+    suite = work / f"ceval_bench_{shots}shot.yaml"
+    spec = {"name": "ceval_bench", "kind": "mcq", "format": "ceval", "data": str(tree), "split": "val",
+            "subjects": args.subject_list, "k_shot": shots, "metrics": ["accuracy"]}  # fmt: skip
+    suite.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    report = work / f"ladder_{shots}shot.json"
+    command = [
+        str(LADDER), "eval", str(suite), "--strategy", "prompt", "--model", args.model,
+        "--mode", "logprob", "--no-cache", "--report", str(report),
+        "--threads", str(args.threads), "--batch-size", str(args.batch_size),
+    ]  # fmt: skip
+    env = env_for(args, LADDER_HOME=str(home), LADDER_DTYPE="float32", LADDER_DEVICE="cpu")
+    side = Side(timed_subprocess(command, env, "ladder eval"))
+    for record in json.loads(report.read_text(encoding="utf-8"))["records"]:
+        side.predicted[record["item_id"]] = record["scores"]["accuracy"]["detail"].get("predicted")
+        # What score_choices puts to the model: the record's prompt through the chat template.
+        side.prompts[record["item_id"]] = head + record["prompt"] + tail
+    return side
+
+
+# ---- processes ----------------------------------------------------------------------------------
+def env_for(args: argparse.Namespace, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
+    threads = str(args.threads)
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, TOKENIZERS_PARALLELISM="false")
+    env.update(
+        HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1"
+    )
+    env.update(extra)
+    return env
+
+
+def timed_subprocess(command: list[str], env: dict[str, str], label: str) -> float:
+    print(f"$ {' '.join(command)}", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"{label} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
+    return wall
+
+
+LOAD_LM_EVAL = """
+from lm_eval.models.huggingface import HFLM
+HFLM(pretrained={pack!r}, dtype="float32", device="cpu", batch_size={batch})
+"""
+LOAD_LADDER = """
+from assistant.backends.hf_local import HFLocalBackend
+from assistant.settings import load_settings
+HFLocalBackend({pack!r}, load_settings({{"dtype": "float32", "device": "cpu", "threads": {threads}}}))
+"""
+
+
+def load_times(args: argparse.Namespace, pack: Path, work: Path) -> dict[str, float]:
+    """Seconds for a subprocess that imports each side's stack and loads the model, nothing else."""
+    values = {"pack": str(pack), "batch": args.batch_size, "threads": args.threads}
+    env = env_for(args, LADDER_HOME=str(work / "ladder_home_load"))
+    return {
+        "lm-eval": timed_subprocess(
+            [str(args.lm_eval_python), "-c", LOAD_LM_EVAL.format(**values)], env, "load"
+        ),
+        "ladder": timed_subprocess([str(LADDER_PYTHON), "-c", LOAD_LADDER.format(**values)], env, "load"),
+    }
+
+
+# ---- report -------------------------------------------------------------------------------------
+def accuracy(predicted: dict[str, str | None], truth: dict[str, str], keys: list[str]) -> float:
+    return sum(predicted.get(k) == truth[k] for k in keys) / len(keys) if keys else 0.0
+
+
+def print_tables(args: argparse.Namespace, results: dict[int, tuple[Side, Side]], truth: dict[str, str],
+                 loads: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    summary: dict[str, Any] = {"model": args.model, "dtype": "float32", "threads": args.threads,
+                               "batch_size": args.batch_size, "load_s": loads, "shots": {}}  # fmt: skip
+    print(f"\nC-Eval val, {args.model}, dtype float32, batch size {args.batch_size}, {args.threads} threads"
+          + (f", first {args.limit} questions per subject" if args.limit else "") + "\n")  # fmt: skip
+    header = (
+        f"{'subject':<24} {'category':<15} {'shots':>5} {'n':>4} {'lm-eval':>8} {'Ladder':>8} {'agree':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for shots, (lm, ladder) in results.items():
+        for subject in args.subject_list:
+            keys = sorted(k for k in truth if k.startswith(f"{subject}/"))
+            agree = sum(lm.predicted.get(k) == ladder.predicted.get(k) for k in keys) / max(1, len(keys))
+            lm_acc, ladder_acc = accuracy(lm.predicted, truth, keys), accuracy(ladder.predicted, truth, keys)
+            category = subject_category(subject) or "?"
+            print(f"{subject:<24} {category:<15} {shots:>5} {len(keys):>4} "
+                  f"{lm_acc:>8.3f} {ladder_acc:>8.3f} {agree:>7.1%}")  # fmt: skip
+        print()
+    columns = [
+        ("shots", 5),
+        ("n", 4),
+        ("lm-eval", 8),
+        ("Ladder", 8),
+        ("diff pts", 8),
+        ("agree", 7),
+        ("same prompt", 12),
+        ("lm-eval s", 9),
+        ("Ladder s", 9),
+        ("ratio", 6),
+        ("ratio-load", 10),
+    ]
+    print(" ".join(f"{name:>{width}}" for name, width in columns))
+    for shots, (lm, ladder) in results.items():
+        keys = sorted(truth)
+        lm_acc, ladder_acc = accuracy(lm.predicted, truth, keys), accuracy(ladder.predicted, truth, keys)
+        agree = sum(lm.predicted.get(k) == ladder.predicted.get(k) for k in keys) / len(keys)
+        same = sum(k in lm.prompts and lm.prompts[k] == ladder.prompts.get(k) for k in keys)
+        compute_ratio = (ladder.wall_s - loads["ladder"]) / max(1e-9, lm.wall_s - loads["lm-eval"])
+        points = 100 * (ladder_acc - lm_acc)
+        print(f"{shots:>5} {len(keys):>4} {lm_acc:>8.3f} {ladder_acc:>8.3f} {points:>+8.1f} "
+              f"{agree:>7.1%} {same:>5}/{len(keys):<6} {lm.wall_s:>9.1f} {ladder.wall_s:>9.1f} "
+              f"{ladder.wall_s / lm.wall_s:>6.2f} {compute_ratio:>10.2f}")  # fmt: skip
+        summary["shots"][shots] = {
+            "n": len(keys), "lm_eval_accuracy": lm_acc, "ladder_accuracy": ladder_acc, "agreement": agree,
+            "identical_prompts": same, "lm_eval_wall_s": lm.wall_s, "ladder_wall_s": ladder.wall_s,
+            "ratio": ladder.wall_s / lm.wall_s, "ratio_without_load": compute_ratio,
+        }  # fmt: skip
+    print(f"\nmodel load alone (imports + weights, a subprocess each): lm-eval {loads['lm-eval']:.1f}s, "
+          f"Ladder {loads['ladder']:.1f}s; ratio-load = (wall - load) Ladder / lm-eval")  # fmt: skip
+    print("targets: accuracy within 1 point of lm-eval's; Ladder wall <= 0.5x lm-eval's")
+    return summary
+
+
+def print_prompt_evidence(results: dict[int, tuple[Side, Side]]) -> None:
+    for shots, (lm, ladder) in results.items():
+        key = next(iter(sorted(set(lm.prompts) & set(ladder.prompts))), None)
+        if key is None:
+            continue
+        verdict = "identical" if lm.prompts[key] == ladder.prompts[key] else "DIFFERENT"
+        print(f"\n--- {shots}-shot prompt of {key}, lm-eval then Ladder ({verdict}) ---")
+        text_lm, text_ladder = lm.prompts[key], ladder.prompts[key]
+        if shots:  # the exemplars are long: show the ends
+            text_lm, text_ladder = "…" + text_lm[-300:], "…" + text_ladder[-300:]
+        print(repr(text_lm))
+        print(repr(text_ladder))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--ceval", type=Path, required=True, help="C-Eval root (val/ and dev/ CSVs)")
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b", help="pack name under LADDER_HOME/models")
+    parser.add_argument("--subjects", default=",".join(SUBJECTS))
+    parser.add_argument("--shots", default="0,5")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="first N val questions per subject")
+    parser.add_argument("--lm-eval-venv", type=Path, default=Path("/work/lmeval-venv"))
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "exam_vs_lm_eval.json")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (prompts, logs)")
+    args = parser.parse_args()
+    args.subject_list = [s.strip() for s in args.subjects.split(",") if s.strip()]
+    args.lm_eval = args.lm_eval_venv / "bin" / "lm_eval"
+    args.lm_eval_python = args.lm_eval_venv / "bin" / "python"
+    if not args.lm_eval.exists():
+        sys.exit(f"no lm_eval at {args.lm_eval}: make the venv as this script's docstring says")
+    home = Path(os.environ.get("LADDER_HOME", Path.home() / ".ladder")).expanduser()
+    args.models_dir = home / "models"
+    pack = args.models_dir / args.model
+    if not (pack / "config.json").exists():
+        sys.exit(f"no model pack at {pack}: run `ladder models pull {args.model}` first")
+    ceval = args.ceval.resolve()
+    work = Path(tempfile.mkdtemp(prefix="exam_vs_lm_eval_"))
+    try:
+        tree = data_tree(ceval, args.subject_list, args.limit, work)
+        truth = answers(tree, args.subject_list)
+        head, tail = chat_wrap(pack)
+        tasks = write_tasks(tree, args.subject_list, head, tail, work / "tasks")
+        loads = load_times(args, pack, work)
+        results: dict[int, tuple[Side, Side]] = {}
+        for shots in (int(s) for s in args.shots.split(",")):
+            lm = run_lm_eval(args, pack, tasks, shots, work)
+            ladder = run_ladder(args, tree, shots, head, tail, work)
+            results[shots] = (lm, ladder)
+        summary = print_tables(args, results, truth, loads)
+        print_prompt_evidence(results)
+        summary["sides"] = {shots: {"lm_eval": asdict(lm), "ladder": asdict(ladder)}
+                            for shots, (lm, ladder) in results.items()}  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    finally:
+        if args.keep:
+            print(f"\nwork folder kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
