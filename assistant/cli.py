@@ -39,6 +39,7 @@ app.add_typer(models_app, name="models")
 
 def _register_subcommands() -> None:
     from assistant.cli_eval import eval_cmd, runs_app
+    from assistant.cli_finetune import finetune_app
     from assistant.cli_kb import kb_app
     from assistant.cli_suite import suite_app
 
@@ -46,6 +47,7 @@ def _register_subcommands() -> None:
     app.add_typer(suite_app, name="suite")
     app.command("eval")(eval_cmd)
     app.add_typer(runs_app, name="runs")
+    app.add_typer(finetune_app, name="finetune")
 
 
 # ---- ask --------------------------------------------------------------------------------
