@@ -49,8 +49,11 @@ def _rejections(report: GenerationReport) -> Table:
     table.add_column("reason")
     table.add_column("count", justify="right")
     table.add_column("meaning")
+    table.add_column("first rejected reply", overflow="fold")
     for reason, count in report.rejected.most_common():
-        table.add_row(reason, str(count), REASONS.get(reason, ""))
+        example = " ".join(report.examples.get(reason, "").split())
+        example = example[:120] + ("…" if len(example) > 120 else "")
+        table.add_row(reason, str(count), REASONS.get(reason, ""), escape(example))
     return table
 
 

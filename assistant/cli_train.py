@@ -1,9 +1,286 @@
-"""``ladder finetune train | list | info | rm | export``, added to ``finetune_app``."""
+"""``ladder finetune train | list | info | rm | export``, added to ``finetune_app``.
+
+Exit codes of ``train``: 0 when the adapter is published, 1 when the loss monitor stopped a
+diverging run (nothing published), 2 for bad data, flags or names (nothing written), 3 for an
+unknown or missing base model. Heavy imports happen inside the commands.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from assistant.cli_common import ConfigOpt, HomeOpt, console, err_console, human_size, settings_from
+
+
+class TrainProgressBar:
+    """The ``Progress`` protocol on stderr, plus live training metrics: step, loss, val loss,
+    learning rate, tokens/s and the time left."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err_console(),
+        )
+        self._task: Any = None
+        self._val: float | None = None
+
+    def __enter__(self) -> TrainProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
+        if self._task is not None:
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, total=task.total or 1, completed=task.total or 1)
+        self._task = self._progress.add_task(stage, total=total, info="")
+
+    def advance(self, amount: float = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def note(self, message: str) -> None:
+        self._progress.console.print(message, markup=False)
+
+    def metrics(self, step: int, total: int, values: dict[str, float]) -> None:
+        self._val = values.get("val_loss", self._val)
+        val = f"  val {self._val:.4f}" if self._val is not None else ""
+        info = (
+            f"step {step}/{total}  loss {values['train_loss']:.4f}{val}  lr {values['lr']:.2e}  "
+            f"{values['tokens_per_s']:,.0f} tok/s"
+        )
+        if self._task is not None:
+            self._progress.update(self._task, info=info)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
+
+
+def train_cmd(
+    data: Annotated[
+        Path, typer.Option("--data", help="Prepared data folder (train.jsonl, val.jsonl) or a JSONL file.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Adapter name (LADDER_HOME/adapters/<name>).")],
+    base: Annotated[str | None, typer.Option("--base", help="Base model: pack name or folder.")] = None,
+    mode: Annotated[str, typer.Option(help="sft (chat, loss on replies) or cpt (raw text).")] = "sft",
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
+    target_modules: Annotated[str, typer.Option(help="all-linear or names: q_proj,v_proj")] = "all-linear",
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-4,
+    warmup: Annotated[float, typer.Option(help="Warmup, as a fraction of the steps.")] = 0.05,
+    epochs: Annotated[float | None, typer.Option(help="Epochs (default 3 for sft, 1 for cpt).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    max_seq_len: Annotated[int, typer.Option(help="Longest example, in tokens.")] = 1024,
+    batching: Annotated[
+        str, typer.Option(help="packed (no padding), grouped (by length) or padded.")
+    ] = "packed",
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed: LoRA init, data order, dropout.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps (0: none).")] = 50,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Val loss every N steps (default: 10 per run).")
+    ] = None,
+    patience: Annotated[
+        int, typer.Option(help="Evaluations without improvement before stopping (0: never).")
+    ] = 3,
+    min_examples: Annotated[int, typer.Option(help="Fewest training examples accepted.")] = 50,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an adapter of that name.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the unfinished run of --name (its own settings).")
+    ] = False,
+    keep_checkpoints: Annotated[bool, typer.Option(help="Keep the work folder after success.")] = False,
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Train a LoRA adapter (SFT on chat data, or continued pre-training on text) and register it."""
+    from finetune.train import TrainRequest, run_training
+    from finetune.train import prepare as prepare_training
+    from finetune.train_config import TrainConfig
+
+    settings = settings_from(config, home, threads=threads)
+    train_config = TrainConfig(
+        mode=mode,
+        rank=rank,
+        alpha=alpha,
+        dropout=dropout,
+        target_modules=target_modules,
+        learning_rate=lr,
+        warmup_ratio=warmup,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        max_seq_len=max_seq_len,
+        batching=batching,
+        weight_decay=weight_decay,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        patience=patience,
+        min_examples=min_examples,
+        gradient_checkpointing=gradient_checkpointing,
+    )
+    request = TrainRequest(
+        base or settings.model,
+        data,
+        name,
+        train_config,
+        overwrite=overwrite,
+        resume=resume,
+        keep_checkpoints=keep_checkpoints,
+    )
+    prepared = prepare_training(request, settings)
+    if resume:
+        err_console().print("[dim]resuming with the settings the run started with[/dim]")
+    with TrainProgressBar() as progress:
+        result = run_training(prepared, settings, progress=progress)
+    if as_json:
+        print(json.dumps(result.manifest, ensure_ascii=False, default=str))
+        return
+    res = result.manifest["results"]
+    out = console()
+    out.print(f"[green]trained[/green] {escape(name)} → {escape(str(result.path))}")
+    out.print(
+        f"{res['status']} after {res['steps']} steps ({res['epochs']} epochs) · train loss "
+        f"{_fmt(res['first_train_loss'])} → {_fmt(res['train_loss'])} · "
+        f"val loss {_fmt(res['first_val_loss'])} → "
+        f"{_fmt(res['val_loss'])} (step {res['best_step']}) · {_fmt(res['tokens_per_s'], 0)} tok/s · "
+        f"{result.manifest['wall_time_s']:.1f} s on {result.manifest['device']}"
+    )
+    if res["monitor"]["verdict"]:
+        out.print(f"[dim]loss curve: {escape(str(res['monitor']['message']))}[/dim]")
+    out.print(f"[dim]use it: --model {escape(result.manifest['base_model']['ref'])}+{escape(name)}[/dim]")
+
+
+def list_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Registered adapters, newest first."""
+    from finetune.adapters import list_adapters
+
+    settings = settings_from(config, home)
+    rows = list_adapters(settings)
+    if not rows:
+        console().print("no adapters yet: `ladder finetune train --base MODEL --data DIR --name NAME`")
+        return
+    table = Table(title="Adapters")
+    for column in ("name", "base", "mode", "steps", "train loss", "val loss", "created", "size"):
+        table.add_column(column, no_wrap=column in ("name", "created"))
+    for m in rows:
+        res = m.get("results", {})
+        table.add_row(
+            m["name"],
+            str(m.get("base_model", {}).get("ref", "?")),
+            str(m.get("mode", "?")),
+            str(res.get("steps", "-")),
+            _fmt(res.get("train_loss")),
+            _fmt(res.get("val_loss")),
+            str(m.get("created", "-")),
+            human_size(m["size_bytes"]),
+        )
+    console().print(table)
+
+
+def info_cmd(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """An adapter's manifest: base model, data, hyperparameters, results, evaluations."""
+    from finetune.adapters import adapter_dir, read_manifest
+
+    settings = settings_from(config, home)
+    manifest = read_manifest(name, settings)
+    if as_json:
+        print(json.dumps(manifest, ensure_ascii=False, default=str))
+        return
+    out = console()
+    base, data, res = manifest.get("base_model", {}), manifest.get("data", {}), manifest.get("results", {})
+    out.print(f"[bold]{escape(name)}[/bold]  {escape(str(adapter_dir(name, settings)))}")
+    out.print(
+        f"base      {escape(str(base.get('ref')))} ({base.get('kind')}, hash {str(base.get('hash'))[:16]})"
+    )
+    out.print(
+        f"data      {escape(str(data.get('path')))} (hash {str(data.get('data_hash'))[:16]}, "
+        f"{data.get('train_examples')} train / {data.get('val_examples')} val examples)"
+    )
+    hp = manifest.get("hyperparameters", {})
+    out.print("settings  " + ", ".join(f"{k}={v}" for k, v in hp.items()), markup=False)
+    out.print(
+        f"results   {res.get('status')}, {res.get('steps')} steps, train loss {_fmt(res.get('train_loss'))}, "
+        f"val loss {_fmt(res.get('val_loss'))} (step {res.get('best_step')})"
+    )
+    out.print(
+        f"run       {manifest.get('wall_time_s', 0):.1f} s on {manifest.get('device')} "
+        f"({manifest.get('dtype')}), {_fmt(res.get('tokens_per_s'), 0)} tok/s"
+    )
+    for evaluation in manifest.get("evaluations", []):
+        out.print(f"eval      {json.dumps(evaluation, ensure_ascii=False, default=str)}", markup=False)
+
+
+def rm_cmd(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Delete an adapter (and any unfinished training of that name)."""
+    from assistant.errors import ModelNotFoundError
+    from finetune.adapters import remove_adapter
+
+    settings = settings_from(config, home)
+    if not remove_adapter(name, settings):
+        raise ModelNotFoundError(f"no adapter named {name!r}", hint="see `ladder finetune list`")
+    console().print(f"removed {escape(name)}")
+
+
+def export_cmd(
+    name: str,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the merged model.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Merge an adapter into its base model: a standalone transformers folder (also for vLLM)."""
+    from assistant.cli_common import RichProgress
+    from finetune.adapters import export_adapter
+
+    settings = settings_from(config, home)
+    with RichProgress() as progress:
+        path = export_adapter(name, out, settings, overwrite=overwrite, progress=progress)
+    console().print(
+        f"[green]exported[/green] {escape(name)} → {escape(str(path))} (use it: --model {escape(str(path))})"
+    )
 
 
 def register_training(app: typer.Typer) -> None:
     """Add the training and adapter commands to the ``ladder finetune`` app."""
+    app.command("train")(train_cmd)
+    app.command("list")(list_cmd)
+    app.command("info")(info_cmd)
+    app.command("rm")(rm_cmd)
+    app.command("export")(export_cmd)

@@ -134,6 +134,7 @@ class GenerationReport:
     model_id: str
     items: list[GeneratedItem] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> the first reply rejected for it
     calls: int = 0
     chunks_available: int = 0
     seconds: float = 0.0
@@ -371,6 +372,7 @@ def generate_items(
             )
             if isinstance(result, str):
                 report.rejected[result] += 1
+                report.examples.setdefault(result, completion.text)
                 retry = task.attempt < config.retries_per_passage
                 queue.append(
                     _Task(task.kind, task.chunks, task.attempt + 1) if retry else planner.next(task.kind)

@@ -140,6 +140,12 @@ def test_prefix_groups_split_where_sharing_stops_paying(backend: HFLocalBackend)
     assert by_size == [(1, 0), (4, 100), (5, 101)]
 
 
+def test_micro_batches_hold_rows_of_similar_length(backend: HFLocalBackend) -> None:
+    lengths = [300, 11, 100, 10, 12, 101, 13, 14]
+    # batch_size is 3; 100 and 101 are far from 14, 300 is far from 101.
+    assert backend._micro_batches(list(range(8)), lengths) == [[3, 1, 4], [6, 7], [2, 5], [0]]
+
+
 # ---- the real test pack -------------------------------------------------------------------
 def _exam_row(index: int, question: str, choices: list[str], answer: str) -> ExamRow:
     return ExamRow(

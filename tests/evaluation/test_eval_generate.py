@@ -297,6 +297,7 @@ def test_garbage_and_ungrounded_replies_are_rejected_counted_and_retried(handboo
     report = _generate(backend=backend, kb=handbook, n=6, multi_hop_share=0.0)
     assert len(report.items) == 6
     assert report.rejected["no_json"] == 1
+    assert report.examples["no_json"] == "Sure! Here is a good question about the passage."
     assert report.rejected["off_topic"] + report.rejected["not_grounded"] == 1
     assert report.calls == 8
     # The two rejected replies were retried on the same passage with sampling.
