@@ -4,30 +4,37 @@
     paths = write_suite(report, Path("suites"), "handbook_generated", kb.name)   # generate_output.py
 
 Why our own generator and not ``ragas.testset``. ragas 0.4.3's ``TestsetGenerator`` was
-read and rejected for offline use with small models:
+read (``ragas/testset/transforms/default.py``, ``synthesizers/``) and rejected for offline
+use with small models:
 - ``default_transforms`` counts tokens with ``num_tokens_from_string``, which calls
-  ``tiktoken.get_encoding("cl100k_base")``: a download, with no timeout, that hangs or
-  fails offline (a pitfall this project already paid for).
+  ``tiktoken.get_encoding("cl100k_base")``: a download. Offline it raises
+  ``ConnectionError`` (checked), and with a flaky network it can hang with no timeout.
+  Custom transforms could avoid it, but not the next point.
 - Every step before the first question is an LLM call whose output must parse into a
   pydantic model (headlines, summaries, themes, named entities, personas, then the
-  query/answer pair), with a retry-on-parse-failure loop. A 0.5B model fails those
-  parsers most of the time, and a failed extractor drops the node, so a small knowledge
-  base often ends with no usable graph and no questions, or an exception.
-- Its multi-hop synthesizers need the themes/entities overlap the same extractors make,
-  and its prompts are English, so Chinese chunks get English questions.
-Our generator asks for one JSON object per passage, in the passage's own language, and
-checks every reply (``generate_checks``): JSON, question form, language, grounding in
-the passage, near-duplicates. It needs only ``LLMBackend.generate``, so any backend works:
-a pack, a folder, an endpoint, or the scripted fake in tests.
+  query/answer pair). qwen2.5-coder-0.5b fails even our single, much simpler JSON request
+  in about half its replies (copies the passage, the example, or prose); a chain of five
+  such steps, where a failed extractor drops the node, leaves a small knowledge base with
+  no usable graph. A larger endpoint model could run ragas; a 0.5B local one cannot.
+- Its prompts are English, so Chinese chunks get English questions, and its multi-hop
+  synthesizers need the theme/entity overlap those extractors produce.
+Our generator asks for one JSON object per item, in the passage's own language (prompts:
+``generate_prompts``), and checks every reply (``generate_checks``): JSON, question form,
+language, grounding in the passage, near-duplicates, copies of the prompt's example. It
+needs only ``LLMBackend.generate``, so any backend works: a pack, a folder, an endpoint,
+or the scripted fake in tests.
 
 Items. A single-hop item comes from one chunk. A multi-hop item comes from a chunk and a
 neighbour: another chunk in the same language, ranked by stored-embedding cosine plus
 BM25-token overlap, with a bonus for the same document; near-copies (token overlap above
 ``NEAR_COPY``) are not neighbours. Chunks are drawn in a shuffled order fixed by ``seed``;
-when the knowledge base has fewer chunks than items asked for, chunks are reused and the
-prompt lists the questions already kept about them. A rejected reply is retried once on
-the same passage with sampling; after that a new passage is drawn. ``max_attempts`` bounds
-the model calls at ``n * max_attempts``, so a model that never produces a valid item stops.
+each prompt names one sentence of each chunk to ask about (also in a seeded order), so a
+chunk reused because the knowledge base has fewer chunks than items asked for is asked
+about another sentence, and the prompt lists the questions already kept about it. A
+rejected reply is retried once on the same passage with sampling; after that a new passage
+is drawn. ``max_attempts`` bounds the model calls at ``n * max_attempts``, so a model that
+never produces a valid item stops. A multi-hop task falls back to single-hop when no chunk
+has a neighbour (a knowledge base of one chunk per language).
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import LadderError
 from assistant.models.progress import NullProgress, Progress
 from assistant.types import GenParams, Message
-from evaluation.generate_checks import ZH, Dedup, Thresholds, check, content_units, language
+from evaluation.generate_checks import Dedup, Thresholds, check, content_units, language
+from evaluation.generate_prompts import build_messages, example_texts, sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,7 +84,7 @@ class GenerateConfig:
     retries_per_passage: int = 1  # sampled retries on the same passage after a rejected reply
     batch_size: int = 8  # replies generated per model call
     min_chunk_chars: int = 40  # shorter chunks (headings, fragments) are not asked about
-    max_new_tokens: int = 200
+    max_new_tokens: int = 128  # a question and a short answer in JSON fit in well under 100
     retry_temperature: float = 0.8
     thresholds: Thresholds = field(default_factory=Thresholds)
 
@@ -151,7 +159,11 @@ class GenerationReport:
 class _Task:
     kind: str
     chunks: tuple[KbChunk, ...]
+    focus: tuple[str, ...] = ()  # the sentence of each chunk to ask about (none: the whole chunk)
     attempt: int = 0
+
+    def messages(self, avoid: Sequence[str]) -> list[Message]:
+        return build_messages([c.text for c in self.chunks], self.focus, self.chunks[0].lang, avoid)
 
 
 # ---- chunks and neighbours ------------------------------------------------------------------
@@ -197,6 +209,26 @@ class _Planner:
         self._neighbours: dict[int, list[int]] = {}
         self._uses: Counter[int] = Counter()
         self._next_single = self._next_multi = 0
+        self._sentences: dict[int, list[str]] = {}
+        self._asked: Counter[int] = Counter()
+        self.seed = seed
+
+    def focus(self, index: int) -> str | None:
+        """The chunk's next sentence to ask about, in a seeded order; None if it has none."""
+        if index not in self._sentences:
+            found = sentences(self.chunks[index].text)
+            random.Random(f"{self.seed}:{self.chunks[index].chunk_id}").shuffle(found)
+            self._sentences[index] = found
+        found = self._sentences[index]
+        if not found:
+            return None
+        self._asked[index] += 1
+        return found[(self._asked[index] - 1) % len(found)]
+
+    def _task(self, kind: str, indexes: Sequence[int]) -> _Task:
+        focus = [self.focus(i) for i in indexes]
+        chunks = tuple(self.chunks[i] for i in indexes)
+        return _Task(kind, chunks, tuple(f for f in focus if f) if all(focus) else ())
 
     def neighbours(self, index: int) -> list[int]:
         """Other chunks in the same language, most related first."""
@@ -219,96 +251,29 @@ class _Planner:
         return self._neighbours[index]
 
     def has_pairs(self) -> bool:
-        return any(self.neighbours(i) for i in range(len(self.chunks)))
+        """Whether two chunks share a language (cheap: neighbours are ranked only when used)."""
+        return max(Counter(c.lang for c in self.chunks).values(), default=0) >= 2
 
     def next(self, kind: str) -> _Task:
-        if kind == SINGLE:
-            index = self.single_order[self._next_single % len(self.single_order)]
-            self._next_single += 1
-            return _Task(SINGLE, (self.chunks[index],))
-        while True:  # has_pairs() was checked: some anchor has a neighbour
-            anchor = self.multi_order[self._next_multi % len(self.multi_order)]
-            self._next_multi += 1
-            partners = self.neighbours(anchor)
-            if partners:
-                # The anchor's k-th use pairs it with its k-th neighbour.
-                partner = partners[self._uses[anchor] % len(partners)]
-                self._uses[anchor] += 1
-                return _Task(MULTI, (self.chunks[anchor], self.chunks[partner]))
+        """The next task of ``kind``; a single-hop one when no chunk has a neighbour after all."""
+        if kind == MULTI:
+            for _ in range(len(self.multi_order)):
+                anchor = self.multi_order[self._next_multi % len(self.multi_order)]
+                self._next_multi += 1
+                partners = self.neighbours(anchor)
+                if partners:
+                    # The anchor's k-th use pairs it with its k-th neighbour.
+                    partner = partners[self._uses[anchor] % len(partners)]
+                    self._uses[anchor] += 1
+                    return self._task(MULTI, [anchor, partner])
+        index = self.single_order[self._next_single % len(self.single_order)]
+        self._next_single += 1
+        return self._task(SINGLE, [index])
 
 
 def _kinds(n: int, multi: int) -> list[str]:
     """``n`` kinds with ``multi`` multi-hop ones spread evenly among them."""
     return [MULTI if (i + 1) * multi // n > i * multi // n else SINGLE for i in range(n)]
-
-
-# ---- prompts --------------------------------------------------------------------------------
-# Per language: system, the passage labels (one passage; two), the request (single; multi),
-# rules, the avoid-list line, a worked example (single; multi) and the reply form. A small
-# model follows a prompt in the passage's language better, and answers in it; the example
-# shows the JSON form and a short answer better than a description does. Its topic (a
-# canteen, shipping) is far from business documents, so a copied example fails the checks.
-_PROMPTS: dict[str, dict[str, Any]] = {
-    "en": {
-        "system": "You write exam questions about a company's documents. "
-        "Reply with one JSON object and nothing else.",
-        "labels": (["Passage"], ["Passage 1", "Passage 2"]),
-        "ask": (
-            "Write one question that this passage answers, and its answer.\nRules:\n"
-            "- Ask about one specific fact in the passage (a number, a name, a rule, a date).\n",
-            "Write one question that needs facts from BOTH passages to answer (for example, comparing "
-            "or combining them), and its answer.\nRules:\n",
-        ),
-        "rules": "- The answer is short and uses the passages' own words.\n"
-        "- Write the question and the answer in English.\n",
-        "avoid": "- Do not repeat these questions:\n",
-        "example": (
-            'Example passage: "The staff canteen serves lunch from 11:30 to 13:30 every day."\n'
-            'Example reply: {"question": "When does the staff canteen serve lunch?", '
-            '"answer": "From 11:30 to 13:30 every day."}\n',
-            'Example passage 1: "Orders over 200 yuan ship for free."\n'
-            'Example passage 2: "Standard shipping costs 15 yuan."\n'
-            'Example reply: {"question": "How much is shipping for an order of 150 yuan?", '
-            '"answer": "15 yuan: only orders over 200 yuan ship for free."}\n',
-        ),
-        "form": "Reply with one JSON object in the same form, about the passage above, and nothing else.",
-    },
-    ZH: {
-        "system": "你为公司文档出考题。只回复一个 JSON 对象，不要写别的。",
-        "labels": (["资料"], ["资料一", "资料二"]),
-        "ask": (
-            "根据这段资料，写一个问题和它的答案。\n要求：\n"
-            "- 问题针对资料中的一个具体事实（数字、名称、规定、日期）。\n",
-            "写一个需要同时用到资料一和资料二才能回答的问题（例如比较或合并两处的事实），以及它的答案。\n要求：\n",
-        ),
-        "rules": "- 答案简短，使用资料中的原话。\n- 问题和答案都用中文。\n",
-        "avoid": "- 不要重复这些问题：\n",
-        "example": (
-            "示例资料：“员工食堂每天 11:30 至 13:30 供应午餐。”\n"
-            '示例回复：{"question": "员工食堂每天什么时候供应午餐？", "answer": "每天 11:30 至 13:30"}\n',
-            "示例资料一：“订单满 200 元包邮。”\n示例资料二：“普通快递运费为 15 元。”\n"
-            '示例回复：{"question": "一笔 150 元的订单运费是多少？", '
-            '"answer": "15 元，因为满 200 元才包邮。"}\n',
-        ),
-        "form": "按同样的格式，针对上面的资料，只回复一个 JSON 对象，不要写别的。",
-    },
-}
-
-
-def build_messages(task: _Task, avoid: Sequence[str] = ()) -> list[Message]:
-    """The prompt for one item, in the passages' language."""
-    prompt = _PROMPTS[ZH if task.chunks[0].lang == ZH else "en"]
-    multi = len(task.chunks) > 1
-    labels = prompt["labels"][multi]
-    sep = "：" if task.chunks[0].lang == ZH else ":"
-    text = "".join(
-        f"{label}{sep}\n<<<\n{c.text}\n>>>\n\n" for label, c in zip(labels, task.chunks, strict=True)
-    )
-    text += prompt["ask"][multi] + prompt["rules"]
-    if avoid:
-        text += prompt["avoid"] + "".join(f"  - {q}\n" for q in avoid)
-    text += "\n" + prompt["example"][multi] + "\n" + prompt["form"]
-    return [Message("system", prompt["system"]), Message("user", text)]
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -363,19 +328,22 @@ def generate_items(
                 temperature=config.retry_temperature,
                 seed=config.seed * 100_003 + report.calls,
             )
-        prompts = [build_messages(t, _avoid(t, asked)) for t in batch]
+        prompts = [t.messages(_avoid(t, asked)) for t in batch]
         completions = backend.generate(prompts, params)
         report.calls += len(batch)
         for task, completion in zip(batch, completions, strict=True):
-            result = check(
-                completion.text, [c.text for c in task.chunks], task.chunks[0].lang, dedup, config.thresholds
-            )
+            lang = task.chunks[0].lang
+            examples = example_texts(lang, task.kind == MULTI)
+            passages = [c.text for c in task.chunks]
+            result = check(completion.text, passages, lang, dedup, config.thresholds, examples)
             if isinstance(result, str):
                 report.rejected[result] += 1
                 report.examples.setdefault(result, completion.text)
                 retry = task.attempt < config.retries_per_passage
                 queue.append(
-                    _Task(task.kind, task.chunks, task.attempt + 1) if retry else planner.next(task.kind)
+                    _Task(task.kind, task.chunks, task.focus, task.attempt + 1)
+                    if retry
+                    else planner.next(task.kind)
                 )
                 continue
             question, answer = result
@@ -407,7 +375,6 @@ __all__ = [
     "GenerationReport",
     "KbChunk",
     "NothingGenerated",
-    "build_messages",
     "ensure_chunks",
     "generate_items",
     "load_chunks",

@@ -30,6 +30,7 @@ REASONS = {
     "empty": "question or answer empty",
     "not_a_question": "the question is not phrased as a question",
     "wrong_language": "not in the passage's language",
+    "copied_example": "a copy of the prompt's worked example, not about the passage",
     "off_topic": "the question shares too little with the passage",
     "not_grounded": "the answer is not supported by the passage",
     "repeats_question": "the answer only repeats the question",
@@ -42,6 +43,8 @@ ZH, EN = "zh", "en"
 # An answer this long (in tokens) that covers most of its passage is a copy of the passage;
 # a shorter one may be the whole of a one-fact chunk.
 COPY_MIN_TOKENS = 30
+# Content-unit Jaccard with the worked example at which a reply is a copy of it.
+COPIED_EXAMPLE = 0.5
 # A text is Chinese when at least this share of its words are CJK (see ``cjk_share``).
 ZH_SHARE = 0.5
 # Answer words that need no support in the passage: a yes/no answer is still an answer.
@@ -173,7 +176,8 @@ def support(text: str, context: str) -> float:
     needed = [u for u in units if u not in _FREE_UNITS]
     if not needed:
         return 1.0 if units else 0.0  # "Yes." is an answer; "the" is not
-    present = set(content_units(context))
+    # Single characters too: a one-character answer unit ("3 天") is no bigram of the passage.
+    present = set(content_units(context)) | set(tokenize(context))
     return sum(u in present for u in needed) / len(needed)
 
 
@@ -186,7 +190,9 @@ class Thresholds:
     """How strict the checks are. Defaults were set on the demo knowledge base."""
 
     min_answer_support: float = 0.6  # share of the answer's content tokens found in the passage
-    min_question_support: float = 0.34  # share of the question's content tokens found in the passage
+    # Share of the question's content units found in the passage. Low: a fair question uses
+    # words of its own ("What is the name of the company's headquarters?" shares 1 of 4).
+    min_question_support: float = 0.2
     max_answer_chars: int = 300
     max_answer_share: float = 0.7  # of the passage's tokens: more is a copy of the passage
     duplicate_jaccard: float = 0.8  # token-set similarity at which two questions are the same
@@ -216,12 +222,18 @@ class Dedup:
 
 
 def check(
-    reply: str, passages: Sequence[str], lang: str, dedup: Dedup, limits: Thresholds
+    reply: str,
+    passages: Sequence[str],
+    lang: str,
+    dedup: Dedup,
+    limits: Thresholds,
+    examples: Sequence[str] = (),
 ) -> tuple[str, str] | str:
     """``(question, answer)`` when the reply passes every check, else the rejection reason.
 
     One passage: a single-hop item. Two: a multi-hop item, whose answer is checked against
     both passages together and whose question and answer must draw on each of them.
+    ``examples`` are the texts of the prompt's worked example, which a small model copies.
     """
     parsed = extract_qa(reply)
     if parsed is None:
@@ -237,6 +249,9 @@ def check(
         return "wrong_language"
     context = "\n".join(passages)
     if support(question, context) < limits.min_question_support:
+        copied = set(content_units(question + " " + answer))
+        if any(_jaccard(copied, set(content_units(e))) >= COPIED_EXAMPLE for e in examples):
+            return "copied_example"
         return "off_topic"
     if content_units(answer) and set(content_units(answer)) <= set(content_units(question)):
         return "repeats_question"

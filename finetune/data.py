@@ -79,6 +79,12 @@ class PrepareConfig:
             raise ConfigError(f"--dedup-threshold must be in (0, 1], got {self.dedup_threshold}")
         if self.min_examples < 1:
             raise ConfigError(f"--min-examples must be >= 1, got {self.min_examples}")
+        if self.stratify_by is not None and not (
+            self.stratify_by in ("label", "tag", "source") or self.stratify_by.startswith("tag:")
+        ):
+            raise ConfigError(
+                f"unknown --stratify-by {self.stratify_by!r}", hint="use label, tag, tag:PREFIX or source"
+            )
         if self.text_chunk_chars < 100:
             raise ConfigError(f"text_chunk_chars must be >= 100, got {self.text_chunk_chars}")
         try:
@@ -88,8 +94,12 @@ class PrepareConfig:
 
     def settings_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(domain=[str(p) for p in self.domain], out=str(self.out),
-                    suites=[str(p) for p in self.suites], split=asdict(self.split))  # fmt: skip
+        data.update(
+            domain=[str(p) for p in self.domain],
+            out=str(self.out),
+            suites=[str(p) for p in self.suites],
+            split=asdict(self.split),
+        )
         return data
 
 
@@ -121,8 +131,15 @@ def _load(paths: tuple[Path, ...], fmt: str, inputs: list[dict[str, Any]], role:
     for path in paths:
         found = fmt if fmt != "auto" else detect_format(path)
         loaded = load_file(path, found)
-        inputs.append({"role": role, "path": str(path), "sha256": sha256_file(path), "format": found,
-                       "examples": len(loaded)})  # fmt: skip
+        inputs.append(
+            {
+                "role": role,
+                "path": str(path),
+                "sha256": sha256_file(path),
+                "format": found,
+                "examples": len(loaded),
+            }
+        )
         examples += loaded
     return examples
 
@@ -138,7 +155,9 @@ def _filter(
     lengths: dict[int, int],
 ) -> list[Example]:
     """Clean, dedup and leakage-check one kind of data, recording every step in ``report``."""
-    cleaned = clean_examples(examples, CleanConfig(config.min_tokens, config.max_tokens, config.mask_pii), counter)
+    cleaned = clean_examples(
+        examples, CleanConfig(config.min_tokens, config.max_tokens, config.mask_pii), counter
+    )
     report.step(data, "clean", len(examples), len(cleaned.kept), dict(cleaned.dropped))
     report.changed[data] = dict(cleaned.changed)
     for kind, count in cleaned.pii.items():
@@ -159,8 +178,10 @@ def _filter(
 def _general_examples(config: PrepareConfig, text_mode: bool, inputs: list[dict[str, Any]]) -> list[Example]:
     if config.general == "default":
         if not DEFAULT_GENERAL.is_file():
-            raise ConfigError(f"the default general set {DEFAULT_GENERAL} is missing",
-                              hint="run `python datasets/general/build.py`, or pass --general FILE")  # fmt: skip
+            raise ConfigError(
+                f"the default general set {DEFAULT_GENERAL} is missing",
+                hint="run `python datasets/general/build.py` or pass --general FILE",
+            )
         path = DEFAULT_GENERAL
     else:
         path = Path(config.general)
@@ -186,8 +207,10 @@ def prepare(config: PrepareConfig, settings: Settings, progress: Progress | None
     modes = {("text" if e.is_text else "chat") for e in domain}
     if len(modes) > 1:
         texts = sorted({i["path"] for i in inputs if i["format"] == "text"})
-        raise ConfigError(f"raw text ({', '.join(texts)}) and instruction data cannot be mixed",
-                          hint="prepare continued pre-training text and chat data separately")  # fmt: skip
+        raise ConfigError(
+            f"raw text ({', '.join(texts)}) and instruction data cannot be mixed",
+            hint="prepare continued pre-training text and chat data separately",
+        )
     text_mode = modes == {"text"}
     report.mode = "text" if text_mode else "chat"
     if text_mode:
@@ -205,10 +228,9 @@ def prepare(config: PrepareConfig, settings: Settings, progress: Progress | None
         raise DataError(
             f"only {len(domain)} domain examples remain, fewer than the minimum of {config.min_examples}; "
             f"nothing was written. Step by step: {report.funnel('domain')}",
-            hint="add data, lower --min-examples, or raise --dedup-threshold if near-duplicates are the cause",
+            hint="add data, lower --min-examples, or raise --dedup-threshold if near duplicates cause it",
         )
     train, val, test = split_examples(domain, config.split, config.seed, config.stratify_by)
-    report.step("domain", "split", len(domain), len(train) + len(val) + len(test))
     used = 0
     if config.ratio > 0 and config.general != "none":
         general = _general_examples(config, text_mode, inputs)
@@ -216,14 +238,21 @@ def prepare(config: PrepareConfig, settings: Settings, progress: Progress | None
         general = _filter("general", general, config, counter, dedup, leakage, report, lengths)
         train, used = mix_general(train, general, config.ratio, config.seed)
         report.step("general", "mix", len(general), used, {"not_sampled": len(general) - used})
-        report.mixing = {"ratio": config.ratio, "domain_train": len(train) - used, "general_used": used,
-                         "general_available": len(general)}  # fmt: skip
+        report.mixing = {
+            "ratio": config.ratio,
+            "domain_train": len(train) - used,
+            "general_used": used,
+            "general_available": len(general),
+        }
     splits = {"train": train, "val": val, "test": test}
     report.splits = {
-        name: {"domain": sum(e.origin == "domain" for e in part),
-               "general": sum(e.origin == "general" for e in part), "total": len(part)}
+        name: {
+            "domain": sum(e.origin == "domain" for e in part),
+            "general": sum(e.origin == "general" for e in part),
+            "total": len(part),
+        }
         for name, part in splits.items()
-    }  # fmt: skip
+    }
     all_written = [e for part in splits.values() for e in part]
     report.lengths = length_stats([lengths[id(e)] for e in all_written], counter.name)
     report.balance = label_balance(splits, balance_key(all_written, config.stratify_by))
@@ -246,11 +275,21 @@ def _write(
         outputs: dict[str, Any] = {}
         for name, examples in splits.items():
             path = tmp / f"{name}.jsonl"
-            path.write_text("".join(json.dumps(e.row(), ensure_ascii=False) + "\n" for e in examples), "utf-8")
+            path.write_text(
+                "".join(json.dumps(e.row(), ensure_ascii=False) + "\n" for e in examples), "utf-8"
+            )
             outputs[path.name] = {"examples": len(examples), "sha256": sha256_file(path)}
         data_hash = hashlib.sha256("".join(f"{n}:{o['sha256']}\n" for n, o in outputs.items()).encode())
-        suite_inputs = [{"role": "suite", "name": s["name"], "path": s["path"], "sha256": s["sha256"],
-                         "items": s["items"]} for s in report.suites]  # fmt: skip
+        suite_inputs = [
+            {
+                "role": "suite",
+                "name": s["name"],
+                "path": s["path"],
+                "sha256": s["sha256"],
+                "items": s["items"],
+            }
+            for s in report.suites
+        ]
         manifest = {
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "ladder_version": __version__,

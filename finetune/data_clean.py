@@ -11,10 +11,13 @@ Control characters (category Cc except newline and tab) and invisible format cha
 (zero-width spaces, BOM, word joiner) are removed; tabs become spaces; runs of spaces
 collapse to one; lines lose trailing spaces; more than one blank line becomes one.
 
-Length. With a tokenizer (``--tokenizer MODEL``), length is the token count of the chat as
-the model's chat template renders it (or of the text). Without one it is estimated from
-characters: one token per CJK character plus one per four other characters (spaces
-included), the usual rule of thumb for English BPE vocabularies.
+Length. With a tokenizer (``--tokenizer MODEL``), an example's length is the token count of
+the chat as the model's chat template renders it (or of the text); ``max_tokens`` bounds it.
+``min_tokens`` bounds the content alone (the messages' texts without role markers), so a
+template's overhead does not make an empty-ish example look long enough. Without a
+tokenizer, tokens are estimated from characters: one per CJK character plus one per four
+other characters (spaces included), the usual rule of thumb for English BPE vocabularies,
+and 4 per message for the role markers.
 
 PII. Optional masking replaces e-mail addresses, Chinese resident ID numbers (18
 characters; the ISO 7064 checksum and the birth date must be valid, so a random 18-digit
@@ -37,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 from finetune.data_load import Example
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from assistant.settings import Settings
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
@@ -44,9 +49,10 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 # Full-width ASCII punctuation (U+FF01..FF0F, FF1A..FF20, FF3B..FF40, FF5B..FF5E) and the
 # ideographic comma/full stop, which NFKC leaves alone anyway.
 _FULLWIDTH_PUNCT = "".join(
-    chr(c) for lo, hi in ((0xFF01, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF5E))
+    chr(c)
+    for lo, hi in ((0xFF01, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF5E))
     for c in range(lo, hi + 1)
-)  # fmt: skip
+)
 _PUNCT_RUN = re.compile(f"[{re.escape(_FULLWIDTH_PUNCT)}]+")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
@@ -166,13 +172,16 @@ class TokenCounter:
         from assistant.models.refs import parse_model_ref
 
         ref = parse_model_ref(model, settings)
+        folder: Path | str | None
         if ref.kind == "pack":
             from assistant.models.pull import installed_pack_dir
 
             folder = installed_pack_dir(ref.target, settings)
             if folder is None:
-                raise ModelNotFoundError(f"model pack {ref.target!r} is not installed",
-                                         hint=f"run `ladder models pull {ref.target}`")  # fmt: skip
+                raise ModelNotFoundError(
+                    f"model pack {ref.target!r} is not installed",
+                    hint=f"run `ladder models pull {ref.target}`",
+                )
         elif ref.kind == "folder":
             folder = ref.target
         else:
@@ -184,21 +193,24 @@ class TokenCounter:
 
         return cls(AutoTokenizer.from_pretrained(str(folder)), name=model)
 
-    def count(self, example: Example) -> int:
+    def content(self, example: Example) -> int:
+        """Tokens of the texts alone (what ``min_tokens`` is compared with)."""
+        texts = [example.text] if example.is_text else [m["content"] for m in example.messages]
         if self.tokenizer is None:
-            return estimate_tokens(example.full_text) + (4 * len(example.messages))
+            return sum(estimate_tokens(t) for t in texts)
+        return sum(len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"])
+
+    def count(self, example: Example) -> int:
+        """Tokens the model sees: the chat as its template renders it (what ``max_tokens`` bounds)."""
         if example.is_text:
-            return len(self.tokenizer(example.text, add_special_tokens=False)["input_ids"])
-        if getattr(self.tokenizer, "chat_template", None):
-            ids = self.tokenizer.apply_chat_template(example.messages, tokenize=True)
-            if hasattr(ids, "keys"):  # a BatchEncoding in newer transformers
-                ids = ids["input_ids"]
-            return len(ids)
-        # No chat template: the contents plus a few tokens per message for the roles.
-        contents = [m["content"] for m in example.messages]
-        return sum(len(i) for i in self.tokenizer(contents, add_special_tokens=False)["input_ids"]) + 4 * len(
-            contents
-        )
+            return self.content(example)
+        overhead = 4 * len(example.messages)  # role markers, when there is no chat template to ask
+        if self.tokenizer is None or not getattr(self.tokenizer, "chat_template", None):
+            return self.content(example) + overhead
+        ids = self.tokenizer.apply_chat_template(example.messages, tokenize=True)
+        if hasattr(ids, "keys"):  # a BatchEncoding in newer transformers
+            ids = ids["input_ids"]
+        return len(ids)
 
 
 # ---- cleaning a set ---------------------------------------------------------------------------
@@ -227,8 +239,11 @@ class CleanResult:
 
 def _clean_one(example: Example, config: CleanConfig, changed: Counter[str], pii: Counter[str]) -> Example:
     def fix(text: str) -> str:
-        steps = (("unicode", normalize_unicode), ("control_chars", strip_control),
-                 ("whitespace", normalize_whitespace))  # fmt: skip
+        steps = (
+            ("unicode", normalize_unicode),
+            ("control_chars", strip_control),
+            ("whitespace", normalize_whitespace),
+        )
         for name, step in steps:
             new = step(text)
             if new != text:
@@ -242,10 +257,17 @@ def _clean_one(example: Example, config: CleanConfig, changed: Counter[str], pii
         return text
 
     if example.is_text:
-        return Example(text=fix(example.text), tags=example.tags, source=example.source, origin=example.origin)
+        return Example(
+            text=fix(example.text), tags=example.tags, source=example.source, origin=example.origin
+        )
     messages = [{"role": m["role"], "content": fix(m["content"])} for m in example.messages]
-    return Example(messages, tags=example.tags, source=example.source, origin=example.origin,
-                   extra_probes=[fix(p) for p in example.extra_probes])  # fmt: skip
+    return Example(
+        messages,
+        tags=example.tags,
+        source=example.source,
+        origin=example.origin,
+        extra_probes=[fix(p) for p in example.extra_probes],
+    )
 
 
 def _is_empty(example: Example) -> bool:
@@ -265,7 +287,7 @@ def clean_examples(examples: Sequence[Example], config: CleanConfig, counter: To
             reason = "empty"
         else:
             tokens = counter.count(cleaned)
-            if tokens < config.min_tokens:
+            if counter.content(cleaned) < config.min_tokens:
                 reason = "too_short"
             elif tokens > config.max_tokens:
                 reason = "too_long"

@@ -65,7 +65,7 @@ def jaccard(a: set[str], b: set[str]) -> float:
 
 
 def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
-    """``(bands, rows)``: the most rows per band whose chance of catching a pair at ``threshold`` is >= 99%."""
+    """``(bands, rows)``: the most rows per band that still catch a pair at ``threshold`` 99% of the time."""
     best = (num_perm, 1)
     for rows in range(1, num_perm + 1):
         bands = num_perm // rows
@@ -96,7 +96,9 @@ class MinHashIndex:
 
         if not grams:
             return np.full(len(self._a), _PRIME, dtype=np.uint64)
-        values = np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams))
+        values = np.fromiter(
+            (zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams)
+        )
         # a, b and the values are below 2**32, so a * v + b stays below 2**64.
         return ((np.outer(values, self._a) + self._b) % np.uint64(_PRIME)).min(axis=0)
 
@@ -133,28 +135,44 @@ class DedupResult:
 
 
 class Deduplicator:
-    """Remembers kept examples across calls (domain first, then general data against both)."""
+    """Remembers kept examples across calls (domain first, then general data against both).
+
+    An example is compared by its whole text (prompt and reply). One tagged ``paraphrase``
+    is compared by its prompt alone, with the prompts of the kept examples: it shares its
+    answer with the original on purpose, and comparing whole texts would undo the
+    augmentation; a paraphrase whose question is a near-copy is still dropped.
+    """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.hashes: dict[str, str] = {}
         self.index = MinHashIndex(threshold)
+        self.prompt_hashes: dict[str, str] = {}
+        self.prompt_index = MinHashIndex(threshold)
 
     def run(self, examples: Sequence[Example]) -> DedupResult:
         result = DedupResult([])
         for example in examples:
-            digest = text_hash(example.full_text)
-            if digest in self.hashes:
-                result.exact.append({"dropped": example.source, "kept": self.hashes[digest]})
+            paraphrase = "paraphrase" in example.tags and not example.is_text
+            text = example.prompt if paraphrase else example.full_text
+            hashes, index = (
+                (self.prompt_hashes, self.prompt_index) if paraphrase else (self.hashes, self.index)
+            )
+            digest = text_hash(text)
+            if digest in hashes:
+                result.exact.append({"dropped": example.source, "kept": hashes[digest]})
                 continue
-            grams = shingles(example.full_text)
-            match = self.index.similar(grams)
+            grams = shingles(text)
+            match = index.similar(grams)
             if match is not None:
                 result.near.append(
                     {"dropped": example.source, "kept": match[0], "similarity": round(match[1], 3)}
                 )
                 continue
-            self.hashes[digest] = example.source
-            self.index.add(example.source, grams)
+            self.hashes.setdefault(text_hash(example.full_text), example.source)
+            self.index.add(example.source, shingles(example.full_text))
+            if not example.is_text:
+                self.prompt_hashes.setdefault(text_hash(example.prompt), example.source)
+                self.prompt_index.add(example.source, shingles(example.prompt))
             result.kept.append(example)
         return result
 
@@ -227,13 +245,21 @@ class LeakageChecker:
             if example.is_text:
                 for question_key, question in self.exact.items():
                     if len(question_key) >= 12 and question_key in key:
-                        return {"suite": question.suite, "item": question.item_id, "match": "contains",
-                                "similarity": 1.0}  # fmt: skip
+                        return {
+                            "suite": question.suite,
+                            "item": question.item_id,
+                            "match": "contains",
+                            "similarity": 1.0,
+                        }
             near = self.index.similar(shingles(probe))
             if near is not None:
                 question, score = near
-                return {"suite": question.suite, "item": question.item_id, "match": "near",
-                        "similarity": round(score, 3)}  # fmt: skip
+                return {
+                    "suite": question.suite,
+                    "item": question.item_id,
+                    "match": "near",
+                    "similarity": round(score, 3),
+                }
         return None
 
     def split(self, examples: Sequence[Example]) -> tuple[list[Example], list[dict[str, Any]]]:

@@ -24,8 +24,15 @@ TEXT_SUFFIXES = (".txt", ".md")
 SUITE_SUFFIXES = (".yaml", ".yml")
 ROLES = ("system", "user", "assistant")
 # ShareGPT's speaker names -> chat roles.
-SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
-                  "assistant": "assistant", "bot": "assistant", "model": "assistant"}  # fmt: skip
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+}
 
 
 class DataError(LadderError):
@@ -134,9 +141,12 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"invalid JSON: {exc.msg}", file=path, line=number, column=exc.colno,
+                f"invalid JSON: {exc.msg}",
+                file=path,
+                line=number,
+                column=exc.colno,
                 hint="each line of a .jsonl file must be one JSON object",
-            ) from None  # fmt: skip
+            ) from None
         if not isinstance(value, dict):
             raise DataError(f"expected a JSON object, got {type(value).__name__}", file=path, line=number)
         yield number, value
@@ -205,10 +215,12 @@ def detect_format(path: Path) -> str:
         if "text" in row:
             return "text"
         raise DataError(
-            f"cannot tell the format from the keys {sorted(row)}", file=path, line=line,
+            f"cannot tell the format from the keys {sorted(row)}",
+            file=path,
+            line=line,
             hint="Alpaca needs instruction/output, chat messages or conversations, QA user_input/reference; "
             "or pass --format",
-        )  # fmt: skip
+        )
     raise DataError("the file holds no records", file=path)
 
 
@@ -233,8 +245,12 @@ def _load_alpaca(path: Path) -> list[Example]:
         user = f"{instruction}\n\n{extra}" if extra.strip() else instruction
         messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
         examples.append(
-            Example(messages, tags=_tags(row, path, line), source=f"{path}:{line}",
-                    extra_probes=[extra] if extra.strip() else [])  # fmt: skip
+            Example(
+                messages,
+                tags=_tags(row, path, line),
+                source=f"{path}:{line}",
+                extra_probes=[extra] if extra.strip() else [],
+            )
         )
     return examples
 
@@ -247,8 +263,12 @@ def _load_chat(path: Path) -> list[Example]:
         elif "conversations" in row:
             key, role_key, content_key = "conversations", "from", "value"
         else:
-            raise DataError("missing (a chat needs messages, or ShareGPT's conversations)", file=path,
-                            line=line, field="messages")  # fmt: skip
+            raise DataError(
+                "missing (a chat needs messages, or ShareGPT's conversations)",
+                file=path,
+                line=line,
+                field="messages",
+            )
         turns = row[key]
         if not isinstance(turns, list) or not turns:
             raise DataError("expected a non-empty list of turns", file=path, line=line, field=key)
@@ -261,10 +281,14 @@ def _load_chat(path: Path) -> list[Example]:
             role = SHAREGPT_ROLES.get(str(role).lower()) if key == "conversations" else role
             if role not in ROLES:
                 raise DataError(
-                    f"unknown or missing {role_key} {turn.get(role_key)!r}", file=path, line=line,
-                    field=where, hint=f"roles: {', '.join(ROLES)}" if key == "messages"
+                    f"unknown or missing {role_key} {turn.get(role_key)!r}",
+                    file=path,
+                    line=line,
+                    field=where,
+                    hint=f"roles: {', '.join(ROLES)}"
+                    if key == "messages"
                     else f"from: {', '.join(SHAREGPT_ROLES)}",
-                )  # fmt: skip
+                )
             content = turn.get(content_key)
             if not isinstance(content, str):
                 raise DataError(f"missing {content_key} (a string)", file=path, line=line, field=where)
@@ -274,8 +298,10 @@ def _load_chat(path: Path) -> list[Example]:
         if messages[-1]["role"] != "assistant":
             raise DataError(
                 "the last turn must be the assistant's reply (what the model learns)",
-                file=path, line=line, field=key,
-            )  # fmt: skip
+                file=path,
+                line=line,
+                field=key,
+            )
         examples.append(Example(messages, tags=_tags(row, path, line), source=f"{path}:{line}"))
     return examples
 
@@ -297,8 +323,12 @@ def _load_qa(path: Path) -> list[Example]:
         question = item.question
         file, _, line = item.source.rpartition(":")
         if not question.reference:
-            raise DataError("missing or empty: training needs the answer", file=file or path,
-                            line=int(line) if line.isdigit() else None, field="reference")  # fmt: skip
+            raise DataError(
+                "missing or empty: training needs the answer",
+                file=file or path,
+                line=int(line) if line.isdigit() else None,
+                field="reference",
+            )
         user = item.prompt if question.choices else question.user_input  # MCQ: question with options
         messages = [{"role": "user", "content": user}, {"role": "assistant", "content": question.reference}]
         examples.append(Example(messages, tags=list(question.tags), source=item.source or str(path)))
@@ -309,7 +339,9 @@ def _load_text(path: Path) -> list[Example]:
     """Raw text, one example per file; ``text`` JSONL, one per line. Text is chunked later."""
     if path.suffix.lower() not in TEXT_SUFFIXES:
         return [
-            Example(text=_string(row, "text", path, line), tags=_tags(row, path, line), source=f"{path}:{line}")
+            Example(
+                text=_string(row, "text", path, line), tags=_tags(row, path, line), source=f"{path}:{line}"
+            )
             for line, row in iter_records(path)
         ]
     from assistant.knowledge.loaders import LoadError, decode_text

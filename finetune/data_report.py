@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +29,13 @@ class Step:
     dropped: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"data": self.data, "step": self.step, "before": self.before, "after": self.after,
-                "dropped": dict(self.dropped)}  # fmt: skip
+        return {
+            "data": self.data,
+            "step": self.step,
+            "before": self.before,
+            "after": self.after,
+            "dropped": dict(self.dropped),
+        }
 
 
 @dataclass
@@ -47,7 +52,9 @@ class DataReport:
     balance: dict[str, Any] = field(default_factory=dict)
     mixing: dict[str, Any] = field(default_factory=dict)
 
-    def step(self, data: str, name: str, before: int, after: int, dropped: dict[str, int] | None = None) -> None:
+    def step(
+        self, data: str, name: str, before: int, after: int, dropped: dict[str, int] | None = None
+    ) -> None:
         self.steps.append(Step(data, name, before, after, {k: v for k, v in (dropped or {}).items() if v}))
 
     def count(self, data: str, name: str) -> int | None:
@@ -78,8 +85,11 @@ class DataReport:
             "changed": self.changed,
             "pii_masked": self.pii,
             "duplicates": {
-                "rate": {d: round(self.duplicate_rate(d), 4) for d in ("domain", "general")
-                         if any(s.data == d for s in self.steps)},  # fmt: skip
+                "rate": {
+                    d: round(self.duplicate_rate(d), 4)
+                    for d in ("domain", "general")
+                    if any(s.data == d for s in self.steps)
+                },
                 **{kind: pairs[:50] for kind, pairs in self.duplicates.items()},
                 "counts": {kind: len(pairs) for kind, pairs in self.duplicates.items()},
             },
@@ -101,14 +111,19 @@ def length_stats(lengths: Sequence[int], tokenizer: str) -> dict[str, Any]:
         for i, low in enumerate(LENGTH_EDGES)
     ]
     used = [i for i, count in enumerate(counts) if count]
-    histogram = [{"bucket": labels[i], "count": counts[i]} for i in range(used[0], used[-1] + 1)] if used else []
+    histogram = (
+        [{"bucket": labels[i], "count": counts[i]} for i in range(used[0], used[-1] + 1)] if used else []
+    )
     summary: dict[str, Any] = {"tokenizer": tokenizer, "count": len(lengths), "histogram": histogram}
     if lengths:
         ordered = sorted(lengths)
         summary.update(
-            min=ordered[0], median=statistics.median(ordered), mean=round(statistics.fmean(ordered), 1),
-            p95=ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], max=ordered[-1],
-        )  # fmt: skip
+            min=ordered[0],
+            median=statistics.median(ordered),
+            mean=round(statistics.fmean(ordered), 1),
+            p95=ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+            max=ordered[-1],
+        )
     return summary
 
 
@@ -124,7 +139,7 @@ def balance_key(examples: Sequence[Example], stratify_by: str | None) -> str:
     return "tag"
 
 
-def label_balance(splits: dict[str, Sequence[Example]], key: str) -> dict[str, Any]:
+def label_balance(splits: Mapping[str, Sequence[Example]], key: str) -> dict[str, Any]:
     out: dict[str, Any] = {"key": key}
     for name, examples in splits.items():
         counts = Counter(GENERAL_LABEL if e.origin == "general" else stratum_key(e, key) for e in examples)

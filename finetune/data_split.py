@@ -1,9 +1,10 @@
 """Seeded train/val/test splits (random or stratified) and mixing in general data.
 
-Stratified splits cut every stratum (see ``stratum_key``) in the same proportions, rounding
-per stratum; a stratum too small to give val or test an example keeps it in train. The
-domain data is split first; general data joins the training split only, so validation loss
-and test scores measure the domain task.
+Val and test get ``round(n * fraction)`` examples; a stratified split (see ``stratum_key``)
+spreads them over the strata in proportion to their sizes, by largest remainder, and a
+stratum always keeps at least one example in train. The domain data is split first;
+general data joins the training split only, so validation loss and test scores measure
+the domain task.
 """
 
 from __future__ import annotations
@@ -57,37 +58,48 @@ def stratum_key(example: Example, by: str) -> str:
     raise ConfigError(f"unknown --stratify-by {by!r}", hint="use label, tag, tag:PREFIX or source")
 
 
-def _cut(count: int, fractions: SplitFractions) -> tuple[int, int]:
-    """``(val, test)`` sizes for ``count`` examples; at least one stays in train."""
-    val = round(count * fractions.val)
-    test = round(count * fractions.test)
-    while val + test >= count and (val or test):
-        if test >= val and test:
-            test -= 1
-        else:
-            val -= 1
-    return val, test
+def _allocate(total: int, sizes: dict[str, int], fraction: float) -> dict[str, int]:
+    """``round(total * fraction)`` spread over strata in proportion to their sizes (largest remainder)."""
+    target = math.floor(total * fraction + 0.5)
+    quotas = {key: size * fraction for key, size in sizes.items()}
+    counts = {key: math.floor(q) for key, q in quotas.items()}
+    order = sorted(quotas, key=lambda key: (-(quotas[key] - counts[key]), key))
+    for key in order[: max(0, target - sum(counts.values()))]:
+        counts[key] += 1
+    return counts
 
 
 def split_examples(
     examples: Sequence[Example], fractions: SplitFractions, seed: int, stratify_by: str | None = None
 ) -> tuple[list[Example], list[Example], list[Example]]:
-    """``(train, val, test)``, the same for the same input, fractions and seed."""
+    """``(train, val, test)``, the same for the same input, fractions and seed.
+
+    Val and test get ``round(n * fraction)`` examples overall, spread over the strata in
+    proportion to their sizes; a stratum always keeps at least one example in train.
+    """
     rng = random.Random(seed)
     groups: dict[str, list[Example]] = {}
     for example in examples:
         key = stratum_key(example, stratify_by) if stratify_by else ""
         groups.setdefault(key, []).append(example)
+    sizes = {key: len(group) for key, group in groups.items()}
+    n_val = _allocate(len(examples), sizes, fractions.val)
+    n_test = _allocate(len(examples), sizes, fractions.test)
     train: list[Example] = []
     val: list[Example] = []
     test: list[Example] = []
     for key in sorted(groups):
         group = list(groups[key])
         rng.shuffle(group)
-        n_val, n_test = _cut(len(group), fractions)
-        val += group[:n_val]
-        test += group[n_val : n_val + n_test]
-        train += group[n_val + n_test :]
+        v, t = n_val[key], n_test[key]
+        while v + t >= len(group) and v + t:
+            if t >= v:
+                t -= 1
+            else:
+                v -= 1
+        val += group[:v]
+        test += group[v : v + t]
+        train += group[v + t :]
     for part in (train, val, test):
         rng.shuffle(part)
     return train, val, test

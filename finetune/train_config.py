@@ -97,7 +97,7 @@ class TrainConfig:
         return max(1, math.ceil(float(self.epochs or 1) * per_epoch))
 
     def warmup_steps(self, total_steps: int) -> int:
-        return int(self.warmup_ratio * total_steps)
+        return math.ceil(self.warmup_ratio * total_steps)  # as transformers rounds a warmup ratio
 
     def eval_interval(self, total_steps: int) -> int:
         return self.eval_every or max(1, total_steps // 10)

@@ -33,6 +33,7 @@ from evaluation.generate import (
 )
 from evaluation.generate_checks import Dedup, Thresholds, check, extract_qa, language
 from evaluation.generate_output import apply_review, write_suite
+from evaluation.generate_prompts import build_messages, example_texts, sentences
 from evaluation.suites import load_suite
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 
@@ -228,10 +229,33 @@ def test_check_multi_hop_needs_both_passages_and_refuses_duplicates() -> None:
     assert again == "duplicate"
 
 
+def test_a_copy_of_the_prompts_worked_example_is_named_as_such() -> None:
+    for lang, passage in (("en", PASSAGE_EN), ("zh", PASSAGE_ZH)):
+        example = example_texts(lang, multi=False)[0]
+        conversation = build_messages([passage], [], lang)
+        assert conversation[2].role == "assistant"
+        reply = conversation[2].content  # what a small model often repeats
+        assert check(reply, [passage], lang, Dedup(0.8), Thresholds(), [example]) == "copied_example"
+        assert check(reply, [passage], lang, Dedup(0.8), Thresholds()) == "off_topic"
+
+
 def test_long_copy_of_the_passage_is_not_an_answer() -> None:
     passage = " ".join(f"Rule {i} says that form {i} is filed with office {i}." for i in range(8))
     result = _check("Which office is form 3 filed with under rule 3?", passage, [passage], "en")
     assert result == "too_long"
+
+
+def test_sentences_skip_headings_bullets_and_fragments() -> None:
+    text = (
+        "# Offices / 办公地点\n\nQinghe Goods has three offices in China and Europe.\n"
+        "- Shenzhen: 5th floor, Building B, Nanshan Science Park.\nOpen 9:00.\n"
+        "访客须在前台登记，并全程佩戴访客证。短句。"
+    )
+    assert sentences(text) == [
+        "Qinghe Goods has three offices in China and Europe.",
+        "Shenzhen: 5th floor, Building B, Nanshan Science Park.",
+        "访客须在前台登记，并全程佩戴访客证。",
+    ]
 
 
 # ---- generating ------------------------------------------------------------------------------
@@ -262,8 +286,16 @@ def test_generates_n_items_with_a_mix_of_hops_and_languages(handbook: KnowledgeB
     assert progress.stages == ["reading chunks", "generating 12 questions"]
     assert progress.events.count(("advance", 1)) == 12
     # A Chinese chunk gets a Chinese prompt, so a small model answers in Chinese.
-    zh_prompts = [conv[-1].content for conv, _ in backend.calls if "资料" in conv[-1].content]
-    assert zh_prompts and all("问题和答案都用中文" in p for p in zh_prompts)
+    zh_calls = [conv for conv, _ in backend.calls if "资料" in conv[-1].content]
+    assert zh_calls and all("问题和答案都用中文" in conv[0].content for conv in zh_calls)
+    # The worked example is a chat turn before the request, and the request names one
+    # sentence of the passage to ask about.
+    for conv in zh_calls:
+        assert [m.role for m in conv] == ["system", "user", "assistant", "user"]
+        request = conv[-1].content
+        passage = _PASSAGE.findall(request)[0]
+        focus = request.split("并给出答案：\n")[1].split("\n")[0]
+        assert focus and focus in passage
 
 
 def _chunk_texts(kb: KnowledgeBase) -> dict[str, str]:
@@ -329,6 +361,19 @@ def test_more_items_than_chunks_reuses_chunks_without_repeating_questions(handbo
         "Do not repeat these questions" in c[-1].content or "不要重复" in c[-1].content
         for c, _ in backend.calls
     )
+
+
+def test_multi_hop_falls_back_to_single_hop_without_a_same_language_pair(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text(DOCUMENTS["refunds.md"][:150], encoding="utf-8")
+    (docs / "leave_zh.txt").write_text(DOCUMENTS["leave_zh.txt"][:80], encoding="utf-8")
+    settings = load_settings({"home": str(tmp_path / "home"), "allowed_roots": str(docs)})
+    with KnowledgeBase.create("pairless", settings) as kb:
+        kb.add([docs])
+        report = _generate(kb, FakeBackend(default=grounded_reply), n=2, multi_hop_share=1.0)
+    assert [i.kind for i in report.items] == [SINGLE, SINGLE]
+    assert {i.lang for i in report.items} == {"en", "zh"}
 
 
 def test_config_refuses_bad_values() -> None:
@@ -458,7 +503,7 @@ def test_cli_errors_have_exit_codes_and_write_nothing(
         [*base, "--kb", "handbook", "--n", "2", "--max-attempts", "2", "--generator", "fake"], capsys
     )
     assert code == 1
-    assert "off_topic" in stderr and "0 valid item(s) of 2" in stderr and "nothing was written" in stderr
+    assert "no_json" in stderr and "0 valid item(s) of 2" in stderr and "nothing was written" in stderr
     assert not out.exists()
 
     empty_home = ["--home", str(tmp_path / "empty_home")]

@@ -1,0 +1,221 @@
+"""LoRA SFT throughput: Ladder's trainer against a plain trl ``SFTTrainer`` + peft baseline.
+
+    .venv/bin/python benchmarks/finetune.py [--model smollm2-135m] [--data DIR_OR_JSONL] [--steps 30]
+        [--batch-size 8] [--threads N] [--baselines default,no-gc]
+
+Same pack, same examples, same hyperparameters (LoRA r=16, alpha=32, dropout 0.05 on all
+linear layers; AdamW, lr 2e-4, 5% warmup then cosine; batch 8; fp32; seed 0), a fixed number
+of optimizer steps, loss on the reply tokens only on both sides (trl: a conversational
+prompt-completion dataset, where ``completion_only_loss`` is on by default). Each trainer
+runs in its own subprocess, so its peak RSS is its own.
+
+- ``ladder``: ``finetune.train`` with its defaults (``packed`` batching: no padding).
+- ``trl (default)``: ``SFTTrainer`` with trl's defaults (no packing, padding per batch,
+  gradient checkpointing on), except what must match (the hyperparameters above, fp32).
+- ``trl (no-gc)``: the same with gradient checkpointing off.
+
+Throughput counts real tokens (no padding) per second of the training loop (after model
+loading and tokenization). "train loss" is the mean over the last 5 steps; "held-out loss"
+is the loss on the reply tokens of 64 examples not trained on, computed by the same code for
+every trainer. Target: Ladder >= 1.3x the default baseline's tokens/s with a loss no worse.
+Other work on the machine makes timings noisy: run it on a quiet one for numbers to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import assistant  # noqa: E402, F401  (offline env first)
+
+DEFAULT_DATA = ROOT / "datasets" / "sft" / "support_tickets.jsonl"
+HELD_OUT = 64
+LORA = {"rank": 16, "alpha": 32, "dropout": 0.05}
+
+
+def load_rows(path: Path) -> list[list[dict[str, str]]]:
+    """Conversations from a prepared folder (train.jsonl), a chat JSONL or an Alpaca JSONL."""
+    if path.is_dir():
+        path = path / "train.jsonl"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if "messages" in record:
+            rows.append(record["messages"])
+        else:  # Alpaca: instruction, a blank line, the input
+            prompt = record["instruction"] + (f"\n\n{record['input']}" if record.get("input") else "")
+            rows.append([{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}])
+    return rows
+
+
+def held_out_loss(model: Any, tokenizer: Any, rows: list[list[dict[str, str]]]) -> float:
+    from finetune.train_batches import evaluate_loss
+    from finetune.train_data import encode_chat
+    from finetune.train_loop import pad_id_of
+
+    examples = [e for e in (encode_chat(tokenizer, r, 1024) for r in rows) if e is not None]
+    return evaluate_loss(model, examples, 8, "padded", pad_id_of(tokenizer), "cpu")
+
+
+def run_ladder(args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_rows: list[Any]) -> dict[str, Any]:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from assistant.models.progress import NullProgress
+    from assistant.settings import load_settings
+    from finetune.train import TrainRequest, train
+    from finetune.train_config import TrainConfig
+
+    class Clock(NullProgress):
+        def __init__(self) -> None:
+            self.start_s = self.end_s = 0.0
+            self.losses: list[float] = []
+
+        def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
+            if stage == "training":
+                self.start_s = time.perf_counter()
+
+        def metrics(self, step: int, total: int, values: dict[str, float]) -> None:
+            self.losses.append(values["train_loss"])
+            self.end_s = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        (data / "train.jsonl").write_text("".join(json.dumps({"messages": r}) + "\n" for r in train_rows), "utf-8")
+        settings = load_settings({"home": str(Path(tmp) / "home"), "threads": args.threads, "dtype": "float32"})
+        config = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+                             warmup_ratio=0.05, max_seq_len=args.max_seq_len, min_examples=1, checkpoint_every=0,
+                             seed=0, batching=args.batching, **LORA)  # fmt: skip
+        clock = Clock()
+        result = train(TrainRequest(str(folder), data, "bench", config), settings, progress=clock)
+        seconds = clock.end_s - clock.start_s
+        tokens = int(result.manifest["results"]["tokens_seen"])
+        base = AutoModelForCausalLM.from_pretrained(folder)
+        model = PeftModel.from_pretrained(base, str(result.path))
+        loss = held_out_loss(model, AutoTokenizer.from_pretrained(folder), eval_rows)
+    return {"tokens": tokens, "seconds": seconds, "losses": clock.losses, "held_out_loss": loss}
+
+
+def run_trl(args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_rows: list[Any],
+            gradient_checkpointing: bool) -> dict[str, Any]:  # fmt: skip
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    torch.set_num_threads(args.threads)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    dataset = Dataset.from_list([{"prompt": r[:-1], "completion": r[-1:]} for r in train_rows])
+    counted = {"tokens": 0, "start": 0.0, "end": 0.0}
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a: Any, **k: Any) -> None:
+            counted["start"] = time.perf_counter()
+
+        def on_train_end(self, *a: Any, **k: Any) -> None:
+            counted["end"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = SFTConfig(
+            output_dir=tmp, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
+            gradient_accumulation_steps=1, learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=0.05,
+            weight_decay=0.0, max_grad_norm=1.0, logging_steps=1, save_strategy="no", report_to="none",
+            bf16=False, fp16=False, use_cpu=True, seed=0, max_length=args.max_seq_len,
+            gradient_checkpointing=gradient_checkpointing, dataloader_num_workers=0, disable_tqdm=True,
+        )  # fmt: skip
+        lora = LoraConfig(r=LORA["rank"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
+                          target_modules="all-linear", bias="none", task_type="CAUSAL_LM")  # fmt: skip
+        trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                             peft_config=lora, callbacks=[Clock()])  # fmt: skip
+        collate = trainer.data_collator
+
+        def counting(features: list[dict[str, Any]]) -> dict[str, Any]:
+            batch = collate(features)
+            counted["tokens"] += int(batch["attention_mask"].sum())
+            return batch
+
+        trainer.data_collator = counting
+        trainer.train()
+        losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+        loss = held_out_loss(trainer.model, tokenizer, eval_rows)
+    return {"tokens": counted["tokens"], "seconds": counted["end"] - counted["start"], "losses": losses,
+            "held_out_loss": loss}  # fmt: skip
+
+
+def worker(args: argparse.Namespace) -> None:
+    from assistant.settings import load_settings
+    from finetune.adapters import resolve_base
+
+    _ref, folder = resolve_base(args.model, load_settings())
+    rows = load_rows(Path(args.data))
+    eval_rows, train_rows = rows[:HELD_OUT], rows[HELD_OUT:]
+    if args.worker == "ladder":
+        out = run_ladder(args, folder, train_rows, eval_rows)
+    else:
+        out = run_trl(args, folder, train_rows, eval_rows, gradient_checkpointing=args.worker == "trl-default")
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out))
+
+
+LABELS = {"ladder": "ladder (packed)", "trl-default": "trl SFTTrainer (default)", "trl-no-gc": "trl (no grad ckpt)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--max-seq-len", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batching", default="packed", help="Ladder's batching: packed, grouped or padded")
+    parser.add_argument("--runs", default="ladder,trl-default,trl-no-gc")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "finetune.json"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    results: dict[str, dict[str, Any]] = {}
+    passthrough = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("worker", "runs", "out")]
+    for name in args.runs.split(","):
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, __file__, *passthrough, f"--worker={name}"], capture_output=True,
+                              text=True, cwd=ROOT)  # fmt: skip
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if proc.returncode != 0 or line is None:
+            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        results[name] = json.loads(line[len("RESULT ") :])
+    baseline = results.get("trl-default") or next(iter(results.values()))
+    base_rate = baseline["tokens"] / baseline["seconds"]
+    print(f"\n{args.model}, {args.steps} steps of batch {args.batch_size}, {args.threads} threads, fp32\n")
+    print("| trainer | real tokens | train time | tokens/s | vs trl default | peak RSS | train loss (last 5) |"
+          " held-out loss |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        rate = r["tokens"] / r["seconds"]
+        last = sum(r["losses"][-5:]) / len(r["losses"][-5:])
+        print(f"| {LABELS.get(name, name)} | {r['tokens']:,} | {r['seconds']:.1f} s | {rate:,.0f} | "
+              f"{rate / base_rate:.2f}x | {r['peak_rss_mb']:,.0f} MB | {last:.4f} | {r['held_out_loss']:.4f} |")  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
