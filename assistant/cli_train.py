@@ -162,8 +162,13 @@ def train_cmd(
     prepared = prepare_training(request, settings)
     if resume:
         err_console().print("[dim]resuming with the settings the run started with[/dim]")
-    with TrainProgressBar() as progress:
-        result = run_training(prepared, settings, progress=progress)
+    try:
+        with TrainProgressBar() as progress:
+            result = run_training(prepared, settings, progress=progress)
+    except KeyboardInterrupt:
+        hint = f"continue with `ladder finetune train --name {name} --data {data} --resume`"
+        err_console().print(f"[yellow]stopped: {escape(hint)}[/yellow]")
+        raise
     if as_json:
         print(json.dumps(result.manifest, ensure_ascii=False, default=str))
         return

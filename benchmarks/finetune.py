@@ -56,7 +56,9 @@ def load_rows(path: Path) -> list[list[dict[str, str]]]:
             rows.append(record["messages"])
         else:  # Alpaca: instruction, a blank line, the input
             prompt = record["instruction"] + (f"\n\n{record['input']}" if record.get("input") else "")
-            rows.append([{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}])
+            rows.append(
+                [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}]
+            )
     return rows
 
 
@@ -69,7 +71,9 @@ def held_out_loss(model: Any, tokenizer: Any, rows: list[list[dict[str, str]]]) 
     return evaluate_loss(model, examples, 8, "padded", pad_id_of(tokenizer), "cpu")
 
 
-def run_ladder(args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_rows: list[Any]) -> dict[str, Any]:
+def run_ladder(
+    args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_rows: list[Any]
+) -> dict[str, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -94,11 +98,24 @@ def run_ladder(args: argparse.Namespace, folder: Path, train_rows: list[Any], ev
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         data.mkdir()
-        (data / "train.jsonl").write_text("".join(json.dumps({"messages": r}) + "\n" for r in train_rows), "utf-8")
-        settings = load_settings({"home": str(Path(tmp) / "home"), "threads": args.threads, "dtype": "float32"})
-        config = TrainConfig(max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
-                             warmup_ratio=0.05, max_seq_len=args.max_seq_len, min_examples=1, checkpoint_every=0,
-                             seed=0, batching=args.batching, **LORA)  # fmt: skip
+        (data / "train.jsonl").write_text(
+            "".join(json.dumps({"messages": r}) + "\n" for r in train_rows), "utf-8"
+        )
+        settings = load_settings(
+            {"home": str(Path(tmp) / "home"), "threads": args.threads, "dtype": "float32"}
+        )
+        config = TrainConfig(
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            learning_rate=args.lr,
+            warmup_ratio=0.05,
+            max_seq_len=args.max_seq_len,
+            min_examples=1,
+            checkpoint_every=0,
+            seed=0,
+            batching=args.batching,
+            **LORA,
+        )
         clock = Clock()
         result = train(TrainRequest(str(folder), data, "bench", config), settings, progress=clock)
         seconds = clock.end_s - clock.start_s
@@ -109,13 +126,19 @@ def run_ladder(args: argparse.Namespace, folder: Path, train_rows: list[Any], ev
     return {"tokens": tokens, "seconds": seconds, "losses": clock.losses, "held_out_loss": loss}
 
 
-def run_trl(args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_rows: list[Any],
-            gradient_checkpointing: bool) -> dict[str, Any]:  # fmt: skip
+def run_trl(
+    args: argparse.Namespace,
+    folder: Path,
+    train_rows: list[Any],
+    eval_rows: list[Any],
+    gradient_checkpointing: bool,
+) -> dict[str, Any]:
     import torch
-    from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
+
+    from datasets import Dataset
 
     torch.set_num_threads(args.threads)
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -132,16 +155,43 @@ def run_trl(args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_
 
     with tempfile.TemporaryDirectory() as tmp:
         config = SFTConfig(
-            output_dir=tmp, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-            gradient_accumulation_steps=1, learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=0.05,
-            weight_decay=0.0, max_grad_norm=1.0, logging_steps=1, save_strategy="no", report_to="none",
-            bf16=False, fp16=False, use_cpu=True, seed=0, max_length=args.max_seq_len,
-            gradient_checkpointing=gradient_checkpointing, dataloader_num_workers=0, disable_tqdm=True,
-        )  # fmt: skip
-        lora = LoraConfig(r=LORA["rank"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
-                          target_modules="all-linear", bias="none", task_type="CAUSAL_LM")  # fmt: skip
-        trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=lora, callbacks=[Clock()])  # fmt: skip
+            output_dir=tmp,
+            max_steps=args.steps,
+            per_device_train_batch_size=args.batch_size,
+            gradient_accumulation_steps=1,
+            learning_rate=args.lr,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.05,
+            weight_decay=0.0,
+            max_grad_norm=1.0,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            bf16=False,
+            fp16=False,
+            use_cpu=True,
+            seed=0,
+            max_length=args.max_seq_len,
+            gradient_checkpointing=gradient_checkpointing,
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        lora = LoraConfig(
+            r=LORA["rank"],
+            lora_alpha=LORA["alpha"],
+            lora_dropout=LORA["dropout"],
+            target_modules="all-linear",
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=config,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[Clock()],
+        )
         collate = trainer.data_collator
 
         def counting(features: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,8 +203,12 @@ def run_trl(args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_
         trainer.train()
         losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
         loss = held_out_loss(trainer.model, tokenizer, eval_rows)
-    return {"tokens": counted["tokens"], "seconds": counted["end"] - counted["start"], "losses": losses,
-            "held_out_loss": loss}  # fmt: skip
+    return {
+        "tokens": counted["tokens"],
+        "seconds": counted["end"] - counted["start"],
+        "losses": losses,
+        "held_out_loss": loss,
+    }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -167,16 +221,24 @@ def worker(args: argparse.Namespace) -> None:
     if args.worker == "ladder":
         out = run_ladder(args, folder, train_rows, eval_rows)
     else:
-        out = run_trl(args, folder, train_rows, eval_rows, gradient_checkpointing=args.worker == "trl-default")
+        out = run_trl(
+            args, folder, train_rows, eval_rows, gradient_checkpointing=args.worker == "trl-default"
+        )
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
 
 
-LABELS = {"ladder": "ladder (packed)", "trl-default": "trl SFTTrainer (default)", "trl-no-gc": "trl (no grad ckpt)"}
+LABELS = {
+    "ladder": "ladder (packed)",
+    "trl-default": "trl SFTTrainer (default)",
+    "trl-no-gc": "trl (no grad ckpt)",
+}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--steps", type=int, default=30)
@@ -193,11 +255,17 @@ def main() -> None:
         worker(args)
         return
     results: dict[str, dict[str, Any]] = {}
-    passthrough = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("worker", "runs", "out")]
+    passthrough = [
+        f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("worker", "runs", "out")
+    ]
     for name in args.runs.split(","):
         print(f"running {name} …", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, __file__, *passthrough, f"--worker={name}"], capture_output=True,
-                              text=True, cwd=ROOT)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, __file__, *passthrough, f"--worker={name}"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
@@ -205,16 +273,22 @@ def main() -> None:
     baseline = results.get("trl-default") or next(iter(results.values()))
     base_rate = baseline["tokens"] / baseline["seconds"]
     print(f"\n{args.model}, {args.steps} steps of batch {args.batch_size}, {args.threads} threads, fp32\n")
-    print("| trainer | real tokens | train time | tokens/s | vs trl default | peak RSS | train loss (last 5) |"
-          " held-out loss |")  # fmt: skip
+    print(
+        "| trainer | real tokens | train time | tokens/s | vs trl default | peak RSS | train loss (last 5) |"
+        " held-out loss |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         rate = r["tokens"] / r["seconds"]
         last = sum(r["losses"][-5:]) / len(r["losses"][-5:])
-        print(f"| {LABELS.get(name, name)} | {r['tokens']:,} | {r['seconds']:.1f} s | {rate:,.0f} | "
-              f"{rate / base_rate:.2f}x | {r['peak_rss_mb']:,.0f} MB | {last:.4f} | {r['held_out_loss']:.4f} |")  # fmt: skip
+        print(
+            f"| {LABELS.get(name, name)} | {r['tokens']:,} | {r['seconds']:.1f} s | {rate:,.0f} | "
+            f"{rate / base_rate:.2f}x | {r['peak_rss_mb']:,.0f} MB | {last:.4f} | {r['held_out_loss']:.4f} |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=2), encoding="utf-8")
+    Path(args.out).write_text(
+        json.dumps({"args": vars(args), "results": results}, indent=2), encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from assistant.errors import ConfigError, LadderError
 from assistant.models.progress import NullProgress, Progress
 from assistant.settings import Settings
 from finetune import adapters
-from finetune.store import COMPLETE, DIVERGED, FAILED, TrainingStore
+from finetune.store import DIVERGED, FAILED, TrainingStore
 from finetune.train_config import TrainConfig
 from finetune.train_data import DataSource, EncodedSet, TrainDataError, encode_records, load_data
 
@@ -249,11 +249,7 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
             wall_time_s=time.perf_counter() - started,
         )
         path = _publish(model, prepared, manifest, settings)
-        store.finish(
-            loop.run_id,
-            outcome.status if outcome.status != "complete" else COMPLETE,
-            summary=manifest["results"],
-        )
+        store.finish(loop.run_id, outcome.status, summary=manifest["results"])
     finally:
         store.close()
     if not prepared.request.keep_checkpoints:

@@ -17,8 +17,22 @@ from finetune.adapters import add_evaluation, base_model_identity, list_adapters
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICK = ["--max-steps", "30", "--batch-size", "4", "--lr", "1e-2", "--min-examples", "10", "--rank", "8",
-         "--threads", "1", "--dropout", "0"]  # fmt: skip
+QUICK = [
+    "--max-steps",
+    "30",
+    "--batch-size",
+    "4",
+    "--lr",
+    "1e-2",
+    "--min-examples",
+    "10",
+    "--rank",
+    "8",
+    "--threads",
+    "1",
+    "--dropout",
+    "0",
+]
 
 
 def test_importing_the_training_cli_imports_nothing_heavy() -> None:
@@ -27,7 +41,9 @@ def test_importing_the_training_cli_imports_nothing_heavy() -> None:
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'numpy') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
 
 
@@ -35,14 +51,20 @@ def test_train_list_info_rm_through_the_cli(
     capsys: pytest.CaptureFixture[str], tiny_model_dir: Path, tmp_path: Path, isolated_home: Path
 ) -> None:
     data = write_chat_data(tmp_path / "data")
-    code, out, err = run(["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data),
-                          "--name", "cli", *QUICK], capsys)  # fmt: skip
+    code, out, err = run(
+        ["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data), "--name", "cli", *QUICK],
+        capsys,
+    )
     assert code == 0, err
-    assert "trained cli" in out and "complete after 30 steps" in out and f"--model {tiny_model_dir}+cli" in out
+    assert (
+        "trained cli" in out and "complete after 30 steps" in out and f"--model {tiny_model_dir}+cli" in out
+    )
     assert "training" in err and "loss" in err, "the progress bar shows the loss"
 
-    code, out, err = run(["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data),
-                          "--name", "cli", *QUICK], capsys)  # fmt: skip
+    code, out, err = run(
+        ["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data), "--name", "cli", *QUICK],
+        capsys,
+    )
     assert code == 2 and "an adapter named 'cli' exists" in err and "--overwrite" in err
 
     code, out, _ = run(["finetune", "list"], capsys)
@@ -88,8 +110,10 @@ def test_train_exit_codes_for_bad_input(
 ) -> None:
     data = write_chat_data(tmp_path / "data")
     base = [] if "--base" in args else ["--base", str(tiny_model_dir)]
-    got, _, err = run(["finetune", "train", *base, "--data", str(data), "--name", "x", "--min-examples", "10",
-                       *args], capsys)  # fmt: skip
+    got, _, err = run(
+        ["finetune", "train", *base, "--data", str(data), "--name", "x", "--min-examples", "10", *args],
+        capsys,
+    )
     assert got == code and message in err, err
     assert "Traceback" not in err
     assert not (isolated_home / "adapters").exists()
@@ -101,8 +125,9 @@ def test_a_bad_data_line_is_named_in_the_error(
     data = write_chat_data(tmp_path / "data")
     with (data / "train.jsonl").open("a", encoding="utf-8") as handle:
         handle.write("{broken\n")
-    code, _, err = run(["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data), "--name", "x"],
-                       capsys)  # fmt: skip
+    code, _, err = run(
+        ["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data), "--name", "x"], capsys
+    )
     assert code == 2 and "train.jsonl:61: not valid JSON" in err
 
 
@@ -113,8 +138,10 @@ def test_export_merges_into_a_folder_transformers_loads_with_the_same_logits(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     data = write_chat_data(tmp_path / "data")
-    code, _, err = run(["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data),
-                        "--name", "exp", *QUICK], capsys)  # fmt: skip
+    code, _, err = run(
+        ["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data), "--name", "exp", *QUICK],
+        capsys,
+    )
     assert code == 0, err
     out_dir = tmp_path / "merged"
     code, out, err = run(["finetune", "export", "exp", "--out", str(out_dir)], capsys)
@@ -148,8 +175,22 @@ def test_evaluations_are_appended_to_the_manifest_and_base_identity_is_stable(
     tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = write_chat_data(tmp_path / "data")
-    code, _, err = run(["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data),
-                        "--name", "ev", *QUICK, "--max-steps", "2"], capsys)  # fmt: skip
+    code, _, err = run(
+        [
+            "finetune",
+            "train",
+            "--base",
+            str(tiny_model_dir),
+            "--data",
+            str(data),
+            "--name",
+            "ev",
+            *QUICK,
+            "--max-steps",
+            "2",
+        ],
+        capsys,
+    )
     assert code == 0, err
     add_evaluation("ev", fast_settings, {"run_id": "r1", "suite": "s", "metrics": {"accuracy": 0.9}})
     assert read_manifest("ev", fast_settings)["evaluations"] == [

@@ -27,7 +27,9 @@ def test_sft_overfits_loss_falls_lora_weights_move_and_metrics_are_stored(
     tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings
 ) -> None:
     data = write_chat_data(tmp_path / "data")
-    result = train(TrainRequest(str(tiny_model_dir), data, "colours", quick_config(max_steps=40)), fast_settings)
+    result = train(
+        TrainRequest(str(tiny_model_dir), data, "colours", quick_config(max_steps=40)), fast_settings
+    )
     res = result.manifest["results"]
     assert result.status == "complete" and res["steps"] == 40
     assert res["train_loss"] < 0.3 * res["first_train_loss"], res
@@ -98,7 +100,8 @@ def test_an_existing_name_is_refused_before_training_unless_overwrite(
         train(TrainRequest(str(tiny_model_dir), data, "taken", quick_config(max_steps=3)), fast_settings)
     assert weights.stat().st_mtime_ns == before
     result = train(
-        TrainRequest(str(tiny_model_dir), data, "taken", quick_config(max_steps=4), overwrite=True), fast_settings
+        TrainRequest(str(tiny_model_dir), data, "taken", quick_config(max_steps=4), overwrite=True),
+        fast_settings,
     )
     assert result.manifest["results"]["steps"] == 4
     with TrainingStore(fast_settings.db_path) as store:
@@ -163,7 +166,7 @@ def test_a_diverging_run_stops_publishes_nothing_and_says_why(
 ) -> None:
     data = write_chat_data(tmp_path / "data")
     config = quick_config(max_steps=60, learning_rate=50.0, warmup_ratio=0.0, max_grad_norm=1e9)
-    with pytest.raises(TrainingDiverged, match="training stopped at step .*(diverging|became nan)") as info:
+    with pytest.raises(TrainingDiverged, match=r"training stopped at step .*(diverging|became nan)") as info:
         train(TrainRequest(str(tiny_model_dir), data, "boom", config), fast_settings)
     assert "lower --lr" in str(info.value.hint)
     assert not adapter_dir("boom", fast_settings).exists()
@@ -172,7 +175,9 @@ def test_a_diverging_run_stops_publishes_nothing_and_says_why(
         assert run.status == "diverged" and run.verdict == "diverging" and run.step < 60
 
 
-def test_early_stopping_keeps_the_best_weights(tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings) -> None:
+def test_early_stopping_keeps_the_best_weights(
+    tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings
+) -> None:
     data = write_chat_data(tmp_path / "data")
     # validation answers contradict training: val loss rises once the mapping is learnt
     swapped = (data / "val.jsonl").read_text(encoding="utf-8")
@@ -195,7 +200,9 @@ def test_gradient_accumulation_equals_a_bigger_batch(
     tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings
 ) -> None:
     data = write_chat_data(tmp_path / "data")
-    train(TrainRequest(str(tiny_model_dir), data, "big", quick_config(max_steps=4, batch_size=8)), fast_settings)
+    train(
+        TrainRequest(str(tiny_model_dir), data, "big", quick_config(max_steps=4, batch_size=8)), fast_settings
+    )
     accumulated = quick_config(max_steps=4, batch_size=4, grad_accum=2, batching="padded")
     train(TrainRequest(str(tiny_model_dir), data, "acc", accumulated), fast_settings)
     big, acc = _lora("big", fast_settings), _lora("acc", fast_settings)

@@ -15,7 +15,9 @@ LABELS = {"red": "alpha", "blue": "beta", "green": "gamma"}
 
 def chat_record(rng: random.Random) -> dict[str, Any]:
     colour = rng.choice(sorted(LABELS))
-    filler = " ".join(rng.choice(["the", "a", "to", "is", "of", "in", "and"]) for _ in range(rng.randint(2, 12)))
+    filler = " ".join(
+        rng.choice(["the", "a", "to", "is", "of", "in", "and"]) for _ in range(rng.randint(2, 12))
+    )
     return {
         "messages": [
             {"role": "user", "content": f"Label this: {filler} {colour}"},
@@ -33,7 +35,9 @@ def write_chat_data(folder: Path, n_train: int = 60, n_val: int = 12, seed: int 
     for split, count in (("train", n_train), ("val", n_val)):
         lines = [json.dumps(chat_record(rng)) for _ in range(count)]
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (folder / "manifest.json").write_text(json.dumps({"data_hash": f"hash-{seed}-{n_train}"}), encoding="utf-8")
+    (folder / "manifest.json").write_text(
+        json.dumps({"data_hash": f"hash-{seed}-{n_train}"}), encoding="utf-8"
+    )
     (folder / "report.json").write_text(json.dumps({"examples": n_train + n_val}), encoding="utf-8")
     return folder
 
@@ -52,8 +56,15 @@ def write_text_data(folder: Path, n_train: int = 30, n_val: int = 6) -> Path:
 
 def quick_config(**changes: Any) -> TrainConfig:
     values: dict[str, Any] = {
-        "max_steps": 30, "batch_size": 4, "learning_rate": 1e-2, "min_examples": 10,
-        "checkpoint_every": 0, "eval_every": 10, "rank": 8, "alpha": 16, "dropout": 0.0,
-    }  # fmt: skip
+        "max_steps": 30,
+        "batch_size": 4,
+        "learning_rate": 1e-2,
+        "min_examples": 10,
+        "checkpoint_every": 0,
+        "eval_every": 10,
+        "rank": 8,
+        "alpha": 16,
+        "dropout": 0.0,
+    }
     values.update(changes)
     return TrainConfig(**values)

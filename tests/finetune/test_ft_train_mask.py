@@ -124,12 +124,19 @@ def test_a_template_that_rewrites_earlier_turns_is_refused(tokenizer: Any) -> No
         chat_tokens(tokenizer, CONVERSATION)
 
 
-def test_truncation_keeps_the_start_and_drops_examples_with_nothing_left(tokenizer: Any, tmp_path: Path) -> None:
+def test_truncation_keeps_the_start_and_drops_examples_with_nothing_left(
+    tokenizer: Any, tmp_path: Path
+) -> None:
     long_prompt = {"role": "user", "content": "the " * 300}
     records_file = tmp_path / "train.jsonl"
     rows = [
         {"messages": [long_prompt, {"role": "assistant", "content": "is"}]},
-        {"messages": [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "the world " * 40}]},
+        {
+            "messages": [
+                {"role": "user", "content": "Hello"},
+                {"role": "assistant", "content": "the world " * 40},
+            ]
+        },
     ]
     records_file.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     encoded = encode_records(tokenizer, read_records(records_file), max_len=32)
@@ -178,7 +185,7 @@ def test_mode_and_data_must_agree_and_the_minimum_is_enforced(tmp_path: Path) ->
         load_data(text_file, "sft", min_examples=1)
     with pytest.raises(TrainDataError, match="training data not found"):
         load_data(tmp_path / "missing", "sft", min_examples=1)
-    with pytest.raises(TrainDataError, match="has no train.jsonl"):
+    with pytest.raises(TrainDataError, match=r"has no train\.jsonl"):
         load_data(_empty(tmp_path), "sft", min_examples=1)
 
 

@@ -48,7 +48,9 @@ def _results(name: str, settings: Settings) -> dict[str, object]:
     return dict(manifest["results"])
 
 
-def test_a_crashed_run_resumes_to_the_same_result(tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings) -> None:
+def test_a_crashed_run_resumes_to_the_same_result(
+    tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings
+) -> None:
     data = write_chat_data(tmp_path / "data")
     config = quick_config(max_steps=24, checkpoint_every=5, eval_every=4, dropout=0.1)  # dropout: RNG matters
     train(TrainRequest(str(tiny_model_dir), data, "straight", config), fast_settings)
@@ -103,13 +105,37 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_adapter(
 ) -> None:
     data = write_chat_data(tmp_path / "data", n_train=80)
     steps = 160
-    common = ["--base", str(tiny_model_dir), "--data", str(data), "--max-steps", str(steps), "--batch-size", "4",
-              "--lr", "5e-3", "--checkpoint-every", "10", "--eval-every", "50", "--min-examples", "10",
-              "--rank", "4", "--threads", "1"]  # fmt: skip
+    common = [
+        "--base",
+        str(tiny_model_dir),
+        "--data",
+        str(data),
+        "--max-steps",
+        str(steps),
+        "--batch-size",
+        "4",
+        "--lr",
+        "5e-3",
+        "--checkpoint-every",
+        "10",
+        "--eval-every",
+        "50",
+        "--min-examples",
+        "10",
+        "--rank",
+        "4",
+        "--threads",
+        "1",
+    ]
     env = {**os.environ, "LADDER_HOME": str(isolated_home), "PYTHONPATH": str(ROOT)}
     killed = ["finetune", "train", "--name", "killed", *common]
-    process = subprocess.Popen([sys.executable, "-m", "assistant.cli", *killed], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", *killed],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     work = isolated_home / "adapters" / ".work" / "killed"
     deadline = time.monotonic() + 120
     while _checkpoint_step(work) < 20:
