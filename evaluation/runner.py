@@ -72,6 +72,7 @@ class Runner:
         self.backend = backend
         self.judge = judge
         self.model_calls = 0
+        self.chat_template = True
 
     # ---- running -----------------------------------------------------------------------------
     def run(self, plan: EvalPlan) -> RunResult:
@@ -87,7 +88,10 @@ class Runner:
         judge_ref = None
         if judged and not plan.no_judge:
             judge_ref = plan.judge or plan.model or self.settings.model
-        keys = {lane.label: [answer_key(lane, item, mode) for item in items] for lane in lanes}
+        self.chat_template = bool(suite.spec.chat_template)
+        # Raw and templated logprob scores differ, so they are cached apart.
+        key_mode = "logprob-raw" if mode == "logprob" and not self.chat_template else mode
+        keys = {lane.label: [answer_key(lane, item, key_mode) for item in items] for lane in lanes}
         run_key = stable_hash(
             [
                 str(Path(plan.suite).resolve()),
@@ -209,7 +213,7 @@ class Runner:
                 by_count.setdefault(len(item.question.choices or []), []).append((item, key))
             for count, group in by_count.items():
                 scores = lane.strategy.backend.score_choices(
-                    [i.prompt for i, _ in group], list(LETTERS[:count])
+                    [i.prompt for i, _ in group], list(LETTERS[:count]), chat_template=self.chat_template
                 )
                 self.model_calls += len(group)
                 for (item, key), row in zip(group, scores, strict=True):

@@ -25,11 +25,15 @@ class LLMBackend(Protocol):
         """One completion per conversation, in input order."""
         ...
 
-    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+    def score_choices(
+        self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
+    ) -> list[list[float]]:
         """For each prompt, the log-probability of each choice continuing it.
 
-        The prompt is the user's message; each choice is scored as the start of the
-        assistant's reply (through the chat template where the model has one).
+        With ``chat_template`` the prompt is the user's message and each choice is scored as
+        the start of the assistant's reply (through the chat template where the model has
+        one). Without it the prompt is raw text that the choice continues, as exam harnesses
+        (lm-evaluation-harness, C-Eval's own) score completion-style few-shot prompts.
         """
         ...
 

@@ -136,7 +136,9 @@ class FakeBackend:
             return self._default(conversation)
         return self._default
 
-    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+    def score_choices(
+        self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
+    ) -> list[list[float]]:
         """Scripted scores first; then a deterministic pseudo-score from a hash."""
         out: list[list[float]] = []
         for prompt in prompts:

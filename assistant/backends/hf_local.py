@@ -265,7 +265,9 @@ class HFLocalBackend:
         return completions
 
     # ---- exam scoring ----------------------------------------------------------------
-    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+    def score_choices(
+        self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
+    ) -> list[list[float]]:
         """Sum of log-probabilities of each choice's tokens after each prompt.
 
         A prompt is the user's message and a choice is the start of the assistant's reply:
@@ -290,7 +292,8 @@ class HFLocalBackend:
             raise ValueError(f"a choice tokenizes to nothing: {choices!r}")
         longest = max(len(ids) for ids in choice_ids)
         budget = self.context_window - longest
-        texts = [self.render([Message("user", p)]) if self.tokenizer.chat_template else p for p in prompts]
+        templated = chat_template and self.tokenizer.chat_template
+        texts = [self.render([Message("user", p)]) if templated else p for p in prompts]
         prompt_ids = [self._fit(self.tokenizer(t, add_special_tokens=False)["input_ids"], budget)[0]
                       for t in texts]  # fmt: skip
         if longest == 1:

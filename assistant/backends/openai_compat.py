@@ -132,12 +132,21 @@ class OpenAICompatBackend:
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
         return self._map(lambda conversation: self._generate_one(conversation, params), batch)
 
-    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+    def score_choices(
+        self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
+    ) -> list[list[float]]:
         """Log-probability of each single-token choice as the first token of the reply.
 
         Several vocabulary entries may strip to the same choice (``"A"`` and ``" A"``); their
-        probabilities are summed.
+        probabilities are summed. A chat endpoint always applies its own template, so
+        ``chat_template=False`` (raw completion scoring) is refused rather than faked.
         """
+        if not chat_template:
+            raise CapabilityError(
+                f"{self.model_id}: an OpenAI-compatible chat endpoint cannot score raw (completion-style) "
+                "prompts",
+                hint="set `chat_template: true` in the suite, or score with a local model",
+            )
         wanted = [choice.strip() for choice in choices]
         too_long = [
             c

@@ -381,3 +381,15 @@ def test_test_server_streams_sse(start: Start) -> None:
     assert text == "streamed reply here"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
+
+
+def test_raw_prompt_scoring_is_refused_not_faked(start: Start) -> None:
+    server, url = start(logprobs={"A": -0.1})
+    with pytest.raises(CapabilityError) as info:
+        make_backend(url).score_choices(["q"], ["A", "B"], chat_template=False)
+    assert (
+        "raw" in info.value.message
+        and info.value.hint is not None
+        and "chat_template: true" in info.value.hint
+    )
+    assert server.chat_requests == []  # refused before any request

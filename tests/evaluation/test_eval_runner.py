@@ -28,9 +28,13 @@ class ScoringFake(FakeBackend):
     def __init__(self, *args: Any, fail_after: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.scored: list[str] = []
+        self.templated: list[bool] = []
         self.fail_after = fail_after
 
-    def score_choices(self, prompts: Sequence[str], choices: Sequence[str]) -> list[list[float]]:
+    def score_choices(
+        self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
+    ) -> list[list[float]]:
+        self.templated.append(chat_template)
         if self.fail_after is not None and len(self.scored) + len(prompts) > self.fail_after:
             raise RuntimeError("the model crashed")
         self.scored += prompts
@@ -262,3 +266,23 @@ def test_judged_metrics_are_cached_counted_and_skippable(settings: Settings, tmp
     assert sum(CountingJudgedMetric.calls) == 6, "judgements are cached"
     plain = Runner(settings, store, backend=backend).run(EvalPlan(suite, no_judge=True))
     assert plain.judge is None and list(plain.strategies[0].metrics) == ["token_f1"]
+
+
+def test_exam_trees_are_scored_on_raw_prompts_unless_the_suite_says_otherwise(
+    settings: Settings, tmp_path: Path
+) -> None:
+    backend = ScoringFake()
+    store = RunStore(settings.db_path)
+    exam = DATASETS / "demo_exam.yaml"
+    Runner(settings, store, backend=backend).run(EvalPlan(exam, limit=2))
+    assert backend.templated == [False]  # C-Eval's completion-style prompt, as lm-eval scores it
+    spec = exam.read_text(encoding="utf-8") + "chat_template: true\n"
+    templated = tmp_path / "demo_exam_chat.yaml"
+    templated.write_text(spec.replace("data: demo_exam", f"data: {DATASETS / 'demo_exam'}"), encoding="utf-8")
+    Runner(settings, store, backend=backend).run(EvalPlan(templated, limit=2))
+    assert backend.templated == [False, True] and len(backend.scored) == 4, (
+        "raw and chat scores are cached apart"
+    )
+    jsonl = write_mcq_suite(tmp_path, "AB")
+    Runner(settings, store, backend=backend).run(EvalPlan(jsonl))
+    assert backend.templated[-1] is True  # a plain MCQ suite goes through the chat template
