@@ -13,12 +13,15 @@ Both sides score the same model pack (a transformers folder), on the same subjec
 subprocess timed end to end (model load included; the load alone is timed separately).
 
 lm-eval runs ``benchmarks/lm_eval_tasks/_ceval_local.yaml``, its built-in ``ceval-valid``
-task on local CSVs, made to give the model the prompt Ladder gives it: C-Eval's header and
-exemplars, wrapped whole in the model's chat template as one user message (see the YAML).
+task on local CSVs, made to give the model the prompt Ladder gives it (see the YAML): by
+default C-Eval's raw text (header, exemplars, question, "答案："), as both tools score an
+exam by default; with ``--chat-template`` that text wrapped whole in the model's chat
+template as one user message (the suite key ``chat_template: true`` on Ladder's side).
 Every question's prompt is compared byte for byte, so the agreement rate compares two
-scorers on identical inputs. lm-eval's continuation is "\\nA" where Ladder's is "A" (lm-eval
-moves the context's trailing newline into the continuation); the newline's log-probability
-is the same for all four letters, so the chosen letter is not affected.
+scorers on identical inputs. With the chat template lm-eval's continuation is "\\nA" where
+Ladder's is "A" (lm-eval moves the context's trailing newline into the continuation); the
+newline's log-probability is the same for all four letters, so the chosen letter is not
+affected.
 
 Targets: accuracy within 1 point of lm-eval's; Ladder's wall time <= 0.5x lm-eval's.
 """
@@ -34,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,7 @@ def write_tasks(tree: Path, subjects: Sequence[str], head: str, tail: str, folde
 
 def run_lm_eval(args: argparse.Namespace, pack: Path, tasks: list[str], shots: int, work: Path) -> Side:
     out = work / f"lm_eval_{shots}shot"
+    shutil.rmtree(out, ignore_errors=True)  # an unfinished earlier run's files
     command = [
         str(args.lm_eval), "run", "--model", "hf",
         "--model_args", f"pretrained={pack},dtype=float32",
@@ -167,11 +171,13 @@ def run_lm_eval(args: argparse.Namespace, pack: Path, tasks: list[str], shots: i
 # ---- Ladder -------------------------------------------------------------------------------------
 def run_ladder(args: argparse.Namespace, tree: Path, shots: int, chat: ChatTemplate, work: Path) -> Side:
     home = work / f"ladder_home_{shots}shot"
-    home.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(home, ignore_errors=True)  # an unfinished earlier run's store
+    home.mkdir(parents=True)
     (home / "models").symlink_to(args.models_dir, target_is_directory=True)
     suite = work / f"ceval_bench_{shots}shot.yaml"
     spec = {"name": "ceval_bench", "kind": "mcq", "format": "ceval", "data": str(tree), "split": "val",
-            "subjects": args.subject_list, "k_shot": shots, "metrics": ["accuracy"]}  # fmt: skip
+            "subjects": args.subject_list, "k_shot": shots, "metrics": ["accuracy"],
+            "chat_template": args.chat_template}  # fmt: skip
     suite.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     report = work / f"ladder_{shots}shot.json"
     command = [
@@ -183,9 +189,22 @@ def run_ladder(args: argparse.Namespace, tree: Path, shots: int, chat: ChatTempl
     side = Side(timed_subprocess(command, env, "ladder eval"))
     for record in json.loads(report.read_text(encoding="utf-8"))["records"]:
         side.predicted[record["item_id"]] = record["scores"]["accuracy"]["detail"].get("predicted")
-        # What score_choices puts to the model: the record's prompt through the chat template.
-        side.prompts[record["item_id"]] = chat.render(record["prompt"])
+        # What score_choices puts to the model: the record's prompt, through the chat template
+        # when the suite asks for it.
+        prompt = record["prompt"]
+        side.prompts[record["item_id"]] = chat.render(prompt) if args.chat_template else prompt
     return side
+
+
+def resumed(path: Path, make: Callable[..., Any], *args: Any) -> Any:
+    """``make(*args)`` (a dict or a ``Side``), saved to ``path``; read back when a run saved it."""
+    if path.exists():
+        print(f"reusing {path}", file=sys.stderr)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Side(**data) if "wall_s" in data else data
+    result = make(*args)
+    path.write_text(json.dumps(asdict(result) if isinstance(result, Side) else result), encoding="utf-8")
+    return result
 
 
 # ---- processes ----------------------------------------------------------------------------------
@@ -241,8 +260,11 @@ def accuracy(predicted: dict[str, str | None], truth: dict[str, str], keys: list
 def print_tables(args: argparse.Namespace, results: dict[int, tuple[Side, Side]], truth: dict[str, str],
                  loads: dict[str, float]) -> dict[str, Any]:  # fmt: skip
     summary: dict[str, Any] = {"model": args.model, "dtype": "float32", "threads": args.threads,
-                               "batch_size": args.batch_size, "load_s": loads, "shots": {}}  # fmt: skip
-    print(f"\nC-Eval val, {args.model}, dtype float32, batch size {args.batch_size}, {args.threads} threads"
+                               "batch_size": args.batch_size, "chat_template": args.chat_template,
+                               "load_s": loads, "shots": {}}  # fmt: skip
+    prompt = "through the chat template" if args.chat_template else "raw (no chat template)"
+    print(f"\nC-Eval val, {args.model}, prompts {prompt}, dtype float32, batch size {args.batch_size}, "
+          f"{args.threads} threads"
           + (f", first {args.limit} questions per subject" if args.limit else "") + "\n")  # fmt: skip
     header = (
         f"{'subject':<24} {'category':<15} {'shots':>5} {'n':>4} {'lm-eval':>8} {'Ladder':>8} {'agree':>7}"
@@ -318,9 +340,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="first N val questions per subject")
+    parser.add_argument(
+        "--chat-template",
+        action="store_true",
+        help="wrap each prompt in the model's chat template (both sides)",
+    )
     parser.add_argument("--lm-eval-venv", type=Path, default=Path("/work/lmeval-venv"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "exam_vs_lm_eval.json")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (prompts, logs)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="work folder to keep and resume: finished runs are not redone"
+    )
     args = parser.parse_args()
     args.subject_list = [s.strip() for s in args.subjects.split(",") if s.strip()]
     args.lm_eval = args.lm_eval_venv / "bin" / "lm_eval"
@@ -333,17 +363,26 @@ def main() -> None:
     if not (pack / "config.json").exists():
         sys.exit(f"no model pack at {pack}: run `ladder models pull {args.model}` first")
     ceval = args.ceval.resolve()
-    work = Path(tempfile.mkdtemp(prefix="exam_vs_lm_eval_"))
+    if args.work is not None:
+        args.keep = True
+        args.work.mkdir(parents=True, exist_ok=True)
+    work = args.work.resolve() if args.work else Path(tempfile.mkdtemp(prefix="exam_vs_lm_eval_"))
     try:
         tree = data_tree(ceval, args.subject_list, args.limit, work)
         truth = answers(tree, args.subject_list)
         chat = ChatTemplate(pack)
-        tasks = write_tasks(tree, args.subject_list, chat.head, chat.tail, work / "tasks")
-        loads = load_times(args, pack, work)
+        head, tail = (chat.head, chat.tail) if args.chat_template else ("", "")
+        tasks = write_tasks(tree, args.subject_list, head, tail, work / "tasks")
+        loads = resumed(work / "load_s.json", load_times, args, pack, work)
         results: dict[int, tuple[Side, Side]] = {}
+        mode = "chat" if args.chat_template else "raw"
         for shots in (int(s) for s in args.shots.split(",")):
-            lm = run_lm_eval(args, pack, tasks, shots, work)
-            ladder = run_ladder(args, tree, shots, chat, work)
+            lm = resumed(
+                work / f"lm_eval_{shots}shot_{mode}.json", run_lm_eval, args, pack, tasks, shots, work
+            )
+            ladder = resumed(
+                work / f"ladder_{shots}shot_{mode}.json", run_ladder, args, tree, shots, chat, work
+            )
             results[shots] = (lm, ladder)
         summary = print_tables(args, results, truth, loads)
         print_prompt_evidence(results)

@@ -33,6 +33,7 @@ REASONS = {
     "copied_example": "a copy of the prompt's worked example, not about the passage",
     "off_topic": "the question shares too little with the passage",
     "not_grounded": "the answer is not supported by the passage",
+    "off_focus": "the answer is not in the sentence the question was to be about",
     "repeats_question": "the answer only repeats the question",
     "too_long": "the answer is too long (a copy of the passage, not an answer)",
     "one_passage": "a multi-hop item that uses only one of its two passages",
@@ -228,12 +229,16 @@ def check(
     dedup: Dedup,
     limits: Thresholds,
     examples: Sequence[str] = (),
+    focus: Sequence[str] = (),
 ) -> tuple[str, str] | str:
     """``(question, answer)`` when the reply passes every check, else the rejection reason.
 
     One passage: a single-hop item. Two: a multi-hop item, whose answer is checked against
     both passages together and whose question and answer must draw on each of them.
     ``examples`` are the texts of the prompt's worked example, which a small model copies.
+    ``focus`` are the sentences the prompt asked about: the answer must come from them. A
+    small model otherwise pairs a question about one sentence with a number from another
+    ("出差结束后多久可以乘坐商务舱？" answered "15 天", the deadline for expense claims).
     """
     parsed = extract_qa(reply)
     if parsed is None:
@@ -257,6 +262,8 @@ def check(
         return "repeats_question"
     if support(answer, context) < limits.min_answer_support:
         return "not_grounded"
+    if focus and support(answer, "\n".join(focus)) < limits.min_answer_support:
+        return "off_focus"
     answer_tokens = len(tokenize(answer))
     if len(answer) > limits.max_answer_chars or (
         answer_tokens > COPY_MIN_TOKENS and answer_tokens > limits.max_answer_share * len(tokenize(context))

@@ -10,9 +10,10 @@ made-up curves and the trainer, the CLI and the UI all give the same verdict:
   stops: check the data and the hyperparameters (lower the learning rate first).
 - ``warming_up``: too few steps to tell.
 
-Robustness: a spike must stand out from the recent median both relatively (``spike_factor``)
-and against the recent spread (median absolute deviation), so the ordinary step-to-step
-noise of small batches is not called a spike.
+Robustness: a spike must stand out from the recent median relatively (``spike_factor``),
+against the recent spread (median absolute deviation) and in absolute terms (``min_jump``),
+so neither the ordinary step-to-step noise of small batches nor the jitter of a loss near
+zero is called a spike, or a divergence.
 
 Early stopping reads the validation series: ``early_stop`` says when val loss has not
 improved for ``patience`` evaluations.
@@ -51,6 +52,9 @@ class MonitorConfig:
     spike_factor: float = 1.5  # a spike is above this times the recent median ...
     spike_mads: float = 6.0  # ... and this many median absolute deviations above it
     diverge_factor: float = 1.5  # sustained loss above this times the best level: diverging
+    # ... and a spike or a rise must also be this much (nats) above the level: near zero,
+    # a loss that doubles from 0.01 to 0.02 is noise, not a problem
+    min_jump: float = 0.2
 
     def __post_init__(self) -> None:
         if self.window < 2:
@@ -87,6 +91,7 @@ def find_spikes(losses: Sequence[float], config: MonitorConfig = MonitorConfig()
     floor = np.maximum(spread, 1e-3 * np.abs(level))
     with np.errstate(invalid="ignore"):
         hits = (values > level * config.spike_factor) & (values > level + config.spike_mads * floor)
+        hits &= values > level + config.min_jump
     return [int(i) for i in np.flatnonzero(hits)]
 
 
@@ -109,7 +114,7 @@ def diagnose(losses: Sequence[float], config: MonitorConfig = MonitorConfig()) -
     earlier = levels[: len(values) - tail + 1]
     best = float(np.nanmin(earlier)) if np.isfinite(earlier).any() else float(np.median(values[:window]))
     recent = values[-tail:]
-    if best > 0 and bool(np.all(recent > best * config.diverge_factor)):
+    if best > 0 and bool(np.all(recent > max(best * config.diverge_factor, best + config.min_jump))):
         return Diagnosis(
             DIVERGING,
             f"loss has risen to {float(np.median(recent)):.3g} over the last {tail} steps, from a best level "

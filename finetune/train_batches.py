@@ -4,12 +4,12 @@ The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run finds i
 from two numbers (the epoch and the next micro-batch) and sees the very same batches.
 
 Padding is where a naive trainer loses time on short, uneven examples (a classification
-prompt of 40 tokens padded to 200). ``packed`` removes it: the micro-batch's examples are
-concatenated into one row and position ids restart at each example, which transformers
-turns into a block-diagonal causal mask, so no example attends to another. The loss is
-computed only where a target exists: ``logits_to_keep`` projects just those positions onto
-the vocabulary, which for chat data (a short reply after a long prompt) skips most of the
-LM head's work.
+prompt of 40 tokens padded to 200). ``packed`` removes most of it: the micro-batch's
+examples are packed into rows as long as its longest example, and position ids restart at
+each example, which transformers turns into a block-diagonal causal mask, so no example
+attends to another. The loss is computed only where a target exists: ``logits_to_keep``
+projects just those positions onto the vocabulary, which for chat data (a short reply after
+a long prompt) skips most of the LM head's work.
 """
 
 from __future__ import annotations
@@ -64,14 +64,7 @@ def collate(examples: Sequence[Encoded], batching: str, pad_id: int) -> Batch:
     n_tokens = sum(len(e) for e in examples)
     n_targets = sum(e.n_targets for e in examples)
     if batching == "packed":
-        ids = [t for e in examples for t in e.input_ids]
-        targets = [t for e in examples for t in e.targets]
-        positions = [p for e in examples for p in range(len(e))]
-        inputs = {
-            "input_ids": torch.tensor([ids], dtype=torch.long),
-            "position_ids": torch.tensor([positions], dtype=torch.long),
-        }
-        return Batch(inputs, torch.tensor([targets], dtype=torch.long), n_tokens, n_targets)
+        return _packed(examples, pad_id, n_tokens, n_targets)
     width = max(len(e) for e in examples)
     input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(examples), width), dtype=torch.long)
@@ -82,6 +75,47 @@ def collate(examples: Sequence[Encoded], batching: str, pad_id: int) -> Batch:
         target_rows[row, : len(example)] = torch.tensor(example.targets)
     inputs = {"input_ids": input_ids, "attention_mask": attention}
     return Batch(inputs, target_rows, n_tokens, n_targets)
+
+
+def pack_rows(lengths: Sequence[int]) -> list[list[int]]:
+    """First-fit decreasing: indices grouped into rows no longer than the longest example."""
+    capacity = max(lengths)
+    rows: list[list[int]] = []
+    free: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        row = next((r for r, space in enumerate(free) if lengths[index] <= space), None)
+        if row is None:
+            rows.append([index])
+            free.append(capacity - lengths[index])
+        else:
+            rows[row].append(index)
+            free[row] -= lengths[index]
+    return rows
+
+
+def _packed(examples: Sequence[Encoded], pad_id: int, n_tokens: int, n_targets: int) -> Batch:
+    """Rows of whole examples, each row as long as the longest example. Position ids restart
+    at every example (and at the padding that fills a row's end, a block of its own), which
+    transformers turns into a block-diagonal causal mask. Rows no longer than one example keep
+    attention's cost what it is unpacked: one long row would make it grow with the square of
+    the whole micro-batch."""
+    rows = pack_rows([len(e) for e in examples])
+    width = max(sum(len(examples[i]) for i in row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    targets = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    for r, row in enumerate(rows):
+        start = 0
+        for index in row:
+            example = examples[index]
+            end = start + len(example)
+            input_ids[r, start:end] = torch.tensor(example.input_ids)
+            targets[r, start:end] = torch.tensor(example.targets)
+            positions[r, start:end] = torch.arange(len(example))
+            start = end
+        positions[r, start:] = torch.arange(width - start)
+    inputs = {"input_ids": input_ids, "position_ids": positions}
+    return Batch(inputs, targets, n_tokens, n_targets)
 
 
 def loss_sum(model: Any, batch: Batch) -> torch.Tensor:

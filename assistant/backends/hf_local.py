@@ -36,6 +36,9 @@ _T = TypeVar("_T")
 # it is truncated; the rest is kept from the end, where the question usually is.
 _KEEP_HEAD_TOKENS = 64
 _FALLBACK_CONTEXT = 2048
+# What one more forward pass costs, in tokens of compute: small batches of similar length
+# beat one batch padded to its longest row only when they save more padding than this.
+_PASS_COST_TOKENS = 32
 
 
 def pick_device(setting: str) -> str:
@@ -368,7 +371,7 @@ class HFLocalBackend:
             previous = rows[members[-1]]
             common = _common_prefix_len(previous, rows[index])
             narrowed = min(shared, common, len(rows[index]) - keep)
-            saved_now = (len(members) - 1) * shared if len(members) > 1 else 0
+            saved_now = (len(members) - 1) * shared
             if narrowed >= self.min_shared_prefix and len(members) * narrowed >= saved_now:
                 members.append(index)
                 shared = narrowed
@@ -392,17 +395,28 @@ class HFLocalBackend:
         return cache if plain else None
 
     def _micro_batches(self, indices: list[int], lengths: list[int]) -> list[list[int]]:
-        """``indices`` in order of length, cut into batches of at most ``batch_size`` rows whose
-        longest row is at most ~15% (+8 tokens) longer than the shortest: padding is compute
-        thrown away, while one more forward pass costs little next to a batch's tokens."""
+        """``indices`` in order of length, cut into batches of at most ``batch_size`` rows.
+
+        The cut points minimise padded tokens plus ``_PASS_COST_TOKENS`` per forward pass
+        (exactly, by dynamic programming over the sorted lengths): padding is compute thrown
+        away, and each extra pass has a fixed cost of its own (weights streamed from memory,
+        thread start-up), so a few tokens of padding are cheaper than one more pass.
+        """
+        order = sorted(indices, key=lengths.__getitem__)
+        size = self.settings.batch_size
+        # best[j]: cost of the first j rows; cut[j]: where the last batch of those starts.
+        best, cut = [0] + [0] * len(order), [0] * (len(order) + 1)
+        for end in range(1, len(order) + 1):
+            width = lengths[order[end - 1]]
+            best[end], cut[end] = min(
+                (best[start] + (end - start) * width + _PASS_COST_TOKENS, start)
+                for start in range(max(0, end - size), end)
+            )
         batches: list[list[int]] = []
-        for index in sorted(indices, key=lengths.__getitem__):
-            batch = batches[-1] if batches else None
-            if (batch is None or len(batch) >= self.settings.batch_size
-                    or lengths[index] > lengths[batch[0]] * 1.15 + 8):  # fmt: skip
-                batches.append([index])
-            else:
-                batch.append(index)
+        end = len(order)
+        while end > 0:
+            batches.insert(0, order[cut[end] : end])
+            end = cut[end]
         return batches
 
     def _last_logits(

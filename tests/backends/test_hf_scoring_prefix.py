@@ -54,14 +54,14 @@ def prefix_calls(backend: HFLocalBackend, monkeypatch: pytest.MonkeyPatch) -> It
 
 
 def scores_both_ways(
-    backend: HFLocalBackend, prompts: list[str], choices: list[str]
+    backend: HFLocalBackend, prompts: list[str], choices: list[str], chat_template: bool = True
 ) -> tuple[list[list[float]], list[list[float]]]:
     backend.reuse_prefix = False
     try:
-        whole = backend.score_choices(prompts, choices)
+        whole = backend.score_choices(prompts, choices, chat_template=chat_template)
     finally:
         backend.reuse_prefix = True
-    return backend.score_choices(prompts, choices), whole
+    return backend.score_choices(prompts, choices, chat_template=chat_template), whole
 
 
 def assert_close(got: list[list[float]], want: list[list[float]]) -> None:
@@ -93,6 +93,15 @@ def test_shared_prefix_with_different_suffix_lengths(
     for index in (0, 2, 3):
         assert cached[index][1] == pytest.approx(manual_logprob(backend, prompts[index], "B"), abs=1e-4)
     assert len({round(row[0], 4) for row in cached}) == len(prompts)  # rows were not mixed up
+
+
+def test_raw_prompts_share_their_prefix_too(backend: HFLocalBackend, prefix_calls: list[int]) -> None:
+    prompts = [HEADER + s for s in SUFFIXES]
+    cached, whole = scores_both_ways(backend, prompts, LETTERS, chat_template=False)
+    assert len(prefix_calls) == 1
+    assert_close(cached, whole)
+    templated = backend.score_choices(prompts[:1], LETTERS)
+    assert templated[0] != pytest.approx(cached[0], abs=1e-3)  # raw really is another input
 
 
 def test_no_common_prefix_scores_every_prompt_whole(backend: HFLocalBackend, prefix_calls: list[int]) -> None:
@@ -141,9 +150,12 @@ def test_prefix_groups_split_where_sharing_stops_paying(backend: HFLocalBackend)
 
 
 def test_micro_batches_hold_rows_of_similar_length(backend: HFLocalBackend) -> None:
-    lengths = [300, 11, 100, 10, 12, 101, 13, 14]
-    # batch_size is 3; 100 and 101 are far from 14, 300 is far from 101.
-    assert backend._micro_batches(list(range(8)), lengths) == [[3, 1, 4], [6, 7], [2, 5], [0]]
+    lengths = [300, 10, 100, 20, 10, 100, 20, 10, 20, 12, 14]
+    # batch_size is 3: rows of one length together, and the 300 alone.
+    assert backend._micro_batches(list(range(9)), lengths) == [[1, 4, 7], [3, 6, 8], [2, 5], [0]]
+    # A few tokens of padding cost less than one more forward pass; 90 tokens do not.
+    assert backend._micro_batches([1, 9, 10], lengths) == [[1, 9, 10]]
+    assert backend._micro_batches([1, 4, 2], lengths) == [[1, 4], [2]]
 
 
 # ---- the real test pack -------------------------------------------------------------------

@@ -36,6 +36,7 @@ from evaluation.generate_output import apply_review, write_suite
 from evaluation.generate_prompts import build_messages, example_texts, sentences
 from evaluation.suites import load_suite
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
+from tests.conftest import REAL_HOME, TEST_PACK  # imported before tests point LADDER_HOME elsewhere
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,11 +88,11 @@ def grounded_reply(conversation: list[Message]) -> str:
     """A valid item about the prompt's passage(s): a sentence of each, asked about in their language."""
     prompt = conversation[-1].content
     passages = _PASSAGE.findall(prompt)
-    used = len(re.findall(r"^ +- .*[?？]$", prompt, re.M))  # questions the prompt says not to repeat
+    outside = _PASSAGE.sub("", prompt)  # the request, naming the sentence(s) to ask about
     picked = []
     for passage in passages:
-        sentences = _sentences(passage)
-        picked.append(sentences[used % len(sentences)])
+        focus = [s for s in sentences(passage) if s in outside]
+        picked.append(focus[0] if focus else _sentences(passage)[0])
     if language(passages[0]) == "zh":
         question = "和".join(f"“{s[:8]}”" for s in picked) + "这条规定是什么？"
         answer = "".join(picked)
@@ -239,6 +240,20 @@ def test_a_copy_of_the_prompts_worked_example_is_named_as_such() -> None:
         assert check(reply, [passage], lang, Dedup(0.8), Thresholds()) == "off_topic"
 
 
+def test_the_answer_must_come_from_the_sentence_asked_about() -> None:
+    passage = "出差结束后 15 天内，须在财务系统中提交报销申请。经部门总监批准方可乘坐商务舱。"
+    focus = ["经部门总监批准方可乘坐商务舱。"]
+    wrong = _check_focus("出差结束后多久可以乘坐商务舱？", "15 天", passage, focus)
+    right = _check_focus("谁批准后才可以乘坐商务舱？", "部门总监", passage, focus)
+    assert wrong == "off_focus"
+    assert right == ("谁批准后才可以乘坐商务舱？", "部门总监")
+
+
+def _check_focus(question: str, answer: str, passage: str, focus: list[str]) -> object:
+    reply = json.dumps({"question": question, "answer": answer}, ensure_ascii=False)
+    return check(reply, [passage], "zh", Dedup(0.8), Thresholds(), focus=focus)
+
+
 def test_long_copy_of_the_passage_is_not_an_answer() -> None:
     passage = " ".join(f"Rule {i} says that form {i} is filed with office {i}." for i in range(8))
     result = _check("Which office is form 3 filed with under rule 3?", passage, [passage], "en")
@@ -266,6 +281,7 @@ def test_generates_n_items_with_a_mix_of_hops_and_languages(handbook: KnowledgeB
     assert len(report.items) == 12 and not report.short
     assert report.count(SINGLE) == 9 and report.count(MULTI) == 3
     assert report.calls == len(backend.calls) == 12 + sum(report.rejected.values())
+    assert not report.rejected, report.examples  # a compliant generator loses nothing
     chunk_texts = {c: t for c, t in _chunk_texts(handbook).items()}
     languages = set()
     for item in report.items:
@@ -566,7 +582,6 @@ def test_real_small_model_run_finishes_and_keeps_only_valid_items(
     handbook: KnowledgeBase, tmp_path: Path
 ) -> None:
     from assistant.models.pull import installed_pack_dir
-    from tests.conftest import REAL_HOME, TEST_PACK
 
     pack_settings = load_settings({"home": str(REAL_HOME), "threads": 2, "batch_size": 4})
     folder = installed_pack_dir(TEST_PACK, pack_settings)

@@ -18,20 +18,8 @@ from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = [
-    "--max-steps",
-    "30",
-    "--batch-size",
-    "4",
-    "--lr",
-    "1e-2",
-    "--min-examples",
-    "10",
-    "--rank",
-    "8",
-    "--threads",
-    "1",
-    "--dropout",
-    "0",
+    *("--max-steps", "30", "--batch-size", "4", "--lr", "1e-2", "--min-examples", "10"),
+    *("--rank", "8", "--threads", "1", "--dropout", "0", "--patience", "0"),
 ]
 
 

@@ -73,6 +73,14 @@ def test_nan_or_inf_is_diverging_at_once(bad: float) -> None:
     assert diagnosis.verdict == DIVERGING and diagnosis.stop and "step 3" in diagnosis.message
 
 
+def test_jitter_near_zero_is_neither_a_spike_nor_a_divergence() -> None:
+    rng = np.random.default_rng(0)
+    near_zero = list(0.02 * np.exp(rng.standard_normal(60)))  # an overfit run: 0.005 .. 0.1
+    near_zero += [0.06, 0.07, 0.09, 0.08, 0.1, 0.07]  # 3-5x the best level, all of it tiny
+    assert diagnose(near_zero).verdict == CONVERGING
+    assert find_spikes(near_zero) == []
+
+
 def test_too_few_steps_is_warming_up() -> None:
     assert diagnose([3.0, 2.0, 5.0]).verdict == WARMING_UP
     with pytest.raises(ValueError):
