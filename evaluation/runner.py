@@ -51,6 +51,8 @@ from evaluation.results import COMPLETE, FAILED, ItemRecord, ItemScore, RunResul
 from evaluation.store import RunStore, new_run_id, now
 from evaluation.suites import load_suite
 
+LOGPROB_CALL_BATCHES = 8
+
 if TYPE_CHECKING:
     from assistant.backends.base import LLMBackend
 
@@ -184,7 +186,9 @@ class Runner:
         self.progress.start(f"{lane.label}: {len(items)} items", total=len(items))
         if done:
             self.progress.advance(len(items) - len(todo))
-        size = max(1, self.settings.batch_size)
+        # Logprob scoring hands the backend several micro-batches at once, so prompts that share
+        # a long prefix (an exam subject's k-shot exemplars) reuse its KV cache across them.
+        size = max(1, self.settings.batch_size) * (LOGPROB_CALL_BATCHES if mode == "logprob" else 1)
         for start in range(0, len(todo), size):
             batch = todo[start : start + size]
             cached = self.store.cached_answers(k for _, _, k in batch) if plan.use_cache else {}

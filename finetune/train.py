@@ -172,10 +172,11 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
     cfg, name = prepared.config, prepared.request.name
     torch.set_num_threads(settings.threads)
     device, dtype = _device_and_dtype(settings)
+    setup_started = time.perf_counter()
     progress.start(f"loading {prepared.base_ref}")
     model, tokenizer = build_lora_model(prepared.base_dir, cfg, device, dtype)
     train_set, val_set = _encode(tokenizer, prepared, progress)
-    started = time.perf_counter()
+    setup_s = time.perf_counter() - setup_started
 
     # From here on, things are written.
     if prepared.stored is None and prepared.work.exists():
@@ -246,7 +247,7 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
             device,
             dtype,
             settings,
-            wall_time_s=time.perf_counter() - started,
+            wall_time_s=setup_s + outcome.state.loop_wall_s,
         )
         path = _publish(model, prepared, manifest, settings)
         store.finish(loop.run_id, outcome.status, summary=manifest["results"])

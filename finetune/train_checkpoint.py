@@ -40,7 +40,8 @@ class LoopState:
     best_val: float | None = None
     best_step: int | None = None
     tokens_seen: int = 0
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # in optimizer steps (what tokens/s is measured over)
+    loop_wall_s: float = 0.0  # in the loop: steps, evaluations, checkpoints, across resumes
     verdict: str | None = None
     message: str | None = None
     python_random: Any = None

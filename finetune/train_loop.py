@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from assistant.errors import ModelNotFoundError
 from assistant.models.progress import Progress
 from finetune import monitor
 from finetune.store import DIVERGED, EARLY_STOPPED, TrainingStore
@@ -45,8 +46,11 @@ def build_lora_model(base_dir: Path, config: TrainConfig, device: str, dtype: to
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    model: Any = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_dir)
+        model: Any = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelNotFoundError(f"could not load a causal LM from {base_dir}: {exc}") from None
     model.config.use_cache = False
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -193,6 +197,7 @@ class Loop:
             self.store.log_step(self.run_id, 0, initial)
         self.progress.start("training", total=self.total_steps, unit="steps")
         self.progress.advance(state.step)
+        wall_start, wall_before = time.perf_counter(), state.loop_wall_s
         while state.step < self.total_steps and status == "complete":
             batches = epoch_batches(lengths, cfg.batch_size, cfg.batching, cfg.seed, state.epoch)
             groups = [batches[i : i + cfg.grad_accum] for i in range(0, len(batches), cfg.grad_accum)]
@@ -219,6 +224,7 @@ class Loop:
                 elif self.val and (state.step % eval_every == 0 or state.step == self.total_steps):
                     status = EARLY_STOPPED if self._evaluate(state, metrics) else status
                 self.store.log_step(self.run_id, state.step, metrics, state.verdict, state.message)
+                state.loop_wall_s = wall_before + time.perf_counter() - wall_start
                 if self.on_metrics is not None:
                     self.on_metrics(state.step, self.total_steps, metrics)
                 self.progress.advance(1)

@@ -273,12 +273,15 @@ class HFLocalBackend:
     ) -> list[list[float]]:
         """Sum of log-probabilities of each choice's tokens after each prompt.
 
-        A prompt is the user's message and a choice is the start of the assistant's reply:
-        a chat model sees the prompt through its chat template (as the openai_compat
-        backend does), a base model without a template sees the raw text. Instruct models
-        scored on raw text are badly biased: qwen2.5-coder-0.5b picked "B" for every
-        question of the benchmark's exam on raw prompts and the right letter through its
-        template.
+        With ``chat_template`` (the default) a prompt is the user's message and a choice the
+        start of the assistant's reply, seen through the model's chat template (as the
+        openai_compat backend does); without it, or for a model with no template, the prompt
+        is raw text the choice continues. Which is better depends on the prompt: on the
+        generation benchmark's English MCQs qwen2.5-coder-0.5b picked "B" for everything on
+        raw prompts and the right letter through its template, while on C-Eval's
+        completion-style 5-shot prompts the template made it pick "A" for everything and raw
+        scoring got 11 of 24 demo-exam items right. Exam suites therefore score raw prompts
+        by default (the suite key ``chat_template``), as lm-evaluation-harness does.
 
         When every choice is one token (option letters), one forward pass over the prompts
         scores all choices at once, and only the last position's logits are computed.

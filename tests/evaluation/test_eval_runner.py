@@ -154,17 +154,19 @@ def test_a_crashed_run_resumes_without_duplicates(settings: Settings, tmp_path: 
     store = RunStore(settings.db_path)
     crashing = ScoringFake(fail_after=8)  # batches of 4: two batches land, the third crashes
     with pytest.raises(RuntimeError, match="crashed"):
-        Runner(settings, store, backend=crashing).run(EvalPlan(suite))
+        Runner(settings, store, backend=crashing).run(EvalPlan(suite, mode="generate"))
     (row,) = store.list_runs()
     assert row["status"] == "failed" and row["records"] == 8
     healthy = ScoringFake()
-    run = Runner(settings, store, backend=healthy).run(EvalPlan(suite))
+    run = Runner(settings, store, backend=healthy).run(EvalPlan(suite, mode="generate"))
     assert run.run_id == row["run_id"] and run.status == "complete"
-    assert len(healthy.scored) == 4, "only the items the crash lost are scored again"
+    assert len(healthy.calls) == 4, "only the items the crash lost are answered again"
     assert sorted(r.item_id for r in run.records) == sorted(f"q{i}" for i in range(12))
     assert [r["status"] for r in store.list_runs()] == ["complete"]
-    fresh = Runner(settings, store, backend=healthy).run(EvalPlan(suite, resume=False, use_cache=False))
-    assert fresh.run_id != run.run_id and len(healthy.scored) == 16
+    fresh = Runner(settings, store, backend=healthy).run(
+        EvalPlan(suite, mode="generate", resume=False, use_cache=False)
+    )
+    assert fresh.run_id != run.run_id and len(healthy.calls) == 16
 
 
 def test_thresholds_and_fail_under(settings: Settings, tmp_path: Path) -> None:
