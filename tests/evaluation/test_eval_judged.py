@@ -31,6 +31,7 @@ from evaluation.metrics.judged import (
     ContextRecall,
     Faithfulness,
 )
+from tests.conftest import REAL_HOME, TEST_PACK  # at import time, before LADDER_HOME is isolated
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "What is the capital of France?"
@@ -343,11 +344,7 @@ def test_importing_the_metrics_loads_no_heavy_library() -> None:
 # ---- a real small model as judge ----------------------------------------------------------
 @pytest.mark.slow
 def test_real_pack_as_judge_gives_a_value_or_a_counted_failure() -> None:
-    # `make test` runs `python -m pytest` from the repository root, so `tests.conftest` is
-    # importable; a bare `conftest` would be whichever of the several conftest.py files
-    # pytest loaded last.
     from assistant.settings import load_settings
-    from tests.conftest import REAL_HOME, TEST_PACK
 
     if not (REAL_HOME / "models" / TEST_PACK / "config.json").exists():
         pytest.skip(f"{TEST_PACK} is not installed under {REAL_HOME}")

@@ -1,4 +1,4 @@
-"""The loss mask (assistant tokens only), data checks with file:line, and batching."""
+"""The loss mask (assistant tokens only), data checks with file:line, and the epoch order."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
-from finetune.train_batches import IGNORE, collate, epoch_batches, loss_sum, pack_rows
+from finetune.train_batches import IGNORE, epoch_batches
 from finetune.train_data import (
-    Encoded,
     TrainDataError,
     chat_tokens,
     encode_chat,
@@ -206,42 +204,3 @@ def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
     assert sorted(i for b in grouped for i in b) == list(range(40))
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in grouped)
     assert spread < sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first)
-
-
-def test_packing_fills_rows_no_longer_than_the_longest_example() -> None:
-    rows = pack_rows([10, 3, 7, 4, 6, 2])
-    assert sorted(i for row in rows for i in row) == list(range(6))
-    assert all(sum([10, 3, 7, 4, 6, 2][i] for i in row) <= 10 for row in rows)
-    assert len(rows) == 4 and rows[0] == [0]  # 10 | 7+3 | 6+4 | 2
-
-
-def test_packed_padded_and_separate_losses_agree(tiny_model_dir: Path, tokenizer: Any) -> None:
-    """Packing puts several examples in a row; position ids keep attention inside each
-    example, so the loss equals that of padded rows and of each example alone."""
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
-    conversations = [
-        [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "the world"}],
-        [{"role": "user", "content": "a b c d e f g"}, {"role": "assistant", "content": "is"}],
-        [{"role": "user", "content": "and"}, {"role": "assistant", "content": "is"}],
-        CONVERSATION,
-    ]
-    examples = [e for e in (encode_chat(tokenizer, c, 1000) for c in conversations) if e is not None]
-    pad = int(tokenizer.pad_token_id)
-    with torch.no_grad():
-        packed = float(loss_sum(model, collate(examples, "packed", pad)))
-        padded = float(loss_sum(model, collate(examples, "padded", pad)))
-        alone = sum(float(loss_sum(model, collate([e], "padded", pad))) for e in examples)
-    assert packed == pytest.approx(alone, rel=1e-4)
-    assert padded == pytest.approx(alone, rel=1e-4)
-    batch = collate(examples, "packed", pad)
-    longest = max(len(e) for e in examples)
-    assert batch.inputs["input_ids"].shape == (3, longest), "two short examples share a row"
-    shared = batch.inputs["position_ids"][1].tolist()
-    assert shared.count(0) == 3, "two examples and the padding that ends the row each restart at 0"
-    assert batch.n_targets == sum(e.n_targets for e in examples) == int((batch.targets != IGNORE).sum())
-    padded_batch = collate(examples, "padded", pad)
-    assert padded_batch.n_tokens == batch.n_tokens
-    assert batch.inputs["input_ids"].numel() < padded_batch.inputs["input_ids"].numel()
-    assert isinstance(examples[0], Encoded)
