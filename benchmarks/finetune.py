@@ -9,13 +9,15 @@ of optimizer steps, loss on the reply tokens only on both sides (trl: a conversa
 prompt-completion dataset, where ``completion_only_loss`` is on by default). Each trainer
 runs in its own subprocess, so its peak RSS is its own.
 
-- ``ladder``: ``finetune.train`` with its defaults (``packed`` batching: no padding).
+- ``ladder``: ``finetune.train`` with its defaults (``packed`` batching: no padding, and the
+  prefix a micro-batch's examples share computed once).
 - ``trl (default)``: ``SFTTrainer`` with trl's defaults (no packing, padding per batch,
   gradient checkpointing on), except what must match (the hyperparameters above, fp32).
 - ``trl (no-gc)``: the same with gradient checkpointing off.
 
-Throughput counts real tokens (no padding) per second of the training loop (after model
-loading and tokenization). "train loss" is the mean over the last 5 steps; "held-out loss"
+Throughput counts the real tokens of the examples trained on (no padding; a shared prefix
+counts once per example, as the baseline computes it) per second of the training loop
+(after model loading and tokenization). "train loss" is the mean over the last 5 steps; "held-out loss"
 is the loss on the reply tokens of 64 examples not trained on, computed by the same code for
 every trainer. Target: Ladder >= 1.3x the default baseline's tokens/s with a loss no worse.
 Other work on the machine makes timings noisy: run it on a quiet one for numbers to quote.

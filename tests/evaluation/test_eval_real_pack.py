@@ -58,7 +58,10 @@ def test_qa_with_prompt_and_rag(
     assert code == 0, err
     code, _, err = run(["kb", "add", "demo", str(ROOT / "datasets" / "kb" / "demo")], capsys)
     assert code == 0, err
-    args = ["eval", str(SUITES / "demo_qa.yaml"), "-s", "prompt", "-s", "rag", "--kb", "demo",
+    # Short answers keep the test quick: the point is the plumbing, not the prose.
+    Path("prompt.yaml").write_text("strategy: prompt\nmax_new_tokens: 32\n", encoding="utf-8")
+    Path("rag.yaml").write_text("strategy: rag\nmax_new_tokens: 32\n", encoding="utf-8")
+    args = ["eval", str(SUITES / "demo_qa.yaml"), "-s", "prompt.yaml", "-s", "rag.yaml", "--kb", "demo",
             "--model", TEST_PACK, "--limit", "4", "--no-judge", "--report", "qa.json",
             "--fail-under", "token_f1=0"]  # fmt: skip
     code, out, err = run(args, capsys)

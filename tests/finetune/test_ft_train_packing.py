@@ -24,6 +24,7 @@ SYSTEM = {
 def lora(tiny_model_dir: Path) -> tuple[Any, Any]:
     from finetune.train_loop import build_lora_model
 
+    torch.set_num_threads(1)  # as training does with threads=1; a tiny model gains nothing from more
     model, tokenizer = build_lora_model(tiny_model_dir, TrainConfig(rank=4, alpha=8, dropout=0.0), "cpu",
                                         torch.float32)  # fmt: skip
     with torch.no_grad():  # LoRA B starts at zero: give it values so its gradients are not trivial
@@ -34,7 +35,12 @@ def lora(tiny_model_dir: Path) -> tuple[Any, Any]:
 
 
 def _examples(tokenizer: Any, system: bool) -> list[Encoded]:
-    turns = [("Hello", "the world"), ("a b c d e f g h i j k l m n o p q r s t u v w x y z and the", "is"), ("and", "is"), ("the a", "Hello world")]
+    turns = [
+        ("Hello", "the world"),
+        ("a b c d e f g h i j k l m n o p q r s t u v w x y z and the", "is"),
+        ("and", "is"),
+        ("the a", "Hello world"),
+    ]
     out = []
     for user, reply in turns:
         messages = [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
@@ -91,7 +97,9 @@ def test_packed_rows_give_the_losses_and_gradients_of_separate_examples(
 
 def test_the_mask_lets_each_example_see_the_prefix_and_itself_only(lora: tuple[Any, Any]) -> None:
     _, tokenizer = lora
-    examples = _examples(tokenizer, system=True)[:2]
+    examples = _examples(tokenizer, system=True)
+    examples = [examples[0], examples[2]]  # the longer first: first-fit decreasing keeps it first
+    assert len(examples[0]) >= len(examples[1])  # (a stable sort keeps equal lengths in order)
     batch = collate(examples, "packed", int(tokenizer.pad_token_id))
     prefix = shared_prefix(examples)
     first, second = len(examples[0]) - prefix, len(examples[1]) - prefix
@@ -112,7 +120,14 @@ def test_a_prefix_that_is_learnt_from_is_not_shared(lora: tuple[Any, Any]) -> No
     _, tokenizer = lora
     examples = _examples(tokenizer, system=True)
     prefix = shared_prefix(examples)
-    # an example whose reply starts right where the others' prompts still agree
-    learning = Encoded(examples[0].input_ids, tuple([IGNORE] * 5 + list(examples[0].targets[5:])))
-    assert shared_prefix([learning, *examples[1:]]) == 0 < prefix
+    first = examples[0]
+
+    def learning_at(position: int) -> Encoded:  # the first example, with a token learnt there
+        targets = list(first.targets)
+        targets[position] = first.input_ids[position + 1]
+        return Encoded(first.input_ids, tuple(targets))
+
+    assert prefix > 30
+    assert shared_prefix([learning_at(30), *examples[1:]]) == 30, "the prefix ends before a learnt token"
+    assert shared_prefix([learning_at(10), *examples[1:]]) == 0, "too short to be worth sharing"
     assert shared_prefix(examples[:1]) == 0
