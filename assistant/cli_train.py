@@ -81,10 +81,11 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def train_cmd(
-    data: Annotated[
-        Path, typer.Option("--data", help="Prepared data folder (train.jsonl, val.jsonl) or a JSONL file.")
-    ],
     name: Annotated[str, typer.Option("--name", help="Adapter name (LADDER_HOME/adapters/<name>).")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Prepared data folder (train.jsonl, val.jsonl) or a JSONL file."),
+    ] = None,
     base: Annotated[str | None, typer.Option("--base", help="Base model: pack name or folder.")] = None,
     mode: Annotated[str, typer.Option(help="sft (chat, loss on replies) or cpt (raw text).")] = "sft",
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
@@ -166,7 +167,7 @@ def train_cmd(
         with TrainProgressBar() as progress:
             result = run_training(prepared, settings, progress=progress)
     except KeyboardInterrupt:
-        hint = f"continue with `ladder finetune train --name {name} --data {data} --resume`"
+        hint = f"continue with `ladder finetune train --name {name} --resume`"
         err_console().print(f"[yellow]stopped: {escape(hint)}[/yellow]")
         raise
     if as_json:

@@ -6,7 +6,8 @@
 Same pack, same examples, same hyperparameters (LoRA r=16, alpha=32, dropout 0.05 on all
 linear layers; AdamW, lr 2e-4, 5% warmup then cosine; batch 8; fp32; seed 0), a fixed number
 of optimizer steps, loss on the reply tokens only on both sides (trl: a conversational
-prompt-completion dataset, where ``completion_only_loss`` is on by default). Each trainer
+prompt-completion dataset, where ``completion_only_loss`` is on by default), and the same
+examples in the same batches (the baseline reads them in Ladder's order, sequentially). Each trainer
 runs in its own subprocess, so its peak RSS is its own.
 
 - ``ladder``: ``finetune.train`` with its defaults (``packed`` batching: no padding, and the
@@ -128,6 +129,18 @@ def run_ladder(
     return {"tokens": tokens, "seconds": seconds, "losses": clock.losses, "held_out_loss": loss}
 
 
+def ladder_order(n: int, batch_size: int, steps: int) -> list[int]:
+    """The examples Ladder's trainer takes, in order, epoch after epoch, for ``steps`` batches."""
+    from finetune.train_batches import epoch_batches
+
+    order: list[int] = []
+    epoch = 0
+    while len(order) < steps * batch_size:
+        order += [i for batch in epoch_batches([0] * n, batch_size, "packed", 0, epoch) for i in batch]
+        epoch += 1
+    return order[: steps * batch_size]
+
+
 def run_trl(
     args: argparse.Namespace,
     folder: Path,
@@ -145,7 +158,11 @@ def run_trl(
     torch.set_num_threads(args.threads)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    dataset = Dataset.from_list([{"prompt": r[:-1], "completion": r[-1:]} for r in train_rows])
+    # Ladder's order of examples, read in sequence: both trainers see the same batches
+    order = ladder_order(len(train_rows), args.batch_size, args.steps)
+    dataset = Dataset.from_list(
+        [{"prompt": train_rows[i][:-1], "completion": train_rows[i][-1:]} for i in order]
+    )
     counted = {"tokens": 0, "start": 0.0, "end": 0.0}
 
     class Clock(TrainerCallback):

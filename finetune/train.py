@@ -43,7 +43,7 @@ class TrainingDiverged(LadderError):
 @dataclass
 class TrainRequest:
     base: str
-    data: Path
+    data: Path | None  # None only with resume (the run's own data)
     name: str
     config: TrainConfig = field(default_factory=TrainConfig)
     overwrite: bool = False
@@ -94,7 +94,9 @@ def prepare(request: TrainRequest, settings: Settings) -> Prepared:
     run_file = work / RUN_FILE
     stored = None
     config = request.config
-    base, data_path = request.base, Path(request.data)
+    base, data_path = request.base, request.data
+    if data_path is None and not request.resume:
+        raise ConfigError("no training data given", hint="pass --data DIR (or a JSONL file)")
     if request.resume:
         if not run_file.is_file():
             raise ConfigError(
@@ -116,6 +118,7 @@ def prepare(request: TrainRequest, settings: Settings) -> Prepared:
                 hint="pass --resume to continue it, or --overwrite to start again",
             )
     base_ref, base_dir = adapters.resolve_base(base, settings)
+    assert data_path is not None
     data = load_data(data_path, config.mode, config.min_examples)
     if stored is not None and stored["data_hash"] != data.data_hash:
         raise ConfigError(

@@ -590,9 +590,9 @@ def test_real_small_model_run_finishes_and_keeps_only_valid_items(
     from assistant.backends.hf_local import HFLocalBackend
 
     backend = HFLocalBackend(folder, pack_settings)
-    config = GenerateConfig(n=3, max_attempts=2, max_new_tokens=96, multi_hop_share=0.0)
+    config = GenerateConfig(n=2, max_attempts=2, max_new_tokens=64, multi_hop_share=0.0)
     report = generate_items(handbook, backend, config)
-    assert report.calls <= 6
+    assert report.calls <= 4
     assert len(report.items) + sum(report.rejected.values()) == report.calls
     for item in report.items:  # each kept item passes the checks again on its own
         reply = json.dumps({"question": item.question, "answer": item.answer}, ensure_ascii=False)

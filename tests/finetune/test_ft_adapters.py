@@ -117,6 +117,8 @@ def test_a_bad_data_line_is_named_in_the_error(
         ["finetune", "train", "--base", str(tiny_model_dir), "--data", str(data), "--name", "x"], capsys
     )
     assert code == 2 and "train.jsonl:61: not valid JSON" in err
+    code, _, err = run(["finetune", "train", "--base", str(tiny_model_dir), "--name", "x"], capsys)
+    assert code == 2 and "no training data given" in err
 
 
 def test_export_merges_into_a_folder_transformers_loads_with_the_same_logits(

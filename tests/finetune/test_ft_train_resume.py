@@ -148,7 +148,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_adapter(
     assert 20 <= at_kill < steps
     assert not (isolated_home / "adapters" / "killed").exists(), "nothing published by the killed run"
 
-    code, _, err = run(["finetune", "train", "--name", "killed", *common, "--resume"], capsys)
+    code, _, err = run(["finetune", "train", "--name", "killed", "--resume", "--threads", "1"], capsys)
     assert code == 0, err
     assert f"resuming killed from step {at_kill} of {steps}" in err
     code, _, err = run(["finetune", "train", "--name", "straight", *common], capsys)
