@@ -38,6 +38,7 @@ app.add_typer(models_app, name="models")
 
 
 def _register_subcommands() -> None:
+    from assistant.cli_decide import decide_cmd, decisions_app
     from assistant.cli_eval import eval_cmd, runs_app
     from assistant.cli_finetune import finetune_app
     from assistant.cli_kb import kb_app
@@ -48,6 +49,8 @@ def _register_subcommands() -> None:
     app.command("eval")(eval_cmd)
     app.add_typer(runs_app, name="runs")
     app.add_typer(finetune_app, name="finetune")
+    app.command("decide")(decide_cmd)
+    app.add_typer(decisions_app, name="decisions")
 
 
 # ---- ask --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ Source = Literal["default", "file", "env", "flag"]
 DTYPES = ("auto", "float32", "bfloat16")
 OVERFLOW_POLICIES = ("truncate", "error")
 DEVICES = ("auto", "cpu", "cuda")
+LANGUAGES = ("en", "zh")
 
 
 def _default_home() -> Path:
@@ -59,6 +60,8 @@ class Settings:
     allowed_roots: str | None = None
     # evaluation: a YAML price table for cost per 1,000 questions (see evaluation/metrics/cost.py)
     price_table: Path | None = None
+    # decisions: the language of the plain-words reasons (en | zh)
+    language: str = "en"
     sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +90,7 @@ class Settings:
             ("dtype", self.dtype, DTYPES),
             ("device", self.device, DEVICES),
             ("context_overflow", self.context_overflow, OVERFLOW_POLICIES),
+            ("language", self.language, LANGUAGES),
         ):
             if value not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")

@@ -70,7 +70,12 @@ def is_binary(values: Sequence[float | None]) -> bool:
 
 
 def compare(
-    a: str, b: str, a_records: Sequence[ItemRecord], b_records: Sequence[ItemRecord], labels: Sequence[str]
+    a: str,
+    b: str,
+    a_records: Sequence[ItemRecord],
+    b_records: Sequence[ItemRecord],
+    labels: Sequence[str],
+    confidence: float = 0.95,
 ) -> list[Comparison]:
     """``a`` minus ``b`` per metric, paired on item ids (items only one side has are left out)."""
     b_by_id = {r.item_id: r for r in b_records}
@@ -79,7 +84,7 @@ def compare(
     for label in labels:
         xs = values_of([p[0] for p in pairs], label)
         ys = values_of([p[1] for p in pairs], label)
-        diff = paired_bootstrap(xs, ys)
+        diff = paired_bootstrap(xs, ys, confidence=confidence)
         if is_binary(xs) and is_binary(ys):
             test = mcnemar_exact(xs, ys)
             out.append(Comparison(label, a, b, diff.diff, diff.low, diff.high, test.p_value, test.n,

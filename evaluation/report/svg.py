@@ -154,3 +154,62 @@ def grouped_chart(title: str, groups: list[str], series: list[tuple[str, list[fl
     out += _axis(x0, x1, lo, hi, top + row_h * len(groups) + 2)
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass
+class Point:
+    label: str
+    x: float
+    y: float
+    color: str = PALETTE[0]
+
+
+def scatter_chart(
+    title: str, points: list[Point], x_label: str, y_label: str, y_threshold: float | None = None
+) -> str:
+    """Labelled points (e.g. cost against score), with an optional horizontal threshold line."""
+    height, left, right, top, bottom = 300, 56, WIDTH - 20, 30, 300 - 44
+    xs, ys = [p.x for p in points], [p.y for p in points] + ([y_threshold] if y_threshold is not None else [])
+    x_lo, x_hi = 0.0, max([*xs, 0.0]) * 1.1 or 1.0
+    y_lo, y_hi = _domain(list(ys))
+
+    def px(value: float) -> float:
+        return left + (right - left) * (value - x_lo) / (x_hi - x_lo)
+
+    def py(value: float) -> float:
+        return bottom - (bottom - top) * (value - y_lo) / (y_hi - y_lo)
+
+    out = [
+        f'<svg class="chart" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+        f'role="img" aria-label="{escape(title)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+        f'<text x="0" y="16" font-weight="600" font-size="13">{escape(title)}</text>',
+        f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#999"/>',
+        f'<text x="{(left + right) / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="#555">'
+        f"{escape(x_label)}</text>",
+        f'<text x="12" y="{(top + bottom) / 2:.1f}" text-anchor="middle" fill="#555" '
+        f'transform="rotate(-90 12 {(top + bottom) / 2:.1f})">{escape(y_label)}</text>',
+    ]
+    for i in range(5):
+        xv, yv = x_lo + (x_hi - x_lo) * i / 4, y_lo + (y_hi - y_lo) * i / 4
+        out.append(
+            f'<text x="{px(xv):.1f}" y="{bottom + 16}" text-anchor="middle" fill="#555">{xv:.3g}</text>'
+        )
+        out.append(f'<text x="{left - 6}" y="{py(yv) + 4:.1f}" text-anchor="end" fill="#555">{yv:.2f}</text>')
+    if y_threshold is not None and not is_na(y_threshold):
+        ty = py(y_threshold)
+        out.append(
+            f'<line x1="{left}" y1="{ty:.1f}" x2="{right}" y2="{ty:.1f}" stroke="#C00" '
+            'stroke-dasharray="4 3">'
+            f"<title>target {num(y_threshold)}</title></line>"
+        )
+    for point in points:
+        x, y = px(point.x), py(point.y)
+        out.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{point.color}"><title>{escape(point.label)}: '
+            f"{point.x:.4g}, {num(point.y)}</title></circle>"
+        )
+        out.append(f'<text x="{x + 8:.1f}" y="{y - 6:.1f}">{escape(_short(point.label, 16))}</text>')
+    out.append("</svg>")
+    return "".join(out)
