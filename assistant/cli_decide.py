@@ -93,7 +93,7 @@ def decisions_list(
 ) -> None:
     """The newest decisions: id, name, status, recommended rung."""
     with _store(config, home) as store:
-        rows = store.list(limit)
+        rows = store.list_decisions(limit)
     if not rows:
         console().print("no decisions yet: `ladder decide CONFIG` makes one")
         return
@@ -124,7 +124,7 @@ def decisions_show(
     from evaluation.decide_report import render_json, write_all
 
     with _store(config, home) as store:
-        result = store.load(decision)
+        result = store.load_decision(decision)
     if lang is not None:
         settings_from(config, home, language=lang)  # validates the value
         result.language = lang
@@ -140,5 +140,5 @@ def decisions_show(
 def decisions_rm(decision: str, config: ConfigOpt = None, home: HomeOpt = None) -> None:
     """Delete a stored decision (its evaluation runs stay)."""
     with _store(config, home) as store:
-        decision_id = store.delete(decision)
+        decision_id = store.delete_decision(decision)
     console().print(f"deleted decision {decision_id}")

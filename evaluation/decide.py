@@ -162,7 +162,7 @@ class _Climb:
         self.progress.note(f"fine-tuning {plan.adapter} on {plan.model}")
         model, _ = train_adapter(config, self.settings, plan.model, plan.adapter, self.progress, trainer)
         decision.adapter = plan.adapter
-        strategy = {"strategy": config.finetune.strategy}
+        strategy = next(p.strategy for p in plan.rungs if p.spec.is_finetune)
         run = self.evaluate(rung, strategy, model, injected=False)
         self._record(decision, "dev", run, rung.dev)
         test = self.evaluator.evaluate(config.test, strategy, model, config, injected=False)
@@ -258,7 +258,7 @@ def run_decision(
     if allow_finetune is not None:
         config.allow_finetune = allow_finetune
     plan = plan_decision(config, settings)
-    run_store = RunStore(settings.db_path)
+    run_store = DecisionStore(settings.db_path)
     try:
         evaluator = evaluator or Evaluator(settings, run_store, progress, backend, judge)
         climb = _Climb(plan, settings, evaluator, progress)
@@ -302,11 +302,10 @@ def run_decision(
             decision.gaps = diagnose(rungs, decision.comparisons, climb.records, config)
         decision.model_calls = evaluator.model_calls
         decision.wall_s = time.perf_counter() - started
+        if store:
+            run_store.save(decision)
     finally:
         run_store.close()
-    if store:
-        with DecisionStore(settings.db_path) as decisions:
-            decisions.save(decision)
     return decision
 
 

@@ -84,7 +84,7 @@ class FinetuneSpec:
     prepare: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     adapter: str | None = None
-    strategy: str = "prompt"
+    strategy: str | dict[str, Any] = "prompt"  # how the fine-tuned model is asked: a name or a config
     min_examples: int = 100
     min_per_label: int = 10
     max_duplicate_rate: float = 0.10

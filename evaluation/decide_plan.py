@@ -109,9 +109,10 @@ def _plan_rung(spec: RungSpec, config: DecisionConfig, settings: Settings) -> Pl
     from assistant.backends.fake import FakeBackend
     from assistant.service import build_strategy
 
-    if spec.is_finetune:
-        return PlannedRung(spec, {"strategy": config.finetune.strategy}, None)
+    serve = config.finetune.strategy
     data = _strategy_data(spec, config)
+    if spec.is_finetune:
+        data = dict(serve) if isinstance(serve, dict) else {"strategy": serve}
     missing = None
     if spec.strategy in NEEDS_KB and not data.get("kb"):
         missing = "no knowledge base: set `kb`"
@@ -126,7 +127,8 @@ def _plan_rung(spec: RungSpec, config: DecisionConfig, settings: Settings) -> Pl
         strategy = build_strategy(data, settings, backend=FakeBackend(model_id="plan"))
     except LadderError as exc:
         raise ConfigError(f"rung {spec.label!r}: {exc.message}", hint=exc.hint) from None
-    return PlannedRung(spec, data, strategy.cost().total_tokens)
+    # The fine-tuned model answers like its serving strategy; training is paid once, not per question.
+    return PlannedRung(spec, data, None if spec.is_finetune else strategy.cost().total_tokens)
 
 
 def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:

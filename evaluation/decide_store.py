@@ -9,14 +9,13 @@ decision's JSON names their ids. All SQL for decisions lives here.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from evaluation.decide_result import Decision
-from evaluation.store import RunNotFound
+from evaluation.store import RunNotFound, RunStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -36,22 +35,15 @@ def new_decision_id() -> str:
     return datetime.now(UTC).strftime("d%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
-class DecisionStore:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+class DecisionStore(RunStore):
+    """The run store plus the decisions table (one connection, the same file)."""
 
-    def close(self) -> None:
-        self.db.close()
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        self.db.executescript(SCHEMA)
 
     def __enter__(self) -> DecisionStore:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def save(self, decision: Decision) -> None:
         self.db.execute(
@@ -68,7 +60,7 @@ class DecisionStore:
             ),
         )
 
-    def resolve(self, ref: str) -> str:
+    def resolve_decision(self, ref: str) -> str:
         """An id from a full id, a unique prefix, ``latest`` or ``latest~N``."""
         if ref == "latest" or ref.startswith("latest~"):
             offset = int(ref.partition("~")[2] or 0)
@@ -88,13 +80,13 @@ class DecisionStore:
             raise RunNotFound(f"no decision {ref!r}", hint="ladder decisions list")
         raise RunNotFound(f"{ref!r} matches {len(rows)} decisions", hint="give more characters of the id")
 
-    def load(self, ref: str) -> Decision:
+    def load_decision(self, ref: str) -> Decision:
         row = self.db.execute(
-            "SELECT decision FROM decisions WHERE decision_id = ?", (self.resolve(ref),)
+            "SELECT decision FROM decisions WHERE decision_id = ?", (self.resolve_decision(ref),)
         ).fetchone()
         return Decision.from_dict(json.loads(row[0]))
 
-    def list(self, limit: int = 20) -> list[dict[str, Any]]:
+    def list_decisions(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT decision_id, name, created, status, recommended FROM decisions"
             " ORDER BY created DESC, rowid DESC LIMIT ?",
@@ -103,7 +95,7 @@ class DecisionStore:
         keys = ("decision_id", "name", "created", "status", "recommended")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
-    def delete(self, ref: str) -> str:
-        decision_id = self.resolve(ref)
+    def delete_decision(self, ref: str) -> str:
+        decision_id = self.resolve_decision(ref)
         self.db.execute("DELETE FROM decisions WHERE decision_id = ?", (decision_id,))
         return decision_id

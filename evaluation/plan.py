@@ -88,11 +88,10 @@ def model_identity(model: str, settings: Settings) -> str:
         if pack.is_file():
             parts.append(pack.read_text(encoding="utf-8"))
         elif folder.is_dir():
-            parts.append(
-                sorted(
-                    (p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file()
-                )
-            )
+            # An adapter's manifest.json is metadata the evaluation itself updates (its
+            # `evaluations`): it does not change outputs, so it must not change the cache key.
+            files = [p for p in folder.iterdir() if p.is_file() and p.name != "manifest.json"]
+            parts.append(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files))
     return stable_hash(parts)[:24]
 
 

@@ -18,3 +18,23 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         main(args)
     out, err = capsys.readouterr()
     return int(exit_info.value.code or 0), out, err
+
+
+def heavy_modules_after(commands: list[list[str]], heavy: tuple[str, ...] = ("torch", "transformers")) -> str:
+    """Run ``ladder`` commands (e.g. ``--help``) in a fresh interpreter; its stdout ends with
+    ``HEAVY [...]``: the ``heavy`` modules they imported."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\nfrom assistant.cli import main\n"
+        f"for args in {commands!r}:\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+        f"print('HEAVY', [m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    return result.stdout + result.stderr

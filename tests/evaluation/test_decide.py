@@ -25,10 +25,18 @@ def _decide(path: Path, settings: Settings, fake: CaseFake, **kwargs: object):  
     return run_decision(load_decision_config(path), settings, backend=fake, **kwargs)  # type: ignore[arg-type]
 
 
-def test_stops_at_the_first_rung_that_meets_and_never_runs_later_rungs(settings: Settings, tmp_path: Path) -> None:
+def test_stops_at_the_first_rung_that_meets_and_never_runs_later_rungs(
+    settings: Settings, tmp_path: Path
+) -> None:
     examples = write_examples(tmp_path)
-    path = write_config(tmp_path, rungs=[rung("prompt"), rung("fewshot", examples_file=str(examples)),
-                                         rung("reflection", check="labels", labels=["billing", "shipping"])])  # fmt: skip
+    path = write_config(
+        tmp_path,
+        rungs=[
+            rung("prompt"),
+            rung("fewshot", examples_file=str(examples)),
+            rung("reflection", check="labels", labels=["billing", "shipping"]),
+        ],
+    )
     fake = CaseFake({"prompt": 16, "fewshot": 40})  # test split: fewshot right on all 20
     decision = _decide(path, settings, fake)
     assert decision.status == "met" and decision.recommended == "fewshot" and exit_code(decision) == 0
@@ -52,8 +60,11 @@ def test_a_later_rung_not_significantly_better_is_a_tie_and_the_cheaper_rung_is_
     examples = write_examples(tmp_path)
     # prompt: 35/40 = 0.875 clears 0.85 on the mean, but its CI does not; fewshot: 40/40 meets.
     # They differ on 5 items only: McNemar p = 2 / 2**5 = 0.0625, not significant at 0.05.
-    path = write_config(tmp_path, targets={"exact_match": ">= 0.85"},
-                        rungs=[rung("prompt"), rung("fewshot", examples_file=str(examples))])  # fmt: skip
+    path = write_config(
+        tmp_path,
+        targets={"exact_match": ">= 0.85"},
+        rungs=[rung("prompt"), rung("fewshot", examples_file=str(examples))],
+    )
     decision = _decide(path, settings, CaseFake({"prompt": 35, "fewshot": 40}))
     prompt = decision.rung("prompt")
     assert prompt.dev is not None and prompt.dev.metrics["exact_match"].mean == pytest.approx(0.875)
@@ -107,9 +118,9 @@ def test_decisions_are_stored_and_a_rerun_calls_no_model(settings: Settings, tmp
     assert again.calls == [] and second.model_calls == 0, "every answer comes from the cache"
     assert second.recommended == first.recommended == "fewshot"
     with DecisionStore(settings.db_path) as store:
-        rows = store.list()
+        rows = store.list_decisions()
         assert [r["decision_id"] for r in rows] == [second.decision_id, first.decision_id]
-        loaded = store.load("latest")
+        loaded = store.load_decision("latest")
     assert loaded.to_dict() == second.to_dict()
 
 
@@ -139,13 +150,15 @@ def test_default_rungs_skip_what_lacks_inputs_and_are_ordered_by_stated_cost(
     costs = [p.stated_cost for p in plan.rungs if p.stated_cost is not None]
     assert len(costs) == 4 and costs == sorted(costs)
     rag = next(p for p in plan.rungs if p.spec.label == "rag")
-    assert rag.skip is not None and "knowledge base" in rag.skip, "a default rung without its inputs is skipped"
+    assert rag.skip is not None and "knowledge base" in rag.skip, (
+        "a default rung without its inputs is skipped"
+    )
     given = [rung("reflection", check="labels", labels=["billing"]), rung("fewshot", k=8), rung("prompt")]
     path = write_config(tmp_path, examples=str(examples), order="cost", rungs=given)
     plan = plan_decision(load_decision_config(path), settings)
     stated = {p.spec.label: p.stated_cost or 0.0 for p in plan.rungs}
     assert [p.spec.label for p in plan.rungs] == sorted(stated, key=stated.__getitem__)
-    assert [p.spec.label for p in plan.rungs][0] == "prompt", "the given order was reversed"
+    assert next(p.spec.label for p in plan.rungs) == "prompt", "the given order was reversed"
     path = write_config(tmp_path, order="cost", rungs=[rung("prompt"), {"strategy": "rag"}])
     with pytest.raises(ConfigError, match="rung 'rag': no knowledge base"):
         plan_decision(load_decision_config(path), settings)
@@ -160,14 +173,18 @@ def _refused(path: Path, settings: Settings, match: str) -> None:
 
 
 def test_a_target_naming_a_metric_the_suite_does_not_produce(settings: Settings, tmp_path: Path) -> None:
-    _refused(write_config(tmp_path, targets={"faithfulness": ">= 0.85"}), settings, "not a metric of the dev suite")
+    _refused(
+        write_config(tmp_path, targets={"faithfulness": ">= 0.85"}), settings, "not a metric of the dev suite"
+    )
 
 
 def test_a_test_split_overlapping_the_dev_split(settings: Settings, tmp_path: Path) -> None:
     path = write_config(tmp_path)
     rows = (tmp_path / "test.jsonl").read_text(encoding="utf-8").splitlines()
     # The same dev question with different case and punctuation is still the same question.
-    rows[3] = rows[3].replace(case_text("test", 3).split(": ")[1], case_text("dev", 7).split(": ")[1].upper() + "!!")
+    rows[3] = rows[3].replace(
+        case_text("test", 3).split(": ")[1], case_text("dev", 7).split(": ")[1].upper() + "!!"
+    )
     rows[3] = rows[3].replace("Case-test-3", "Case-dev-7")
     (tmp_path / "test.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
     _refused(path, settings, "test split overlaps the dev split")

@@ -22,11 +22,48 @@ from assistant.backends.fake import FakeBackend
 from assistant.types import Message
 
 LABELS = ("billing", "shipping", "returns", "account")
-WORDS = (
-    "parcel invoice refund password login courier damaged late address card charge twice order box "
-    "label printer warehouse driver receipt coupon discount upgrade plan email phone locked reset "
-    "tracking number missing wrong size colour exchange store credit bank transfer delay weekend"
-).split()
+WORDS = [
+    "parcel",
+    "invoice",
+    "refund",
+    "password",
+    "login",
+    "courier",
+    "damaged",
+    "late",
+    "address",
+    "card",
+    "charge",
+    "twice",
+    "order",
+    "box",
+    "label",
+    "printer",
+    "warehouse",
+    "driver",
+    "receipt",
+    "coupon",
+    "discount",
+    "upgrade",
+    "plan",
+    "email",
+    "phone",
+    "locked",
+    "reset",
+    "tracking",
+    "number",
+    "missing",
+    "wrong",
+    "size",
+    "colour",
+    "exchange",
+    "store",
+    "credit",
+    "bank",
+    "transfer",
+    "delay",
+    "weekend",
+]
 CASE = re.compile(r"Case-(\w+)-(\d+)")
 
 
@@ -36,8 +73,10 @@ def case_text(split: str, index: int) -> str:
 
 
 def write_suite(folder: Path, split: str, n: int, metrics: Iterable[Any] = ("exact_match",)) -> Path:
-    rows = [{"id": f"{split}{i}", "user_input": case_text(split, i), "reference": LABELS[i % len(LABELS)]}
-            for i in range(n)]  # fmt: skip
+    rows = [
+        {"id": f"{split}{i}", "user_input": case_text(split, i), "reference": LABELS[i % len(LABELS)]}
+        for i in range(n)
+    ]
     (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     spec = {"name": f"cases_{split}", "kind": "qa", "data": f"{split}.jsonl", "metrics": list(metrics)}
     path = folder / f"{split}.yaml"
@@ -50,8 +89,13 @@ def reference(split: str, index: int) -> str:
 
 
 def rung(strategy: str, tag: str | None = None, **config: Any) -> dict[str, Any]:
-    return {"name": tag or strategy, "strategy": strategy, "system_prompt": f"RUNG:{tag or strategy}",
-            "max_new_tokens": 16, **config}  # fmt: skip
+    return {
+        "name": tag or strategy,
+        "strategy": strategy,
+        "system_prompt": f"RUNG:{tag or strategy}",
+        "max_new_tokens": 16,
+        **config,
+    }
 
 
 def write_examples(folder: Path) -> Path:
@@ -83,7 +127,9 @@ class CaseFake(FakeBackend):
     or a function of split and index);
     ``off_format`` tags answer in prose instead of a label."""
 
-    def __init__(self, right: dict[str, Any], off_format: Iterable[str] = (), crash_after: int | None = None) -> None:
+    def __init__(
+        self, right: dict[str, Any], off_format: Iterable[str] = (), crash_after: int | None = None
+    ) -> None:
         super().__init__(default=self.reply)
         self.right = right
         self.off_format = set(off_format)
@@ -95,8 +141,14 @@ class CaseFake(FakeBackend):
         system = next((m.content for m in conversation if m.role == "system"), "")
         found = re.search(r"RUNG:(\S+)", system)
         tag = found.group(1) if found else "?"
-        case = next((CASE.search(m.content) for m in reversed(conversation) if m.role == "user"
-                     and CASE.search(m.content)), None)  # fmt: skip
+        case = next(
+            (
+                CASE.search(m.content)
+                for m in reversed(conversation)
+                if m.role == "user" and CASE.search(m.content)
+            ),
+            None,
+        )
         if case is None:
             return "billing"
         split, index = case.group(1), int(case.group(2))

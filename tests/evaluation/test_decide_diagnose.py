@@ -1,0 +1,310 @@
+"""Gap diagnosis, fine-tuning readiness and the forgetting check, from injected evaluation
+results (synthetic runs) and from scripted fakes through the real runner."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.settings import Settings, load_settings
+from evaluation.aggregate import metric_result
+from evaluation.decide import Evaluator, load_decision_config, run_decision
+from evaluation.decide_config import DecisionConfig, decision_config_from_dict
+from evaluation.decide_diagnose import diagnose
+from evaluation.decide_finetune import forgetting
+from evaluation.decide_readiness import readiness
+from evaluation.decide_result import EVALUATED, RungResult
+from evaluation.decide_rules import all_pairs, judge_rung, suite_scores
+from evaluation.decide_text import explain
+from evaluation.metrics.cost import PriceTable, cost_summary
+from evaluation.results import ItemRecord, ItemScore, RunResult, StrategyResult
+from finetune.data_load import Example
+from tests.helpers.decide import LABELS, CaseFake, rung, write_config, write_examples
+
+
+@pytest.fixture
+def settings(isolated_home: Path) -> Settings:
+    return load_settings({"batch_size": 8, "threads": 1})
+
+
+def synthetic_run(
+    label: str, scores: dict[str, Sequence[float | None]], suite: str = "cases_dev"
+) -> RunResult:
+    """A finished run of one strategy whose items score ``scores`` (metric -> value per item)."""
+    n = len(next(iter(scores.values())))
+    records = [
+        ItemRecord(
+            label,
+            f"i{i}",
+            "",
+            f"q{i}",
+            f"q{i}",
+            LABELS[i % 4],
+            LABELS[i % 4],
+            scores={m: ItemScore(v[i]) for m, v in scores.items()},
+            latency_s=0.01,
+            model_calls=1,
+        )
+        for i in range(n)
+    ]
+    result = StrategyResult(label, {}, "", "fake")
+    result.metrics = {m: metric_result(m, records, True, None) for m in scores}
+    result.cost = cost_summary(records, "fake", PriceTable([]))
+    return RunResult(
+        uuid.uuid4().hex[:8], suite, suite, "qa", "complete", "now", strategies=[result], records=records
+    )
+
+
+def hits(n: int, right: int) -> list[float | None]:
+    return [1.0 if i < right else 0.0 for i in range(n)]
+
+
+def config_for(targets: dict[str, Any] | None = None) -> DecisionConfig:
+    data = {
+        "suites": {"dev": "dev.yaml", "test": "test.yaml"},
+        "targets": targets or {"exact_match": ">= 0.8"},
+    }
+    return decision_config_from_dict(data, Path("."), "test")
+
+
+def gaps_of(runs: dict[str, tuple[str, RunResult]], config: DecisionConfig) -> dict[str, list[Any]]:
+    rungs, records = [], {}
+    for label, (strategy, run) in runs.items():
+        result = RungResult(label, strategy, state=EVALUATED)
+        result.dev = suite_scores(run, label, list(run.strategies[0].metrics), config.targets, 0.95)
+        judge_rung(result, config)
+        rungs.append(result)
+        records[label] = run.records_for(label)
+    found = diagnose(rungs, all_pairs(rungs, records, config), records, config)
+    return {gap.kind: gap.evidence for gap in found}
+
+
+def test_knowledge_gap_when_rag_lifts_the_score_with_good_retrieval_but_stays_short() -> None:
+    runs = {
+        "prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(60, 12)})),
+        "rag": ("rag", synthetic_run("rag", {"exact_match": hits(60, 36), "hit@3": hits(60, 54)})),
+    }
+    gaps = gaps_of(runs, config_for())
+    assert set(gaps) == {"knowledge"}
+    (evidence,) = gaps["knowledge"]
+    assert evidence.code == "rag_lifts_short" and evidence.params["hit"] == pytest.approx(0.9)
+    assert evidence.params["diff"] == pytest.approx(0.4) and evidence.params["p"] < 0.05
+
+
+def test_knowledge_gap_when_retrieval_misses_the_facts() -> None:
+    runs = {
+        "prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(60, 12)})),
+        "rag": ("rag", synthetic_run("rag", {"exact_match": hits(60, 14), "hit@3": hits(60, 12)})),
+    }
+    (evidence,) = gaps_of(runs, config_for())["knowledge"]
+    assert evidence.code == "kb_missing_facts" and evidence.params["hit"] == pytest.approx(0.2)
+
+
+def test_reasoning_gap_when_reflection_or_the_agent_lifts_but_not_enough() -> None:
+    runs = {
+        "prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(60, 12)})),
+        "reflection": ("reflection", synthetic_run("reflection", {"exact_match": hits(60, 30)})),
+        "agent": ("agent", synthetic_run("agent", {"exact_match": hits(60, 13)})),
+    }
+    gaps = gaps_of(runs, config_for())
+    assert set(gaps) == {"reasoning"}
+    assert [e.params["rung"] for e in gaps["reasoning"]] == ["reflection"], "the agent's +1 item is no lift"
+
+
+def test_no_gap_is_claimed_without_evidence() -> None:
+    runs = {"prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(200, 20)}))}
+    assert gaps_of(runs, config_for()) == {}
+
+
+def test_data_too_small_when_the_ci_contains_the_threshold(settings: Settings, tmp_path: Path) -> None:
+    path = write_config(tmp_path, n_dev=20, rungs=[rung("prompt")])
+    decision = run_decision(load_decision_config(path), settings, backend=CaseFake({"prompt": 17}))
+    assert decision.status == "not_met"
+    gap = decision.gaps[0]
+    assert gap.kind == "data_too_small"
+    params = gap.evidence[0].params
+    assert params["low"] < 0.8 < params["high"] and params["n"] == 20 and params["needed"] > 20
+    assert "too small to decide" in " ".join(explain(decision))
+
+
+def test_behaviour_gap_when_every_prompting_rung_answers_off_format(
+    settings: Settings, tmp_path: Path
+) -> None:
+    examples = write_examples(tmp_path)
+    rungs = [
+        rung("prompt"),
+        rung("fewshot", examples_file=str(examples)),
+        rung("reflection", check="labels", labels=list(LABELS)),
+    ]
+    path = write_config(tmp_path, rungs=rungs)
+    fake = CaseFake({}, off_format=["prompt", "fewshot", "reflection"])
+    decision = run_decision(load_decision_config(path), settings, backend=fake)
+    gaps = {g.kind: g.evidence for g in decision.gaps}
+    assert "behaviour" in gaps
+    rates = {e.params["rung"]: e.params["rate"] for e in gaps["behaviour"] if e.code == "off_format"}
+    assert rates == {"prompt": 1.0, "fewshot": 1.0, "reflection": 1.0}
+    assert gaps["behaviour"][-1].code == "format_persists"
+    assert any(len(c[0]) > 2 for c in fake.calls), (
+        "reflection asked for revisions after the label check failed"
+    )
+
+
+# ---- readiness -----------------------------------------------------------------------------------
+def chat(question: str, answer: str) -> Example:
+    return Example(messages=[{"role": "user", "content": question}, {"role": "assistant", "content": answer}])
+
+
+def examples(n: int, labels: Sequence[str] = LABELS) -> list[Example]:
+    return [
+        chat(
+            f"Ticket number {i}: {'x' * (i % 7)} about order {i * 13} and {i * 7} items",
+            labels[i % len(labels)],
+        )
+        for i in range(n)
+    ]
+
+
+def test_readiness_counts_examples_labels_and_duplicates(settings: Settings, tiny_model_dir: Path) -> None:
+    config = config_for()
+    config.finetune.min_examples, config.finetune.min_per_label = 100, 10
+    ready = readiness(config, settings, examples(120), 0, str(tiny_model_dir), "a")
+    checks = {c.name: c for c in ready.checks}
+    assert ready.ready and checks["examples"].value == 120 and checks["per_label"].value == 30
+    assert checks["duplicates"].value == 0 and checks["local_base"].ok
+    few = readiness(config, settings, examples(40), 0, str(tiny_model_dir), "a")
+    assert not few.ready and {c.name for c in few.checks if not c.ok} == {"examples"}
+    skewed = examples(110, ["billing"] * 20 + ["returns"])  # 5 "returns" examples
+    checks = {c.name: c for c in readiness(config, settings, skewed, 0, str(tiny_model_dir), "a").checks}
+    assert not checks["per_label"].ok and checks["per_label"].value == 5
+    doubled = examples(60) * 2
+    checks = {c.name: c for c in readiness(config, settings, doubled, 3, str(tiny_model_dir), "a").checks}
+    assert not checks["duplicates"].ok and checks["duplicates"].value == pytest.approx(0.5)
+    assert checks["dev_overlap"].value == 3 and not checks["dev_overlap"].ok
+    assert not {c.name: c for c in readiness(config, settings, examples(120), 0, "fake", "a").checks}[
+        "local_base"
+    ].ok
+
+
+def test_training_time_estimates_use_stored_throughput_and_the_gpu_table(
+    settings: Settings, tiny_model_dir: Path
+) -> None:
+    from evaluation.decide_readiness import GPU_TABLE, SMALL_MFU, model_params
+    from finetune.store import TrainingStore
+
+    config = config_for()
+    config.finetune.train = {"epochs": 2}
+    ready = readiness(config, settings, examples(120), 0, str(tiny_model_dir), "a")
+    local = ready.estimates[0]
+    assert (
+        local["where"] == "this machine"
+        and local["tokens_per_s"] is None
+        and "no training run" in local["source"]
+    )
+    with TrainingStore(settings.db_path) as store:
+        run_id = store.create_run("old", "elsewhere", "sft", 10, {}, {})
+        store.finish(run_id, "complete", summary={"tokens_per_s": 250.0})
+    ready = readiness(config, settings, examples(120), 0, str(tiny_model_dir), "a")
+    local = ready.estimates[0]
+    assert local["tokens_per_s"] == 250.0 and run_id in local["source"]
+    assert ready.epochs == 2 and local["hours"] == pytest.approx(ready.train_tokens / 250.0 / 3600)
+    assert local["cost"] == pytest.approx(local["hours"] * 0.10), "the default local compute price"
+    params = model_params(tiny_model_dir)
+    assert params is not None
+    gpus = ready.estimates[1:]
+    assert [g["where"] for g in gpus] == [name for name, _, _ in GPU_TABLE]
+    assert gpus[0]["tokens_per_s"] == pytest.approx(SMALL_MFU * GPU_TABLE[0][1] * 1e12 / (4 * params))
+
+
+# ---- forgetting ----------------------------------------------------------------------------------
+def test_forgetting_check_fails_past_the_bound() -> None:
+    before = synthetic_run("prompt", {"accuracy": hits(50, 40)}, "general")
+    slight = forgetting(
+        before, synthetic_run("prompt", {"accuracy": hits(50, 39)}, "general"), "accuracy", 0.05
+    )
+    assert slight.passed and slight.drop == pytest.approx(0.02)
+    heavy = forgetting(
+        before, synthetic_run("prompt", {"accuracy": hits(50, 25)}, "general"), "accuracy", 0.05
+    )
+    assert not heavy.passed and heavy.drop == pytest.approx(0.3) and heavy.p_value is not None
+
+
+class SyntheticEvaluator(Evaluator):
+    """Scores by (suite, fine-tuned or not): no model is loaded or asked."""
+
+    def __init__(self, table: dict[tuple[str, bool], int], n: int = 40) -> None:
+        self.table, self.n, self.model_calls = table, n, 0
+        self.asked: list[tuple[str, str]] = []
+
+    def evaluate(
+        self, suite: Path, strategy: dict[str, Any], model: str, config: Any, *, injected: bool = True
+    ) -> RunResult:
+        self.asked.append((suite.stem, model))
+        right = self.table[(suite.stem, "+" in model)]
+        return synthetic_run(str(strategy["strategy"]), {"exact_match": hits(self.n, right)}, suite.stem)
+
+
+def fake_trainer(request: Any, settings: Settings, progress: Any) -> None:
+    folder = settings.adapters_dir / request.name
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text("{}", encoding="utf-8")
+    (folder / "manifest.json").write_text(
+        json.dumps({"name": request.name, "evaluations": []}), encoding="utf-8"
+    )
+
+
+def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, tiny_model_dir: Path) -> None:
+    from tests.helpers.decide import write_suite
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Sort ticket {i} about {i * 31} boxes"},
+                {"role": "assistant", "content": LABELS[i % 4]},
+            ]
+        }
+        for i in range(120)
+    ]
+    (data / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    write_suite(tmp_path, "general", 40)
+    path = write_config(
+        tmp_path,
+        model=str(tiny_model_dir),
+        rungs=[rung("prompt"), "finetune"],
+        allow_finetune=True,
+        suites={"dev": "dev.yaml", "test": "test.yaml", "general": "general.yaml"},
+        finetune={"data": str(data), "adapter": "cases-ft"},
+    )
+    evaluator = SyntheticEvaluator(
+        {
+            ("dev", False): 12,
+            ("dev", True): 40,
+            ("test", True): 40,
+            ("general", False): 36,
+            ("general", True): 20,
+        }
+    )
+    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=fake_trainer)
+    finetune = decision.rung("finetune")
+    assert (
+        finetune.state == EVALUATED
+        and finetune.dev is not None
+        and finetune.dev.metrics["exact_match"].mean == 1.0
+    )
+    assert decision.forgetting is not None and decision.forgetting.drop == pytest.approx(0.4)
+    assert not decision.forgetting.passed and not finetune.meets
+    assert [m.code for m in finetune.misses] == ["forgetting"]
+    assert decision.status == "not_met" and decision.adapter == "cases-ft"
+    assert ("general", str(tiny_model_dir)) in evaluator.asked and (
+        "general",
+        f"{tiny_model_dir}+cases-ft",
+    ) in evaluator.asked
+    manifest = json.loads((settings.adapters_dir / "cases-ft" / "manifest.json").read_text(encoding="utf-8"))
+    assert [e["split"] for e in manifest["evaluations"]] == ["dev", "test", "general"]
+    assert manifest["evaluations"][0]["metrics"]["exact_match"] == 1.0
