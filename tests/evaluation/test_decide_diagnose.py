@@ -248,13 +248,22 @@ class SyntheticEvaluator(Evaluator):
         return synthetic_run(str(strategy["strategy"]), {"exact_match": hits(self.n, right)}, suite.stem)
 
 
-def fake_trainer(request: Any, settings: Settings, progress: Any) -> None:
+def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | None = None) -> None:
+    """Publishes an (empty) adapter with the manifest a real training run writes."""
+    from finetune.adapters import resolve_base
+    from finetune.train_data import locate_data
+
     folder = settings.adapters_dir / request.name
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text("{}", encoding="utf-8")
-    (folder / "manifest.json").write_text(
-        json.dumps({"name": request.name, "evaluations": []}), encoding="utf-8"
-    )
+    manifest = {
+        "name": request.name,
+        "evaluations": [],
+        "hyperparameters": request.config.to_dict(),
+        "data": {"data_hash": locate_data(request.data or data).data_hash},
+        "base_model": {"ref": resolve_base(request.base, settings)[0]},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
 def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -308,3 +317,77 @@ def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, 
     manifest = json.loads((settings.adapters_dir / "cases-ft" / "manifest.json").read_text(encoding="utf-8"))
     assert [e["split"] for e in manifest["evaluations"]] == ["dev", "test", "general"]
     assert manifest["evaluations"][0]["metrics"]["exact_match"] == 1.0
+
+
+class ByStrategyEvaluator(SyntheticEvaluator):
+    """Also keyed by strategy: the fine-tuned model under rag scores apart from it under prompt."""
+
+    def evaluate(
+        self, suite: Path, strategy: dict[str, Any], model: str, config: Any, *, injected: bool = True
+    ) -> RunResult:
+        self.asked.append((suite.stem, f"{strategy['strategy']}:{model}"))
+        key = (f"{suite.stem}:{strategy['strategy']}", "+" in model)
+        right = self.table.get(key, self.table.get((suite.stem, "+" in model), 0))  # type: ignore[call-overload]
+        return synthetic_run(str(strategy["strategy"]), {"exact_match": hits(self.n, right)}, suite.stem)
+
+
+def test_raw_training_data_is_prepared_once_resumed_training_and_the_finetuned_model_under_rag(
+    settings: Settings, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    raw = tmp_path / "tickets.jsonl"
+    rows = [
+        {"instruction": f"Sort ticket {i}: {i * 37} boxes, {i % 9} late", "output": LABELS[i % 4]}
+        for i in range(80)
+    ]
+    raw.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    path = write_config(
+        tmp_path,
+        model=str(tiny_model_dir),
+        rungs=[rung("prompt"), "finetune"],
+        allow_finetune=True,
+        kb="handbook",
+        finetune={
+            "raw": [str(raw)],
+            "adapter": "cases-ft",
+            "min_examples": 50,
+            "prepare": {"general": "none", "min_examples": 20},
+        },
+    )
+    # Interrupted training of this adapter left its checkpoints: the decision resumes it.
+    work = settings.adapters_dir / ".work" / "cases-ft"
+    work.mkdir(parents=True)
+    (work / "run.json").write_text("{}", encoding="utf-8")
+    requests: list[Any] = []
+
+    def trainer(request: Any, settings: Settings, progress: Any) -> None:
+        requests.append(request)
+        fake_trainer(request, settings, progress, settings.home / "decisions" / "cases" / "data")
+
+    evaluator = ByStrategyEvaluator(
+        {
+            ("dev", False): 12,
+            ("dev:prompt", True): 30,
+            ("dev:rag", True): 40,
+            ("test", True): 40,
+            ("test:rag", True): 40,
+        }
+    )
+    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
+    (request,) = requests
+    assert request.resume and request.data is None, "the unfinished training is resumed"
+    prepared = settings.home / "decisions" / "cases" / "data"
+    manifest = json.loads((prepared / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"][0]["path"] == str(raw) and (prepared / "train.jsonl").is_file()
+    assert [r.label for r in decision.rungs] == ["prompt", "finetune", "finetune+rag"]
+    assert not decision.rung("finetune").meets and decision.rung("finetune+rag").meets
+    assert decision.recommended == "finetune+rag" and decision.status == "met"
+    assert ("test", f"rag:{tiny_model_dir}+cases-ft") in evaluator.asked, (
+        "the recommendation is confirmed on test"
+    )
+    before = (prepared / "manifest.json").stat().st_mtime_ns
+    requests.clear()
+    run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
+    assert (prepared / "manifest.json").stat().st_mtime_ns == before, (
+        "unchanged raw data is not prepared again"
+    )
+    assert requests == [], "the finished adapter is reused"
