@@ -234,7 +234,8 @@ def test_forgetting_check_fails_past_the_bound() -> None:
 
 
 class SyntheticEvaluator(Evaluator):
-    """Scores by (suite, fine-tuned or not): no model is loaded or asked."""
+    """Scores by (suite, fine-tuned or not), or by ("suite:strategy", fine-tuned or not) where the
+    table has that key: no model is loaded or asked."""
 
     def __init__(self, table: dict[tuple[str, bool], int], n: int = 40) -> None:
         self.table, self.n, self.model_calls = table, n, 0
@@ -243,9 +244,11 @@ class SyntheticEvaluator(Evaluator):
     def evaluate(
         self, suite: Path, strategy: dict[str, Any], model: str, config: Any, *, injected: bool = True
     ) -> RunResult:
-        self.asked.append((suite.stem, model))
-        right = self.table[(suite.stem, "+" in model)]
-        return synthetic_run(str(strategy["strategy"]), {"exact_match": hits(self.n, right)}, suite.stem)
+        name = str(strategy["strategy"])
+        self.asked += [(suite.stem, model), (suite.stem, f"{name}:{model}")]
+        tuned = "+" in model
+        right = self.table.get((f"{suite.stem}:{name}", tuned), self.table.get((suite.stem, tuned), 0))
+        return synthetic_run(name, {"exact_match": hits(self.n, right)}, suite.stem)
 
 
 def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | None = None) -> None:
@@ -319,18 +322,6 @@ def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, 
     assert manifest["evaluations"][0]["metrics"]["exact_match"] == 1.0
 
 
-class ByStrategyEvaluator(SyntheticEvaluator):
-    """Also keyed by strategy: the fine-tuned model under rag scores apart from it under prompt."""
-
-    def evaluate(
-        self, suite: Path, strategy: dict[str, Any], model: str, config: Any, *, injected: bool = True
-    ) -> RunResult:
-        self.asked.append((suite.stem, f"{strategy['strategy']}:{model}"))
-        key = (f"{suite.stem}:{strategy['strategy']}", "+" in model)
-        right = self.table.get(key, self.table.get((suite.stem, "+" in model), 0))  # type: ignore[call-overload]
-        return synthetic_run(str(strategy["strategy"]), {"exact_match": hits(self.n, right)}, suite.stem)
-
-
 def test_raw_training_data_is_prepared_once_resumed_training_and_the_finetuned_model_under_rag(
     settings: Settings, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
@@ -363,7 +354,7 @@ def test_raw_training_data_is_prepared_once_resumed_training_and_the_finetuned_m
         requests.append(request)
         fake_trainer(request, settings, progress, settings.home / "decisions" / "cases" / "data")
 
-    evaluator = ByStrategyEvaluator(
+    evaluator = SyntheticEvaluator(
         {
             ("dev", False): 12,
             ("dev:prompt", True): 30,
