@@ -149,7 +149,10 @@ def parse_target(metric: str, raw: Any, where: str) -> Target:
     return Target(metric, op, float(match.group(2)))
 
 
-def parse_rung(raw: Any, index: int, where: str) -> RungSpec:
+RELATIVE_KEYS = ("examples_file", "database")  # strategy keys that name files: relative to the config
+
+
+def parse_rung(raw: Any, index: int, where: str, base: Path = Path(".")) -> RungSpec:
     from assistant.strategies.base import strategy_names
 
     known = [*strategy_names(), FINETUNE]
@@ -162,9 +165,12 @@ def parse_rung(raw: Any, index: int, where: str) -> RungSpec:
     if "config" in data:  # a strategy YAML, with the mapping's other keys over it
         from assistant.service import strategy_data
 
-        path = Path(str(data.pop("config")))
-        base, _ = strategy_data(path)
-        data = {**base, **data}
+        path = Path(str(data.pop("config"))).expanduser()
+        loaded, _ = strategy_data(path if path.is_absolute() else base / path)
+        data = {**loaded, **data}
+    for key in RELATIVE_KEYS:
+        if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
+            data[key] = str(base / data[key])
     label = str(data.pop("name", "") or data.get("strategy", ""))
     strategy = str(data.get("strategy", label))
     if strategy not in known:
@@ -271,7 +277,7 @@ def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> D
         raise _fail(
             where, "the rung list is empty", f"list rungs, e.g. {list(DEFAULT_RUNGS)}, or leave `rungs` out"
         )
-    rungs = [parse_rung(r, i, where) for i, r in enumerate(rungs_raw)]
+    rungs = [parse_rung(r, i, where, base) for i, r in enumerate(rungs_raw)]
     labels = [r.label for r in rungs]
     duplicate = next((label for label in labels if labels.count(label) > 1), None)
     if duplicate:

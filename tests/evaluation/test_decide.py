@@ -220,3 +220,42 @@ def test_bad_config_values_name_the_key(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError, match=match):
             load_decision_config(write_config(tmp_path, **values))
+
+
+def test_rung_files_are_relative_to_the_config(settings: Settings, tmp_path: Path) -> None:
+    write_examples(tmp_path)
+    (tmp_path / "strat.yaml").write_text("strategy: fewshot\nk: 2\nexamples_file: examples.jsonl\n", "utf-8")
+    path = write_config(
+        tmp_path, rungs=[{"name": "mine", "config": "strat.yaml", "system_prompt": "RUNG:mine"}]
+    )
+    (mine,) = load_decision_config(path).rungs
+    assert mine.label == "mine" and mine.strategy == "fewshot" and mine.config["k"] == 2
+    assert mine.config["examples_file"] == str(tmp_path / "examples.jsonl")
+    decision = _decide(path, settings, CaseFake({"mine": 40}))
+    assert decision.recommended == "mine"
+
+
+def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
+    import yaml
+
+    from evaluation.decide_config import decision_config_from_dict
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = (
+        readme.split("`decide.yaml` (paths are relative to the file):")[1]
+        .split("```yaml\n")[1]
+        .split("```")[0]
+    )
+    (tmp_path / "agent.yaml").write_text("strategy: agent\nmax_steps: 3\n", encoding="utf-8")
+    config = decision_config_from_dict(yaml.safe_load(block), tmp_path, "README")
+    assert [r.label for r in config.rungs] == [
+        "prompt",
+        "fewshot",
+        "reflect-labels",
+        "rag",
+        "my-agent",
+        "finetune",
+    ]
+    assert [str(t) for t in config.targets] == ["exact_match >= 0.8", "unparseable <= 0.05"]
+    assert config.finetune.data == tmp_path / "data" / "tickets" and config.finetune.max_forgetting == 0.05
+    assert config.max_cost_per_1k == 0.5 and config.confidence == 0.95 and config.rungs[4].strategy == "agent"
