@@ -117,6 +117,8 @@ def knowledge(
 
 def label_set(records: Sequence[ItemRecord]) -> set[str] | None:
     """The normalised references when they look like a label set (a classification suite)."""
+    if any(r.choices for r in records):
+        return None  # multiple choice: the `unparseable` metric says which replies named no option
     references = [normalize(r.reference) for r in records if r.reference]
     labels = set(references)
     if not references or len(labels) > MAX_LABELS or len(labels) * 2 > len(references):

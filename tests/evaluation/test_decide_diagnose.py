@@ -317,6 +317,14 @@ def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, 
         "general",
         f"{tiny_model_dir}+cases-ft",
     ) in evaluator.asked
+    from evaluation.decide_store import DecisionStore
+
+    with DecisionStore(settings.db_path) as store:
+        stored = store.load_decision(decision.decision_id)
+    assert stored.to_dict() == decision.to_dict(), (
+        "readiness, forgetting and gaps round-trip through the store"
+    )
+    assert stored.readiness is not None and stored.readiness.checks[0].name == "examples"
     manifest = json.loads((settings.adapters_dir / "cases-ft" / "manifest.json").read_text(encoding="utf-8"))
     assert [e["split"] for e in manifest["evaluations"]] == ["dev", "test", "general"]
     assert manifest["evaluations"][0]["metrics"]["exact_match"] == 1.0
