@@ -139,7 +139,7 @@ class _Climb:
             step += 1
             self.progress.note(
                 f"rung {step}/{total}: {rung.label} on {self.plan.dev.spec.name} "
-                f"({len(self.plan.dev.items)} items)"
+                f"({min(len(self.plan.dev.items), self.config.limit or len(self.plan.dev.items))} items)"
             )
             self.evaluate(rung, plan.strategy, self.plan.model)
 

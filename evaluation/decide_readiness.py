@@ -23,7 +23,8 @@ and per four other characters, times the epochs):
   the activations, 2N; the frozen weights get no gradient). Peak FLOP/s are NVIDIA's datasheet
   numbers; the MFU (model FLOPs utilisation) is an assumption: 0.10 below 1B parameters (a
   small model cannot keep a big GPU busy), 0.30 above. Hourly prices are typical on-demand
-  cloud prices (an assumption, late 2025). Treat both as order-of-magnitude estimates.
+  cloud prices (an assumption, late 2025). Loading the model and tokenizing are left out (a
+  minute or so either way). Treat both as order-of-magnitude estimates.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ def estimates(
                     "tokens_per_s": gpu_speed,
                     "hours": gpu_hours,
                     "cost": gpu_hours * usd,
-                    "source": f"{tflops:g} TFLOP/s peak x MFU {mfu:.2f} / (4 x {params / 1e6:.0f}M params)",
+                    "source": f"{tflops:g} TFLOP/s peak x MFU {mfu:.2f} / (4 x {params / 1e6:.0f}M params); "
+                    "loading and tokenizing not included",
                     "price_source": f"assumed {usd:.2f} USD/hour on demand",
                 }
             )
