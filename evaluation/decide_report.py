@@ -15,7 +15,7 @@ from pathlib import Path
 
 from assistant.errors import ConfigError
 from evaluation.decide_result import EVALUATED, MET, TIE, Decision, Estimate, RungResult, SuiteScores
-from evaluation.decide_text import GAP_NAMES, explain, note
+from evaluation.decide_text import explain, gap_lines, note
 from evaluation.report import common as c
 
 Table = tuple[list[str], list[list[str]]]
@@ -159,7 +159,7 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
     lang = decision.language if decision.language in TITLES else "en"
     t = TITLES[lang]
     out: list[tuple[str, Table | list[str]]] = [
-        (t["why"], explain(decision, lang)),
+        (t["why"], explain(decision, lang, gaps=False)),
         (t["rungs"], rung_table(decision)),
     ]
     if any(r.test for r in decision.rungs):
@@ -167,8 +167,7 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
     if decision.comparisons:
         out.append((t["pairs"], pairs_table(decision)))
     if decision.gaps:
-        names = GAP_NAMES[lang]
-        out.append((t["gaps"], [names[g.kind] for g in decision.gaps]))
+        out.append((t["gaps"], gap_lines(decision, lang)))
     if decision.readiness is not None:
         out.append((t["ready"], readiness_table(decision)))
         out.append((t["estimates"], estimates_table(decision)))

@@ -179,17 +179,22 @@ def headline(decision: Decision, lang: str) -> str:
     return HEADLINES.get(lang, HEADLINES["en"])[decision.status].format(rung=rung)
 
 
-def explain(decision: Decision, lang: str | None = None) -> list[str]:
-    """The decision in sentences: the headline, why, the gaps, and what fine-tuning would take."""
+def gap_lines(decision: Decision, lang: str) -> list[str]:
+    names = GAP_NAMES.get(lang, GAP_NAMES["en"])
+    return [f"{names[gap.kind]}: " + " ".join(say(e, lang) for e in gap.evidence) for gap in decision.gaps]
+
+
+def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> list[str]:
+    """The decision in sentences: the headline, why, the gaps (unless ``gaps=False``: a report
+    gives them a section of their own), and what fine-tuning would take."""
     lang = lang or decision.language
     lines = [headline(decision, lang)]
     lines += [say(r, lang) for r in decision.reasons]
     for rung in decision.rungs:
         if rung.misses and rung.state == "evaluated" and rung.label != decision.recommended:
             lines.append(f"{rung.label}: " + "; ".join(say(m, lang) for m in rung.misses))
-    names = GAP_NAMES.get(lang, GAP_NAMES["en"])
-    for gap in decision.gaps:
-        lines.append(f"{names[gap.kind]}: " + " ".join(say(e, lang) for e in gap.evidence))
+    if gaps:
+        lines += gap_lines(decision, lang)
     ready = decision.readiness
     if ready is not None and decision.status == NOT_MET:
         advice = FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])

@@ -3,6 +3,7 @@ results (synthetic runs) and from scripted fakes through the real runner."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Sequence
@@ -149,6 +150,11 @@ def test_behaviour_gap_when_every_prompting_rung_answers_off_format(
     rates = {e.params["rung"]: e.params["rate"] for e in gaps["behaviour"] if e.code == "off_format"}
     assert rates == {"prompt": 1.0, "fewshot": 1.0, "reflection": 1.0}
     assert gaps["behaviour"][-1].code == "format_persists"
+    from evaluation.decide_report import render_html, render_markdown
+
+    gap_section = render_markdown(decision).split("## Gap diagnosis")[1].split("##")[0]
+    assert "Behaviour / format gap" in gap_section and "no prompt fixes the behaviour" in gap_section
+    assert "格式错误持续存在" in render_html(dataclasses.replace(decision, language="zh"))
     assert any(len(c[0]) > 2 for c in fake.calls), (
         "reflection asked for revisions after the label check failed"
     )
