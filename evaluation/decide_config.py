@@ -89,6 +89,9 @@ class FinetuneSpec:
     min_per_label: int = 10
     max_duplicate_rate: float = 0.10
     max_forgetting: float = 0.05
+    # Steps of a probe training run that measures tokens/s on this machine when the store has no
+    # run of this base model yet (0: no probe; the estimate then falls back or says n/a).
+    probe_steps: int = 2
     try_rag: bool = True
 
     @property
@@ -221,8 +224,8 @@ def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
         TrainConfig.from_dict(spec.train)
     except (ConfigError, TypeError) as exc:
         raise _fail(where, f"finetune.train: {exc}") from None
-    if spec.min_examples < 1 or spec.min_per_label < 0:
-        raise _fail(where, "finetune.min_examples must be >= 1 and min_per_label >= 0")
+    if spec.min_examples < 1 or spec.min_per_label < 0 or spec.probe_steps < 0:
+        raise _fail(where, "finetune.min_examples must be >= 1, min_per_label and probe_steps >= 0")
     if not 0 <= spec.max_forgetting <= 1 or not 0 <= spec.max_duplicate_rate <= 1:
         raise _fail(where, "finetune.max_forgetting and max_duplicate_rate must be in [0, 1]")
     return spec

@@ -17,7 +17,9 @@ Training time and cost are estimated from the training tokens (one token per CJK
 and per four other characters, times the epochs):
 
 - on **this machine** from the tokens/s of earlier training runs in the store (the same base
-  model preferred), charged at the price table's compute rate;
+  model preferred; without one, and when the decision will not train, a probe run of
+  ``finetune.probe_steps`` steps measures it and stays in the store), charged at the price
+  table's compute rate;
 - on a **GPU** from ``GPU_TABLE``: tokens/s = MFU x peak dense BF16 FLOP/s / (4 x parameters)
   (a LoRA step costs about a forward pass, 2N FLOPs per token, plus the backward pass through
   the activations, 2N; the frozen weights get no gradient). Peak FLOP/s are NVIDIA's datasheet
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,15 +96,22 @@ def model_params(folder: Path) -> float | None:
     return sum(f.stat().st_size for f in files) / width
 
 
-def local_tokens_per_s(settings: Settings, base: str) -> tuple[float | None, str]:
-    """Training throughput measured on this machine: the newest run of ``base``, else of any model."""
+def local_tokens_per_s(
+    settings: Settings, base: str, probe: Callable[[], tuple[float | None, str]] | None = None
+) -> tuple[float | None, str]:
+    """Training throughput on this machine: the newest stored run of ``base``; else a short probe
+    run (when ``probe`` is given); else the newest run of any model."""
     from finetune.store import TrainingStore
 
-    if not settings.db_path.is_file():
-        return None, "no training run in the store yet"
-    with TrainingStore(settings.db_path) as store:
-        runs = [r for r in store.list_runs(limit=200) if r.summary and r.summary.get("tokens_per_s")]
+    runs = []
+    if settings.db_path.is_file():
+        with TrainingStore(settings.db_path) as store:
+            runs = [r for r in store.list_runs(limit=200) if r.summary and r.summary.get("tokens_per_s")]
     same = [r for r in runs if r.base == base]
+    if not same and probe is not None:
+        speed, source = probe()
+        if speed:
+            return speed, source
     for pool, what in ((same, f"same base model {base}"), (runs, "another base model: a rough guide")):
         if pool:
             run = pool[0]
@@ -111,13 +120,58 @@ def local_tokens_per_s(settings: Settings, base: str) -> tuple[float | None, str
     return None, "no training run in the store yet: run `ladder finetune train --max-steps 5` to measure"
 
 
+def probe_tokens_per_s(
+    settings: Settings, base: str, examples: Sequence[Example], train: dict[str, Any], steps: int
+) -> tuple[float | None, str]:
+    """Train ``steps`` steps on a few of the examples, then delete the adapter; the run stays in
+    the store, so the next estimate needs no probe."""
+    import tempfile
+    import uuid
+
+    from assistant.errors import LadderError
+    from finetune.adapters import remove_adapter
+    from finetune.train import TrainRequest
+    from finetune.train import train as run_training
+    from finetune.train_config import TrainConfig
+
+    overrides = {
+        "max_steps": steps,
+        "checkpoint_every": 0,
+        "min_examples": 1,
+        "patience": 0,
+        "eval_every": None,
+    }
+    config = TrainConfig.from_dict({**train, **overrides})
+    text = config.mode == "cpt"
+    sample = [e for e in examples if e.is_text == text][: config.batch_size * config.grad_accum * steps]
+    if not sample:
+        return None, "no examples to probe with"
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "probe.jsonl"
+        rows = [{"text": e.text} if text else {"messages": e.messages} for e in sample]
+        data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+        try:
+            result = run_training(TrainRequest(base, data, name, config), settings)
+        except LadderError as exc:
+            return None, f"the probe run failed: {exc.message}"
+        finally:
+            remove_adapter(name, settings)
+    speed = result.manifest["results"].get("tokens_per_s")
+    return (float(speed) if speed else None), f"a {steps}-step probe run ({name}) just now"
+
+
 def estimates(
-    settings: Settings, base: str, base_dir: Path | None, train_tokens: int
+    settings: Settings,
+    base: str,
+    base_dir: Path | None,
+    train_tokens: int,
+    probe: Callable[[], tuple[float | None, str]] | None = None,
 ) -> list[dict[str, Any]]:
     from evaluation.metrics.cost import load_price_table
 
     out: list[dict[str, Any]] = []
-    speed, source = local_tokens_per_s(settings, base)
+    speed, source = local_tokens_per_s(settings, base, probe)
     price, price_source = load_price_table(settings.price_table).lookup(base)
     rate = price.compute_per_hour if price is not None else None
     hours = train_tokens / speed / 3600 if speed else None
@@ -204,11 +258,17 @@ def readiness(
     train = TrainConfig.from_dict(spec.train)
     epochs = float(train.epochs or 1)
     tokens = int(sum(estimate_tokens(e.full_text) for e in examples) * epochs)
-    base_dir = None
-    if ref.kind == "pack":
-        base_dir = settings.models_dir / ref.target
-    elif ref.kind == "folder":
-        base_dir = Path(ref.target)
+    base_dir, base_ref, probe = None, model, None
+    if local:
+        from finetune.adapters import resolve_base
+
+        base_ref, base_dir = resolve_base(model, settings)
+        if spec.probe_steps and not config.allow_finetune:  # a run that will train measures itself
+            steps = spec.probe_steps
+
+            def probe() -> tuple[float | None, str]:
+                return probe_tokens_per_s(settings, model, examples, spec.train, steps)
+
     data = str(spec.data) if spec.data is not None else "<prepared folder>"
     command = f"ladder finetune train --base {model} --data {data} --name {adapter}"
     for key, flag in (
@@ -223,7 +283,7 @@ def readiness(
         ready=all(c.ok for c in checks if c.name != "dev_overlap"),
         examples=len(domain),
         checks=checks,
-        estimates=estimates(settings, model, base_dir, tokens),
+        estimates=estimates(settings, base_ref, base_dir, tokens, probe),
         train_tokens=tokens,
         epochs=epochs,
         command=command,

@@ -196,14 +196,15 @@ def test_readiness_counts_examples_labels_and_duplicates(settings: Settings, tin
     ].ok
 
 
-def test_training_time_estimates_use_stored_throughput_and_the_gpu_table(
+def test_training_time_estimates_use_stored_throughput_a_probe_and_the_gpu_table(
     settings: Settings, tiny_model_dir: Path
 ) -> None:
     from evaluation.decide_readiness import GPU_TABLE, SMALL_MFU, model_params
     from finetune.store import TrainingStore
 
     config = config_for()
-    config.finetune.train = {"epochs": 2}
+    config.finetune.train = {"epochs": 2, "batch_size": 4}
+    config.finetune.probe_steps = 0
     ready = readiness(config, settings, examples(120), 0, str(tiny_model_dir), "a")
     local = ready.estimates[0]
     assert (
@@ -224,6 +225,18 @@ def test_training_time_estimates_use_stored_throughput_and_the_gpu_table(
     gpus = ready.estimates[1:]
     assert [g["where"] for g in gpus] == [name for name, _, _ in GPU_TABLE]
     assert gpus[0]["tokens_per_s"] == pytest.approx(SMALL_MFU * GPU_TABLE[0][1] * 1e12 / (4 * params))
+    # No run of this base model yet: a short probe run measures it, and leaves no adapter behind.
+    config.finetune.probe_steps = 2
+    probed = readiness(config, settings, examples(120), 0, str(tiny_model_dir), "a").estimates[0]
+    assert "2-step probe run" in probed["source"] and probed["tokens_per_s"] > 0
+    assert not [p for p in settings.adapters_dir.iterdir() if p.name.startswith("probe-")]
+    with TrainingStore(settings.db_path) as store:
+        (probe,) = [r for r in store.list_runs() if r.adapter.startswith("probe-")]
+        assert probe.step == 2 and probe.summary is not None
+    again = readiness(config, settings, examples(120), 0, str(tiny_model_dir), "a").estimates[0]
+    assert probe.run_id in again["source"] and "same base model" in again["source"], (
+        "measured once, then stored"
+    )
 
 
 # ---- forgetting ----------------------------------------------------------------------------------
