@@ -99,7 +99,7 @@ def row(instruction: str, output: str, tags: list[str], input_text: str = "") ->
 
 
 def arithmetic(rng: random.Random) -> Iterator[Row]:
-    for _ in range(40):
+    for _ in range(420):
         a, b = rng.randint(12, 999), rng.randint(12, 999)
         op = rng.choice("+-*/")
         if op == "/":
@@ -111,13 +111,17 @@ def arithmetic(rng: random.Random) -> Iterator[Row]:
             ask = rng.choice(("What is {a} {o} {b}?", "Calculate {a} {o} {b}.", "Compute {a} {o} {b}."))
             yield row(ask.format(a=a, o=shown, b=b), f"{a} {shown} {b} = {result}", ["arithmetic", "lang:en"])
         else:
-            ask = rng.choice(("计算 {a} {o} {b} 等于多少？", "{a} {o} {b} 的结果是多少？", "请算出 {a} {o} {b}。"))
-            yield row(ask.format(a=a, o=shown, b=b), f"{a} {shown} {b} = {result}。", ["arithmetic", "lang:zh"])
+            ask = rng.choice(
+                ("计算 {a} {o} {b} 等于多少？", "{a} {o} {b} 的结果是多少？", "请算出 {a} {o} {b}。")
+            )
+            yield row(
+                ask.format(a=a, o=shown, b=b), f"{a} {shown} {b} = {result}。", ["arithmetic", "lang:zh"]
+            )
 
 
 def number_facts(rng: random.Random) -> Iterator[Row]:
-    for _ in range(30):
-        n = rng.randint(20, 500)
+    for _ in range(220):
+        n = rng.randint(20, 999)
         prime = n > 1 and all(n % d for d in range(2, math.isqrt(n) + 1))
         kind = rng.choice(("prime", "even", "gcd"))
         if kind == "prime":
@@ -130,42 +134,44 @@ def number_facts(rng: random.Random) -> Iterator[Row]:
             zh = f"{n} 是{'偶数' if n % 2 == 0 else '奇数'}。"
             yield row(f"{n} 是奇数还是偶数？", zh, ["number_facts", "lang:zh"])
         else:
-            m = rng.randint(20, 500)
+            m = rng.randint(20, 999)
             g = math.gcd(n, m)
             yield row(f"What is the greatest common divisor of {n} and {m}?",
                       f"The greatest common divisor of {n} and {m} is {g}.", ["number_facts", "lang:en"])  # fmt: skip
 
 
 def conversions(rng: random.Random) -> Iterator[Row]:
-    for _ in range(50):
+    for _ in range(360):
         kind = rng.randrange(7)
         if kind == 0:
-            km = rng.randint(2, 90)
+            km = rng.randint(2, 900)
             yield row(f"How many meters are in {km} kilometers?", f"{km} kilometers is {km * 1000} meters.",
                       ["unit_conversion", "lang:en"])  # fmt: skip
         elif kind == 1:
-            kg = rng.randint(2, 60)
-            yield row(f"{kg} 千克等于多少克？", f"{kg} 千克等于 {kg * 1000} 克。", ["unit_conversion", "lang:zh"])
+            kg = rng.randint(2, 500)
+            yield row(
+                f"{kg} 千克等于多少克？", f"{kg} 千克等于 {kg * 1000} 克。", ["unit_conversion", "lang:zh"]
+            )
         elif kind == 2:
-            hours = rng.randint(2, 30)
+            hours = rng.randint(2, 200)
             yield row(f"How many minutes are in {hours} hours?", f"{hours} hours is {hours * 60} minutes.",
                       ["unit_conversion", "lang:en"])  # fmt: skip
         elif kind == 3:
-            c = 5 * rng.randint(-8, 20)
+            c = 5 * rng.randint(-8, 60)
             f = c * 9 // 5 + 32  # exact: c is a multiple of 5
             yield row(f"Convert {c} degrees Celsius to Fahrenheit.", f"{c} °C is {f} °F (F = C × 9/5 + 32).",
                       ["unit_conversion", "lang:en"])  # fmt: skip
         elif kind == 4:
-            liters = rng.randint(2, 40)
+            liters = rng.randint(2, 400)
             yield row(f"{liters} 升等于多少毫升？", f"{liters} 升等于 {liters * 1000} 毫升。",
                       ["unit_conversion", "lang:zh"])  # fmt: skip
         elif kind == 5:
-            inches = rng.randint(2, 50)
+            inches = rng.randint(2, 300)
             cm = f"{inches * 254 / 100:g}"  # 1 inch = 2.54 cm exactly
             yield row(f"How many centimeters are {inches} inches?", f"{inches} inches is {cm} centimeters.",
                       ["unit_conversion", "lang:en"])  # fmt: skip
         else:
-            minutes = rng.randint(2, 12) * 60 + rng.choice((0, 15, 30, 45))
+            minutes = rng.randint(2, 48) * 60 + rng.choice((0, 15, 30, 45))
             h, m = divmod(minutes, 60)
             answer = f"{minutes} 分钟等于 {h} 小时" + (f" {m} 分钟。" if m else "。")
             yield row(f"{minutes} 分钟是几小时几分钟？", answer, ["unit_conversion", "lang:zh"])
@@ -173,9 +179,17 @@ def conversions(rng: random.Random) -> Iterator[Row]:
 
 def capitals(rng: random.Random) -> Iterator[Row]:
     for country, capital, country_zh, capital_zh in CAPITALS:
-        ask = rng.choice(("What is the capital of {c}?", "Name the capital city of {c}.", "Which city is the capital of {c}?"))
+        ask = rng.choice(
+            (
+                "What is the capital of {c}?",
+                "Name the capital city of {c}.",
+                "Which city is the capital of {c}?",
+            )
+        )
         yield row(ask.format(c=country), f"The capital of {country} is {capital}.", ["capitals", "lang:en"])
-        yield row(f"{country_zh}的首都是哪座城市？", f"{country_zh}的首都是{capital_zh}。", ["capitals", "lang:zh"])
+        yield row(
+            f"{country_zh}的首都是哪座城市？", f"{country_zh}的首都是{capital_zh}。", ["capitals", "lang:zh"]
+        )
     for province, city in PROVINCE_CAPITALS:
         yield row(f"{province}省的省会是哪里？", f"{province}省的省会是{city}。", ["capitals", "lang:zh"])
 
@@ -184,10 +198,14 @@ def antonyms(rng: random.Random) -> Iterator[Row]:
     for word, opposite in ANTONYMS_EN:
         for first, second in ((word, opposite), (opposite, word)):
             ask = rng.choice(('What is the opposite of "{w}"?', 'Give an antonym of "{w}".'))
-            yield row(ask.format(w=first), f'The opposite of "{first}" is "{second}".', ["antonyms", "lang:en"])
+            yield row(
+                ask.format(w=first), f'The opposite of "{first}" is "{second}".', ["antonyms", "lang:en"]
+            )
     for word, opposite in ANTONYMS_ZH:
         for first, second in ((word, opposite), (opposite, word)):
-            yield row(f"“{first}”的反义词是什么？", f"“{first}”的反义词是“{second}”。", ["antonyms", "lang:zh"])
+            yield row(
+                f"“{first}”的反义词是什么？", f"“{first}”的反义词是“{second}”。", ["antonyms", "lang:zh"]
+            )
 
 
 def rewriting(rng: random.Random) -> Iterator[Row]:
@@ -201,13 +219,20 @@ def rewriting(rng: random.Random) -> Iterator[Row]:
         title = " ".join(w.capitalize() for w in sentence.split())
         yield row("Convert the sentence to title case.", title, ["rewriting", "lang:en"], sentence)
     for sentence in SENTENCES_ZH:
-        yield row("把句子中的“我”改成“我们”。", sentence.replace("我", "我们") + "。", ["rewriting", "lang:zh"], sentence)
-        yield row("这句话有多少个汉字？", f"这句话有 {len(sentence)} 个汉字。", ["rewriting", "lang:zh"], sentence)
+        yield row(
+            "把句子中的“我”改成“我们”。",
+            sentence.replace("我", "我们") + "。",
+            ["rewriting", "lang:zh"],
+            sentence,
+        )
+        yield row(
+            "这句话有多少个汉字？", f"这句话有 {len(sentence)} 个汉字。", ["rewriting", "lang:zh"], sentence
+        )
     _ = rng
 
 
 def sorting(rng: random.Random) -> Iterator[Row]:
-    for _ in range(40):
+    for _ in range(260):
         numbers = rng.sample(range(1, 200), rng.randint(4, 7))
         shown = ", ".join(map(str, numbers))
         kind = rng.randrange(5)
@@ -230,7 +255,7 @@ def sorting(rng: random.Random) -> Iterator[Row]:
 
 
 def dates(rng: random.Random) -> Iterator[Row]:
-    for _ in range(60):
+    for _ in range(420):
         day = datetime.date(2000, 1, 1) + datetime.timedelta(days=rng.randint(0, 365 * 30))
         kind = rng.randrange(5)
         if kind == 0:
@@ -247,7 +272,9 @@ def dates(rng: random.Random) -> Iterator[Row]:
         elif kind == 3:
             year, month = day.year, day.month
             days = calendar.monthrange(year, month)[1]
-            yield row(f"{year}年{month}月有多少天？", f"{year}年{month}月有 {days} 天。", ["dates", "lang:zh"])
+            yield row(
+                f"{year}年{month}月有多少天？", f"{year}年{month}月有 {days} 天。", ["dates", "lang:zh"]
+            )
         else:
             year = day.year
             leap = calendar.isleap(year)
@@ -256,8 +283,166 @@ def dates(rng: random.Random) -> Iterator[Row]:
                       ["dates", "lang:en"])  # fmt: skip
 
 
+ZH_DIGITS = "零一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1..99999 in Chinese numerals (一万零五百, 三千零七, 十二, 一百一十)."""
+    if n == 0:
+        return ZH_DIGITS[0]
+    units = ((10000, "万"), (1000, "千"), (100, "百"), (10, "十"), (1, ""))
+    out, zero_pending, started = "", False, False
+    for value, unit in units:
+        digit = n // value % 10 if value < 10000 else n // value
+        if digit == 0:
+            zero_pending = started
+            continue
+        if zero_pending:
+            out += ZH_DIGITS[0]
+            zero_pending = False
+        out += ZH_DIGITS[digit] + unit
+        started = True
+    return out[1:] if out.startswith("一十") else out
+
+
+ROMAN = ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"), (40, "XL"),
+         (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))  # fmt: skip
+
+
+def roman(n: int) -> str:
+    out = ""
+    for value, letters in ROMAN:
+        count, n = divmod(n, value)
+        out += letters * count
+    return out
+
+
+def numerals(rng: random.Random) -> Iterator[Row]:
+    for _ in range(320):
+        kind = rng.randrange(4)
+        if kind == 0:
+            n = rng.randint(11, 99999)
+            yield row(
+                f"把 {n} 写成汉字数字。", f"{n} 写成汉字是“{chinese_number(n)}”。", ["numerals", "lang:zh"]
+            )
+        elif kind == 1:
+            n = rng.randint(11, 99999)
+            yield row(f"“{chinese_number(n)}”用阿拉伯数字怎么写？", f"“{chinese_number(n)}”写作 {n}。",
+                      ["numerals", "lang:zh"])  # fmt: skip
+        elif kind == 2:
+            n = rng.randint(4, 3999)
+            yield row(
+                f"Write {n} in Roman numerals.",
+                f"{n} in Roman numerals is {roman(n)}.",
+                ["numerals", "lang:en"],
+            )
+        else:
+            n = rng.randint(4, 3999)
+            yield row(
+                f"What number is the Roman numeral {roman(n)}?",
+                f"{roman(n)} is {n}.",
+                ["numerals", "lang:en"],
+            )
+
+
+def percentages(rng: random.Random) -> Iterator[Row]:
+    for _ in range(300):
+        kind = rng.randrange(4)
+        if kind == 0:
+            p, base = rng.choice((5, 10, 15, 20, 25, 30, 40, 50, 60, 75)), 20 * rng.randint(1, 200)
+            yield row(
+                f"What is {p}% of {base}?",
+                f"{p}% of {base} is {base * p // 100:g}.",
+                ["percentages", "lang:en"],
+            )
+        elif kind == 1:
+            price, off = 10 * rng.randint(2, 300), rng.choice((1, 2, 3, 5, 8))
+            paid = price * (10 - off) // 10
+            yield row(f"一件商品原价 {price} 元，打{10 - off}折后是多少元？", f"打{10 - off}折后是 {price} × 0.{10 - off} = {paid} 元。",
+                      ["percentages", "lang:zh"])  # fmt: skip
+        elif kind == 2:
+            a, b = rng.randint(1, 9), rng.randint(2, 10)
+            if a >= b:
+                a, b = b - 1 or 1, b
+            g = math.gcd(a, b)
+            yield row(f"Simplify the fraction {a * 3}/{b * 3}.", f"{a * 3}/{b * 3} = {a // g}/{b // g}.",
+                      ["percentages", "lang:en"])  # fmt: skip
+        else:
+            x, y = rng.randint(1, 999) / 100, rng.randint(1, 999) / 100
+            if x == y:
+                continue
+            bigger = max(x, y)
+            yield row(f"{x:g} 和 {y:g} 哪个更大？", f"{bigger:g} 更大。", ["percentages", "lang:zh"])
+
+
+def hhmm(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def clock(rng: random.Random) -> Iterator[Row]:
+    for _ in range(260):
+        start = rng.randint(0, 23 * 60 + 59)
+        add = rng.randint(5, 9 * 60)
+        end = (start + add) % (24 * 60)
+        h, m = divmod(add, 60)
+        if rng.random() < 0.5:
+            span = (f"{h} hours and {m} minutes" if h else f"{m} minutes") if m else f"{h} hours"
+            yield row(f"It is {hhmm(start)} now. What time will it be in {span}?",
+                      f"It will be {hhmm(end)}.", ["clock", "lang:en"])  # fmt: skip
+        else:
+            span = (f"{h} 小时 {m} 分钟" if h else f"{m} 分钟") if m else f"{h} 小时"
+            yield row(
+                f"现在是 {hhmm(start)}，再过 {span} 是几点？", f"是 {hhmm(end)}。", ["clock", "lang:zh"]
+            )
+
+
+LONG_WORDS = ("analysis", "blueprint", "calendar", "dolphin", "elephant", "festival", "grammar", "horizon",
+              "island", "journey", "kingdom", "lemonade", "magnet", "notebook", "octopus", "pyramid",
+              "question", "rainbow", "satellite", "thunder", "umbrella", "volcano", "window", "yogurt")  # fmt: skip
+
+
+def words(rng: random.Random) -> Iterator[Row]:
+    pool = WORDS_EN + LONG_WORDS
+    for word in pool:
+        yield row("Spell the word backwards.", word[::-1], ["words", "lang:en"], word)
+        yield row(f'How many letters are in the word "{word}"?', f'"{word}" has {len(word)} letters.',
+                  ["words", "lang:en"])  # fmt: skip
+        letter = rng.choice(sorted(set(word)))
+        yield row(f'How many times does the letter "{letter}" appear in "{word}"?',
+                  f'The letter "{letter}" appears {word.count(letter)} time{"s" if word.count(letter) > 1 else ""} in "{word}".',
+                  ["words", "lang:en"])  # fmt: skip
+    for _ in range(80):
+        chosen = rng.sample(pool, 3)
+        longest = max(chosen, key=lambda w: (len(w), w))
+        yield row("Which of these words is the longest?", f'"{longest}" ({len(longest)} letters).', ["words", "lang:en"],
+                  ", ".join(chosen))  # fmt: skip
+
+
+PEOPLE = (("Li Wei", "李伟"), ("Zhang Min", "张敏"), ("Wang Fang", "王芳"), ("Chen Jie", "陈杰"),
+          ("Anna Schmidt", "安娜"), ("Tom Baker", "汤姆"), ("Maria Lopez", "玛丽亚"), ("Liu Yang", "刘洋"))  # fmt: skip
+CITIES = (("Beijing", "北京"), ("Shanghai", "上海"), ("Shenzhen", "深圳"), ("Chengdu", "成都"), ("Berlin", "柏林"),
+          ("Madrid", "马德里"), ("Toronto", "多伦多"), ("Osaka", "大阪"))  # fmt: skip
+
+
+def extraction(rng: random.Random) -> Iterator[Row]:
+    for _ in range(260):
+        (name_en, name_zh), (city_en, city_zh) = rng.choice(PEOPLE), rng.choice(CITIES)
+        age = rng.randint(19, 70)
+        if rng.random() < 0.5:
+            text = f"{name_en} is {age} years old and lives in {city_en}."
+            answer = json.dumps({"name": name_en, "age": age, "city": city_en}, ensure_ascii=False)
+            yield row("Extract the name, age and city as a JSON object with the keys name, age and city.", answer,
+                      ["extraction", "lang:en"], text)  # fmt: skip
+        else:
+            text = f"{name_zh}今年{age}岁，住在{city_zh}。"
+            answer = json.dumps({"姓名": name_zh, "年龄": age, "城市": city_zh}, ensure_ascii=False)
+            yield row("从句子中提取姓名、年龄和城市，输出 JSON，键为“姓名”“年龄”“城市”。", answer,
+                      ["extraction", "lang:zh"], text)  # fmt: skip
+
+
 FAMILIES: tuple[Callable[[random.Random], Iterator[Row]], ...] = (
-    arithmetic, number_facts, conversions, capitals, antonyms, rewriting, sorting, dates,
+    arithmetic, number_facts, conversions, capitals, antonyms, rewriting, sorting, dates, numerals,
+    percentages, clock, words, extraction,
 )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -316,10 +317,11 @@ def test_cli_prepare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     bigger = write_jsonl(tmp_path / "big.jsonl", domain_rows(150, seed=4))
     code, _, err = run(
-        ["finetune", "prepare", "--domain", str(bigger), "--out", str(tmp_path / "no")], capsys
+        ["finetune", "prepare", "--domain", str(bigger), "--ratio", "30", "--out", str(tmp_path / "no")],
+        capsys,
     )
-    assert code == 2 and "--ratio 5 needs 600 general examples for 120 domain training examples" in err
-    assert "hint: use --ratio 4.1 or less" in err  # 499 general examples / 120
+    assert code == 2 and "--ratio 30 needs 3600 general examples for 120 domain training examples" in err
+    assert "hint: use --ratio 26.3 or less" in err  # 3162 general examples / 120
     code, _, err = run(
         ["finetune", "prepare", "--domain", str(domain), "--format", "xml", "--out", str(tmp_path / "no")],
         capsys,
@@ -376,7 +378,28 @@ def test_general_set_is_what_its_build_script_writes_and_its_answers_check_out()
             day = datetime.date.fromisoformat(question.split()[-1].rstrip("?"))
             assert answer.endswith(f"was a {weekdays[day.weekday()]}."), row
             checked += 1
-    assert checked >= 40
+        elif question.startswith("What number is the Roman numeral"):
+            numeral = question.split()[-1].rstrip("?")
+            assert answer == f"{numeral} is {roman_value(numeral)}.", row
+            checked += 1
+        elif question.startswith("It is ") and "What time will it be" in question:
+            hours = re.search(r"(\d+) hours?", question.split("in ", 1)[1])
+            minutes = re.search(r"(\d+) minutes", question)
+            now_h, now_m = map(int, question.split()[2].split(":"))
+            total = now_h * 60 + now_m + 60 * int(hours.group(1) if hours else 0)
+            total = (total + int(minutes.group(1) if minutes else 0)) % (24 * 60)
+            assert answer == f"It will be {total // 60}:{total % 60:02d}.", row
+            checked += 1
+    assert checked >= 400
+
+
+def roman_value(numeral: str) -> int:
+    values = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+    total = 0
+    for letter, following in zip(numeral, [*numeral[1:], ""], strict=True):
+        value = values[letter]
+        total += -value if following and values[following] > value else value
+    return total
 
 
 def test_support_ticket_set_passes_cleaning_dedup_and_the_leakage_check(
