@@ -191,9 +191,9 @@ class _Climb:
                     )
                 )
         if config.kb and config.finetune.try_rag:
-            extra = RungResult("finetune+rag", "rag", stated_cost=None)
+            extra = RungResult("finetune+rag", "rag", config={"strategy": "rag", "kb": config.kb})
             rungs.append(extra)
-            self.evaluate(extra, {"strategy": "rag", "kb": config.kb}, model, injected=False)
+            self.evaluate(extra, extra.config, model, injected=False)
             if decision.forgetting is not None and not decision.forgetting.passed:
                 extra.meets = False
                 extra.misses.append(
@@ -214,15 +214,11 @@ class _Climb:
     def confirm(self, rung: RungResult, decision: Decision) -> None:
         """Evaluate the recommended rung on the held-out test split."""
         if rung.test is None:
-            planned = next((p for p in self.plan.rungs if p.spec.label == rung.label), None)
-            strategy = planned.strategy if planned is not None else {"strategy": rung.strategy}
             self.progress.note(f"confirming {rung.label} on {self.plan.test.spec.name}")
+            model = rung.model or self.plan.model
+            # The fine-tuned model is loaded by reference, never answered by an injected backend.
             run = self.evaluator.evaluate(
-                self.config.test,
-                strategy,
-                rung.model or self.plan.model,
-                self.config,
-                injected=rung.strategy != "finetune",
+                self.config.test, rung.config, model, self.config, injected=model == self.plan.model
             )
             rung.test = self.scores(run)
         misses = target_misses(rung.test, self.config.targets, use_bound=False)

@@ -259,12 +259,14 @@ class SyntheticEvaluator(Evaluator):
     def __init__(self, table: dict[tuple[str, bool], int], n: int = 40) -> None:
         self.table, self.n, self.model_calls = table, n, 0
         self.asked: list[tuple[str, str]] = []
+        self.strategies: list[tuple[str, dict[str, Any]]] = []
 
     def evaluate(
         self, suite: Path, strategy: dict[str, Any], model: str, config: Any, *, injected: bool = True
     ) -> RunResult:
         name = str(strategy["strategy"])
         self.asked += [(suite.stem, model), (suite.stem, f"{name}:{model}")]
+        self.strategies.append((suite.stem, dict(strategy)))
         tuned = "+" in model
         right = self.table.get((f"{suite.stem}:{name}", tuned), self.table.get((suite.stem, tuned), 0))
         return synthetic_run(name, {"exact_match": hits(self.n, right)}, suite.stem)
@@ -402,6 +404,7 @@ def test_raw_training_data_is_prepared_once_resumed_training_and_the_finetuned_m
     assert ("test", f"rag:{tiny_model_dir}+cases-ft") in evaluator.asked, (
         "the recommendation is confirmed on test"
     )
+    assert ("test", {"strategy": "rag", "kb": "handbook"}) in evaluator.strategies
     before = (prepared / "manifest.json").stat().st_mtime_ns
     requests.clear()
     run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
