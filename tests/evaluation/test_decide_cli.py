@@ -80,3 +80,11 @@ def test_json_output_and_stored_decisions(capsys: pytest.CaptureFixture[str], tm
 def test_decide_help_never_imports_torch() -> None:
     output = heavy_modules_after([["decide", "--help"], ["decisions", "list", "--help"]], ("torch", "peft"))
     assert "HEAVY []" in output and "--allow-finetune" in output
+
+
+def test_allow_finetune_flag_overrides_the_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = config(tmp_path, True, rungs=[rung("prompt"), "finetune"])
+    code, _, err = run(["decide", str(path), "--allow-finetune"], capsys)
+    assert code == 2 and "allow_finetune is set but there is no training data" in err
+    code, out, _ = run(["decide", str(path), "--no-finetune"], capsys)
+    assert code == 0 and "Recommended: prompt." in out
