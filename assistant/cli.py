@@ -40,6 +40,7 @@ app.add_typer(models_app, name="models")
 def _register_subcommands() -> None:
     from assistant.cli_decide import decide_cmd, decisions_app
     from assistant.cli_eval import eval_cmd, runs_app
+    from assistant.cli_feedback import feedback_app
     from assistant.cli_finetune import finetune_app
     from assistant.cli_kb import kb_app
     from assistant.cli_suite import suite_app
@@ -51,6 +52,7 @@ def _register_subcommands() -> None:
     app.add_typer(finetune_app, name="finetune")
     app.command("decide")(decide_cmd)
     app.add_typer(decisions_app, name="decisions")
+    app.add_typer(feedback_app, name="feedback")
 
 
 # ---- ask --------------------------------------------------------------------------------
