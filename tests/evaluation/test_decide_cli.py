@@ -14,7 +14,8 @@ from tests.helpers.decide import rung, write_config
 def config(folder: Path, all_billing: bool, **values: object) -> Path:
     script = folder / "fake.json"
     script.write_text(json.dumps({"default": "billing"}), encoding="utf-8")
-    path = write_config(folder, n_dev=20, n_test=10, model=f"fake:{script}", rungs=[rung("prompt")], **values)
+    values.setdefault("rungs", [rung("prompt")])
+    path = write_config(folder, n_dev=20, n_test=10, model=f"fake:{script}", **values)
     if all_billing:
         for split in ("dev", "test"):
             file = folder / f"{split}.jsonl"
