@@ -62,6 +62,13 @@ class Settings:
     price_table: Path | None = None
     # decisions: the language of the plain-words reasons (en | zh)
     language: str = "en"
+    # `ladder serve` (see assistant/server/): comma-separated "sha256:<hex>" hashes of the API
+    # keys it accepts (`ladder serve --new-key` makes one), a YAML file of named strategy
+    # configs offered as models, requests waiting for the one model worker, the body limit.
+    server_api_key_hashes: str | None = None
+    server_models: Path | None = None
+    server_queue_size: int = 8
+    server_max_request_kb: int = 256
     sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +77,12 @@ class Settings:
             self.catalog_file = Path(self.catalog_file).expanduser()
         if self.price_table is not None:
             self.price_table = Path(self.price_table).expanduser()
+        if self.server_models is not None:
+            self.server_models = Path(self.server_models).expanduser()
+        if self.server_queue_size < 0:
+            raise ConfigError(f"server_queue_size must be >= 0, got {self.server_queue_size}")
+        if self.server_max_request_kb <= 0:
+            raise ConfigError(f"server_max_request_kb must be > 0, got {self.server_max_request_kb}")
         if self.threads <= 0:
             raise ConfigError(f"threads must be > 0, got {self.threads}")
         if self.batch_size <= 0:
