@@ -22,6 +22,11 @@ from evaluation.results import RunResult
 Trainer = Callable[..., Any]  # finetune.train.train(request, settings, progress) -> TrainResult
 
 
+def owned_adapter_name(config: DecisionConfig) -> str:
+    """The adapter name a decision uses when the config names none: the decision's own to replace."""
+    return f"{config.name}-ladder"
+
+
 def decision_dir(config: DecisionConfig, settings: Settings) -> Path:
     return settings.home / "decisions" / config.name
 
@@ -90,6 +95,12 @@ def train_adapter(
         progress.note(f"reusing adapter {adapter}: same base, data and settings")
         return f"{base}+{adapter}", False
     resume = (adapters.work_dir(adapter, settings) / "run.json").is_file()
+    if adapters.exists(adapter, settings) and adapter != owned_adapter_name(config) and not resume:
+        # An adapter named in the config may be someone's own: replace only the decision's default one.
+        raise adapters.AdapterExists(
+            f"adapter {adapter!r} exists but was trained on other data, settings or base model",
+            hint=f"remove it (ladder finetune rm {adapter}) or set another finetune.adapter",
+        )
     request = TrainRequest(
         base=base,
         data=None if resume else data,

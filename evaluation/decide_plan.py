@@ -133,6 +133,7 @@ def _plan_rung(spec: RungSpec, config: DecisionConfig, settings: Settings) -> Pl
 
 def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
     """Every check that needs no model call; raises ``ConfigError`` (exit 2) on bad input."""
+    from evaluation.decide_finetune import owned_adapter_name
     from finetune.adapters import check_name
 
     if not config.rungs:
@@ -148,7 +149,7 @@ def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
             f"(first: {first['source']} ~ {first['item']}, {first['match']})",
             hint="a held-out split must not repeat dev questions: remove them from one of the two",
         )
-    adapter = check_name(config.finetune.adapter or f"{config.name}-ladder")
+    adapter = check_name(config.finetune.adapter or owned_adapter_name(config))
     has_finetune = any(r.is_finetune for r in config.rungs)
     if config.allow_finetune and has_finetune and not config.finetune.has_data:
         raise ConfigError(

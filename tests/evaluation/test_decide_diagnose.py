@@ -412,3 +412,59 @@ def test_raw_training_data_is_prepared_once_resumed_training_and_the_finetuned_m
         "unchanged raw data is not prepared again"
     )
     assert requests == [], "the finished adapter is reused"
+
+
+def test_a_named_adapter_is_never_replaced_but_the_decisions_own_is(
+    settings: Settings, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import shutil
+    from types import SimpleNamespace
+
+    from assistant.errors import ConfigError
+    from finetune.train_config import TrainConfig
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Sort ticket {i} about {i * 31} boxes"},
+                {"role": "assistant", "content": LABELS[i % 4]},
+            ]
+        }
+        for i in range(120)
+    ]
+    (data / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    requests: list[Any] = []
+
+    def trainer(request: Any, settings: Settings, progress: Any) -> None:
+        requests.append(request)
+        shutil.rmtree(settings.adapters_dir / request.name, ignore_errors=True)
+        fake_trainer(request, settings, progress)
+
+    evaluator = SyntheticEvaluator({("dev", False): 12, ("dev", True): 40, ("test", True): 40})
+    for name in ("mine", "cases-ladder"):  # trained earlier, with other settings
+        old = SimpleNamespace(name=name, base=str(tiny_model_dir), data=data, config=TrainConfig(epochs=1))
+        fake_trainer(old, settings, None)
+    finetune: dict[str, Any] = {"data": str(data), "adapter": "mine", "probe_steps": 0}
+    path = write_config(
+        tmp_path,
+        model=str(tiny_model_dir),
+        rungs=[rung("prompt"), "finetune"],
+        allow_finetune=True,
+        finetune=finetune,
+    )
+    with pytest.raises(ConfigError, match="adapter 'mine' exists"):
+        run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
+    assert requests == []
+    del finetune["adapter"]
+    path = write_config(
+        tmp_path,
+        model=str(tiny_model_dir),
+        rungs=[rung("prompt"), "finetune"],
+        allow_finetune=True,
+        finetune=finetune,
+    )
+    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
+    (request,) = requests
+    assert request.name == "cases-ladder" and request.overwrite and decision.recommended == "finetune"
