@@ -46,6 +46,8 @@ TITLES = {
 def _estimate(est: Estimate | None) -> str:
     if est is None:
         return "—"
+    if est.not_applicable:
+        return "n/a (not applicable)"
     text = f"{c.num(est.mean)} {c.ci(est.low, est.high)}".strip()
     if est.target is not None:
         text += " ✓" if est.bound_passes else " ✗"

@@ -41,6 +41,7 @@ class Estimate:
     threshold: float | None = None
     bound_passes: bool | None = None  # the CI bound on the target's side clears the threshold
     mean_passes: bool | None = None
+    not_applicable: bool = False  # e.g. hit@k for a rung that does not retrieve: no target to miss
 
     @property
     def half_width(self) -> float | None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from evaluation.aggregate import compare, values_of
 from evaluation.decide_config import DecisionConfig, Target
 from evaluation.decide_result import EVALUATED, Estimate, Paired, Reason, RungResult, SuiteScores
+from evaluation.plan import NOT_APPLICABLE
 from evaluation.results import ItemRecord, RunResult
 from evaluation.stats import bootstrap_ci
 
@@ -29,6 +30,10 @@ def estimate(
 ) -> Estimate:
     ci = bootstrap_ci(values_of(records, metric), confidence=confidence)
     est = Estimate(metric, ci.mean, ci.low, ci.high, ci.n, ci.n_na)
+    reasons = [
+        r.scores[metric].reason for r in records if metric in r.scores and r.scores[metric].value is None
+    ]
+    est.not_applicable = ci.n == 0 and bool(reasons) and all(r.startswith(NOT_APPLICABLE) for r in reasons)
     if target is not None:
         est.target, est.op, est.threshold = str(target), target.op or ">=", target.value
         est.mean_passes = target.holds(ci.mean)
@@ -58,10 +63,15 @@ def suite_scores(
 
 
 def target_misses(scores: SuiteScores, targets: Sequence[Target], use_bound: bool = True) -> list[Reason]:
-    misses = []
+    misses, skipped = [], []
     for target in targets:
         est = scores.metrics.get(target.metric)
-        if est is None or est.mean is None:
+        if est is None or est.not_applicable:
+            # Not measured for this rung, as the evaluation runner's thresholds treat it: retrieval
+            # metrics for a rung that does not retrieve, the unparseable rate in logprob mode.
+            skipped.append(target.metric)
+            continue
+        if est.mean is None:
             misses.append(Reason("no_scores", {"metric": target.metric}))
             continue
         params = {
@@ -76,6 +86,8 @@ def target_misses(scores: SuiteScores, targets: Sequence[Target], use_bound: boo
             misses.append(Reason("mean_misses", params))
         elif use_bound and not est.bound_passes:
             misses.append(Reason("bound_misses", params))
+    if skipped and len(skipped) == len(targets):
+        misses.append(Reason("nothing_measured", {"metrics": skipped}))
     return misses
 
 

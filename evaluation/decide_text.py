@@ -15,6 +15,7 @@ LANGS = ("en", "zh")
 TEMPLATES: dict[str, dict[str, str]] = {
     "en": {
         "no_scores": "{metric}: no item could be scored",
+        "nothing_measured": "no target applies to this rung ({metrics} are not measured for it)",
         "mean_misses": "{metric} = {mean} misses the target {op} {threshold}",
         "bound_misses": "{metric} = {mean}, but its CI {ci} does not clear {op} {threshold}: not sure enough",
         "cost_unknown": "the cost is unknown ({source}), so the cost limit cannot be checked",
@@ -47,6 +48,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     },
     "zh": {
         "no_scores": "{metric}：没有任何题目能被评分",
+        "nothing_measured": "没有适用于这一级的目标（{metrics} 无法对其测量）",
         "mean_misses": "{metric} = {mean}，未达到目标 {op} {threshold}",
         "bound_misses": "{metric} = {mean}，但置信区间 {ci} 未能稳定满足 {op} {threshold}：把握不够",
         "cost_unknown": "成本未知（{source}），无法检查成本上限",

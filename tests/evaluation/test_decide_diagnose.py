@@ -468,3 +468,23 @@ def test_a_named_adapter_is_never_replaced_but_the_decisions_own_is(
     decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
     (request,) = requests
     assert request.name == "cases-ladder" and request.overwrite and decision.recommended == "finetune"
+
+
+def test_a_target_that_cannot_apply_to_a_rung_is_not_missed_but_one_must_apply() -> None:
+    run = synthetic_run("prompt", {"exact_match": hits(40, 40), "hit@3": [None] * 40})
+    for record in run.records:
+        record.scores["hit@3"].reason = "not applicable: the strategy does not retrieve"
+    both = config_for({"exact_match": ">= 0.8", "hit@3": ">= 0.8"})
+    rung_ = RungResult("prompt", "prompt", state=EVALUATED)
+    rung_.dev = suite_scores(run, "prompt", ["exact_match", "hit@3"], both.targets, 0.95)
+    judge_rung(rung_, both)
+    assert rung_.meets and rung_.dev.metrics["hit@3"].not_applicable
+    only_retrieval = config_for({"hit@3": ">= 0.8"})
+    rung_.dev = suite_scores(run, "prompt", ["exact_match", "hit@3"], only_retrieval.targets, 0.95)
+    judge_rung(rung_, only_retrieval)
+    assert not rung_.meets and [m.code for m in rung_.misses] == ["nothing_measured"]
+    for record in run.records:
+        record.scores["hit@3"].reason = "missing retrieved_contexts"  # n/a for another reason: a miss
+    rung_.dev = suite_scores(run, "prompt", ["exact_match", "hit@3"], both.targets, 0.95)
+    judge_rung(rung_, both)
+    assert [m.code for m in rung_.misses] == ["no_scores"]
