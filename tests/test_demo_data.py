@@ -46,7 +46,9 @@ def test_build_is_deterministic_and_matches_the_committed_files(tmp_path: Path) 
         subprocess.run([sys.executable, str(copy / "build.py")], check=True, capture_output=True)
     built = digests(copy)
     committed = {
-        k: v for k, v in digests(DEMO).items() if k in built or k.startswith(("kb/", "suites/", "train/"))
+        k: v
+        for k, v in digests(DEMO).items()
+        if k in built or k.startswith(("kb/", "suites/", "train/", "fewshot/"))
     }
     assert built == committed
 
@@ -128,3 +130,14 @@ def test_training_tickets_do_not_leak_into_held_out_suites() -> None:
     for row in train:
         grams = shingles(f"{row['instruction']}\n\n{row['input']}")
         assert max(jaccard(grams, other) for other in held_grams) < DEFAULT_THRESHOLD
+
+
+def test_fewshot_pools_hold_no_evaluation_item_and_few_queues() -> None:
+    evaluated = {r["user_input"] for p in SUITES.glob("*.jsonl") for r in rows(p)}
+    short = rows(DEMO / "fewshot" / "short_answers.jsonl")
+    routing = rows(DEMO / "fewshot" / "ticket_routing.jsonl")
+    assert short and routing
+    assert not evaluated & {r["user_input"] for r in short + routing}
+    train = {f"{r['instruction']}\n\n{r['input']}" for r in rows(TRAIN)}
+    assert {r["user_input"] for r in routing} <= train
+    assert len({r["reference"] for r in routing}) == len(routing) <= 8

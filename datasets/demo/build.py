@@ -60,12 +60,15 @@ ARITHMETIC_ITEMS = 120 - 23 - 30  # fills the three sets up to 120 items
 TICKETS_PER_LABEL = {"train": 20, "dev": 2, "test": 2}
 ROUTING_INSTRUCTION = "把这张青禾客服工单分派到处理队列，只输出队列编号（格式如 QG-X0）。"
 SHORT_ANSWER_METRICS = "metrics:\n  - exact_match\n  - token_f1\nthresholds:\n  token_f1: 0.7\n"
-FACT_HINTS = {"zh": "请直接给出答案（一个数字、名称或编号），不要解释。",
-              "en": "Give the answer only (a number, a name or a code), no explanation."}  # fmt: skip
+# The answer-format hint goes in the suite's prompt, not in `user_input`: RAG retrieves with
+# `user_input`, and hint words that no document contains lower every hit's relevance below the
+# "not in the knowledge base" cut-off (with the hint inside, 18 of 29 questions got no answer).
+FACT_PROMPT = "{question}\n只回答答案本身，不要解释。"
 
 KB_DIR = HERE / "kb"
 SUITES_DIR = HERE / "suites"
 TRAIN_DIR = HERE / "train"
+FEWSHOT_DIR = HERE / "fewshot"
 
 
 def labels() -> list[str]:
@@ -81,6 +84,10 @@ def route(line: str, issue: str) -> str:
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def write_suite(name: str, description: str, body: str) -> None:
@@ -147,7 +154,7 @@ def build_kb_and_facts(rng: random.Random) -> dict[str, int]:
     for doc, sentence, fact in all_facts():
         if fact.answer.replace(" ", "") not in sentence.text.replace(" ", ""):
             raise ValueError(f"{doc.filename}: answer {fact.answer!r} not in {sentence.text!r}")
-        rows.append({"user_input": f"{fact.question}{'' if doc.lang == 'zh' else ' '}{FACT_HINTS[doc.lang]}",
+        rows.append({"user_input": fact.question,
                      "reference": fact.answer, "reference_contexts": [sentence.text],
                      "tags": [f"lang:{doc.lang}", f"doc:{doc.filename.removesuffix('.md')}"]})  # fmt: skip
     rng.shuffle(rows)
@@ -163,7 +170,7 @@ def build_kb_and_facts(rng: random.Random) -> dict[str, int]:
             name,
             f"Demo scenario 2 ({split}): Qinghe Goods' private facts, short answers. Right verdict: RAG "
             "(knowledge base datasets/demo/kb).",
-            f"kind: qa\ndata: {name}.jsonl\nmetrics:\n"
+            f"kind: qa\ndata: {name}.jsonl\nprompt: {json.dumps(FACT_PROMPT, ensure_ascii=False)}\nmetrics:\n"
             "  - exact_match\n  - token_f1\n  - hit_at_k: {k: 4}\nthresholds:\n  token_f1: 0.7\n",
         )
     return counts
@@ -231,7 +238,36 @@ def build_routing(rng: random.Random) -> dict[str, int]:
         for r in train
     ])  # fmt: skip
     counts["ticket_routing_train"] = len(train)
+    counts.update(build_fewshot(read_jsonl(TRAIN_DIR / "ticket_routing_train.jsonl")))
     return counts
+
+
+# ---- few-shot pools ----------------------------------------------------------------------------
+SHORT_ANSWER_EXAMPLES = [  # in no suite: they show the short answer format, nothing else
+    ("美国的首都是哪座城市？只回答城市名。", "华盛顿"),
+    ("What is the capital of Canada? Answer with the city name only.", "Ottawa"),
+    ("一个星期里周六之后是星期几？只用一个词回答。", "星期日"),
+    ("How many wheels does a bicycle have? Answer with a number only.", "2"),
+    ("10 - 3 等于多少？只回答数字。", "7"),
+    ("What is the opposite of day? Answer with one word only.", "Night"),
+]
+ROUTING_EXAMPLES = 8  # a handful: half of the 16 queues
+
+
+def build_fewshot(train: list[dict[str, Any]]) -> dict[str, int]:
+    """Few-shot pools (``user_input``/``reference``): short answers for scenarios 1 and 2, and
+    ``ROUTING_EXAMPLES`` training tickets with different queues for scenario 3."""
+    write_jsonl(FEWSHOT_DIR / "short_answers.jsonl",
+                [{"user_input": q, "reference": a} for q, a in SHORT_ANSWER_EXAMPLES])  # fmt: skip
+    picked: dict[str, dict[str, Any]] = {}
+    for row in train:
+        if len(picked) < ROUTING_EXAMPLES and row["output"] not in picked:
+            picked[row["output"]] = {
+                "user_input": f"{row['instruction']}\n\n{row['input']}",
+                "reference": row["output"],
+            }
+    write_jsonl(FEWSHOT_DIR / "ticket_routing.jsonl", list(picked.values()))
+    return {"fewshot_short_answers": len(SHORT_ANSWER_EXAMPLES), "fewshot_ticket_routing": len(picked)}
 
 
 def build() -> dict[str, int]:
