@@ -43,6 +43,7 @@ def _register_subcommands() -> None:
     from assistant.cli_feedback import feedback_app
     from assistant.cli_finetune import finetune_app
     from assistant.cli_kb import kb_app
+    from assistant.cli_serve import serve_cmd
     from assistant.cli_suite import suite_app
 
     app.add_typer(kb_app, name="kb")
@@ -53,6 +54,7 @@ def _register_subcommands() -> None:
     app.command("decide")(decide_cmd)
     app.add_typer(decisions_app, name="decisions")
     app.add_typer(feedback_app, name="feedback")
+    app.command("serve")(serve_cmd)
 
 
 # ---- ask --------------------------------------------------------------------------------

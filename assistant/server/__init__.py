@@ -1,0 +1,1 @@
+"""`ladder serve`: an OpenAI-compatible HTTP API over Ladder strategies (see app.py)."""

@@ -1,0 +1,197 @@
+"""What ``ladder serve`` needs to know: bind address, API keys, limits, and which model names
+it answers to.
+
+**Model names** (the ``model`` field of a request) map onto strategy configs:
+
+- a named config from the ``server_models`` YAML file (``name: {strategy: rag, kb: handbook}``
+  or ``name: path/to/strategy.yaml``, relative to that file);
+- a strategy name (``prompt``, ``reflection``, ``agent``, ...) over the server's model;
+- ``<strategy>:<kb>`` for the strategies that take a knowledge base (``rag:handbook``,
+  ``agent:handbook``);
+- any model reference (``smollm2-135m``, ``qwen2.5-coder-0.5b+tickets``, ``fake``, a folder):
+  the ``prompt`` strategy over that model.
+
+**Keys** are compared by their SHA-256 only: settings hold ``sha256:<hex>`` values, a key
+given by flag or environment is hashed on start and the plain text is not kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError, ModelNotFoundError
+from assistant.settings import Settings
+
+KB_STRATEGIES = ("rag", "agent")
+HASH_PREFIX = "sha256:"
+
+
+def hash_key(key: str) -> str:
+    return HASH_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    return "lk-" + secrets.token_urlsafe(32)
+
+
+def parse_key_hashes(text: str | None) -> list[str]:
+    hashes = [part.strip() for part in (text or "").split(",") if part.strip()]
+    for value in hashes:
+        digest = value.removeprefix(HASH_PREFIX)
+        if not value.startswith(HASH_PREFIX) or len(digest) != 64 or set(digest) - set("0123456789abcdef"):
+            raise ConfigError(
+                f"server_api_key_hashes: {value[:20]!r}… is not a sha256:<64 hex digits> hash",
+                hint="make one with `ladder serve --new-key`; never put the plain key in settings",
+            )
+    return hashes
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model: str | None = None  # the model behind strategy names; None = the `model` setting
+    key_hashes: list[str] = field(default_factory=list)
+    queue_size: int = 8  # requests that may wait while the worker answers one
+    max_request_bytes: int = 256 * 1024
+    named: dict[str, dict[str, Any]] = field(default_factory=dict)
+    allow_no_auth: bool = False  # needed to serve without a key on a non-loopback address
+    recent_answers: int = 1000  # answers remembered for /v1/feedback by completion id
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be in 0..65535, got {self.port}")
+        if self.queue_size < 0:
+            raise ConfigError(f"queue size must be >= 0, got {self.queue_size}")
+        if self.max_request_bytes <= 0:
+            raise ConfigError(f"max request size must be > 0, got {self.max_request_bytes}")
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.key_hashes)
+
+    def check_bind(self) -> None:
+        """Refuse to serve without a key on an address other machines can reach."""
+        if not self.auth_required and not is_loopback(self.host) and not self.allow_no_auth:
+            raise ConfigError(
+                f"refusing to serve on {self.host} without an API key: anyone who can reach it could use it",
+                hint="give --api-key (or server_api_key_hashes), bind 127.0.0.1, or pass --insecure-no-auth",
+            )
+
+    def key_ok(self, key: str | None) -> bool:
+        if not self.auth_required:
+            return True
+        if not key:
+            return False
+        digest = hash_key(key)
+        # Compare with every hash (no early exit) in constant time per comparison.
+        return sum(hmac.compare_digest(digest, known) for known in self.key_hashes) > 0
+
+
+def load_named(path: Path | None) -> dict[str, dict[str, Any]]:
+    """The ``server_models`` file: model name -> strategy config mapping."""
+    if path is None:
+        return {}
+    import yaml
+
+    from assistant.service import strategy_data
+
+    if not path.is_file():
+        raise ConfigError(f"server_models file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of model name -> strategy config")
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in data.items():
+        if isinstance(value, str):
+            target = Path(value) if Path(value).is_absolute() else path.parent / value
+            value, _origin = strategy_data(target)
+        if not isinstance(value, dict) or "strategy" not in value:
+            raise ConfigError(f"{path}: {name!r} must be a strategy config with a `strategy` key, or a path")
+        out[str(name)] = dict(value)
+    return out
+
+
+def server_config(settings: Settings, **flags: Any) -> ServerConfig:
+    """The config from settings, with flags (host, port, model, api_keys, ...) winning."""
+    hashes = parse_key_hashes(settings.server_api_key_hashes)
+    hashes += [hash_key(key) for key in flags.pop("api_keys", None) or [] if key]
+    values: dict[str, Any] = {
+        "key_hashes": hashes,
+        "queue_size": settings.server_queue_size,
+        "max_request_bytes": settings.server_max_request_kb * 1024,
+        "named": load_named(settings.server_models),
+    }
+    values.update({key: value for key, value in flags.items() if value is not None})
+    return ServerConfig(**values)
+
+
+def resolve_model(name: str, config: ServerConfig, settings: Settings) -> dict[str, Any]:
+    """The strategy config a request's model name stands for, or ``ModelNotFoundError``."""
+    from assistant.models.refs import parse_model_ref
+    from assistant.strategies.base import strategy_names
+
+    name = name.strip()
+    if name in config.named:
+        return {"model": config.model, **config.named[name]}
+    strategy, colon, argument = name.partition(":")
+    if strategy in strategy_names():
+        if not colon:
+            return {"strategy": strategy, "model": config.model}
+        if strategy in KB_STRATEGIES and argument:
+            return {"strategy": strategy, "kb": argument, "model": config.model}
+        raise ModelNotFoundError(
+            f"model {name!r}: only {', '.join(KB_STRATEGIES)} take a knowledge base after ':'"
+        )
+    parse_model_ref(name, settings)  # raises ModelNotFoundError / ConfigError with a hint
+    return {"strategy": "prompt", "model": name}
+
+
+def model_names(config: ServerConfig, settings: Settings) -> list[str]:
+    """What ``/v1/models`` lists: named configs, the strategies, rag/agent over each knowledge
+    base, and the local models (installed packs and registered adapters)."""
+    from assistant.knowledge import KnowledgeBase
+    from assistant.models.pull import list_installed
+    from finetune.adapters import list_adapters
+
+    names = list(config.named)
+    names += ["prompt", "reflection", "agent"]
+    for kb in KnowledgeBase.list_all(settings):
+        names += [f"rag:{kb}", f"agent:{kb}"]
+    names.append(config.model or settings.model)
+    names += [str(pack["name"]) for pack in list_installed(settings)]
+    for adapter in list_adapters(settings):
+        base = adapter.get("base_model", {}).get("ref")
+        if base:
+            names.append(f"{base}+{adapter['name']}")
+    return list(dict.fromkeys(names))
+
+
+__all__ = [
+    "ServerConfig",
+    "hash_key",
+    "is_loopback",
+    "model_names",
+    "new_key",
+    "parse_key_hashes",
+    "resolve_model",
+    "server_config",
+]
