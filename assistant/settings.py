@@ -69,6 +69,9 @@ class Settings:
     server_models: Path | None = None
     server_queue_size: int = 8
     server_max_request_kb: int = 256
+    # `ladder ui`: the workbench password as a salted scrypt hash (`ladder ui --password-set`);
+    # None = no password (the workbench binds 127.0.0.1 unless told otherwise).
+    ui_password_hash: str | None = None
     sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +143,8 @@ class Settings:
             if f.name == "sources":
                 continue
             value = getattr(self, f.name)
+            if f.name == "ui_password_hash" and value:
+                value = "(set)"
             if f.name == "openai_api_key" and value:
                 value = value[:3] + "…" + value[-2:] if len(value) > 8 else "***"
             out[f.name] = value
