@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli_common import ConfigOpt, HomeOpt, console, err_console, human_size, settings_from
+from assistant.errors import ConfigError
 
 
 class TrainProgressBar:
@@ -88,6 +89,10 @@ def train_cmd(
     ] = None,
     base: Annotated[str | None, typer.Option("--base", help="Base model: pack name or folder.")] = None,
     mode: Annotated[str, typer.Option(help="sft (chat, loss on replies) or cpt (raw text).")] = "sft",
+    method: Annotated[
+        str, typer.Option(help="sft (supervised, see --mode) or dpo (preference pairs, see --beta).")
+    ] = "sft",
+    beta: Annotated[float, typer.Option(help="DPO: how far the adapter may move from the base.")] = 0.1,
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
     alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
     dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
@@ -123,7 +128,20 @@ def train_cmd(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Train a LoRA adapter (SFT on chat data, or continued pre-training on text) and register it."""
+    """Train a LoRA adapter (SFT on chat data, continued pre-training on text, or DPO on preference
+    pairs) and register it."""
+    if method not in ("sft", "dpo"):
+        raise ConfigError(f"unknown --method {method!r}", hint="use sft or dpo")
+    if method == "dpo":
+        from finetune.dpo import DPOSettings
+
+        dpo = DPOSettings(
+            beta=beta, rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules,
+            learning_rate=lr, epochs=epochs or 3.0, max_steps=max_steps, batch_size=batch_size,
+            grad_accum=grad_accum, max_length=max_seq_len, seed=seed, min_pairs=min_examples,
+        )  # fmt: skip
+        _train_dpo(name, data, base, dpo, overwrite, threads, as_json, config, home)
+        return
     from finetune.train import TrainRequest, run_training
     from finetune.train import prepare as prepare_training
     from finetune.train_config import TrainConfig
@@ -186,6 +204,34 @@ def train_cmd(
     if res["monitor"]["verdict"]:
         out.print(f"[dim]loss curve: {escape(str(res['monitor']['message']))}[/dim]")
     out.print(f"[dim]use it: --model {escape(result.manifest['base_model']['ref'])}+{escape(name)}[/dim]")
+
+
+def _train_dpo(
+    name: str, data: Path | None, base: str | None, dpo: Any, overwrite: bool, threads: int | None,
+    as_json: bool, config: Path | None, home: Path | None,
+) -> None:  # fmt: skip
+    from finetune.dpo import DPORequest, train_dpo
+
+    if data is None:
+        raise ConfigError(
+            "DPO needs preference pairs", hint="pass --data pairs.jsonl (ladder feedback promote)"
+        )
+    settings = settings_from(config, home, threads=threads)
+    request = DPORequest(base or settings.model, data, name, dpo, overwrite=overwrite)
+    with TrainProgressBar() as progress:
+        result = train_dpo(request, settings, progress=progress)
+    if as_json:
+        print(json.dumps(result.manifest, ensure_ascii=False, default=str))
+        return
+    res = result.manifest["results"]
+    console().print(
+        f"[green]trained[/green] {escape(name)} (DPO, beta {dpo.beta}) → {escape(str(result.path))}\n"
+        f"{res['steps']} steps · loss {_fmt(res['first_train_loss'])} → {_fmt(res['train_loss'])} · "
+        f"chosen − rejected log-prob margin {_fmt(res['margin_before'], 2)} → {_fmt(res['margin_after'], 2)}"
+    )
+    console().print(
+        f"[dim]use it: --model {escape(result.manifest['base_model']['ref'])}+{escape(name)}[/dim]"
+    )
 
 
 def list_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
