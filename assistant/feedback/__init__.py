@@ -25,7 +25,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError, LadderError
 from assistant.feedback.store import (
@@ -40,6 +40,9 @@ from assistant.feedback.store import (
 )
 from assistant.settings import Settings
 
+if TYPE_CHECKING:
+    from assistant.types import Answer
+
 __all__ = [
     "DISMISSED",
     "NEW",
@@ -53,6 +56,8 @@ __all__ = [
     "Promotion",
     "dismiss",
     "export_feedback",
+    "feedback_counts",
+    "feedback_on_answer",
     "get_feedback",
     "list_feedback",
     "normalise_rating",
@@ -158,6 +163,43 @@ def record_feedback(
     with FeedbackStore(settings.db_path) as store:
         item.id = store.add(item)
     return item
+
+
+def feedback_on_answer(
+    settings: Settings,
+    answer: Answer,
+    rating: str | int | bool,
+    *,
+    model: str | None = None,
+    strategy: str | None = None,
+    correction: str | None = None,
+    comment: str | None = None,
+    session_id: str | None = None,
+    source: str = "chat",
+) -> FeedbackItem:
+    """``record_feedback`` for an ``Answer`` a strategy gave (what the chat UI holds): the
+    question, response, retrieved contexts and citations come from it. ``model`` defaults
+    to the answer's backend model id."""
+    return record_feedback(
+        settings,
+        question=answer.user_input,
+        answer=answer.response,
+        rating=rating,
+        correction=correction,
+        comment=comment,
+        model=model or answer.model_id,
+        strategy=strategy,
+        contexts=answer.retrieved_contexts,
+        citations=answer.citations,
+        session_id=session_id,
+        source=source,
+    )
+
+
+def feedback_counts(settings: Settings) -> dict[str, int]:
+    """Items per status (``new``, ``promoted``, ``dismissed``; absent = 0): a review queue badge."""
+    with FeedbackStore(settings.db_path) as store:
+        return store.counts()
 
 
 def get_feedback(settings: Settings, feedback_id: int) -> FeedbackItem:

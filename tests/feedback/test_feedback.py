@@ -206,3 +206,24 @@ def test_export_jsonl_and_csv(settings: Settings, tmp_path: Path) -> None:
     with (tmp_path / "promoted.csv").open(encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["question"] == "How long is the return window?" and row["promotions"].startswith("sft:")
+
+
+def test_feedback_on_an_answer_takes_its_fields_and_counts_by_status(settings: Settings) -> None:
+    from assistant.feedback import feedback_counts, feedback_on_answer
+    from assistant.types import Answer, Usage
+
+    citation = Citation(1, "policy.md", 2, 0, "30 天内可退货。", 0.9)
+    answer = Answer(
+        "退货期限是多久？", "7 天 [1]", Usage(3, 2, 1), 0.1, "qwen2.5-coder-0.5b",
+        retrieved_contexts=["30 天内可退货。"], citations=[citation],
+    )  # fmt: skip
+    item = feedback_on_answer(
+        settings, answer, False, strategy="rag", correction="30 天", session_id="chat-1"
+    )
+    assert (item.question, item.answer, item.rating, item.model) == ("退货期限是多久？", "7 天 [1]", "down",
+                                                                      "qwen2.5-coder-0.5b")  # fmt: skip
+    stored = get_feedback(settings, item.id)
+    assert stored.contexts == ["30 天内可退货。"] and stored.citations[0]["page"] == 2
+    assert stored.source == "chat" and stored.session_id == "chat-1"
+    dismiss(settings, _down(settings))
+    assert feedback_counts(settings) == {"new": 1, "dismissed": 1}
