@@ -45,6 +45,7 @@ def _register_subcommands() -> None:
     from assistant.cli_kb import kb_app
     from assistant.cli_serve import serve_cmd
     from assistant.cli_suite import suite_app
+    from assistant.cli_ui import chat_ui_cmd, ui_cmd
 
     app.add_typer(kb_app, name="kb")
     app.add_typer(suite_app, name="suite")
@@ -55,6 +56,8 @@ def _register_subcommands() -> None:
     app.add_typer(decisions_app, name="decisions")
     app.add_typer(feedback_app, name="feedback")
     app.command("serve")(serve_cmd)
+    app.command("ui")(ui_cmd)
+    app.command("chat-ui")(chat_ui_cmd)
 
 
 # ---- ask --------------------------------------------------------------------------------

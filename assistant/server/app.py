@@ -42,12 +42,11 @@ _MAX_STRATEGIES = 16
 
 
 def status_of(exc: LadderError) -> tuple[int, str]:
-    """An HTTP status and OpenAI error type for a user-caused error."""
-    from assistant.errors import BackendError, ModelNotFoundError
-
-    if isinstance(exc, ModelNotFoundError):
-        return 404, "model_not_found"
-    if isinstance(exc, BackendError):
+    """An HTTP status and OpenAI error type for a user-caused error, from its CLI exit code:
+    3 (unknown model, knowledge base, feedback id) is 404, 5 (an endpoint failed) is 502."""
+    if exc.exit_code == 3:
+        return 404, "not_found_error"
+    if exc.exit_code == 5:
         return 502, "backend_error"
     return 400, "invalid_request_error"
 

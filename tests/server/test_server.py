@@ -227,3 +227,17 @@ def test_a_response_is_json_the_client_parses_even_with_markup(start: Any) -> No
         json.loads(response.text)["choices"][0]["message"]["content"]
         == '<script>alert("x")</script> & "quotes"'
     )
+
+
+def test_a_missing_knowledge_base_is_404_or_an_error_event_in_a_stream(start: Any) -> None:
+    with start() as (url, _server):
+        api = client(url)
+        with pytest.raises(openai.NotFoundError, match="no knowledge base named 'nokb'"):
+            api.chat.completions.create(model="rag:nokb", messages=[{"role": "user", "content": "hi"}])
+        stream = api.chat.completions.create(
+            model="rag:nokb", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        with pytest.raises(openai.APIError, match="no knowledge base named 'nokb'"):
+            list(stream)
+        ok = api.chat.completions.create(model="prompt", messages=[{"role": "user", "content": "still up"}])
+        assert ok.choices[0].message.content == "[fake] still up", "the worker survives a failed job"

@@ -1,0 +1,146 @@
+"""``ladder ui`` (the workbench) and ``ladder chat-ui`` (the end-user chat): start
+``streamlit run`` on the right app, headless, without telemetry, bound to 127.0.0.1 unless
+told otherwise. Importing this module imports nothing heavy (streamlit loads in the child).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assistant.cli_common import ConfigOpt, HomeOpt, console, err_console, settings_from
+
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+HostOpt = Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes it to the network.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+PrintOpt = Annotated[
+    bool, typer.Option("--print-command", help="Print the streamlit command instead of running it.")
+]
+
+
+def streamlit_command(app: Path, host: str, port: int, max_upload_mb: float) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", host,
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--server.maxUploadSize", str(max(1, int(max_upload_mb * 2))),
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+        "--client.showErrorDetails", "none",
+        "--global.developmentMode", "false",
+    ]  # fmt: skip
+
+
+def _config_file(config: Path | None) -> Path:
+    if config is not None:
+        return config
+    env = os.environ.get("LADDER_CONFIG")
+    return Path(env) if env else Path("ladder.yaml")
+
+
+def _launch(command: list[str], env: dict[str, str], print_only: bool) -> None:
+    if print_only:
+        print(" ".join(command))
+        return
+    sys.stdout.flush()
+    os.execve(sys.executable, command, {**os.environ, **env})
+
+
+def _env(config: Path | None, home: Path | None, model: str | None) -> dict[str, str]:
+    env = {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    if config is not None:
+        env["LADDER_CONFIG"] = str(config.resolve())
+    if home is not None:
+        env["LADDER_HOME"] = str(home.resolve())
+    if model:
+        env["LADDER_MODEL"] = model
+    return env
+
+
+def ui_cmd(
+    port: PortOpt = 8501,
+    host: HostOpt = "127.0.0.1",
+    password_set: Annotated[
+        bool, typer.Option("--password-set", help="Set the workbench password (stored hashed) and exit.")
+    ] = False,
+    password_clear: Annotated[
+        bool, typer.Option("--password-clear", help="Remove the workbench password and exit.")
+    ] = False,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Default model (e.g. fake).")] = None,
+    print_command: PrintOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Start the workbench (decide, playground, knowledge base, evaluate, fine-tune, feedback, settings)."""
+    from ui.auth import hash_password, write_setting
+
+    if password_set or password_clear:
+        path = _config_file(config)
+        if password_clear:
+            write_setting(path, "ui_password_hash", None)
+            console().print(f"removed the workbench password from {path}")
+            return
+        password = typer.prompt("new workbench password", hide_input=True, confirmation_prompt=True)
+        write_setting(path, "ui_password_hash", hash_password(password))
+        console().print(f"stored the password's scrypt hash in {path} (setting ui_password_hash)")
+        return
+    settings = settings_from(config, home, model=model)
+    if host not in LOOPBACK and not settings.ui_password_hash:
+        err_console().print(
+            f"[yellow]warning: binding {host} without a password; "
+            "set one with `ladder ui --password-set`[/yellow]"
+        )
+    command = streamlit_command(UI_DIR / "app.py", host, port, settings.max_file_mb)
+    if not print_command:
+        console().print(f"Ladder workbench on http://{host}:{port}")
+    _launch(command, _env(config, home, model), print_command)
+
+
+def chat_ui_cmd(
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="Strategy name or YAML config the chat answers with.")
+    ] = "rag",
+    kb: Annotated[str | None, typer.Option(help="Knowledge base for rag / agent.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model reference.")] = None,
+    adapter: Annotated[str | None, typer.Option(help="A fine-tuned adapter on the model.")] = None,
+    title: Annotated[str | None, typer.Option(help="Title shown above the chat.")] = None,
+    port: PortOpt = 8502,
+    host: HostOpt = "127.0.0.1",
+    print_command: PrintOpt = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Start the end-user chat: only the chat, answering with one configured strategy."""
+    from assistant.service import strategy_data
+
+    settings = settings_from(config, home, model=model)
+    strategy_data(strategy if not strategy.endswith((".yaml", ".yml")) else str(Path(strategy).resolve()))
+    if strategy in ("rag", "agent") and not kb:
+        from assistant.errors import ConfigError
+
+        raise ConfigError(f"--strategy {strategy} needs --kb", hint="ladder chat-ui --strategy rag --kb NAME")
+    model_ref = settings.model + (f"+{adapter}" if adapter else "")
+    env = _env(config, home, model_ref)
+    env["LADDER_CHAT_STRATEGY"] = (
+        str(Path(strategy).resolve()) if strategy.endswith((".yaml", ".yml")) else strategy
+    )
+    if kb:
+        env["LADDER_CHAT_KB"] = kb
+    if title:
+        env["LADDER_CHAT_TITLE"] = title
+    command = streamlit_command(UI_DIR / "chat_app.py", host, port, settings.max_file_mb)
+    if print_command:
+        print(" ".join(f"{k}={v}" for k, v in sorted(env.items())))
+    else:
+        console().print(f"Ladder chat on http://{host}:{port}")
+    _launch(command, env, print_command)
+
+
+__all__ = ["chat_ui_cmd", "streamlit_command", "ui_cmd"]

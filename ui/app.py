@@ -1,0 +1,65 @@
+"""The Ladder workbench: ``ladder ui`` runs ``streamlit run ui/app.py``.
+
+Navigation, the password gate and the language switch live here; each page is a file under
+``ui/pages/`` that calls the same APIs as the CLI. Without the password (when one is set)
+only the login page is registered, so no other page can be served.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import assistant.offline  # noqa: F401  (privacy env before anything heavy)
+from ui.auth import verify_password
+from ui.common import error_text, settings
+from ui.i18n import language_switch, t
+
+st.set_page_config(page_title="Ladder", page_icon="🪜", layout="wide")
+
+try:
+    cfg = settings()
+except Exception as exc:  # a bad ladder.yaml or LADDER_* value: say so, serve nothing else
+    st.error(t("app.bad_settings") + "\n\n" + error_text(exc))
+    st.stop()
+
+language_switch(cfg.language)
+
+
+def _login() -> None:
+    st.title(t("login.title"))
+    st.caption(t("login.caption"))
+    with st.form("login"):
+        password = st.text_input(t("login.password"), type="password")
+        if st.form_submit_button(t("login.submit")):
+            if cfg.ui_password_hash and verify_password(password, cfg.ui_password_hash):
+                st.session_state["authenticated"] = True
+                st.rerun()
+            else:
+                st.error(t("login.wrong"))
+
+
+if cfg.ui_password_hash and not st.session_state.get("authenticated"):
+    st.navigation([st.Page(_login, title=t("login.title"), url_path="login")], position="hidden").run()
+    st.stop()
+
+PAGES = [
+    ("pages/decide.py", "nav.decide", ":material/stairs:", "decide"),
+    ("pages/playground.py", "nav.playground", ":material/forum:", "playground"),
+    ("pages/knowledge.py", "nav.knowledge", ":material/library_books:", "knowledge"),
+    ("pages/evaluate.py", "nav.evaluate", ":material/analytics:", "evaluate"),
+    ("pages/finetune.py", "nav.finetune", ":material/model_training:", "finetune"),
+    ("pages/feedback.py", "nav.feedback", ":material/reviews:", "feedback"),
+    ("pages/settings.py", "nav.settings", ":material/settings:", "settings"),
+]
+navigation = st.navigation(
+    [
+        st.Page(path, title=t(key), icon=icon, url_path=url, default=index == 0)
+        for index, (path, key, icon, url) in enumerate(PAGES)
+    ]
+)
+with st.sidebar:
+    st.caption(t("app.model", model=cfg.model))
+    if cfg.ui_password_hash and st.button(t("login.logout")):
+        st.session_state.pop("authenticated", None)
+        st.rerun()
+navigation.run()

@@ -1,0 +1,65 @@
+"""What every page shares: the settings, readable errors, and the session's language.
+
+No logic lives in the UI: pages call the same service, runner, decision and fine-tune APIs
+as the CLI. This module only turns their results and errors into page elements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import assistant.offline  # noqa: F401  (privacy env before anything heavy)
+from assistant.errors import LadderError
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
+log = logging.getLogger("ladder.ui")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings() -> Settings:
+    """The settings as the CLI would load them (flags come in as LADDER_* variables)."""
+    from assistant.settings import load_settings
+
+    return load_settings()
+
+
+def ui_dir(settings: Settings) -> Path:
+    """LADDER_HOME/ui: uploads, background jobs, exported reports."""
+    path = settings.home / "ui"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def error_text(exc: BaseException) -> str:
+    """One readable paragraph: the message and, for a user error, its hint."""
+    if isinstance(exc, LadderError):
+        return exc.message + (f"\n\nhint: {exc.hint}" if exc.hint else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def guard(what: str = "") -> Iterator[None]:
+    """Errors become a message in the page, never a traceback; our own bugs are logged in full."""
+    import streamlit as st
+
+    try:
+        yield
+    except LadderError as exc:
+        st.error((f"{what}: " if what else "") + error_text(exc))
+    except Exception as exc:
+        log.exception("UI action failed: %s", what)
+        st.error((f"{what}: " if what else "") + error_text(exc))
+
+
+def fmt_num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_ci(low: float | None, high: float | None) -> str:
+    return "" if low is None or high is None else f"[{low:.2f}, {high:.2f}]"

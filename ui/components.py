@@ -1,0 +1,193 @@
+"""Shared widgets: background-job panels, score tables with CIs, charts.
+
+Everything a user or a document wrote is shown through elements that escape it (``st.text``,
+``st.dataframe``, ``st.code``, Markdown without ``unsafe_allow_html``): no script in a
+document or an answer can run in the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import streamlit as st
+
+from ui import jobs
+from ui.common import fmt_ci, fmt_num
+from ui.i18n import t
+
+if TYPE_CHECKING:
+    import altair as alt
+
+    from assistant.settings import Settings
+    from evaluation.results import RunResult
+
+STATUS_ICON = {
+    jobs.QUEUED: "⏳",
+    jobs.RUNNING: "⏳",
+    jobs.DONE: "✅",
+    jobs.FAILED: "❌",
+    jobs.STOPPED: "⏹",
+    jobs.DIED: "❌",
+}
+
+
+def job_status_line(job: jobs.Job) -> str:
+    return f"{STATUS_ICON.get(job.status, '')} {job.title} · {t('job.status.' + job.status)}"
+
+
+def job_panel(settings: Settings, job_id: str | None, key: str, stoppable: bool = True) -> jobs.Job | None:
+    """Progress of a background job, refreshed every second while it runs; None if no job."""
+    if not job_id:
+        return None
+    job = jobs.get(settings, job_id)
+    if job is None:
+        return None
+    running_key = f"_job_running_{key}"
+
+    @st.fragment(run_every=1.0 if not job.finished else None)
+    def _panel() -> None:
+        current = jobs.get(settings, job_id)
+        if current is None:
+            return
+        with st.container(border=True):
+            st.markdown(f"**{_md_escape(job_status_line(current))}**")
+            if not current.finished:
+                st.session_state[running_key] = True
+                fraction = current.fraction
+                stage = current.stage or t("job.starting")
+                amount = f" {current.done:.0f}/{current.total:.0f} {current.unit}" if current.total else ""
+                st.progress(fraction if fraction is not None else 0.0, text=stage + amount)
+                if stoppable and st.button(t("job.stop"), key=f"stop_{key}_{job_id}"):
+                    jobs.stop(current)
+                    st.rerun(scope="app")
+            elif st.session_state.pop(running_key, False):
+                st.rerun(scope="app")  # it just finished: redraw the page with its results
+            for note in current.notes[-3:]:
+                st.caption(note)
+            if current.status in (jobs.FAILED, jobs.DIED):
+                st.error(current.error or t("job.failed_no_reason"))
+                tail = current.log_tail(15)
+                if tail:
+                    with st.expander(t("job.log")):
+                        st.code(tail, language=None)
+            elif current.status == jobs.STOPPED:
+                st.warning(t("job.stopped"))
+
+    _panel()
+    return jobs.get(settings, job_id)
+
+
+def _md_escape(text: str) -> str:
+    """Text shown through Markdown without any of it being read as Markdown or HTML."""
+    out = []
+    for char in text:
+        if char in "\\`*_{}[]()#+-.!|<>~$":
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+md_escape = _md_escape
+
+
+# ---- evaluation runs -----------------------------------------------------------------------------
+def score_rows(run: RunResult) -> list[dict[str, Any]]:
+    """One row per strategy: each metric as mean [CI], with its threshold mark; cost and speed."""
+    labels = list(dict.fromkeys(label for s in run.strategies for label in s.metrics))
+    rows = []
+    for strategy in run.strategies:
+        row: dict[str, Any] = {t("eval.col.strategy"): strategy.strategy}
+        for label in labels:
+            metric = strategy.metrics.get(label)
+            if metric is None:
+                row[label] = "-"
+                continue
+            cell = f"{fmt_num(metric.mean)} {fmt_ci(metric.low, metric.high)}".strip()
+            if metric.n_na:
+                cell += f" ({metric.n_na} n/a)"
+            if metric.passed is not None:
+                cell += " ✓" if metric.passed else " ✗"
+            row[label] = cell
+        cost = strategy.cost
+        row[t("eval.col.cost")] = (
+            "-"
+            if cost is None or cost.cost_per_1k_questions is None
+            else f"{cost.cost_per_1k_questions:.4f} {cost.currency}"
+        )
+        row[t("eval.col.latency")] = "-" if cost is None else fmt_num(cost.latency_p50_s, 2)
+        rows.append(row)
+    return rows
+
+
+def score_chart(run: RunResult, metric: str) -> Any:
+    """Mean with its CI per strategy, and the threshold as a rule."""
+    import pandas as pd
+
+    points = []
+    threshold = None
+    for strategy in run.strategies:
+        result = strategy.metrics.get(metric)
+        if result is None or result.mean is None:
+            continue
+        threshold = result.threshold if result.threshold is not None else threshold
+        points.append(
+            {
+                "strategy": strategy.strategy,
+                "mean": result.mean,
+                "low": result.low if result.low is not None else result.mean,
+                "high": result.high if result.high is not None else result.mean,
+            }
+        )
+    if not points:
+        return None
+    return ci_chart(pd.DataFrame(points), "strategy", metric, threshold)
+
+
+def ci_chart(data: Any, by: str, title: str, threshold: float | None) -> Any:
+    import altair as alt
+
+    base = alt.Chart(data).encode(y=alt.Y(f"{by}:N", sort=None, title=None))
+    layers: list[Any] = [
+        base.mark_bar(opacity=0.75, color="#0072B2").encode(
+            x=alt.X("mean:Q", scale=alt.Scale(domain=[0, 1]), title=title)
+        ),
+        base.mark_rule(color="#222", strokeWidth=2).encode(x="low:Q", x2="high:Q"),
+    ]
+    if threshold is not None:
+        import pandas as pd
+
+        layers.append(
+            alt.Chart(pd.DataFrame({"target": [threshold]}))
+            .mark_rule(color="#D55E00", strokeDash=[6, 3], strokeWidth=2)
+            .encode(x="target:Q")
+        )
+    return alt.layer(*layers).properties(height=max(80, 36 * len(data)))
+
+
+def scatter_chart(data: Any, x: str, y: str, label: str) -> alt.Chart:
+    import altair as alt
+
+    return (
+        alt.Chart(data)
+        .mark_circle(size=120, color="#009E73")
+        .encode(x=alt.X(f"{x}:Q", title=x), y=alt.Y(f"{y}:Q", title=y), tooltip=[label, x, y])
+        .properties(height=260)
+    )
+
+
+def show_text_block(label: str, text: str | None) -> None:
+    """A labelled piece of user or model text, shown verbatim (escaped)."""
+    st.caption(label)
+    st.text(text if text else "—")
+
+
+def empty_state(message: str) -> None:
+    st.info(message, icon="💡")
+
+
+def pick_label(options: Sequence[str], label: str, key: str, index: int = 0) -> str | None:
+    if not options:
+        return None
+    return st.selectbox(label, list(options), index=min(index, len(options) - 1), key=key)
