@@ -232,6 +232,71 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chat.comment": ("Comment (optional)", "备注（可选）"),
     "chat.send": ("Send feedback", "提交反馈"),
     "chat.thanks": ("Thank you, your feedback was recorded.", "谢谢，反馈已记录。"),
+    # decide
+    "dec.title": ("Decide", "决策"),
+    "dec.caption": (
+        "Climb the ladder: prompt → few-shot → reflection → RAG → agent → fine-tune. The cheapest rung "
+        "that meets every target wins, with the evidence.",
+        "逐级尝试：提示 → 少样本 → 自我反思 → RAG → 智能体 → 微调。"
+        "满足全部目标的最便宜一级胜出，并给出证据。",
+    ),
+    "dec.tab.run": ("New decision", "新决策"),
+    "dec.tab.past": ("Past decisions", "历史决策"),
+    "dec.source": ("Decision config", "决策配置"),
+    "dec.source.pick": ("Pick a file", "选择文件"),
+    "dec.source.write": ("Write one", "自行编写"),
+    "dec.no_configs": (
+        "No decision config found (a YAML file with suites: and targets:). Type a path below or write one.",
+        "未找到决策配置（含 suites: 与 targets: 的 YAML 文件）。请在下方输入路径或自行编写。",
+    ),
+    "dec.config": ("Config file", "配置文件"),
+    "dec.config_path": ("…or a config file path", "…或配置文件路径"),
+    "dec.show_config": ("Show the config", "查看配置"),
+    "dec.write_help": (
+        "Saved under LADDER_HOME/ui/decisions; use absolute paths for suites and data.",
+        "保存在 LADDER_HOME/ui/decisions 下；评测集与数据请使用绝对路径。",
+    ),
+    "dec.file_name": ("File name", "文件名"),
+    "dec.yaml": ("Decision config (YAML)", "决策配置（YAML）"),
+    "dec.save": ("Save", "保存"),
+    "dec.saved": ("Saved {path}", "已保存 {path}"),
+    "dec.finetune": ("Fine-tuning", "微调"),
+    "dec.finetune.config": ("as the config says", "按配置"),
+    "dec.finetune.allow": (
+        "allow (train when every cheaper rung misses)",
+        "允许（较便宜各级均未达标时训练）",
+    ),
+    "dec.finetune.forbid": ("do not train (recommend only)", "不训练（仅给出建议）"),
+    "dec.language_note": ("The reasons are written in the page's language.", "理由以当前页面语言撰写。"),
+    "dec.start": ("Decide in the background", "后台决策"),
+    "dec.job_title": ("Deciding with {config}", "按 {config} 决策"),
+    "dec.done": (
+        "The decision is ready ({status}): see Past decisions.",
+        "决策已完成（{status}）：请查看“历史决策”。",
+    ),
+    "dec.no_decisions": (
+        "No decisions yet: start one in the New decision tab.",
+        "还没有决策：请在“新决策”页启动。",
+    ),
+    "dec.pick": ("Decision", "决策"),
+    "dec.col.rung": ("rung", "级别"),
+    "dec.col.state": ("state", "状态"),
+    "dec.col.meets": ("meets", "达标"),
+    "dec.col.cost": ("cost / 1k q", "每千题成本"),
+    "dec.col.p95": ("p95 latency (s)", "p95 延迟（秒）"),
+    "dec.col.note": ("note", "说明"),
+    "dec.col.name": ("name", "名称"),
+    "dec.col.created": ("created", "创建时间"),
+    "dec.col.status": ("status", "结论"),
+    "dec.col.recommended": ("recommended", "推荐"),
+    "dec.chart_score": (
+        "{metric} by rung, 95% CI, target {target}",
+        "各级 {metric}（95% 置信区间，目标 {target}）",
+    ),
+    "dec.chart_cost": ("Cost against {metric}", "成本与 {metric}"),
+    "dec.finetune_command": ("To fine-tune by hand:", "手动微调命令："),
+    "dec.export": ("Export the HTML report", "导出 HTML 报告"),
+    "dec.delete": ("Delete this decision", "删除此决策"),
 }
 
 

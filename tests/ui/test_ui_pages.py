@@ -132,3 +132,27 @@ def test_evaluate_runs_in_the_background_and_compares(workbench: Open, tmp_path:
     table = at.dataframe[-1].value
     assert set(table["metric"]) == {"exact_match", "token_f1"}
     assert list(table["n"]) == [3, 3]
+
+
+def test_decide_runs_the_ladder_and_shows_the_verdict(workbench: Open, tmp_path: Path) -> None:
+    from tests.helpers.decide import rung, write_config
+
+    config = write_config(tmp_path, n_dev=6, n_test=4, rungs=[rung("prompt"), rung("reflection")])
+    at = workbench("decide")
+    assert "No decisions yet" in texts(at)
+    at.text_input[0].input(str(config)).run()
+    assert any("targets:" in c.value for c in at.code)  # the config, shown
+    next(b for b in at.button if b.label == "Decide in the background").click().run()
+    finished = wait_jobs("decide")
+    assert finished[0].status == "done", finished[0].log_tail()
+    at.run()
+    assert any("The decision is ready (not_met)" in s.value for s in at.success)
+    rungs = at.dataframe[-1].value
+    assert list(rungs["rung"]) == ["prompt", "reflection"]
+    assert set(rungs["meets"]) == {"✗"}
+    assert any("No rung" in e.value or "no rung" in e.value.lower() for e in at.error)
+    assert len(at.get("vega_lite_chart")) >= 1
+    assert at.get("download_button")[0].proto.label == "Export the HTML report"
+    at.session_state["lang"] = "zh"
+    at.run()
+    assert at.title[0].value == "决策"
