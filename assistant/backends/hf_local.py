@@ -13,13 +13,14 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from assistant.backends.base import trim_at_stop
+from assistant.backends.hf_scoring import PrefixScoring
 from assistant.backends.toolcalls import parse_tool_calls
 from assistant.errors import ContextOverflowError, ModelNotFoundError
 from assistant.models.refs import check_model_folder
@@ -30,15 +31,11 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 # Tokens kept from the start of an over-long prompt (system prompt, instructions) when
 # it is truncated; the rest is kept from the end, where the question usually is.
 _KEEP_HEAD_TOKENS = 64
 _FALLBACK_CONTEXT = 2048
-# What one more forward pass costs, in tokens of compute: small batches of similar length
-# beat one batch padded to its longest row only when they save more padding than this.
-_PASS_COST_TOKENS = 32
 
 
 def pick_device(setting: str) -> str:
@@ -93,14 +90,7 @@ def pick_dtype(setting: str, device: str, home: Path) -> torch.dtype:
     return torch.bfloat16 if profile["faster"] == "bfloat16" else torch.float32
 
 
-def _common_prefix_len(a: list[int], b: list[int]) -> int:
-    for index, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return index
-    return min(len(a), len(b))
-
-
-class HFLocalBackend:
+class HFLocalBackend(PrefixScoring):
     def __init__(
         self,
         path: str | Path,
@@ -135,11 +125,6 @@ class HFLocalBackend:
         self.tokenizer.padding_side = "left"
         self.context_window = int(getattr(model.config, "max_position_embeddings", 0) or _FALLBACK_CONTEXT)
         self._eos_ids = self._collect_eos_ids()
-        # score_choices runs a prefix that prompts share once when it is this long (the
-        # chat header and k-shot exemplars of an exam subject); shorter ones do not pay
-        # for the cache copies. ``reuse_prefix = False`` scores every prompt whole.
-        self.reuse_prefix = True
-        self.min_shared_prefix = 32
 
     def _collect_eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -325,143 +310,6 @@ class HFLocalBackend:
         pairs = [p + c for p in prompt_ids for c in choice_ids]
         flat = self._score_rows(pairs, longest + 1, choice_sums)
         return [flat[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
-
-    def _score_rows(
-        self, rows: list[list[int]], keep: int, reduce: Callable[[torch.Tensor, list[int]], list[_T]]
-    ) -> list[_T]:
-        """``reduce(logits of the last keep positions, row indices)`` over micro-batches of ``rows``.
-
-        Rows are grouped by shared token prefix; a group whose prefix pays for itself runs
-        it once and its suffixes against a copy of that prefix's KV cache, the rest run
-        whole. Either way micro-batches hold rows of similar length, so padding is small,
-        and the results come back in the order of ``rows``.
-        """
-        results: dict[int, _T] = {}
-        whole: list[int] = []
-        for prefix_len, members in self._prefix_groups(rows, keep):
-            if prefix_len == 0:
-                whole.extend(members)
-                continue
-            prefix = rows[members[0]][:prefix_len]
-            cache = self._prefix_cache(prefix)
-            if cache is None:  # a cache layout we do not expand (sliding window, ...)
-                whole.extend(members)
-                continue
-            for chunk in self._micro_batches(members, [len(r) - prefix_len for r in rows]):
-                suffixes = [rows[i][prefix_len:] for i in chunk]
-                logits = self._last_logits(suffixes, keep, prefix=(prefix_len, cache))
-                results.update(zip(chunk, reduce(logits, chunk), strict=True))
-        for chunk in self._micro_batches(whole, [len(r) for r in rows]):
-            logits = self._last_logits([rows[i] for i in chunk], keep)
-            results.update(zip(chunk, reduce(logits, chunk), strict=True))
-        return [results[i] for i in range(len(rows))]
-
-    def _prefix_groups(self, rows: list[list[int]], keep: int) -> list[tuple[int, list[int]]]:
-        """Rows grouped by shared token prefix: ``(prefix length, row indices)``; 0 = no reuse.
-
-        Sorting the rows lexicographically puts rows with a common prefix next to each
-        other; a run of neighbours becomes a group while adding a row does not shrink the
-        tokens the group saves, ``(size - 1) * prefix``. Each row keeps at least ``keep``
-        tokens of its own, so the positions whose logits are read are computed in the
-        suffix pass.
-        """
-        if not self.reuse_prefix or len(rows) < 2:
-            return [(0, list(range(len(rows))))]
-        order = sorted(range(len(rows)), key=rows.__getitem__)
-        groups: list[tuple[int, list[int]]] = []
-        members, shared = [order[0]], len(rows[order[0]]) - keep
-        for index in order[1:]:
-            previous = rows[members[-1]]
-            common = _common_prefix_len(previous, rows[index])
-            narrowed = min(shared, common, len(rows[index]) - keep)
-            saved_now = (len(members) - 1) * shared
-            if narrowed >= self.min_shared_prefix and len(members) * narrowed >= saved_now:
-                members.append(index)
-                shared = narrowed
-            else:
-                groups.append((shared if len(members) > 1 else 0, members))
-                members, shared = [index], len(rows[index]) - keep
-        groups.append((shared if len(members) > 1 else 0, members))
-        return groups
-
-    def _prefix_cache(self, prefix: list[int]) -> Any | None:
-        """The KV cache of ``prefix`` (batch of one), or None if its layers are not plain."""
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
-
-        with torch.inference_mode():
-            output = self.model(
-                input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1
-            )
-        cache = output.past_key_values
-        plain = isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
-        return cache if plain else None
-
-    def _micro_batches(self, indices: list[int], lengths: list[int]) -> list[list[int]]:
-        """``indices`` in order of length, cut into batches of at most ``batch_size`` rows.
-
-        The cut points minimise padded tokens plus ``_PASS_COST_TOKENS`` per forward pass
-        (exactly, by dynamic programming over the sorted lengths): padding is compute thrown
-        away, and each extra pass has a fixed cost of its own (weights streamed from memory,
-        thread start-up), so a few tokens of padding are cheaper than one more pass.
-        """
-        order = sorted(indices, key=lengths.__getitem__)
-        size = self.settings.batch_size
-        # best[j]: cost of the first j rows; cut[j]: where the last batch of those starts.
-        best, cut = [0] + [0] * len(order), [0] * (len(order) + 1)
-        for end in range(1, len(order) + 1):
-            width = lengths[order[end - 1]]
-            best[end], cut[end] = min(
-                (best[start] + (end - start) * width + _PASS_COST_TOKENS, start)
-                for start in range(max(0, end - size), end)
-            )
-        batches: list[list[int]] = []
-        end = len(order)
-        while end > 0:
-            batches.insert(0, order[cut[end] : end])
-            end = cut[end]
-        return batches
-
-    def _last_logits(
-        self, rows: list[list[int]], keep: int, prefix: tuple[int, Any] | None = None
-    ) -> torch.Tensor:
-        """Logits (float32, CPU) of the last ``keep`` positions of left-padded rows.
-
-        With ``prefix=(length, cache)`` the rows are suffixes of that cached prefix: the
-        cache is copied to the batch, the mask covers prefix + padded suffix (padding in
-        the middle is masked like any padding), and positions continue from the prefix.
-        """
-        from transformers import DynamicCache
-
-        width = max(len(r) for r in rows)
-        pad_id = int(self.tokenizer.pad_token_id)
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            input_ids[i, width - len(r) :] = torch.tensor(r)
-            attention[i, width - len(r) :] = 1
-        # Left padding shifts positions; give each row positions that start at 0.
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        extra: dict[str, Any] = {}
-        if prefix is not None:
-            prefix_len, cache = prefix
-            positions = positions + prefix_len
-            attention = torch.cat([torch.ones((len(rows), prefix_len), dtype=torch.long), attention], dim=1)
-            # A fresh cache per batch: the forward pass appends the suffix to it.
-            batch = len(rows)
-            copies = [(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
-                      for layer in cache.layers]  # fmt: skip
-            extra["past_key_values"] = DynamicCache(ddp_cache_data=copies)
-        with torch.inference_mode():
-            logits = self.model(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention.to(self.device),
-                position_ids=positions.to(self.device),
-                logits_to_keep=keep,
-                use_cache=prefix is not None,
-                **extra,
-            ).logits
-        return logits.float().cpu()
 
     def chat_model(self) -> BaseChatModel:
         from assistant.backends.chat_model import LadderChatModel

@@ -30,13 +30,19 @@ SUFFIXES = ["Q: a\nAnswer:", "Q: the cat\nAnswer:", "Q: is the mat red and the c
             "Q: to and of in\nAnswer:"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> HFLocalBackend:
+@pytest.fixture(scope="module", params=[256, 12, 0], ids=["packed", "packed-small-rows", "padded"])
+def backend(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> HFLocalBackend:
+    """Suffixes after a shared prefix packed into rows of up to 256 or 12 tokens (several
+    rows per group), or in padded micro-batches (``pack_tokens = 0``)."""
     from assistant.settings import load_settings
 
     home = tmp_path_factory.mktemp("home")
     settings = load_settings({"home": str(home), "threads": 1, "dtype": "float32", "batch_size": 3})
-    return HFLocalBackend(tiny_model_dir, settings)
+    backend = HFLocalBackend(tiny_model_dir, settings)
+    backend.pack_tokens = request.param
+    return backend
 
 
 @pytest.fixture
@@ -106,8 +112,8 @@ def test_raw_prompts_share_their_prefix_too(backend: HFLocalBackend, prefix_call
 
 def test_no_common_prefix_scores_every_prompt_whole(backend: HFLocalBackend, prefix_calls: list[int]) -> None:
     prompts = ["hello there", "你好，模型", "the cat sat on the mat and then", "a", "x y z"]
-    cached, whole = scores_both_ways(backend, prompts, LETTERS)
-    assert prefix_calls == []  # the chat header alone is under min_shared_prefix
+    cached, whole = scores_both_ways(backend, prompts, LETTERS, chat_template=False)
+    assert prefix_calls == []  # raw prompts with nothing in common
     assert_close(cached, whole)
 
 
@@ -117,7 +123,10 @@ def test_two_families_and_strays_in_one_call(backend: HFLocalBackend, prefix_cal
     for i, suffix in enumerate(SUFFIXES[:5]):
         prompts += [HEADER + suffix, other_header + suffix, f"stray question {i}"]
     cached, whole = scores_both_ways(backend, prompts, LETTERS)
-    assert len(prefix_calls) == 2  # one prefix per family; the strays run whole
+    # one prefix per family, and one for the strays: the chat template's header (19 tokens)
+    assert (
+        sorted(prefix_calls)[0] < len(backend.tokenizer(other_header)["input_ids"]) and len(prefix_calls) == 3
+    )
     assert_close(cached, whole)
 
 

@@ -1,0 +1,244 @@
+"""Batched log-probability scoring for ``HFLocalBackend.score_choices``.
+
+An exam scores hundreds of prompts that mostly share a prefix: the subject's header and,
+k-shot, its exemplars. The machinery here spends the model's compute only on tokens that
+change the answer:
+
+- **Prefix reuse.** Rows are grouped by shared token prefix. A group whose prefix pays for
+  itself runs it once, into a KV cache, and then only its rows' own suffixes.
+- **Packed suffixes.** A group's suffixes go into one row, one after the other, with a 4D
+  attention mask: each suffix sees the cached prefix and itself, causally, and nothing of
+  its neighbours, and its position ids continue from the prefix as if it were alone. No
+  padding at all. Rows are cut at ``pack_tokens`` suffix tokens, because masked-out
+  attention is still computed and grows with the square of a row.
+- **Last positions only.** Logits are computed only at the positions that are read (the
+  last ``keep`` of each row or suffix), never the full vocabulary for every position.
+- Rows without a shared prefix run whole, in length-sorted micro-batches whose cut points
+  minimise padding plus a fixed cost per forward pass.
+
+The mixin needs ``model``, ``tokenizer``, ``device`` and ``settings.batch_size`` on the
+backend that uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+
+_T = TypeVar("_T")
+
+# What one more forward pass costs, in tokens of compute: small batches of similar length
+# beat one batch padded to its longest row only when they save more padding than this.
+_PASS_COST_TOKENS = 32
+
+
+def common_prefix_len(a: list[int], b: list[int]) -> int:
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
+
+
+def pack_by_budget(indices: list[int], lengths: list[int], budget: int) -> list[list[int]]:
+    """``indices`` in order, cut into runs whose ``lengths`` sum to at most ``budget``
+    (a longer single index gets a run of its own)."""
+    runs: list[list[int]] = []
+    used = budget + 1
+    for index in indices:
+        if used + lengths[index] > budget:
+            runs.append([])
+            used = 0
+        runs[-1].append(index)
+        used += lengths[index]
+    return runs
+
+
+class PrefixScoring:
+    """``_score_rows`` and its helpers; see the module docstring."""
+
+    model: Any
+    tokenizer: Any
+    device: str
+    settings: Any
+    # Reuse a shared prefix once it is this many tokens (a subject's 17-token C-Eval header
+    # already pays); ``reuse_prefix = False`` scores every prompt whole.
+    reuse_prefix: bool = True
+    min_shared_prefix: int = 8
+    # Suffix tokens per packed row; 0 = no packing (padded micro-batches after the prefix).
+    pack_tokens: int = 256
+
+    def _score_rows(
+        self, rows: list[list[int]], keep: int, reduce: Callable[[torch.Tensor, list[int]], list[_T]]
+    ) -> list[_T]:
+        """``reduce(logits of the last keep positions, row indices)`` over all ``rows``;
+        the results come back in the order of ``rows``."""
+        results: dict[int, _T] = {}
+        whole: list[int] = []
+        for prefix_len, members in self._prefix_groups(rows, keep):
+            if prefix_len == 0:
+                whole.extend(members)
+                continue
+            prefix = rows[members[0]][:prefix_len]
+            cache = self._prefix_cache(prefix)
+            if cache is None:  # a cache layout we do not expand (sliding window, ...)
+                whole.extend(members)
+                continue
+            own = [len(r) - prefix_len for r in rows]
+            if self.pack_tokens > 0:
+                order = sorted(members, key=own.__getitem__)
+                chunks = pack_by_budget(order, own, self.pack_tokens)
+            else:
+                chunks = self._micro_batches(members, own)
+            for chunk in chunks:
+                suffixes = [rows[i][prefix_len:] for i in chunk]
+                if self.pack_tokens > 0:
+                    logits = self._packed_logits(suffixes, keep, prefix_len, cache)
+                else:
+                    logits = self._last_logits(suffixes, keep, prefix=(prefix_len, cache))
+                results.update(zip(chunk, reduce(logits, chunk), strict=True))
+        for chunk in self._micro_batches(whole, [len(r) for r in rows]):
+            logits = self._last_logits([rows[i] for i in chunk], keep)
+            results.update(zip(chunk, reduce(logits, chunk), strict=True))
+        return [results[i] for i in range(len(rows))]
+
+    def _prefix_groups(self, rows: list[list[int]], keep: int) -> list[tuple[int, list[int]]]:
+        """Rows grouped by shared token prefix: ``(prefix length, row indices)``; 0 = no reuse.
+
+        Sorting the rows lexicographically puts rows with a common prefix next to each
+        other; a run of neighbours becomes a group while adding a row does not shrink the
+        tokens the group saves, ``(size - 1) * prefix``. Each row keeps at least ``keep``
+        tokens of its own, so the positions whose logits are read are computed in the
+        suffix pass.
+        """
+        if not self.reuse_prefix or len(rows) < 2:
+            return [(0, list(range(len(rows))))]
+        order = sorted(range(len(rows)), key=rows.__getitem__)
+        groups: list[tuple[int, list[int]]] = []
+        members, shared = [order[0]], len(rows[order[0]]) - keep
+        for index in order[1:]:
+            previous = rows[members[-1]]
+            common = common_prefix_len(previous, rows[index])
+            narrowed = min(shared, common, len(rows[index]) - keep)
+            saved_now = (len(members) - 1) * shared
+            if narrowed >= self.min_shared_prefix and len(members) * narrowed >= saved_now:
+                members.append(index)
+                shared = narrowed
+            else:
+                groups.append((shared if len(members) > 1 else 0, members))
+                members, shared = [index], len(rows[index]) - keep
+        groups.append((shared if len(members) > 1 else 0, members))
+        return groups
+
+    def _prefix_cache(self, prefix: list[int]) -> Any | None:
+        """The KV cache of ``prefix`` (batch of one), or None if its layers are not plain."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        with torch.inference_mode():
+            output = self.model(
+                input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1
+            )
+        cache = output.past_key_values
+        plain = isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
+        return cache if plain else None
+
+    def _micro_batches(self, indices: list[int], lengths: list[int]) -> list[list[int]]:
+        """``indices`` in order of length, cut into batches of at most ``batch_size`` rows.
+
+        The cut points minimise padded tokens plus ``_PASS_COST_TOKENS`` per forward pass
+        (exactly, by dynamic programming over the sorted lengths): padding is compute thrown
+        away, and each extra pass has a fixed cost of its own (weights streamed from memory,
+        thread start-up), so a few tokens of padding are cheaper than one more pass.
+        """
+        order = sorted(indices, key=lengths.__getitem__)
+        size = self.settings.batch_size
+        # best[j]: cost of the first j rows; cut[j]: where the last batch of those starts.
+        best, cut = [0] + [0] * len(order), [0] * (len(order) + 1)
+        for end in range(1, len(order) + 1):
+            width = lengths[order[end - 1]]
+            best[end], cut[end] = min(
+                (best[start] + (end - start) * width + _PASS_COST_TOKENS, start)
+                for start in range(max(0, end - size), end)
+            )
+        batches: list[list[int]] = []
+        end = len(order)
+        while end > 0:
+            batches.insert(0, order[cut[end] : end])
+            end = cut[end]
+        return batches
+
+    @staticmethod
+    def _cache_for(cache: Any, batch: int) -> Any:
+        """A fresh cache over ``cache``'s tensors for a batch (the forward pass appends to it)."""
+        from transformers import DynamicCache
+
+        copies = [(layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
+                  for layer in cache.layers]  # fmt: skip
+        return DynamicCache(ddp_cache_data=copies)
+
+    def _packed_logits(
+        self, suffixes: list[list[int]], keep: int, prefix_len: int, cache: Any
+    ) -> torch.Tensor:
+        """Logits ``[len(suffixes), keep, vocab]`` of each suffix's last ``keep`` positions,
+        the suffixes packed into one row after the cached prefix (see the module docstring)."""
+        total = sum(len(s) for s in suffixes)
+        input_ids = torch.tensor([[t for s in suffixes for t in s]], dtype=torch.long)
+        positions = torch.empty((1, total), dtype=torch.long)
+        mask = torch.zeros((1, 1, total, prefix_len + total), dtype=torch.bool)
+        mask[0, 0, :, :prefix_len] = True
+        read: list[int] = []
+        start = 0
+        for suffix in suffixes:
+            end = start + len(suffix)
+            positions[0, start:end] = torch.arange(prefix_len, prefix_len + len(suffix))
+            block = torch.ones((len(suffix), len(suffix)), dtype=torch.bool).tril()
+            mask[0, 0, start:end, prefix_len + start : prefix_len + end] = block
+            read.extend(range(end - keep, end))
+            start = end
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                past_key_values=self._cache_for(cache, 1),
+                use_cache=True,
+                logits_to_keep=torch.tensor(read, device=self.device),
+            ).logits
+        return logits.float().cpu().reshape(len(suffixes), keep, -1)
+
+    def _last_logits(
+        self, rows: list[list[int]], keep: int, prefix: tuple[int, Any] | None = None
+    ) -> torch.Tensor:
+        """Logits (float32, CPU) of the last ``keep`` positions of left-padded rows.
+
+        With ``prefix=(length, cache)`` the rows are suffixes of that cached prefix: the
+        cache is copied to the batch, the mask covers prefix + padded suffix (padding in
+        the middle is masked like any padding), and positions continue from the prefix.
+        """
+        width = max(len(r) for r in rows)
+        pad_id = int(self.tokenizer.pad_token_id)
+        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, width - len(r) :] = torch.tensor(r)
+            attention[i, width - len(r) :] = 1
+        # Left padding shifts positions; give each row positions that start at 0.
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        extra: dict[str, Any] = {}
+        if prefix is not None:
+            prefix_len, cache = prefix
+            positions = positions + prefix_len
+            attention = torch.cat([torch.ones((len(rows), prefix_len), dtype=torch.long), attention], dim=1)
+            extra["past_key_values"] = self._cache_for(cache, len(rows))
+        with torch.inference_mode():
+            logits = self.model(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention.to(self.device),
+                position_ids=positions.to(self.device),
+                logits_to_keep=keep,
+                use_cache=prefix is not None,
+                **extra,
+            ).logits
+        return logits.float().cpu()
