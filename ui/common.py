@@ -63,3 +63,31 @@ def fmt_num(value: float | None, digits: int = 3) -> str:
 
 def fmt_ci(low: float | None, high: float | None) -> str:
     return "" if low is None or high is None else f"[{low:.2f}, {high:.2f}]"
+
+
+def config_file() -> Path:
+    """The ladder.yaml the Settings page writes: $LADDER_CONFIG, else ./ladder.yaml (as the loader reads)."""
+    import os
+
+    env = os.environ.get("LADDER_CONFIG")
+    return Path(env) if env else Path("ladder.yaml")
+
+
+def ui_defaults(settings: Settings) -> dict[str, object]:
+    """Workbench defaults that are not engine settings: the default judge and decision targets."""
+    import json
+
+    path = ui_dir(settings) / "defaults.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_ui_defaults(settings: Settings, **values: object) -> None:
+    import json
+
+    data = {**ui_defaults(settings), **values}
+    path = ui_dir(settings) / "defaults.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from ui import jobs
-from ui.common import fmt_ci, fmt_num, guard, settings, ui_dir
+from ui.common import fmt_ci, fmt_num, guard, settings, ui_defaults, ui_dir
 from ui.components import ci_chart, empty_state, job_panel, scatter_chart
 from ui.files import find_decision_configs, short
 from ui.i18n import current_language, t
@@ -29,11 +29,17 @@ suites:
   dev: /path/to/suites/dev.yaml
   test: /path/to/suites/test.yaml
 targets:
-  token_f1: ">= 0.6"
+{targets}
 rungs: [prompt, fewshot, reflection, rag]
 kb: handbook
 no_judge: true
 """
+
+
+def _targets() -> str:
+    text = str(ui_defaults(cfg).get("targets") or 'token_f1: ">= 0.6"')
+    return "\n".join("  " + line for line in text.strip().splitlines())
+
 
 run_tab, past_tab = st.tabs([t("dec.tab.run"), t("dec.tab.past")])
 
@@ -55,7 +61,9 @@ with run_tab:
     else:
         st.caption(t("dec.write_help"))
         name = st.text_input(t("dec.file_name"), value="my-decision")
-        text = st.text_area(t("dec.yaml"), value=TEMPLATE.format(model=cfg.model), height=260)
+        text = st.text_area(
+            t("dec.yaml"), value=TEMPLATE.format(model=cfg.model, targets=_targets()), height=260
+        )
         if st.button(t("dec.save")):
             clean = re.sub(r"[^\w\-]+", "_", name).strip("_") or "decision"
             folder = ui_dir(cfg) / "decisions"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from ui import jobs
-from ui.common import fmt_num, guard, settings
+from ui.common import fmt_num, guard, settings, ui_defaults
 from ui.components import empty_state, job_panel, scatter_chart, score_chart, score_rows
 from ui.files import find_suites, short
 from ui.i18n import t
@@ -46,7 +46,11 @@ with run_tab:
         model = c1.text_input(t("eval.model"), value=cfg.model)
         limit = c2.number_input(t("eval.limit"), 0, 100_000, 0, help=t("eval.limit_help"))
         no_judge = c3.checkbox(t("eval.no_judge"), value=True)
-        judge = st.text_input(t("eval.judge"), placeholder=t("eval.judge_placeholder"))
+        judge = st.text_input(
+            t("eval.judge"),
+            value=str(ui_defaults(cfg).get("judge") or ""),
+            placeholder=t("eval.judge_placeholder"),
+        )
         start = st.form_submit_button(t("eval.start"), type="primary")
     if start:
         chosen = other.strip() or suite
