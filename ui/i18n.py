@@ -449,6 +449,47 @@ STRINGS: dict[str, tuple[str, str]] = {
     "set.col.setting": ("setting", "设置项"),
     "set.col.value": ("value", "值"),
     "set.col.source": ("from", "来源"),
+    # feedback
+    "fb.title": ("Feedback", "反馈"),
+    "fb.caption": (
+        "End users' ratings from the chat and the API. Promote the useful ones to the evaluation suite "
+        "or to training data; a question goes to one side only.",
+        "来自聊天与 API 的用户评价。把有用的条目加入评测集或训练数据；同一问题只能进入其中一侧。",
+    ),
+    "fb.count.new": ("To review", "待审核"),
+    "fb.count.promoted": ("Promoted", "已采纳"),
+    "fb.count.dismissed": ("Dismissed", "已忽略"),
+    "fb.status": ("Status", "状态"),
+    "fb.status.new": ("to review", "待审核"),
+    "fb.status.promoted": ("promoted", "已采纳"),
+    "fb.status.dismissed": ("dismissed", "已忽略"),
+    "fb.status.all": ("all", "全部"),
+    "fb.rating": ("Rating", "评价"),
+    "fb.rating.all": ("all", "全部"),
+    "fb.rating.down": ("👎 thumbs down", "👎 差评"),
+    "fb.rating.up": ("👍 thumbs up", "👍 好评"),
+    "fb.empty": (
+        "Nothing to review. Ratings arrive from the chat (ladder chat-ui) and from ladder serve.",
+        "暂无待审核条目。评价来自聊天应用（ladder chat-ui）和 ladder serve。",
+    ),
+    "fb.none": ("No feedback with these filters.", "没有符合筛选条件的反馈。"),
+    "fb.meta": (
+        "{created} · from {source} · strategy {strategy} · model {model} · {status}",
+        "{created} · 来自 {source} · 策略 {strategy} · 模型 {model} · {status}",
+    ),
+    "fb.correction": ("Correction", "更正"),
+    "fb.comment": ("Comment", "备注"),
+    "fb.promoted_to": ("Promoted to {target}: {path}", "已加入 {target}：{path}"),
+    "fb.reference": ("Reference answer", "参考答案"),
+    "fb.reference_help": (
+        "Defaults to the correction (or the answer of a thumbs-up).",
+        "默认为更正内容（好评则为原回答）。",
+    ),
+    "fb.to_suite": ("To the eval suite", "加入评测集"),
+    "fb.to_sft": ("To SFT data", "加入 SFT 数据"),
+    "fb.to_train": ("To training (SFT + pairs)", "加入训练（SFT + 偏好对）"),
+    "fb.dismiss": ("Dismiss", "忽略"),
+    "fb.promoted": ("Feedback #{id} promoted: {where}", "反馈 #{id} 已采纳：{where}"),
 }
 
 
