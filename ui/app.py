@@ -1,8 +1,13 @@
 """The Ladder workbench: ``ladder ui`` runs ``streamlit run ui/app.py``.
 
 Navigation, the password gate and the language switch live here; each page is a file under
-``ui/pages/`` that calls the same APIs as the CLI. Without the password (when one is set)
+``ui/views/`` that calls the same APIs as the CLI. Without the password (when one is set)
 only the login page is registered, so no other page can be served.
+
+The folder is deliberately not called ``pages/``: Streamlit treats a ``pages/`` folder next to
+the main script as a v1 multipage app and, until some session has run ``st.navigation``,
+serves ``/<file name>`` by running that file alone, past the password gate (and from the chat
+app too, which shares this folder).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from ui.auth import verify_password
 from ui.common import error_text, settings
 from ui.i18n import language_switch, t
 
-st.set_page_config(page_title="Ladder", page_icon="🪜", layout="wide")
+st.set_page_config(page_title="Ladder", page_icon=":material/stairs:", layout="wide")
 
 try:
     cfg = settings()
@@ -43,13 +48,13 @@ if cfg.ui_password_hash and not st.session_state.get("authenticated"):
     st.stop()
 
 PAGES = [
-    ("pages/decide.py", "nav.decide", ":material/stairs:", "decide"),
-    ("pages/playground.py", "nav.playground", ":material/forum:", "playground"),
-    ("pages/knowledge.py", "nav.knowledge", ":material/library_books:", "knowledge"),
-    ("pages/evaluate.py", "nav.evaluate", ":material/analytics:", "evaluate"),
-    ("pages/finetune.py", "nav.finetune", ":material/model_training:", "finetune"),
-    ("pages/feedback.py", "nav.feedback", ":material/reviews:", "feedback"),
-    ("pages/settings.py", "nav.settings", ":material/settings:", "settings"),
+    ("views/decide.py", "nav.decide", ":material/stairs:", "decide"),
+    ("views/playground.py", "nav.playground", ":material/forum:", "playground"),
+    ("views/knowledge.py", "nav.knowledge", ":material/library_books:", "knowledge"),
+    ("views/evaluate.py", "nav.evaluate", ":material/analytics:", "evaluate"),
+    ("views/finetune.py", "nav.finetune", ":material/model_training:", "finetune"),
+    ("views/feedback.py", "nav.feedback", ":material/reviews:", "feedback"),
+    ("views/settings.py", "nav.settings", ":material/settings:", "settings"),
 ]
 navigation = st.navigation(
     [

@@ -1,7 +1,7 @@
 """The end-user chat: ``ladder chat-ui`` runs ``streamlit run ui/chat_app.py``.
 
 Only the chat: it registers a single page with ``st.navigation`` (so no workbench page, nor
-anything under ``ui/pages/``, can be reached from it), answers with one configured strategy
+anything under ``ui/views/``, can be reached from it), answers with one configured strategy
 (``LADDER_CHAT_STRATEGY``, ``LADDER_CHAT_KB``, the model from ``LADDER_MODEL``, adapter
 included), streams the reply, lists its sources, and stores thumbs up/down with an optional
 correction or comment in the feedback table. History lives in the browser session only.
@@ -22,7 +22,9 @@ import assistant.offline  # noqa: F401  (privacy env before anything heavy)
 from ui.common import error_text, settings
 from ui.i18n import language_switch, t
 
-st.set_page_config(page_title=os.environ.get("LADDER_CHAT_TITLE") or "Ladder chat", page_icon="💬")
+st.set_page_config(
+    page_title=os.environ.get("LADDER_CHAT_TITLE") or "Ladder chat", page_icon=":material/chat:"
+)
 
 
 def _stream(text: str) -> Iterator[str]:
@@ -88,7 +90,7 @@ def chat() -> None:
     st.session_state.setdefault("chat_session", uuid.uuid4().hex)
     history: list[dict[str, Any]] = st.session_state.setdefault("chat_history", [])
     if not history:
-        st.info(t("chat.empty"), icon="💬")
+        st.info(t("chat.empty"), icon=":material/chat:")
     for index, turn in enumerate(history):
         with st.chat_message(turn["role"]):
             st.markdown(turn["content"])

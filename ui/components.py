@@ -23,17 +23,18 @@ if TYPE_CHECKING:
     from evaluation.results import RunResult
 
 STATUS_ICON = {
-    jobs.QUEUED: "⏳",
-    jobs.RUNNING: "⏳",
-    jobs.DONE: "✅",
-    jobs.FAILED: "❌",
-    jobs.STOPPED: "⏹",
-    jobs.DIED: "❌",
+    jobs.QUEUED: ":material/hourglass_empty:",
+    jobs.RUNNING: ":material/progress_activity:",
+    jobs.DONE: ":material/check_circle:",
+    jobs.FAILED: ":material/error:",
+    jobs.STOPPED: ":material/stop_circle:",
+    jobs.DIED: ":material/error:",
 }
 
 
 def job_status_line(job: jobs.Job) -> str:
-    return f"{STATUS_ICON.get(job.status, '')} {job.title} · {t('job.status.' + job.status)}"
+    """Markdown: the status icon, then the title and status as plain text."""
+    return f"{STATUS_ICON.get(job.status, '')} **{_md_escape(job.title)} · {t('job.status.' + job.status)}**"
 
 
 def job_panel(settings: Settings, job_id: str | None, key: str, stoppable: bool = True) -> jobs.Job | None:
@@ -51,7 +52,7 @@ def job_panel(settings: Settings, job_id: str | None, key: str, stoppable: bool 
         if current is None:
             return
         with st.container(border=True):
-            st.markdown(f"**{_md_escape(job_status_line(current))}**")
+            st.markdown(job_status_line(current))
             if not current.finished:
                 st.session_state[running_key] = True
                 fraction = current.fraction
@@ -149,11 +150,15 @@ def ci_chart(data: Any, by: str, title: str, threshold: float | None) -> Any:
     import altair as alt
 
     base = alt.Chart(data).encode(y=alt.Y(f"{by}:N", sort=None, title=None))
+    axis = alt.Axis(values=[0, 0.2, 0.4, 0.6, 0.8, 1.0], format=".1f")
     layers: list[Any] = [
-        base.mark_bar(opacity=0.75, color="#0072B2").encode(
-            x=alt.X("mean:Q", scale=alt.Scale(domain=[0, 1]), title=title)
+        base.mark_bar(opacity=0.8, color="#0072B2", size=22).encode(
+            x=alt.X("mean:Q", scale=alt.Scale(domain=[0, 1]), axis=axis, title=title),
+            tooltip=[by, "mean", "low", "high"],
         ),
         base.mark_rule(color="#222", strokeWidth=2).encode(x="low:Q", x2="high:Q"),
+        base.mark_tick(color="#222", thickness=2, size=14).encode(x="low:Q"),
+        base.mark_tick(color="#222", thickness=2, size=14).encode(x="high:Q"),
     ]
     if threshold is not None:
         import pandas as pd
@@ -163,7 +168,7 @@ def ci_chart(data: Any, by: str, title: str, threshold: float | None) -> Any:
             .mark_rule(color="#D55E00", strokeDash=[6, 3], strokeWidth=2)
             .encode(x="target:Q")
         )
-    return alt.layer(*layers).properties(height=max(80, 36 * len(data)))
+    return alt.layer(*layers).properties(height=40 + 40 * len(data))
 
 
 def scatter_chart(data: Any, x: str, y: str, label: str) -> alt.Chart:
@@ -172,7 +177,11 @@ def scatter_chart(data: Any, x: str, y: str, label: str) -> alt.Chart:
     return (
         alt.Chart(data)
         .mark_circle(size=120, color="#009E73")
-        .encode(x=alt.X(f"{x}:Q", title=x), y=alt.Y(f"{y}:Q", title=y), tooltip=[label, x, y])
+        .encode(
+            x=alt.X(f"{x}:Q", title=x, axis=alt.Axis(format=".4~f")),
+            y=alt.Y(f"{y}:Q", title=y, scale=alt.Scale(domain=[0, 1])),
+            tooltip=[label, x, y],
+        )
         .properties(height=260)
     )
 
@@ -184,7 +193,7 @@ def show_text_block(label: str, text: str | None) -> None:
 
 
 def empty_state(message: str) -> None:
-    st.info(message, icon="💡")
+    st.info(message, icon=":material/lightbulb:")
 
 
 def pick_label(options: Sequence[str], label: str, key: str, index: int = 0) -> str | None:

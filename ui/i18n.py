@@ -220,8 +220,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "chat.caption_no_kb": ("Ask a question.", "请提问。"),
     "chat.empty": (
-        "Ask a question below. Rate each answer with 👍 or 👎; a correction helps us improve.",
-        "请在下方提问。可用 👍 或 👎 评价每个回答；提供更正能帮助我们改进。",
+        "Ask a question below. Rate each answer with thumbs up or down; a correction helps us improve.",
+        "请在下方提问。可对每个回答点赞或点踩；提供更正能帮助我们改进。",
     ),
     "chat.placeholder": ("Your question", "输入你的问题"),
     "chat.thinking": ("Thinking…", "思考中…"),
@@ -466,8 +466,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fb.status.all": ("all", "全部"),
     "fb.rating": ("Rating", "评价"),
     "fb.rating.all": ("all", "全部"),
-    "fb.rating.down": ("👎 thumbs down", "👎 差评"),
-    "fb.rating.up": ("👍 thumbs up", "👍 好评"),
+    "fb.rating.down": ("thumbs down", "差评"),
+    "fb.rating.up": ("thumbs up", "好评"),
     "fb.empty": (
         "Nothing to review. Ratings arrive from the chat (ladder chat-ui) and from ladder serve.",
         "暂无待审核条目。评价来自聊天应用（ladder chat-ui）和 ladder serve。",

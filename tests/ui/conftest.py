@@ -26,7 +26,7 @@ def workbench(fake_model: None) -> Callable[[str | None], object]:
     def open_page(page: str | None = None) -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=60).run()
         if page:
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"views/{page}.py").run()
         return at
 
     return open_page

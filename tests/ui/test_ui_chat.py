@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.ui.helpers import CHAT_APP
+
 Open = Callable[[], Any]
 
 
@@ -74,10 +76,13 @@ def test_two_sessions_do_not_share_history(chat_app: Open) -> None:
 
 
 def test_the_chat_cannot_reach_workbench_pages(chat_app: Open) -> None:
+    # A `pages/` folder beside the apps would make Streamlit serve each file as a page of its
+    # own (multipage v1), bypassing st.navigation and the password: keep it away.
+    assert not (CHAT_APP.parent / "pages").exists()
     at = chat_app()
     for page in ("knowledge", "evaluate", "settings", "feedback", "decide", "finetune", "playground"):
         with pytest.raises(ValueError):
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"views/{page}.py")
     assert "Ask the assistant" in at.title[0].value
 
 

@@ -31,7 +31,7 @@ def test_review_queue_promotes_and_refuses_leakage(workbench: Open) -> None:
     _record("Capital of France?", "up")
     at.run()
     assert {m.label: m.value for m in at.metric}["To review"] == "2"
-    assert any("How many days of leave?" in e.label and "👎" in e.label for e in at.expander)
+    assert any("How many days of leave?" in e.label and "thumb_down" in e.label for e in at.expander)
     at.selectbox[1].set_value("down").run()  # thumbs down only
     assert len(at.expander) == 1
     assert at.text_area(key=f"fb_ref_{item_id}").value == "Fifteen days."

@@ -53,14 +53,14 @@ def test_without_the_password_only_the_login_is_served(
     at = workbench()
     assert at.title[0].value == "Sign in"
     with pytest.raises(ValueError):  # the other pages are not even registered
-        at.switch_page("pages/knowledge.py")
+        at.switch_page("views/knowledge.py")
     at.text_input[0].input("wrong password")
     at.button[0].click().run()
     assert any("Wrong password" in e.value for e in at.error)
     at.text_input[0].input("correct horse")
     at.button[0].click().run()
     assert at.title[0].value != "Sign in"
-    at.switch_page("pages/knowledge.py").run()
+    at.switch_page("views/knowledge.py").run()
     assert at.title[0].value == "Knowledge base"
 
 

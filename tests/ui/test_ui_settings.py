@@ -71,7 +71,7 @@ def test_judge_and_targets_become_defaults_and_the_price_table_is_checked(workbe
     evaluate = workbench("evaluate")
     assert any(w.value == "openai:judge@http://127.0.0.1:9/v1" for w in evaluate.text_input)
     decide = workbench("decide")
-    decide.radio[-1].set_value("write").run()
+    decide.radio(key="dec_source").set_value("write").run()
     assert 'exact_match: ">= 0.9"' in decide.text_area[0].value
 
 

@@ -46,7 +46,11 @@ run_tab, past_tab = st.tabs([t("dec.tab.run"), t("dec.tab.past")])
 with run_tab:
     configs = [str(p) for p in find_decision_configs(cfg)]
     source = st.radio(
-        t("dec.source"), ["pick", "write"], format_func=lambda s: t(f"dec.source.{s}"), horizontal=True
+        t("dec.source"),
+        ["pick", "write"],
+        format_func=lambda s: t(f"dec.source.{s}"),
+        horizontal=True,
+        key="dec_source",
     )
     config_path: str | None = None
     if source == "pick":

@@ -35,7 +35,7 @@ with guard():
     if not items:
         empty_state(t("fb.empty") if status == "new" else t("fb.none"))
     for item in items:
-        thumb = "👍" if item.rating == "up" else "👎"
+        thumb = ":material/thumb_up:" if item.rating == "up" else ":material/thumb_down:"
         with st.expander(f"{thumb} #{item.id} · {item.question[:90]}", expanded=len(items) == 1):
             when = item.created[:16].replace("T", " ")
             meta = {"strategy": item.strategy or "—", "model": item.model or "—", "status": item.status}

@@ -56,7 +56,8 @@ with guard():
     c1, c2, c3 = st.columns(3)
     c1.metric(t("kb.sources"), str(info["sources"]))
     c2.metric(t("kb.chunks"), str(info["chunks"]))
-    c3.metric(t("kb.embedding"), str(info["embedding_model"]).split("/")[-1])
+    c3.caption(t("kb.embedding"))
+    c3.text(str(info["embedding_model"]).split("/")[-1].removeprefix("packaged:"))
 
 upload_tab, search_tab, sources_tab, options_tab = st.tabs(
     [t("kb.tab.upload"), t("kb.tab.search"), t("kb.tab.sources"), t("kb.tab.options")]
@@ -85,24 +86,28 @@ with upload_tab:
     from assistant.knowledge.loaders import SUPPORTED_EXTENSIONS
 
     st.caption(t("kb.upload_help", types=" ".join(SUPPORTED_EXTENSIONS), mb=f"{cfg.max_file_mb:g}"))
-    files = st.file_uploader(t("kb.files"), accept_multiple_files=True, key=f"kb_files_{name}")
+    uploads = st.session_state.setdefault("kb_uploads", 0)  # a new key empties the uploader
+    files = st.file_uploader(t("kb.files"), accept_multiple_files=True, key=f"kb_files_{name}_{uploads}")
     running = jobs.active(cfg, "kb_add")
     if st.button(t("kb.ingest"), type="primary", disabled=not files or bool(running)):
         folder = ui_dir(cfg) / "uploads" / name
         folder.mkdir(parents=True, exist_ok=True)
         accepted: list[str] = []
+        refused: list[str] = []
         for upload in files or []:
             clean = SAFE_NAME.sub("_", Path(upload.name).name).strip("._") or "file"
             suffix = Path(clean).suffix.lower()
             if suffix not in SUPPORTED_EXTENSIONS:
-                st.error(t("kb.refused_type", file=upload.name, types=" ".join(SUPPORTED_EXTENSIONS)))
+                refused.append(t("kb.refused_type", file=upload.name, types=" ".join(SUPPORTED_EXTENSIONS)))
                 continue
             if upload.size > cfg.max_file_mb * 1024 * 1024:
-                st.error(t("kb.refused_size", file=upload.name, mb=f"{cfg.max_file_mb:g}"))
+                refused.append(t("kb.refused_size", file=upload.name, mb=f"{cfg.max_file_mb:g}"))
                 continue
             target = folder / clean
             target.write_bytes(upload.getvalue())
             accepted.append(str(target))
+        st.session_state["kb_refused"] = refused
+        st.session_state["kb_uploads"] = uploads + 1
         if accepted:
             job = jobs.launch(
                 cfg,
@@ -117,6 +122,9 @@ with upload_tab:
                 t("kb.job_title", n=len(accepted), name=name),
             )
             st.session_state["kb_job"] = job.job_id
+        st.rerun()
+    for message in st.session_state.get("kb_refused", []):
+        st.error(message)
     recent = [j for j in jobs.list_jobs(cfg, "kb_add", limit=5) if j.params.get("name") == name]
     job_id = st.session_state.get("kb_job") or (recent[0].job_id if recent else None)
     kb_job = job_panel(cfg, job_id, "kb")

@@ -1,0 +1,242 @@
+"""End-to-end browser tests: Playwright drives Debian's chromium against real ``ladder ui`` and
+``ladder chat-ui`` servers (started once for the module, fake backend). They click through the
+main flows and save a screenshot of every page to tests/ui/screenshots/ (ignored by git).
+
+Skipped, with the reason, when playwright or /usr/bin/chromium is missing (``make test``
+installs both when it can: playwright from the dev extras, chromium with apt as root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.helpers import REPO, write_suite
+
+CHROMIUM = Path(os.environ.get("LADDER_CHROMIUM", "/usr/bin/chromium"))
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+TIMEOUT_MS = 60_000
+
+try:
+    import playwright.sync_api as pw
+except ImportError:  # pragma: no cover - depends on the machine
+    pw = None  # type: ignore[assignment]
+
+pytestmark = [
+    pytest.mark.skipif(pw is None, reason="playwright is not installed (pip install -e '.[dev]')"),
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium fonts-noto-cjk)"
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    ladder = Path(sys.executable).with_name("ladder")
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [str(ladder), *args, "--port", str(port)], env=env, stdout=handle, stderr=subprocess.STDOUT,
+        cwd=env["LADDER_TEST_CWD"],
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as reply:
+                if reply.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"{args[0]} did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A workbench and a chat server sharing one LADDER_HOME, with a knowledge base for the chat."""
+    root = tmp_path_factory.mktemp("browser")
+    home = root / "home"
+    script = root / "reply.json"
+    script.write_text(json.dumps({"default": "Employees get fifteen days of annual leave [1]."}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
+    env.update(LADDER_HOME=str(home), LADDER_TEST_CWD=str(root), LADDER_THREADS="1")
+    workbench, workbench_url = _serve(["ui", "--model", "fake"], env, root / "ui.log")
+    chat, chat_url = _serve(
+        ["chat-ui", "--strategy", "rag", "--kb", "handbook", "--model", f"fake:{script}"],
+        env,
+        root / "chat.log",
+    )
+    SHOTS.mkdir(exist_ok=True)
+    yield {"root": root, "home": home, "ui": workbench_url, "chat": chat_url}
+    for process in (workbench, chat):
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(servers: dict[str, Any]) -> Iterator[Any]:
+    assert pw is not None
+    with pw.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    yield tab
+    context.close()
+
+
+def _open(page: Any, url: str) -> None:
+    page.goto(url)
+    page.get_by_test_id("stApp").wait_for()
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=TIMEOUT_MS)
+    page.get_by_role("heading").first.wait_for()
+
+
+def _settled(page: Any, timeout_s: float = 15.0) -> None:
+    """Wait until every table and chart has drawn (their code loads lazily) and nothing runs."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        tables = page.get_by_test_id("stDataFrame")
+        charts = page.get_by_test_id("stVegaLiteChart")
+        drawn = page.locator('[data-testid="stDataFrame"] canvas, [data-testid="stVegaLiteChart"] canvas')
+        running = page.get_by_test_id("stStatusWidget").count()
+        if not running and drawn.count() >= tables.count() + charts.count():
+            break
+        time.sleep(0.25)
+    time.sleep(0.5)
+
+
+def _shot(page: Any, name: str) -> Path:
+    _settled(page)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_workbench_knowledge_base_create_and_upload(page: Any, servers: dict[str, Any]) -> None:
+    _open(page, servers["ui"] + "/knowledge")
+    page.get_by_text("No knowledge base yet").wait_for()
+    page.get_by_label("Name (letters, digits, - _ .)").fill("handbook")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_text("Created knowledge base handbook").wait_for()
+    doc = servers["root"] / "leave_policy.md"
+    doc.write_text("# Leave\n\nEmployees get fifteen days of annual leave. <script>alert('x')</script>\n")
+    bad = servers["root"] / "tool.exe"
+    bad.write_bytes(b"MZ\x00")
+    page.locator('input[type="file"]').set_input_files([str(doc), str(bad)])
+    page.get_by_text("leave_policy.md").first.wait_for()
+    page.get_by_role("button", name="Add to the knowledge base").click()
+    page.get_by_text("tool.exe: refused, unsupported type").wait_for()
+    page.get_by_text("Ingest report").wait_for(timeout=120_000)
+    _shot(page, "knowledge_upload")
+    page.get_by_role("tab", name="Search").click()
+    page.get_by_label("Search the knowledge base").fill("annual leave")
+    page.keyboard.press("Enter")
+    page.get_by_text("leave_policy.md · #0").first.wait_for()
+    _shot(page, "knowledge_search")
+
+
+def test_workbench_playground(page: Any, servers: dict[str, Any]) -> None:
+    _open(page, servers["ui"] + "/playground")
+    page.get_by_label("Question").fill("What does <b>Ladder</b> decide?")
+    page.get_by_role("button", name="Ask").click()
+    page.get_by_text("[fake] What does <b>Ladder</b> decide?").first.wait_for()
+    assert page.locator("b", has_text="Ladder").count() == 0  # shown as text, not HTML
+    _shot(page, "playground")
+
+
+def test_workbench_evaluate(page: Any, servers: dict[str, Any]) -> None:
+    suite = write_suite(servers["root"] / "suites")
+    _open(page, servers["ui"] + "/evaluate")
+    page.get_by_label("…or a suite file path").fill(str(suite))
+    page.get_by_role("button", name="Run in the background").click()
+    page.get_by_text("is complete: see the Results tab").wait_for(timeout=120_000)
+    _shot(page, "evaluate_run")
+    page.get_by_role("tab", name="Results").click()
+    page.get_by_text("Worst items first").wait_for()
+    _shot(page, "evaluate_results")
+
+
+def test_chat_thumbs_down_with_correction_reaches_the_review_queue(
+    page: Any, servers: dict[str, Any]
+) -> None:
+    _open(page, servers["chat"])
+    page.get_by_text("Ask a question below").wait_for()
+    page.get_by_test_id("stChatInputTextArea").fill("How many days of annual leave?")
+    page.keyboard.press("Enter")
+    page.get_by_text("Employees get fifteen days of annual leave [1].").first.wait_for()
+    page.get_by_text("[1] leave_policy.md").wait_for()
+    _shot(page, "chat_answer")
+    page.get_by_test_id("stFeedback").locator("button").nth(1).click()  # thumbs down
+    page.get_by_label("What would the right answer be? (optional)").fill("Fifteen working days per year.")
+    page.get_by_role("button", name="Send feedback").click()
+    page.get_by_text("Thank you, your feedback was recorded.").wait_for()
+    _shot(page, "chat_feedback")
+    _open(page, servers["ui"] + "/feedback")
+    page.get_by_text("How many days of annual leave?").first.wait_for()
+    page.get_by_text("How many days of annual leave?").first.click()
+    page.get_by_text("Fifteen working days per year.").first.wait_for()
+    _shot(page, "feedback_queue")
+
+
+def test_chat_app_cannot_reach_workbench_pages(page: Any, servers: dict[str, Any]) -> None:
+    for path in ("knowledge", "settings", "evaluate", "feedback"):
+        _open(page, f"{servers['chat']}/{path}")
+        _shot(page, f"chat_blocks_{path}")
+        page.get_by_role("heading", name="Ask the assistant").wait_for()
+        for label in ("Knowledge base", "Settings", "Evaluate", "Review"):
+            assert page.get_by_role("heading", name=label, exact=True).count() == 0
+        assert page.get_by_test_id("stSidebarNav").count() == 0
+
+
+@pytest.mark.parametrize("name", ["decide", "finetune", "settings", "feedback"])
+def test_every_workbench_page_renders(page: Any, servers: dict[str, Any], name: str) -> None:
+    _open(page, f"{servers['ui']}/{name}")
+    assert page.get_by_test_id("stException").count() == 0
+    _shot(page, name)
+
+
+def test_chinese_pages(page: Any, servers: dict[str, Any]) -> None:
+    _open(page, servers["ui"] + "/knowledge")
+    page.get_by_text("中文").click()
+    page.get_by_role("heading", name="知识库").first.wait_for()
+    _shot(page, "knowledge_zh")
+    for name, title in (("decide", "决策"), ("evaluate", "评测")):
+        page.get_by_role("link", name=title).first.click()
+        page.get_by_role("heading", name=title).first.wait_for()
+        _shot(page, f"{name}_zh")
+
+
+def test_screenshots_exist() -> None:
+    if not SHOTS.is_dir():
+        pytest.skip("no screenshots taken")
+    assert shutil.which("true") is not None
+    assert any(SHOTS.glob("*.png")), REPO
