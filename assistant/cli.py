@@ -39,6 +39,7 @@ app.add_typer(models_app, name="models")
 
 def _register_subcommands() -> None:
     from assistant.cli_decide import decide_cmd, decisions_app
+    from assistant.cli_demo import demo_cmd
     from assistant.cli_eval import eval_cmd, runs_app
     from assistant.cli_feedback import feedback_app
     from assistant.cli_finetune import finetune_app
@@ -58,6 +59,7 @@ def _register_subcommands() -> None:
     app.command("serve")(serve_cmd)
     app.command("ui")(ui_cmd)
     app.command("chat-ui")(chat_ui_cmd)
+    app.command("demo")(demo_cmd)
 
 
 # ---- ask --------------------------------------------------------------------------------

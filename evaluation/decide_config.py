@@ -218,12 +218,18 @@ def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
     for key in ("prepare", "train"):
         if not isinstance(getattr(spec, key), dict):
             raise _fail(where, f"finetune.{key} must be a mapping")
+    from evaluation.decide_finetune import prepare_options
+    from finetune.data import PrepareConfig
     from finetune.train_config import TrainConfig
 
     try:
         TrainConfig.from_dict(spec.train)
     except (ConfigError, TypeError) as exc:
         raise _fail(where, f"finetune.train: {exc}") from None
+    try:  # the options are checked now, not after the cheaper rungs have run
+        PrepareConfig(domain=(Path("-"),), out=Path("-"), **prepare_options(spec.prepare))
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise _fail(where, f"finetune.prepare: {exc}") from None
     if spec.min_examples < 1 or spec.min_per_label < 0 or spec.probe_steps < 0:
         raise _fail(where, "finetune.min_examples must be >= 1, min_per_label and probe_steps >= 0")
     if not 0 <= spec.max_forgetting <= 1 or not 0 <= spec.max_duplicate_rate <= 1:

@@ -31,6 +31,22 @@ def decision_dir(config: DecisionConfig, settings: Settings) -> Path:
     return settings.home / "decisions" / config.name
 
 
+def prepare_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """``finetune.prepare`` as ``PrepareConfig`` keywords; ``split`` may be a mapping
+    (``{train: 0.9, val: 0.1, test: 0}``), a list or ``"0.9,0.1,0"`` as on the command line."""
+    from finetune.data_split import SplitFractions
+
+    options = dict(raw)
+    split = options.get("split")
+    if isinstance(split, str):
+        split = [float(part) for part in split.split(",")]
+    if isinstance(split, list | tuple):
+        split = dict(zip(("train", "val", "test"), split, strict=True))
+    if isinstance(split, dict):
+        options["split"] = SplitFractions(**split)
+    return options
+
+
 def prepared_data(config: DecisionConfig, settings: Settings, progress: Progress) -> Path:
     """The prepared folder: ``finetune.data`` as given, or ``finetune.raw`` prepared once."""
     spec = config.finetune
@@ -39,11 +55,8 @@ def prepared_data(config: DecisionConfig, settings: Settings, progress: Progress
     import json
 
     from finetune.data import PrepareConfig, prepare, sha256_file
-    from finetune.data_split import SplitFractions
 
-    options = dict(spec.prepare)
-    if isinstance(options.get("split"), dict):
-        options["split"] = SplitFractions(**options["split"])
+    options = prepare_options(spec.prepare)
     suites = tuple(p for p in (config.dev, config.test, config.general) if p is not None)
     out = decision_dir(config, settings) / "data"
     prep = PrepareConfig(domain=tuple(spec.raw), out=out, suites=suites, force=True, **options)
