@@ -5,6 +5,7 @@ told otherwise. Importing this module imports nothing heavy (streamlit loads in 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def streamlit_command(app: Path, host: str, port: int, max_upload_mb: float) -> 
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true",
-        "--server.maxUploadSize", str(max(1, int(max_upload_mb * 2))),
+        "--server.maxUploadSize", str(max(1, math.ceil(max_upload_mb))),
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
         "--client.showErrorDetails", "none",

@@ -14,7 +14,7 @@ import streamlit as st
 
 from ui import jobs
 from ui.common import fmt_ci, fmt_num
-from ui.i18n import t
+from ui.i18n import t, translate
 
 if TYPE_CHECKING:
     import altair as alt
@@ -34,7 +34,8 @@ STATUS_ICON = {
 
 def job_status_line(job: jobs.Job) -> str:
     """Markdown: the status icon, then the title and status as plain text."""
-    return f"{STATUS_ICON.get(job.status, '')} **{_md_escape(job.title)} · {t('job.status.' + job.status)}**"
+    title = translate(job.title)
+    return f"{STATUS_ICON.get(job.status, '')} **{_md_escape(title)} · {t('job.status.' + job.status)}**"
 
 
 def job_panel(settings: Settings, job_id: str | None, key: str, stoppable: bool = True) -> jobs.Job | None:
@@ -160,13 +161,12 @@ def ci_chart(data: Any, by: str, title: str, threshold: float | None) -> Any:
         base.mark_tick(color="#222", thickness=2, size=14).encode(x="low:Q"),
         base.mark_tick(color="#222", thickness=2, size=14).encode(x="high:Q"),
     ]
-    if threshold is not None:
-        import pandas as pd
-
+    if threshold is not None:  # in the same data: Streamlit draws one dataset per chart reliably
+        data = data.assign(target=threshold)
         layers.append(
-            alt.Chart(pd.DataFrame({"target": [threshold]}))
-            .mark_rule(color="#D55E00", strokeDash=[6, 3], strokeWidth=2)
-            .encode(x="target:Q")
+            alt.Chart(data)
+            .mark_rule(color="#D55E00", strokeDash=[6, 3], strokeWidth=2.5)
+            .encode(x="target:Q", y=alt.Y(f"{by}:N", sort=None, title=None), tooltip=["target"])
         )
     return alt.layer(*layers).properties(height=40 + 40 * len(data))
 

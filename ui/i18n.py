@@ -100,6 +100,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kb.col.removed": ("removed", "移除"),
     "kb.col.pages": ("pages", "页数"),
     "kb.col.note": ("note", "说明"),
+    "kb.status.added": ("added", "已添加"),
+    "kb.status.replaced": ("replaced", "已替换"),
+    "kb.status.unchanged": ("unchanged", "未变化"),
+    "kb.status.duplicate": ("duplicate", "重复"),
+    "kb.status.failed": ("failed", "失败"),
     "kb.col.size": ("size", "大小"),
     "kb.col.chunking": ("chunking", "分块"),
     "kb.col.path": ("path", "路径"),
@@ -147,7 +152,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "play.latency": ("Latency", "延迟"),
     "play.model_used": ("model {model}", "模型 {model}"),
     "play.chunks": ("Retrieved chunks", "检索到的文本块"),
-    "play.trace": ("Trace ({n} steps)", "过程（{n} 步）"),
+    "play.trace": ("Trace: {n} step(s)", "过程：{n} 步"),
     "play.truncated": ("The prompt was cut to fit the context window.", "提示过长，已截断以适应上下文窗口。"),
     # evaluate
     "eval.title": ("Evaluate", "评测"),
@@ -383,7 +388,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "ft.compare_job": ("Before/after for {name}", "{name} 微调前后对比"),
     # settings
     "set.title": ("Settings", "设置"),
-    "set.caption": ("Saved to {path}, the file the CLI reads too.", "保存到 {path}，命令行也读取此文件。"),
+    "set.caption": (
+        "Changes are saved to {path}, the file the CLI reads too.",
+        "更改保存到 {path}，命令行也读取此文件。",
+    ),
     "set.tab.models": ("Models", "模型"),
     "set.tab.backends": ("Backends", "后端"),
     "set.tab.evaluation": ("Judge, targets, prices", "评审、目标、价格"),
@@ -507,6 +515,18 @@ def t(key: str, **values: object) -> str:
         return key
     text = entry[1] if current_language() == "zh" else entry[0]
     return text.format(**values) if values else text
+
+
+def lazy(key: str, **values: object) -> dict[str, object]:
+    """A string to translate when shown, not now (a job's title is read in any language)."""
+    return {"key": key, "values": values}
+
+
+def translate(text: str | dict[str, object]) -> str:
+    if isinstance(text, dict):
+        values = text.get("values")
+        return t(str(text.get("key", "")), **(values if isinstance(values, dict) else {}))
+    return text
 
 
 def language_switch(default: str = "en") -> None:

@@ -39,7 +39,7 @@ _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
 class Job:
     job_id: str
     kind: str
-    title: str
+    title: str | dict[str, Any]  # plain text, or ``ui.i18n.lazy(key, ...)`` translated when shown
     params: dict[str, Any]
     created: float
     folder: Path
@@ -93,7 +93,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def launch(settings: Settings, kind: str, params: dict[str, Any], title: str) -> Job:
+def launch(settings: Settings, kind: str, params: dict[str, Any], title: str | dict[str, Any]) -> Job:
     """Start a worker process for ``kind`` with ``params``; returns at once."""
     if kind not in KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
@@ -125,7 +125,7 @@ def load(folder: Path) -> Job:
     job = Job(
         job_id=str(spec.get("job_id", folder.name)),
         kind=str(spec.get("kind", "")),
-        title=str(spec.get("title", "")),
+        title=spec.get("title") or "",
         params=dict(spec.get("params") or {}),
         created=float(spec.get("created", 0.0)),
         folder=folder,

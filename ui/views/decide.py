@@ -14,7 +14,7 @@ from ui import jobs
 from ui.common import fmt_ci, fmt_num, guard, settings, ui_defaults, ui_dir
 from ui.components import ci_chart, empty_state, job_panel, scatter_chart
 from ui.files import find_decision_configs, short
-from ui.i18n import current_language, t
+from ui.i18n import current_language, lazy, t
 
 if TYPE_CHECKING:
     from evaluation.decide_result import Decision
@@ -98,7 +98,7 @@ with run_tab:
                     "allow_finetune": {"config": None, "allow": True, "forbid": False}[finetune],
                     "language": current_language(),
                 },
-                t("dec.job_title", config=short(config_path)),
+                lazy("dec.job_title", config=short(config_path)),
             )
             st.session_state["dec_job"] = job.job_id
     recent = jobs.list_jobs(cfg, "decide", limit=1)

@@ -11,7 +11,7 @@ from ui import jobs
 from ui.common import fmt_num, guard, settings, ui_defaults
 from ui.components import empty_state, job_panel, scatter_chart, score_chart, score_rows
 from ui.files import find_suites, short
-from ui.i18n import t
+from ui.i18n import lazy, t
 
 if TYPE_CHECKING:
     from evaluation.results import RunResult
@@ -68,7 +68,7 @@ with run_tab:
                 "no_judge": bool(no_judge),
                 "judge": judge.strip() or None,
             }
-            job = jobs.launch(cfg, "eval", params, t("eval.job_title", suite=short(chosen)))
+            job = jobs.launch(cfg, "eval", params, lazy("eval.job_title", suite=short(chosen)))
             st.session_state["eval_job"] = job.job_id
     recent = jobs.list_jobs(cfg, "eval", limit=1)
     eval_job = job_panel(

@@ -15,7 +15,7 @@ from ui import jobs
 from ui.common import guard, settings, ui_dir
 from ui.components import empty_state, job_panel
 from ui.files import find_suites, short
-from ui.i18n import t
+from ui.i18n import lazy, t
 
 cfg = settings()
 st.title(t("ft.title"))
@@ -112,7 +112,7 @@ with prepare_tab:
             if mask_pii:
                 argv.append("--mask-pii")
             job = jobs.launch(
-                cfg, "cli", {"argv": argv, "out": str(out)}, t("ft.prepare_job", name=_slug(name))
+                cfg, "cli", {"argv": argv, "out": str(out)}, lazy("ft.prepare_job", name=_slug(name))
             )
             st.session_state["ft_prep_job"] = job.job_id
     prep_job = job_panel(cfg, st.session_state.get("ft_prep_job"), "ft_prep", stoppable=False)
@@ -206,7 +206,7 @@ with train_tab:
             if max_steps:
                 argv += ["--max-steps", str(int(max_steps))]
             job = jobs.launch(
-                cfg, "cli", {"argv": argv, "adapter": adapter.strip()}, t("ft.train_job", name=adapter)
+                cfg, "cli", {"argv": argv, "adapter": adapter.strip()}, lazy("ft.train_job", name=adapter)
             )
             st.session_state["ft_train_job"] = job.job_id
     train_jobs = [j for j in jobs.list_jobs(cfg, "cli") if j.params.get("adapter")]
@@ -216,7 +216,7 @@ with train_tab:
     if train_job is not None and resumable and st.button(t("ft.resume"), key="ft_resume"):
         name = train_job.params["adapter"]
         argv = ["finetune", "train", "--name", name, "--resume"]
-        job = jobs.launch(cfg, "cli", {"argv": argv, "adapter": name}, t("ft.resume_job", name=name))
+        job = jobs.launch(cfg, "cli", {"argv": argv, "adapter": name}, lazy("ft.resume_job", name=name))
         st.session_state["ft_train_job"] = job.job_id
         st.rerun()
     with guard():
@@ -291,7 +291,7 @@ with adapters_tab, guard():
                     "limit": int(limit) or None,
                     "no_judge": True,
                 },
-                t("ft.compare_job", name=chosen),
+                lazy("ft.compare_job", name=chosen),
             )
             st.session_state["ft_cmp_job"] = job.job_id
         cmp_job = job_panel(cfg, st.session_state.get("ft_cmp_job"), "ft_cmp")

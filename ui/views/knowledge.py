@@ -11,7 +11,7 @@ import streamlit as st
 from ui import jobs
 from ui.common import guard, settings, ui_dir
 from ui.components import empty_state, job_panel
-from ui.i18n import t
+from ui.i18n import lazy, t
 
 SAFE_NAME = re.compile(r"[^\w.\-\u3400-\u9fff]+")
 cfg = settings()
@@ -119,7 +119,7 @@ with upload_tab:
                     "chunk_size": int(chunk_size),
                     "chunk_overlap": int(chunk_overlap),
                 },
-                t("kb.job_title", n=len(accepted), name=name),
+                lazy("kb.job_title", n=len(accepted), name=name),
             )
             st.session_state["kb_job"] = job.job_id
         st.rerun()
@@ -132,7 +132,7 @@ with upload_tab:
         rows = [
             {
                 t("kb.col.file"): Path(f["path"]).name,
-                t("kb.col.status"): f["status"],
+                t("kb.col.status"): t("kb.status." + f["status"]),
                 t("kb.col.chunks"): f["chunks_added"],
                 t("kb.col.removed"): f["chunks_removed"],
                 t("kb.col.pages"): f["pages"] or "",
@@ -142,7 +142,7 @@ with upload_tab:
         ]
         st.subheader(t("kb.report"))
         st.dataframe(rows, hide_index=True, width="stretch")
-        failed = [r for r in rows if r[t("kb.col.status")] == "failed"]
+        failed = [f for f in kb_job.result.get("files", []) if f["status"] == "failed"]
         if failed:
             st.warning(t("kb.some_failed", n=len(failed)))
 

@@ -57,6 +57,10 @@ if asked:
                 }
                 if name in ("rag", "agent"):
                     overrides["kb"] = kb
+                if name == "rag":  # the retrieval options set on the Knowledge base page
+                    overrides["k"] = st.session_state.get("kb_top_k")
+                    overrides["mode"] = st.session_state.get("kb_mode")
+                    overrides["min_score"] = st.session_state.get("kb_min_score")
                 try:
                     answer = answer_questions([Question(question.strip())], name, settings=cfg, **overrides)[
                         0

@@ -14,7 +14,7 @@ from ui import jobs
 from ui.auth import hash_password, write_setting
 from ui.common import config_file, guard, save_ui_defaults, settings, ui_defaults, ui_dir
 from ui.components import job_panel
-from ui.i18n import t
+from ui.i18n import lazy, t
 
 cfg = settings()
 path = config_file()
@@ -68,7 +68,7 @@ with models_tab, guard():
     pack = st.selectbox(t("set.pack"), list(catalog), key="set_pack")
     c1, c2, c3 = st.columns(3)
     if c1.button(t("set.pull"), disabled=bool(jobs.active(cfg, "pull"))) and pack:
-        job = jobs.launch(cfg, "pull", {"name": pack}, t("set.pull_job", name=pack))
+        job = jobs.launch(cfg, "pull", {"name": pack}, lazy("set.pull_job", name=pack))
         st.session_state["set_pull_job"] = job.job_id
     if c2.button(t("set.make_default")) and pack:
         _save({"model": pack})
