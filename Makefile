@@ -18,7 +18,7 @@ DEMO_PACK := qwen2.5-coder-0.5b
 PACKAGES := assistant evaluation finetune ui
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo lint check bench clean
+.PHONY: setup test demo lint check bench clean browser-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check $(PACKAGES) tests benchmarks
 	$(VENV)/bin/mypy
 
-test: $(STAMP) pack-$(TEST_PACK) lint
+# The browser tests (tests/ui/test_ui_browser.py) drive Debian's chromium through playwright,
+# which cannot download browsers offline. Installed here when missing and we are root;
+# otherwise those tests skip and say why.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk) \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "chromium is missing and we are not root: the browser tests will be skipped"; fi; \
+	fi
+
+test: $(STAMP) pack-$(TEST_PACK) lint browser-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP) pack-$(DEMO_PACK)

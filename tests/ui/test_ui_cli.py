@@ -1,0 +1,50 @@
+"""``ladder ui`` and ``ladder chat-ui``: the streamlit command they run (loopback, headless, no
+usage statistics), the chat's configuration, the password stored hashed, nothing heavy imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cli_helpers import heavy_modules_after, run, wide_terminal  # noqa: F401  (autouse fixture)
+
+
+def test_ui_runs_streamlit_on_loopback_without_telemetry(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["ui", "--print-command", "--port", "8600"], capsys)
+    assert code == 0
+    assert out.split()[1:4] == ["-m", "streamlit", "run"] and out.split()[4].endswith("ui/app.py")
+    assert "--server.address 127.0.0.1" in out and "--server.port 8600" in out
+    assert "--browser.gatherUsageStats false" in out and "--server.headless true" in out
+    assert "--server.maxUploadSize 50" in out  # the max_file_mb setting
+
+
+def test_chat_ui_passes_its_strategy_and_refuses_rag_without_a_kb(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["chat-ui", "--print-command", "--kb", "handbook", "--adapter", "tickets"], capsys)
+    assert code == 0
+    assert "LADDER_CHAT_KB=handbook" in out and "LADDER_CHAT_STRATEGY=rag" in out
+    assert "LADDER_MODEL=qwen2.5-coder-0.5b+tickets" in out and "ui/chat_app.py" in out
+    code, _, err = run(["chat-ui", "--print-command"], capsys)
+    assert code == 2 and "needs --kb" in err
+
+
+def test_password_set_stores_only_a_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ui.auth import verify_password
+
+    (tmp_path / "ladder.yaml").write_text("threads: 2\n", encoding="utf-8")
+    monkeypatch.setattr("typer.prompt", lambda *a, **k: "a long password")
+    code, out, _ = run(["ui", "--password-set"], capsys)
+    assert code == 0 and "scrypt hash" in out
+    saved = yaml.safe_load((tmp_path / "ladder.yaml").read_text(encoding="utf-8"))
+    assert saved["threads"] == 2 and verify_password("a long password", saved["ui_password_hash"])
+    assert "a long password" not in (tmp_path / "ladder.yaml").read_text(encoding="utf-8")
+    code, _, _ = run(["ui", "--password-clear"], capsys)
+    assert "ui_password_hash" not in yaml.safe_load((tmp_path / "ladder.yaml").read_text(encoding="utf-8"))
+
+
+def test_ui_commands_import_nothing_heavy() -> None:
+    out = heavy_modules_after([["ui", "--help"], ["chat-ui", "--help"], ["ui", "--print-command"]])
+    assert "HEAVY []" in out, out
