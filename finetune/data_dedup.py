@@ -2,7 +2,7 @@
 
 Texts are compared after ``evaluation.metrics.lexical.normalize`` (NFKC, case folding,
 punctuation dropped, whitespace collapsed), the same normalisation the evaluation's
-exact-match metric uses.
+exact-match metric uses, except that arithmetic operators are kept (as words).
 
 - **Exact**: the SHA-256 of the normalised text.
 - **Near**: Jaccard similarity of character shingles, 3 characters for mostly-CJK text and 5
@@ -40,10 +40,18 @@ _PRIME = 4294967311  # the smallest prime above 2**32
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
+# Operators are punctuation to ``normalize``, but "5 + 7" and "5 × 7" are different
+# questions: they become words first. A minus only between numbers or spaces, so that codes
+# like QG-R5 keep reading as one token.
+_OPERATORS = {"+": " plus ", "×": " times ", "*": " times ", "÷": " over ", "/": " over ",
+              "=": " equals ", "<": " lt ", ">": " gt ", "%": " percent "}  # fmt: skip
+_OPERATOR = re.compile(r"[+×*÷/=<>%]|(?<=[\d\s])-(?=[\d\s])")
+
+
 def normalized(text: str) -> str:
     from evaluation.metrics.lexical import normalize
 
-    return normalize(text)
+    return normalize(_OPERATOR.sub(lambda m: _OPERATORS.get(m.group(), " minus "), text))
 
 
 def text_hash(text: str) -> str:

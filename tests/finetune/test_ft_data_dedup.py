@@ -150,3 +150,13 @@ def test_load_eval_questions_reads_project_and_extra_suites(tmp_path: Path) -> N
     assert EvalQuestion("mine", "mine-1", "What colour is the sky?") in questions
     only_mine, suites = load_eval_questions([tmp_path / "mine.yaml"], include_project=False)
     assert [q.item_id for q in only_mine] == ["mine-1"] and suites[0].items == 1
+
+
+def test_arithmetic_operators_tell_questions_apart() -> None:
+    from finetune.data_dedup import DEFAULT_THRESHOLD, normalized
+
+    plus, times = "5 + 7 等于多少？只回答数字。", "5 × 7 等于多少？只回答数字。"
+    assert normalized(plus) != normalized(times)  # both would be "5 7 等于多少 只回答数字" otherwise
+    assert jaccard(shingles(plus), shingles(times)) < DEFAULT_THRESHOLD
+    assert normalized("What is 12 - 5?") != normalized("What is 12 + 5?")
+    assert normalized("Route QG-R5, please!") == normalized("route qg-r5 please")  # a code is not a minus
