@@ -2,7 +2,9 @@
 
 Texts are compared after ``evaluation.metrics.lexical.normalize`` (NFKC, case folding,
 punctuation dropped, whitespace collapsed), the same normalisation the evaluation's
-exact-match metric uses, except that arithmetic operators are kept (as words).
+exact-match metric uses, except that arithmetic operators are kept (as words). A near
+duplicate must also state the same numbers, in the same order: templated questions that
+differ only in their numbers ("4 × 8 等于多少？" and "2 × 8 等于多少？") are different questions.
 
 - **Exact**: the SHA-256 of the normalised text.
 - **Near**: Jaccard similarity of character shingles, 3 characters for mostly-CJK text and 5
@@ -45,6 +47,7 @@ _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # like QG-R5 keep reading as one token.
 _OPERATORS = {"+": " plus ", "×": " times ", "*": " times ", "÷": " over ", "/": " over ",
               "=": " equals ", "<": " lt ", ">": " gt ", "%": " percent "}  # fmt: skip
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _OPERATOR = re.compile(r"[+×*÷/=<>%]|(?<=[\d\s])-(?=[\d\s])")
 
 
@@ -56,6 +59,12 @@ def normalized(text: str) -> str:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(normalized(text).encode("utf-8")).hexdigest()
+
+
+def numbers(text: str) -> tuple[str, ...]:
+    """The numbers of a text, in order: near duplicates must state the same ones ("4 × 8"
+    and "2 × 8" share most of their shingles but are different questions)."""
+    return tuple(_NUMBER.findall(normalized(text)))
 
 
 def shingles(text: str) -> set[str]:
@@ -98,6 +107,7 @@ class MinHashIndex:
         self._buckets: list[dict[bytes, list[int]]] = [{} for _ in range(self.bands)]
         self.sets: list[set[str]] = []
         self.keys: list[Any] = []
+        self.tags: list[object] = []
 
     def signature(self, grams: set[str]) -> np.ndarray:
         import numpy as np
@@ -114,20 +124,24 @@ class MinHashIndex:
         sig = self.signature(grams)
         return [sig[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
 
-    def add(self, key: Any, grams: set[str]) -> None:
+    def add(self, key: Any, grams: set[str], tag: object = None) -> None:
         index = len(self.sets)
         self.sets.append(grams)
         self.keys.append(key)
+        self.tags.append(tag)
         for bucket, band in zip(self._buckets, self._band_keys(grams), strict=True):
             bucket.setdefault(band, []).append(index)
 
-    def similar(self, grams: set[str]) -> tuple[Any, float] | None:
-        """The most similar stored key at or above the threshold, with its exact Jaccard."""
+    def similar(self, grams: set[str], tag: object = None) -> tuple[Any, float] | None:
+        """The most similar stored key at or above the threshold, with its exact Jaccard,
+        among those added with the same ``tag``."""
         candidates: set[int] = set()
         for bucket, band in zip(self._buckets, self._band_keys(grams), strict=True):
             candidates.update(bucket.get(band, ()))
         best: tuple[Any, float] | None = None
         for index in sorted(candidates):
+            if self.tags[index] != tag:
+                continue
             score = jaccard(grams, self.sets[index])
             if score >= self.threshold and (best is None or score > best[1]):
                 best = (self.keys[index], score)
@@ -170,17 +184,17 @@ class Deduplicator:
                 result.exact.append({"dropped": example.source, "kept": hashes[digest]})
                 continue
             grams = shingles(text)
-            match = index.similar(grams)
+            match = index.similar(grams, numbers(text))
             if match is not None:
                 result.near.append(
                     {"dropped": example.source, "kept": match[0], "similarity": round(match[1], 3)}
                 )
                 continue
             self.hashes.setdefault(text_hash(example.full_text), example.source)
-            self.index.add(example.source, shingles(example.full_text))
+            self.index.add(example.source, shingles(example.full_text), numbers(example.full_text))
             if not example.is_text:
                 self.prompt_hashes.setdefault(text_hash(example.prompt), example.source)
-                self.prompt_index.add(example.source, shingles(example.prompt))
+                self.prompt_index.add(example.source, shingles(example.prompt), numbers(example.prompt))
             result.kept.append(example)
         return result
 
@@ -239,7 +253,7 @@ class LeakageChecker:
             if not key:
                 continue
             self.exact.setdefault(key, question)
-            self.index.add(question, shingles(question.text))
+            self.index.add(question, shingles(question.text), numbers(question.text))
 
     def find(self, example: Example) -> dict[str, Any] | None:
         """The evaluation item ``example`` leaks, as ``{suite, item, match, similarity}``, or ``None``."""
@@ -259,7 +273,7 @@ class LeakageChecker:
                             "match": "contains",
                             "similarity": 1.0,
                         }
-            near = self.index.similar(shingles(probe))
+            near = self.index.similar(shingles(probe), numbers(probe))
             if near is not None:
                 question, score = near
                 return {

@@ -160,3 +160,17 @@ def test_arithmetic_operators_tell_questions_apart() -> None:
     assert jaccard(shingles(plus), shingles(times)) < DEFAULT_THRESHOLD
     assert normalized("What is 12 - 5?") != normalized("What is 12 + 5?")
     assert normalized("Route QG-R5, please!") == normalized("route qg-r5 please")  # a code is not a minus
+
+
+def test_near_duplicates_must_state_the_same_numbers() -> None:
+    index = MinHashIndex(0.5)
+    from finetune.data_dedup import numbers
+
+    a, b = "4 × 8 等于多少？只回答数字。", "2 × 8 等于多少？只回答数字。"
+    index.add("a", shingles(a), numbers(a))
+    assert jaccard(shingles(a), shingles(b)) >= 0.5  # similar text...
+    assert index.similar(shingles(b), numbers(b)) is None  # ...but another question
+    assert index.similar(shingles(a + "!"), numbers(a + "!")) is not None
+    checker = LeakageChecker([EvalQuestion("s", "1", a)], 0.5)
+    assert checker.find(chat(b, "16")) is None
+    assert checker.find(chat(a.replace("等于", "是"), "32")) is not None
