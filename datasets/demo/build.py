@@ -171,7 +171,7 @@ def build_kb_and_facts(rng: random.Random) -> dict[str, int]:
             f"Demo scenario 2 ({split}): Qinghe Goods' private facts, short answers. Right verdict: RAG "
             "(knowledge base datasets/demo/kb).",
             f"kind: qa\ndata: {name}.jsonl\nprompt: {json.dumps(FACT_PROMPT, ensure_ascii=False)}\nmetrics:\n"
-            "  - exact_match\n  - token_f1\n  - hit_at_k: {k: 4}\nthresholds:\n  token_f1: 0.7\n",
+            "  - exact_match\n  - token_f1\n  - hit_at_k: {k: 4}\nthresholds:\n  token_f1: 0.5\n",
         )
     return counts
 
