@@ -165,10 +165,10 @@ def ci_chart(data: Any, by: str, title: str, threshold: float | None) -> Any:
         data = data.assign(target=threshold)
         layers.append(
             alt.Chart(data)
-            .mark_rule(color="#D55E00", strokeDash=[6, 3], strokeWidth=2.5)
+            .mark_tick(color="#D55E00", thickness=3, size=30)
             .encode(x="target:Q", y=alt.Y(f"{by}:N", sort=None, title=None), tooltip=["target"])
         )
-    return alt.layer(*layers).properties(height=40 + 40 * len(data))
+    return alt.layer(*layers).properties(height=alt.Step(44))  # one band per row, whatever the count
 
 
 def scatter_chart(data: Any, x: str, y: str, label: str) -> alt.Chart:

@@ -302,6 +302,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dec.finetune_command": ("To fine-tune by hand:", "手动微调命令："),
     "dec.export": ("Export the HTML report", "导出 HTML 报告"),
     "dec.delete": ("Delete this decision", "删除此决策"),
+    "dec.confirm_delete": ("Yes, delete this decision", "确认删除此决策"),
     # fine-tune
     "ft.title": ("Fine-tune", "微调"),
     "ft.caption": (

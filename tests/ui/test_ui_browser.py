@@ -229,10 +229,31 @@ def test_chat_thumbs_down_with_correction_reaches_the_review_queue(
     page.get_by_role("button", name="Send feedback").click()
     page.get_by_text("Thank you, your feedback was recorded.").wait_for()
     _shot(page, "chat_feedback")
+    other = page.context.browser.new_context().new_page()  # another browser session: its own history
+    _open(other, servers["chat"])
+    other.get_by_text("Ask a question below").wait_for()
+    assert other.get_by_test_id("stChatMessage").count() == 0
+    other.context.close()
     _open(page, servers["ui"] + "/feedback")
     page.get_by_text("How many days of annual leave?").first.wait_for()  # the only item: open
     page.get_by_text("Fifteen working days per year.").first.wait_for()
     _shot(page, "feedback_queue")
+
+
+def test_workbench_decide_shows_the_verdict_with_charts(page: Any, servers: dict[str, Any]) -> None:
+    from tests.helpers.decide import rung, write_config
+
+    folder = servers["root"] / "decision"
+    folder.mkdir()
+    config = write_config(folder, n_dev=8, n_test=4, rungs=[rung("prompt"), rung("reflection")])
+    _open(page, servers["ui"])
+    page.get_by_label("…or a config file path").fill(str(config))
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Decide in the background").click()
+    page.get_by_text("The decision is ready").wait_for(timeout=120_000)
+    page.get_by_role("tab", name="Past decisions").click()
+    page.get_by_text("Export the HTML report").wait_for()
+    _shot(page, "decide_verdict")
 
 
 def test_chat_app_cannot_reach_workbench_pages(page: Any, servers: dict[str, Any]) -> None:

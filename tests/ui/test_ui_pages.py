@@ -93,6 +93,26 @@ def test_knowledge_base_create_upload_search_remove(workbench: Open, isolated_ho
     assert "This knowledge base is empty" in texts(at)
 
 
+def test_uploads_over_the_limit_or_of_unknown_type_are_refused(
+    workbench: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.knowledge import KnowledgeBase
+    from assistant.settings import load_settings
+    from ui import jobs
+
+    monkeypatch.setenv("LADDER_MAX_FILE_MB", "0.001")  # about 1 KB
+    KnowledgeBase.create("handbook", load_settings())
+    at = workbench("knowledge")
+    at.file_uploader[0].upload("big.md", b"x" * 5000, "text/markdown")
+    at.file_uploader[0].upload("notes.xyz", b"hello", "application/octet-stream")
+    at.run()
+    next(b for b in at.button if b.label == "Add to the knowledge base").click().run()
+    errors = [e.value for e in at.error]
+    assert "big.md: refused, larger than 0.001 MB." in errors
+    assert any(e.startswith("notes.xyz: refused, unsupported type") for e in errors)
+    assert jobs.list_jobs(load_settings()) == []  # nothing left to ingest: no job
+
+
 def test_playground_answers_side_by_side_with_traces(workbench: Open) -> None:
     at = workbench("playground")
     assert "Write a question" in texts(at)

@@ -208,7 +208,8 @@ with past_tab, guard():
             with DecisionStore(cfg.db_path) as store:
                 decision = store.load_decision(chosen)
             _show(decision)
-            if st.button(t("dec.delete"), key="dec_delete"):
+            confirm = st.checkbox(t("dec.confirm_delete"), key="dec_confirm_delete")
+            if st.button(t("dec.delete"), key="dec_delete", disabled=not confirm):
                 with DecisionStore(cfg.db_path) as store:
                     store.delete_decision(chosen)
                 st.session_state.pop("dec_show", None)
