@@ -193,6 +193,7 @@ def run_trl(
             max_length=args.max_seq_len,
             gradient_checkpointing=gradient_checkpointing,
             dataloader_num_workers=0,
+            train_sampling_strategy="sequential",  # Ladder's order as given: the same batches
             disable_tqdm=True,
         )
         lora = LoraConfig(
