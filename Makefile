@@ -1,5 +1,5 @@
 # Two commands do all the setup on a fresh machine:
-#   make demo   venv + install + pull the demo pack + answer a Chinese and an English question
+#   make demo   venv + install + pull the demo pack + `ladder demo`: three decisions, report in demo-report/
 #   make test   venv + install + pull the test pack + lint, types and the whole test suite
 # Both are idempotent: the install re-runs only when pyproject.toml changes, and pulling a
 # pack that is already installed does nothing.
@@ -54,8 +54,7 @@ test: $(STAMP) pack-$(TEST_PACK) lint browser-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP) pack-$(DEMO_PACK)
-	$(LADDER) ask --model $(DEMO_PACK) "用一句话介绍长城。"
-	$(LADDER) ask --model $(DEMO_PACK) "In one sentence, what is retrieval-augmented generation?"
+	$(LADDER) demo --model $(DEMO_PACK) --out demo-report
 
 bench: $(STAMP) pack-$(DEMO_PACK)
 	$(PY) benchmarks/generation.py
