@@ -91,3 +91,38 @@ def test_a_background_job_stops_and_its_run_resumes(workbench: Open, tmp_path: P
     assert resumed.run_id == run["run_id"] and len(resumed.records) == 40
     at = workbench("evaluate")
     assert any("stopped" in m.value or "done" in m.value for m in at.markdown)
+
+
+def test_training_from_the_page_registers_an_adapter_with_its_curve(
+    workbench: Open, tiny_model_dir: Path
+) -> None:
+    """A real (tiny) LoRA training launched from the Train form, in a background process."""
+    import random
+
+    data = Path("train_data")
+    data.mkdir()
+    rng = random.Random(0)
+    labels = {"red": "alpha", "blue": "beta", "green": "gamma"}
+    for split, count in (("train", 60), ("val", 12)):
+        rows = []
+        for _ in range(count):
+            colour = rng.choice(sorted(labels))
+            rows.append({"messages": [{"role": "user", "content": f"Label this: {colour}"},
+                                      {"role": "assistant", "content": labels[colour]}]})  # fmt: skip
+        (data / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    at = workbench("finetune")
+    fields = {w.label: w for w in at.text_input}
+    fields["Adapter name"].input("tiny-ui")
+    fields["Base model (a local pack or folder)"].input(str(tiny_model_dir))
+    fields["…or a prepared folder / JSONL path"].input(str(data.resolve()))
+    numbers = {w.label: w for w in at.number_input}
+    numbers["Max steps (0 = by epochs)"].set_value(6)
+    numbers["Batch size"].set_value(4)
+    next(b for b in at.button if b.label == "Train in the background").click().run()
+    finished = wait_jobs("cli", timeout_s=180)
+    assert finished[0].status == "done", finished[0].log_tail(30)
+    assert finished[0].params["argv"][:4] == ["finetune", "train", "--name", "tiny-ui"]
+    at.run()
+    assert any("tiny-ui" in str(o) for o in at.selectbox(key="ft_adapter_pick").options)
+    assert any("adapter tiny-ui" in c.value and "step 6 of 6" in c.value for c in at.caption)
+    assert at.get("arrow_line_chart") or at.get("vega_lite_chart")
