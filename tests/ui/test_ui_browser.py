@@ -290,3 +290,36 @@ def test_screenshots_exist() -> None:
         pytest.skip("no screenshots taken")
     assert shutil.which("true") is not None
     assert any(SHOTS.glob("*.png")), REPO
+
+
+def test_with_a_password_a_fresh_server_serves_only_the_login(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Straight to a page's URL on a server no one has used yet: still only the login."""
+    from ui.auth import hash_password
+
+    root = tmp_path_factory.mktemp("locked")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
+    env.update(
+        LADDER_HOME=str(root / "home"),
+        LADDER_TEST_CWD=str(root),
+        LADDER_UI_PASSWORD_HASH=hash_password("open sesame"),
+    )
+    [(server, url)] = _serve_all([(["ui", "--model", "fake"], root / "ui.log")], env)
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        for path in ("knowledge", "settings", ""):
+            _open(page, f"{url}/{path}")
+            page.get_by_role("heading", name="Sign in").first.wait_for()
+            assert page.get_by_role("heading", name="Knowledge base").count() == 0
+            assert page.get_by_test_id("stSidebarNav").count() == 0
+        _shot(page, "login")
+        page.get_by_label("Password", exact=True).fill("open sesame")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Decide").first.wait_for()
+    finally:
+        context.close()
+        server.terminate()
+        server.wait(10)
