@@ -40,7 +40,7 @@ def find_decision_configs(settings: Settings) -> list[Path]:
     """Decision configs: YAML files with a ``rungs``/``targets`` mapping under the usual folders."""
     found: dict[Path, None] = {}
     for root in _roots(settings):
-        for pattern in ("*.yaml", "decisions/*.yaml", "datasets/*/decide*.yaml", "ui/decisions/*.yaml"):
+        for pattern in ("*.yaml", "decisions/*.yaml", "datasets/*/decisions/*.yaml", "ui/decisions/*.yaml"):
             for path in sorted(root.glob(pattern)):
                 try:
                     head = path.read_text(encoding="utf-8", errors="replace")[:4000]
