@@ -21,11 +21,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.errors import ConfigError
 from assistant.models.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.decide_result import Decision
+
+if TYPE_CHECKING:
+    from assistant.backends.base import LLMBackend
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "datasets" / "demo"
 DEMO_KB = "qinghe-demo"
@@ -91,16 +95,24 @@ def demo_dir() -> Path:
 def ensure_kb(settings: Settings, progress: Progress) -> float:
     """Create the demo knowledge base, or bring it up to date with ``datasets/demo/kb``
     (unchanged files are skipped); returns the seconds it took."""
+    import os
+
     from assistant.knowledge import KnowledgeBase
+    from assistant.knowledge.ingest import allowed_roots
+    from assistant.settings import replace
 
     start = time.perf_counter()
     progress.note(f"knowledge base {DEMO_KB}: {demo_dir() / 'kb'}")
+    # The project's own documents may be read wherever the command runs from.
+    roots = os.pathsep.join(str(p) for p in [*allowed_roots(settings), demo_dir() / "kb"])
+    settings = replace(settings, allowed_roots=roots)
     if DEMO_KB not in KnowledgeBase.list_all(settings):
         KnowledgeBase.create(DEMO_KB, settings).close()
     with KnowledgeBase.open(DEMO_KB, settings) as kb:
         report = kb.add([demo_dir() / "kb"], progress=progress)
     if report.failed:
-        raise ConfigError(f"the demo knowledge base could not ingest {report.failed[0].path}")
+        failed = report.failed[0]
+        raise ConfigError(f"the demo knowledge base could not ingest {failed.path}: {failed.reason}")
     return time.perf_counter() - start
 
 
@@ -110,8 +122,10 @@ def run_demo(
     scenarios: Sequence[str] | None = None,
     allow_finetune: bool = True,
     language: str | None = None,
+    backend: LLMBackend | None = None,
 ) -> DemoResult:
-    """Run the chosen scenarios' decisions (all three by default) with ``settings.model``."""
+    """Run the chosen scenarios' decisions (all three by default) with ``settings.model``;
+    ``backend`` answers for the base-model rungs instead (tests, an offline UI demo)."""
     from evaluation.decide import load_decision_config, run_decision
 
     progress = progress or NullProgress()
@@ -123,7 +137,9 @@ def run_demo(
     for number, (scenario, config) in enumerate(zip(chosen, configs, strict=True), 1):
         progress.note(f"scenario {number}/{len(chosen)}: {scenario.title_en} (expected: {scenario.expected})")
         began = time.perf_counter()
-        decision = run_decision(config, settings, progress, allow_finetune=allow_finetune, language=language)
+        decision = run_decision(
+            config, settings, progress, allow_finetune=allow_finetune, language=language, backend=backend
+        )
         result.outcomes.append(DemoOutcome(scenario, decision, time.perf_counter() - began))
     result.wall_s = time.perf_counter() - start
     return result
