@@ -161,7 +161,8 @@ def say(reason: Reason, lang: str = "en") -> str:
     low, high = reason.params.get("low"), reason.params.get("high")
     params["ci"] = f"[{fmt(low)}, {fmt(high)}]"
     if reason.code == "off_format":
-        params["examples"] = "; ".join(repr(e[:60]) for e in reason.params.get("examples") or []) or "-"
+        shown = (" ".join(str(e).split())[:60] for e in reason.params.get("examples") or [])
+        params["examples"] = "; ".join(f"“{e}”" for e in shown) or "-"  # one line, no escapes
     return template.format_map(_Default(params))
 
 
