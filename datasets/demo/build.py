@@ -15,7 +15,7 @@ writes (deterministically: the same script gives the same files, byte for byte)
   routing a customer ticket to one of Qinghe's 16 queues (``QG-<line letter><issue digit>``),
   reply with the code only. Which letter and digit mean what is shown only by examples, so no
   prompt, few examples or document can teach it: the verdict is *fine-tune*;
-- ``suites/general_ability``: easy multiple choice for the forgetting check after fine-tuning.
+- ``suites/general_ability``: easy short-answer questions for the forgetting check after fine-tuning.
 
 Every ticket prompt (instruction + ticket) has a character-shingle Jaccard similarity below
 ``MAX_SIMILARITY`` with every other ticket, training and evaluation alike, so ``ladder finetune
@@ -59,7 +59,12 @@ GENERAL_ABILITY_ITEMS = 40
 ARITHMETIC_ITEMS = 120 - 23 - 30  # fills the three sets up to 120 items
 TICKETS_PER_LABEL = {"train": 20, "dev": 2, "test": 2}
 ROUTING_INSTRUCTION = "把这张青禾客服工单分派到处理队列，只输出队列编号（格式如 QG-X0）。"
-SHORT_ANSWER_METRICS = "metrics:\n  - exact_match\n  - token_f1\nthresholds:\n  token_f1: 0.7\n"
+# contains_answer first: a short answer wrapped in a sentence ("3 × 9 = 27.") is still right,
+# and the forgetting check reads a general suite's first metric when it has no target metric.
+SHORT_ANSWER_METRICS = (
+    "metrics:\n  - contains_answer\n  - exact_match\n  - token_f1\nthresholds:\n  contains_answer: 0.7\n"
+)
+GENERAL_ABILITY_METRICS = "metrics:\n  - contains_answer\n  - token_f1\nthresholds:\n  contains_answer: 0.7\n"
 # The answer-format hint goes in the suite's prompt, not in `user_input`: RAG retrieves with
 # `user_input`, and hint words that no document contains lower every hit's relevance below the
 # "not in the knowledge base" cut-off (with the hint inside, 18 of 29 questions got no answer).
@@ -138,7 +143,7 @@ def build_general(rng: random.Random) -> dict[str, int]:
     write_suite(
         "general_ability",
         "Easy Chinese and English short-answer questions for the forgetting check after fine-tuning.",
-        f"kind: qa\ndata: general_ability.jsonl\n{SHORT_ANSWER_METRICS}",
+        f"kind: qa\ndata: general_ability.jsonl\n{GENERAL_ABILITY_METRICS}",
     )
     return counts
 
@@ -171,7 +176,7 @@ def build_kb_and_facts(rng: random.Random) -> dict[str, int]:
             f"Demo scenario 2 ({split}): Qinghe Goods' private facts, short answers. Right verdict: RAG "
             "(knowledge base datasets/demo/kb).",
             f"kind: qa\ndata: {name}.jsonl\nprompt: {json.dumps(FACT_PROMPT, ensure_ascii=False)}\nmetrics:\n"
-            "  - exact_match\n  - token_f1\n  - hit_at_k: {k: 4}\nthresholds:\n  token_f1: 0.5\n",
+            "  - token_f1\n  - contains_answer\n  - exact_match\n  - hit_at_k: {k: 4}\nthresholds:\n  token_f1: 0.5\n",
         )
     return counts
 

@@ -142,6 +142,7 @@ def build_metric(name: str, **options: Any) -> Metric:
 
 register_metric("exact_match", "evaluation.metrics.lexical:ExactMatch")
 register_metric("token_f1", "evaluation.metrics.lexical:TokenF1")
+register_metric("contains_answer", "evaluation.metrics.lexical:ContainsAnswer")
 register_metric("rouge_l", "evaluation.metrics.lexical:RougeL")
 register_metric("bleu", "evaluation.metrics.lexical:Bleu")
 register_metric("accuracy", "evaluation.metrics.mcq:Accuracy")

@@ -1,4 +1,4 @@
-"""Lexical answer metrics: exact match, token F1, ROUGE-L and BLEU, all CJK-aware.
+"""Lexical answer metrics: exact match, contained answer, token F1, ROUGE-L and BLEU, all CJK-aware.
 
 Chinese (and Japanese kana) is scored per character and Latin script per word, after
 ``normalize``: NFKC, case folding, punctuation dropped (ASCII and full-width), English
@@ -71,6 +71,28 @@ class TokenF1(BaseMetric):
 
     def compute(self, sample: Mapping[str, Any]) -> Score:
         return Score(token_f1(*_pair(sample)))
+
+
+def contains_answer(response: str, reference: str) -> float:
+    """1 when the reference's tokens appear, in order and contiguous, in the response's:
+    "27" is in "3 × 9 = 27." but not in "270"; "禾风路" is in "禾风路 16 号"."""
+    answer, gold = tokenize(response), tokenize(reference)
+    if not gold:
+        return float(not answer)
+    return float(any(answer[i : i + len(gold)] == gold for i in range(len(answer) - len(gold) + 1)))
+
+
+class ContainsAnswer(BaseMetric):
+    """Short-answer correctness that forgives the wrapping ("The capital is Paris.") but not
+    a wrong or missing answer. Suits references of a few tokens; long references belong to
+    token_f1 or rouge_l."""
+
+    name: ClassVar[str] = "contains_answer"
+    requires: ClassVar[tuple[str, ...]] = ("response", "reference")
+    kinds: ClassVar[tuple[str, ...]] = ("qa",)
+
+    def compute(self, sample: Mapping[str, Any]) -> Score:
+        return Score(contains_answer(*_pair(sample)))
 
 
 def _lcs_length(a: list[str], b: list[str]) -> int:

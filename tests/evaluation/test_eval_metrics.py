@@ -9,7 +9,7 @@ from assistant.types import Answer, Question, Usage
 from evaluation.loaders import SuiteItem
 from evaluation.metrics import build_metric, build_sample, metric_names, register_metric, summarize
 from evaluation.metrics.base import Score
-from evaluation.metrics.lexical import bleu, normalize, rouge_l, token_f1, tokenize
+from evaluation.metrics.lexical import bleu, contains_answer, normalize, rouge_l, token_f1, tokenize
 from evaluation.metrics.mcq import argmax_letter, breakdown, extract_letter, macro_average
 from evaluation.metrics.retrieval import contexts_match
 
@@ -195,3 +195,16 @@ def test_hit_at_k_and_mrr() -> None:
     assert build_metric("mrr").score(by_ids).value == 0.5
     with pytest.raises(ValueError, match="k must be a positive integer"):
         build_metric("hit_at_k", k=0)
+
+
+def test_contains_answer_forgives_wrapping_but_not_a_wrong_answer() -> None:
+    assert contains_answer("3 × 9 = 27.", "27") == 1.0
+    assert contains_answer("270", "27") == 0.0  # tokens, not characters
+    assert contains_answer("The capital of France is Paris.", "Paris") == 1.0
+    assert contains_answer("退货请寄到禾风路 16 号。", "禾风路") == 1.0
+    assert contains_answer("退货请寄到禾丰路。", "禾风路") == 0.0
+    assert contains_answer("New York City", "York New") == 0.0  # in order
+    assert contains_answer("", "Paris") == 0.0
+    from evaluation.metrics import build_metric
+
+    assert build_metric("contains_answer").compute({"response": "QG-R5", "reference": "qg-r5"}).value == 1.0
