@@ -66,7 +66,10 @@ class Teacher:
         passage = _PASSAGE.findall(prompt)[0]
         used = len(re.findall(r"^ +- .*[?？]$", prompt, re.M))
         sentences = [s.strip() for s in _SENTENCE.findall(passage) if len(s.strip()) >= 10]
-        sentence = sentences[used % len(sentences)]
+        # The focus sentence the generator asks about (listed after the passage), as a
+        # careful teacher would; otherwise the next unused one.
+        focus = [s for s in sentences if s in prompt.rsplit(">>>", 1)[-1]]
+        sentence = focus[0] if focus else sentences[used % len(sentences)]
         if language(passage) == "zh":
             question, answer = f"“{sentence[:8]}”这条规定是什么？", sentence
         else:
@@ -278,7 +281,9 @@ def test_cli_synthesize(
     ]
     code, stdout, err = run(args, capsys)
     assert code == 0, err
-    assert "wrote 6 examples" in stdout and "3 pairs + 3 paraphrases from fake-teacher" in stdout
+    assert "wrote 6 examples" in stdout and "3 pairs + 3 paraphrases from fake-teacher" in stdout, (
+        stdout + err
+    )
     assert len(out.read_text(encoding="utf-8").splitlines()) == 6
     code, _, err = run(args, capsys)
     assert code == 2 and "already exists" in err

@@ -70,7 +70,7 @@ def test_a_background_job_stops_and_its_run_resumes(workbench: Open, tmp_path: P
     items = [{"id": f"q{i}", "user_input": f"question {i}", "reference": "x"} for i in range(40)]
     suite = write_suite(tmp_path / "suites", "slow", items)
     script = tmp_path / "slow.json"
-    script.write_text(json.dumps({"delay_s": 0.1}), encoding="utf-8")
+    script.write_text(json.dumps({"delay_s": 0.3}), encoding="utf-8")  # 12 s in all: time to stop it
     settings = load_settings()
     params = {"suite": str(suite), "strategies": ["prompt"], "model": f"fake:{script}", "no_judge": True}
     job = jobs.launch(settings, "eval", params, "slow eval")
