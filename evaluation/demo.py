@@ -160,7 +160,6 @@ def _main_of(html: str) -> str:
 
 def render_demo_html(result: DemoResult, language: str = "en") -> str:
     from evaluation.decide_report import render_html
-    from evaluation.decide_text import explain
     from evaluation.report.html_page import CSS, _e, _table
 
     zh = language == "zh"
@@ -203,9 +202,8 @@ def render_demo_html(result: DemoResult, language: str = "en") -> str:
     ]
     for outcome in result.outcomes:
         s, d = outcome.scenario, outcome.decision
-        reasons = "".join(f"<li>{_e(line)}</li>" for line in explain(d, language, gaps=False))
         parts.append(f'<section id="{_e(s.key)}"><h2>{_e(s.title_zh if zh else s.title_en)}</h2>\n')
-        parts.append(f"<ul>{reasons}</ul>\n{_main_of(render_html(d))}</section>\n")
+        parts.append(f"{_main_of(render_html(d))}</section>\n")  # its own "Why" says why
     parts.append("<footer>Ladder demo</footer>\n</main>\n</body>\n</html>\n")
     return "".join(parts)
 
