@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import LadderError
+from assistant.sqlite_store import SqliteStore
 from evaluation.results import COMPLETE, FAILED, RUNNING, ItemRecord, ItemScore, RunResult
 
 SCHEMA = """
@@ -102,37 +101,10 @@ def _pid_alive(pid: int | None) -> bool:
     return state not in "ZX"
 
 
-class RunStore:
+class RunStore(SqliteStore):
     """Open with ``RunStore(path)``; use as a context manager or call ``close()``."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode; transactions are explicit (``transaction()``).
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self) -> RunStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    SCHEMA = SCHEMA
 
     # ---- runs --------------------------------------------------------------------------------
     def create_run(self, run: RunResult, run_key: str) -> None:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+from assistant.sqlite_store import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS training_runs (
@@ -84,26 +84,10 @@ class TrainingRun:
     error: str | None
 
 
-class TrainingStore:
+class TrainingStore(SqliteStore):
     """Open with ``TrainingStore(settings.db_path)``; a context manager, or call ``close()``."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self) -> TrainingStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    SCHEMA = SCHEMA
 
     # ---- runs ------------------------------------------------------------------------------
     def create_run(

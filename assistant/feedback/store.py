@@ -14,13 +14,12 @@ Two tables in ``LADDER_HOME/ladder.db`` (SQLite, WAL, like the run store); all t
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from assistant.sqlite_store import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -113,39 +112,14 @@ def _item(row: tuple[Any, ...]) -> FeedbackItem:
     return FeedbackItem(*values)
 
 
-class FeedbackStore:
+class FeedbackStore(SqliteStore):
     """Open with ``FeedbackStore(path)``; use as a context manager or call ``close()``."""
 
+    SCHEMA = SCHEMA
+
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread=False: the server records feedback from its request threads; every
-        # call here is one statement or one explicit transaction, and sqlite3 serialises them.
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self) -> FeedbackStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """An IMMEDIATE transaction: two reviewers promoting at once are serialised."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        # The server records feedback from its request threads.
+        super().__init__(path, any_thread=True)
 
     def add(self, item: FeedbackItem) -> int:
         cursor = self.db.execute(
