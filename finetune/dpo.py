@@ -27,6 +27,7 @@ from finetune import adapters
 from finetune.dpo_data import load_pairs, preference_margins, render_pair
 from finetune.store import FAILED, TrainingStore
 from finetune.train import TrainResult
+from finetune.train_config import lora_config
 
 
 @dataclass
@@ -65,11 +66,6 @@ class DPOSettings:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.min_pairs < 1:
             raise ConfigError(f"min_pairs must be >= 1, got {self.min_pairs}")
-
-    @property
-    def lora_targets(self) -> str | list[str]:
-        text = self.target_modules.strip()
-        return text if text == "all-linear" else [t.strip() for t in text.split(",") if t.strip()]
 
 
 @dataclass
@@ -228,7 +224,6 @@ def _trainer(model: Any, tokenizer: Any, rows: list[dict[str, str]], cfg: DPOSet
     import importlib
     import warnings
 
-    from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
     # Hugging Face `datasets`, by name: linters and mypy take the repository's datasets/ folder
@@ -240,14 +235,7 @@ def _trainer(model: Any, tokenizer: Any, rows: list[dict[str, str]], cfg: DPOSet
     with warnings.catch_warnings():  # transformers 5 renames gradient_checkpointing (a FutureWarning)
         warnings.simplefilter("ignore", FutureWarning)
         args = _config(DPOConfig, cfg, work, device, total)
-    lora = LoraConfig(
-        r=cfg.rank,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        target_modules=cfg.lora_targets,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    lora = lora_config(cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return DPOTrainer(

@@ -81,14 +81,6 @@ class TrainConfig:
         if not self.target_modules.strip():
             raise ConfigError("target_modules is empty", hint="use all-linear or names like q_proj,v_proj")
 
-    @property
-    def lora_targets(self) -> str | list[str]:
-        """What peft's ``LoraConfig(target_modules=...)`` takes."""
-        text = self.target_modules.strip()
-        if text == "all-linear":
-            return text
-        return [name.strip() for name in text.split(",") if name.strip()]
-
     def total_steps(self, micro_batches_per_epoch: int) -> int:
         """Optimizer steps of the run: ``max_steps`` if set, else ``epochs`` worth of steps."""
         if self.max_steps is not None:
@@ -124,3 +116,25 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
         return step / max(1, warmup_steps)
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def lora_targets(target_modules: str) -> str | list[str]:
+    """What peft's ``LoraConfig(target_modules=...)`` takes: ``all-linear`` or a name list."""
+    text = target_modules.strip()
+    if text == "all-linear":
+        return text
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def lora_config(rank: int, alpha: int, dropout: float, target_modules: str) -> Any:
+    """The peft ``LoraConfig`` of an SFT, CPT or DPO adapter (bias untouched, causal LM)."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=lora_targets(target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )

@@ -35,13 +35,13 @@ from finetune.train_checkpoint import (
     save_checkpoint,
     trainable_state,
 )
-from finetune.train_config import TrainConfig, lr_factor
+from finetune.train_config import TrainConfig, lora_config, lr_factor
 from finetune.train_data import Encoded
 
 
 def build_lora_model(base_dir: Path, config: TrainConfig, device: str, dtype: torch.dtype) -> tuple[Any, Any]:
     """The base model with fresh LoRA layers (initialised from ``config.seed``) and its tokenizer."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -56,14 +56,7 @@ def build_lora_model(base_dir: Path, config: TrainConfig, device: str, dtype: to
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     torch.manual_seed(config.seed)
-    lora = LoraConfig(
-        r=config.rank,
-        lora_alpha=config.alpha,
-        lora_dropout=config.dropout,
-        target_modules=config.lora_targets,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+    lora = lora_config(config.rank, config.alpha, config.dropout, config.target_modules)
     with warnings.catch_warnings():  # peft reads a property transformers 5 renamed (a FutureWarning)
         warnings.simplefilter("ignore", FutureWarning)
         model = get_peft_model(model, lora).to(device)
