@@ -15,12 +15,11 @@ backend gives the model), so DPO teaches the turn the model will actually produc
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.train_data import TrainDataError, render
+from finetune.train_data import TrainDataError, json_object, render
 
 
 @dataclass(frozen=True)
@@ -45,12 +44,7 @@ def _messages(value: Any, where: str, key: str) -> tuple[dict[str, str], ...]:
 
 
 def parse_pair(line: str, where: str) -> Pair:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise TrainDataError(f"{where}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    if not isinstance(row, dict):
-        raise TrainDataError(f"{where}: a pair is a JSON object")
+    row = json_object(line, where)
     missing = [key for key in ("prompt", "chosen", "rejected") if key not in row]
     if missing:
         raise TrainDataError(

@@ -64,13 +64,19 @@ def _message(value: Any, where: str, index: int) -> dict[str, str]:
     return {"role": str(role), "content": content}
 
 
-def parse_record(line: str, where: str) -> Record:
+def json_object(line: str, where: str) -> dict[str, Any]:
+    """One JSONL line as an object; ``where`` (file:line) starts the error."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise TrainDataError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
     if not isinstance(data, dict):
         raise TrainDataError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def parse_record(line: str, where: str) -> Record:
+    data = json_object(line, where)
     if "messages" in data:
         raw = data["messages"]
         if not isinstance(raw, list) or not raw:
