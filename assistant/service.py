@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.backends.streaming import Sink, stream_to
 from assistant.errors import ConfigError
 from assistant.models.refs import load_backend, parse_model_ref
 from assistant.settings import Settings
@@ -103,3 +104,11 @@ def answer_questions(
 ) -> list[Answer]:
     """Answer questions with a strategy: the one path for ask, UI, runner and server."""
     return build_strategy(spec, settings, backend=backend, **overrides).answer(list(questions))
+
+
+def answer_streaming(strategy: BaseStrategy, question: Question, sink: Sink | None) -> Answer:
+    """One answer; a strategy whose response is one generate call's text (``streams``) also
+    sends that text to ``sink`` as the model produces it, on the calling thread."""
+    with stream_to(sink if strategy.streams else None):
+        (answer,) = strategy.answer([question])
+    return answer

@@ -3,16 +3,16 @@
 Only the chat: it registers a single page with ``st.navigation`` (so no workbench page, nor
 anything under ``ui/views/``, can be reached from it), answers with one configured strategy
 (``LADDER_CHAT_STRATEGY``, ``LADDER_CHAT_KB``, the model from ``LADDER_MODEL``, adapter
-included), streams the reply, lists its sources, and stores thumbs up/down with an optional
-correction or comment in the feedback table. History lives in the browser session only.
+included), streams the reply as the model produces it (``ui.streaming``), lists its sources,
+and stores thumbs up/down with an optional correction or comment in the feedback table.
+History lives in the browser session only.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,6 @@ from ui.i18n import language_switch, t
 st.set_page_config(
     page_title=os.environ.get("LADDER_CHAT_TITLE") or "Ladder chat", page_icon=":material/chat:"
 )
-
-
-def _stream(text: str) -> Iterator[str]:
-    """The reply word by word: the strategies answer whole, the page still reads as it arrives."""
-    for index, word in enumerate(text.split(" ")):
-        yield ("" if index == 0 else " ") + word
-        time.sleep(0.01)
 
 
 def _sources(citations: list[dict[str, Any]]) -> None:
@@ -105,19 +98,23 @@ def chat() -> None:
     with st.chat_message("user"):
         st.markdown(question)
     with st.chat_message("assistant"):
-        from assistant.service import answer_questions
+        from assistant.service import build_strategy
         from assistant.types import Question
+        from ui.streaming import StreamedAnswer
 
         try:
             with st.spinner(t("chat.thinking")):
                 overrides: dict[str, Any] = {"kb": kb} if kb else {}
-                answer = answer_questions([Question(question)], strategy, settings=cfg, **overrides)[0]
+                reply = StreamedAnswer(build_strategy(strategy, cfg, **overrides), Question(question))
+                pieces = reply.text()
+                first = next(pieces, "")  # the spinner turns until the first piece arrives
+            st.write_stream(itertools.chain([first], pieces))
+            answer = reply.result()
         except Exception as exc:
             message = t("chat.error") + "\n\n" + error_text(exc)
             st.error(message)
             history.append({"role": "assistant", "content": message, "error": True})
             return
-        st.write_stream(_stream(answer.response))
         citations = [
             {"number": c.number, "source": c.source, "page": c.page, "chunk": c.chunk, "text": c.text}
             for c in answer.citations

@@ -5,6 +5,10 @@
 form scripts LangGraph tool calls. When the queue is empty the backend answers with
 ``default`` (a string, or a function of the conversation); the built-in default echoes
 the last user message, so ``ladder ask --model fake`` works with no script at all.
+
+With a stream sink set (``assistant.backends.streaming``) and one conversation, the reply is
+also sent to the sink a word (or CJK character) at a time, through the same stop-string
+holdback as a real model, and ``delay_s`` is spread over the pieces.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.backends.base import trim_at_stop
+from assistant.backends.streaming import Sink, StopHoldback, current_sink
 from assistant.errors import ConfigError
 from assistant.types import Completion, GenParams, Message, ToolCall, Usage
 
@@ -27,6 +32,8 @@ if TYPE_CHECKING:
 
 Reply = str | Completion | dict[str, Any]
 _CJK_OR_WORD = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")
+# A streamed piece: a word or CJK character with the whitespace before it (or trailing space).
+_PIECE = re.compile(r"\s*(?:[\u3400-\u9fff]|[^\s\u3400-\u9fff]+)|\s+")
 
 
 def count_tokens(text: str) -> int:
@@ -94,16 +101,19 @@ class FakeBackend:
         return len(self._queue)
 
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
-        return [self._one(conversation, params) for conversation in batch]
+        sink = current_sink() if len(batch) == 1 else None
+        return [self._one(conversation, params, sink) for conversation in batch]
 
-    def _one(self, conversation: list[Message], params: GenParams) -> Completion:
+    def _one(self, conversation: list[Message], params: GenParams, sink: Sink | None = None) -> Completion:
         start = time.perf_counter()
-        if self.delay_s:
+        if self.delay_s and sink is None:
             time.sleep(self.delay_s)
         self.calls.append((conversation, params))
         reply = self._queue.popleft() if self._queue else self._default_reply(conversation)
         prompt_tokens = sum(count_tokens(m.content) for m in conversation)
         if isinstance(reply, Completion):
+            if sink is not None:
+                self._stream(reply.text, (), sink)
             return reply
         if isinstance(reply, dict):
             text = str(reply.get("content", ""))
@@ -113,6 +123,7 @@ class FakeBackend:
             ]
         else:
             text, calls = reply, []
+        raw = text
         text, _ = trim_at_stop(text, params.stop)
         words = _CJK_OR_WORD.findall(text)
         finish = "tool_calls" if calls else "stop"
@@ -120,6 +131,9 @@ class FakeBackend:
             # Cut at the token budget like a real model would.
             cut_at = [m.end() for m in _CJK_OR_WORD.finditer(text)][params.max_new_tokens - 1]
             text, finish = text[:cut_at], "length"
+        if sink is not None:
+            # The raw reply, as a model would produce it; a cut reply ends where the budget did.
+            self._stream(text if finish == "length" else raw, params.stop, sink)
         return Completion(
             text=text,
             usage=Usage(prompt_tokens, count_tokens(text), 1),
@@ -128,6 +142,15 @@ class FakeBackend:
             finish_reason=finish,
             tool_calls=calls,
         )
+
+    def _stream(self, raw: str, stop: Sequence[str], sink: Sink) -> None:
+        holdback = StopHoldback(sink, stop)
+        pieces = _PIECE.findall(raw) or [""]
+        for piece in pieces:
+            if self.delay_s:
+                time.sleep(self.delay_s / len(pieces))
+            holdback.feed(piece)
+        holdback.flush()
 
     def _default_reply(self, conversation: list[Message]) -> str:
         if self._default is None:

@@ -4,7 +4,8 @@ Batched generation with left padding and the model's chat template, stop sequenc
 greedy by default, usage and latency per answer, batched ``score_choices`` for exams
 (last-position logits only, and a token prefix that prompts share, such as k-shot exemplars,
 run once and reused from the KV cache), an optional PEFT adapter, and a thread count and
-dtype from the settings.
+dtype from the settings. A single conversation generated under a stream sink
+(``assistant.backends.streaming``) also sends its text to the sink as tokens arrive.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from assistant.backends.base import trim_at_stop
 from assistant.backends.hf_scoring import PrefixScoring
+from assistant.backends.streaming import current_sink
 from assistant.backends.toolcalls import parse_tool_calls
 from assistant.errors import ContextOverflowError, ModelNotFoundError
 from assistant.models.refs import check_model_folder
@@ -186,6 +188,12 @@ class HFLocalBackend(PrefixScoring):
             prompts.append(self._fit(ids, budget))
         # Sort by length so each micro-batch wastes little padding; restore order after.
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][0]))
+        sink = current_sink()
+        if sink is not None and len(batch) == 1 and not params.tools:
+            # Tool calls are parsed out of the whole text afterwards, so only plain answers stream.
+            from assistant.backends.hf_streamer import SinkStreamer
+
+            return self._generate_chunk(prompts, params, SinkStreamer(self.tokenizer, sink, params.stop))
         results: dict[int, Completion] = {}
         size = self.settings.batch_size
         for start in range(0, len(order), size):
@@ -195,7 +203,9 @@ class HFLocalBackend(PrefixScoring):
                 results[index] = completion
         return [results[i] for i in range(len(batch))]
 
-    def _generate_chunk(self, prompts: list[tuple[list[int], bool]], params: GenParams) -> list[Completion]:
+    def _generate_chunk(
+        self, prompts: list[tuple[list[int], bool]], params: GenParams, streamer: Any = None
+    ) -> list[Completion]:
         pad_id = int(self.tokenizer.pad_token_id)
         width = max(len(ids) for ids, _ in prompts)
         input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
@@ -218,6 +228,8 @@ class HFLocalBackend(PrefixScoring):
                 torch.manual_seed(params.seed)
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        if streamer is not None:
+            kwargs["streamer"] = streamer
         start = time.perf_counter()
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -5,9 +5,14 @@ Every answer goes through ``assistant.service.build_strategy`` and ``Strategy.an
 same code path as ``ladder ask``, the runner and the UI. Model calls run on one worker thread
 behind a bounded queue (``worker.Worker``): a full queue answers 429 at once.
 
-The backends do not stream tokens, so a streamed reply sends the role chunk as soon as the
-request is accepted, then the whole answer as one content chunk when it is ready, then the
-finish chunk carrying ``citations``; a client sees the stream protocol, not token pacing.
+A streamed reply sends the role chunk as soon as the request is accepted, then one content
+chunk per piece of text as the model produces it, then the finish chunk carrying
+``citations`` (and a usage chunk when asked). Tokens stream where the answer is one generate
+call's text (prompt, fewshot, rag; ``Strategy.streams``) and the backend streams (hf_local,
+fake): the job runs under a sink (``assistant.backends.streaming``) that hands each piece
+from the worker thread to the event loop. Whatever did not stream - a drafting strategy
+(reflection, agent), an openai_compat backend, RAG's "not found" answer - arrives as one
+content chunk when the answer is ready, as does any rest of a streamed answer.
 
 Before any route: the API key (``Authorization: Bearer <key>``; without a valid one every
 path answers 401) and the body size limit (413).
@@ -23,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from assistant.backends.streaming import Sink, remainder
 from assistant.errors import LadderError
 from assistant.server import openai_format as fmt
 from assistant.server.config import ServerConfig, model_names, resolve_model
@@ -123,14 +129,19 @@ class Server:
         self._strategies.move_to_end(key)
         return self._strategies[key]
 
-    def answer_job(self, request: fmt.ChatRequest) -> Callable[[], tuple[Answer, str, int]]:
+    def answer_job(
+        self, request: fmt.ChatRequest, sink: Sink | None = None
+    ) -> Callable[[], tuple[Answer, str, int]]:
+        """The job for the worker; ``sink`` receives the answer's text as it is generated."""
+        from assistant.service import answer_streaming
+
         # Bad input and unknown model names fail here, before queueing.
         question, overrides = fmt.to_question(request)
         resolve_model(request.model, self.config, self.settings)
 
         def job() -> tuple[Answer, str, int]:
             strategy = self.strategy(request.model, overrides)
-            (answer,) = strategy.answer([question])
+            answer = answer_streaming(strategy, question, sink)
             return answer, strategy.name, strategy.config.max_new_tokens
 
         return job
@@ -195,7 +206,15 @@ def create_app(settings: Settings, config: ServerConfig, backend: LLMBackend | N
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: fmt.ChatRequest) -> JSONResponse | StreamingResponse | dict[str, Any]:
-        job = server.answer_job(request)
+        # Text pieces from the worker thread, then None once the job has ended.
+        deltas: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def sink(delta: str | None) -> None:
+            if not loop.is_closed():  # the server is shutting down: nobody reads any more
+                loop.call_soon_threadsafe(deltas.put_nowait, delta)
+
+        job = server.answer_job(request, sink if request.stream else None)
         try:
             future = server.worker.submit(job)
         except QueueFull as exc:
@@ -205,9 +224,11 @@ def create_app(settings: Settings, config: ServerConfig, backend: LLMBackend | N
             answer, strategy, max_new = await asyncio.wrap_future(future)
             server.remember(cid, request, answer, strategy)
             return fmt.completion(cid, request.model, answer, strategy, fmt.finish_reason(answer, max_new))
+        # Runs after the job's last sink call, so the end marker comes after every piece.
+        future.add_done_callback(lambda _future: sink(None))
         include_usage = bool((request.stream_options or {}).get("include_usage"))
         return StreamingResponse(
-            _stream(server, cid, request, future, include_usage), media_type="text/event-stream"
+            _stream(server, cid, request, future, deltas, include_usage), media_type="text/event-stream"
         )
 
     @app.post("/v1/feedback")
@@ -255,12 +276,21 @@ def create_app(settings: Settings, config: ServerConfig, backend: LLMBackend | N
 
 
 async def _stream(
-    server: Server, cid: str, request: fmt.ChatRequest, future: Any, include_usage: bool
+    server: Server,
+    cid: str,
+    request: fmt.ChatRequest,
+    future: Any,
+    deltas: asyncio.Queue[str | None],
+    include_usage: bool,
 ) -> AsyncIterator[str]:
     def event(data: dict[str, Any]) -> str:
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     yield event(fmt.chunk(cid, request.model, {"role": "assistant", "content": ""}))
+    streamed = ""
+    while (delta := await deltas.get()) is not None:
+        streamed += delta
+        yield event(fmt.chunk(cid, request.model, {"content": delta}))
     try:
         answer, strategy, max_new = await asyncio.wrap_future(future)
     except LadderError as exc:
@@ -272,7 +302,9 @@ async def _stream(
         yield event(fmt.error_body("internal error while answering", "server_error"))
         return
     server.remember(cid, request, answer, strategy)
-    yield event(fmt.chunk(cid, request.model, {"content": answer.response}))
+    rest = remainder(streamed, answer.response)
+    if rest or not streamed:
+        yield event(fmt.chunk(cid, request.model, {"content": rest}))
     last = fmt.chunk(cid, request.model, {}, fmt.finish_reason(answer, max_new))
     yield event({**last, **fmt.extras(answer, strategy)})
     if include_usage:

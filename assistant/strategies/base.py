@@ -152,6 +152,10 @@ class BaseStrategy:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+    # True when an answer's response is exactly the text of one generate call, so the text
+    # may be streamed as the model produces it (``assistant.backends.streaming``). A strategy
+    # that drafts, revises or calls tools shows only its final answer: False.
+    streams: ClassVar[bool] = False
 
     def __init__(self, config: StrategyConfig, backend: LLMBackend, settings: Settings) -> None:
         self.config = config

@@ -28,6 +28,7 @@ class PromptStrategy(BaseStrategy):
     """Zero-shot: a system prompt, an answer template and an optional format instruction."""
 
     name: ClassVar[str] = "prompt"
+    streams: ClassVar[bool] = True
 
 
 @dataclass
@@ -122,6 +123,7 @@ class LexicalIndex:
 class FewShotStrategy(BaseStrategy):
     name: ClassVar[str] = "fewshot"
     Config: ClassVar[type[StrategyConfig]] = FewShotConfig
+    streams: ClassVar[bool] = True
 
     def __init__(self, config: StrategyConfig, backend: Any, settings: Any) -> None:
         super().__init__(config, backend, settings)

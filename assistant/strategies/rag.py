@@ -99,6 +99,7 @@ def cite(response: str, hits: Sequence[Hit]) -> list[Citation]:
 class RagStrategy(BaseStrategy):
     name: ClassVar[str] = "rag"
     Config: ClassVar[type[StrategyConfig]] = RagConfig
+    streams: ClassVar[bool] = True  # the "not found" answer spends no model call: nothing streams
 
     def __init__(
         self, config: StrategyConfig, backend: Any, settings: Any, knowledge_base: Any = None

@@ -188,3 +188,37 @@ def test_chat_model_adapter_over_hf_local(backend: HFLocalBackend) -> None:
     assert reply.content == direct.text
     assert reply.usage_metadata is not None
     assert reply.usage_metadata["output_tokens"] == direct.usage.completion_tokens
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_one_conversation_streams_the_text_it_returns(backend: HFLocalBackend, prompt: str) -> None:
+    from assistant.backends.streaming import stream_to
+
+    params = GenParams(max_new_tokens=24)
+    plain = backend.generate([user(prompt)], params)[0]
+    sent: list[str] = []
+    with stream_to(sent.append):
+        streamed = backend.generate([user(prompt)], params)[0]
+    assert (streamed.text, streamed.usage, streamed.finish_reason) == (plain.text, plain.usage,
+                                                                       plain.finish_reason)  # fmt: skip
+    assert "".join(sent) == streamed.text and len(sent) > 1 and all(sent)
+    # The random model emits arbitrary bytes: a character split over byte tokens decodes to
+    # U+FFFD until its last byte arrives, and is held back until then.
+    assert not any(delta.endswith("\ufffd") for delta in sent[:-1])
+
+
+def test_a_stream_stops_before_the_stop_string_and_a_batch_does_not_stream(backend: HFLocalBackend) -> None:
+    from assistant.backends.streaming import stream_to
+
+    prompt = "the cat sat on the mat and then"
+    free = backend.generate([user(prompt)], GenParams(max_new_tokens=24))[0].text
+    # The last plain-ASCII pair of the free answer: a stop string with text streamed before it.
+    start = max(i for i in range(len(free) - 1) if free[i : i + 2].isascii() and free[i : i + 2].isalnum())
+    stop = free[start : start + 2]
+    sent: list[str] = []
+    with stream_to(sent.append):
+        cut = backend.generate([user(prompt)], GenParams(max_new_tokens=24, stop=(stop,)))[0]
+        batch = backend.generate([user("hello there"), user("a")], GenParams(max_new_tokens=4))
+    assert cut.finish_reason == "stop" and stop not in cut.text and len(cut.text) >= 2
+    assert "".join(sent) == cut.text and len(sent) > 1
+    assert len(batch) == 2 and "".join(sent) == cut.text  # the batch sent nothing

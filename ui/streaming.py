@@ -1,0 +1,62 @@
+"""An answer computed on a thread while the page shows its text as the model produces it.
+
+Streamlit draws from the script thread, so the strategy runs on a thread of its own with a
+stream sink (``assistant.service.answer_streaming``) that puts each piece of text on a queue;
+the page reads the queue through ``text()`` into ``st.write_stream``. No Streamlit call is
+made off the script thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from assistant.backends.streaming import remainder
+
+if TYPE_CHECKING:
+    from assistant.strategies.base import BaseStrategy
+    from assistant.types import Answer, Question
+
+
+class StreamedAnswer:
+    def __init__(self, strategy: BaseStrategy, question: Question) -> None:
+        self._pieces: queue.Queue[str | None] = queue.Queue()  # None: the strategy has returned
+        self._answer: Answer | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(strategy, question), name="ladder-chat-answer", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, strategy: BaseStrategy, question: Question) -> None:
+        from assistant.service import answer_streaming
+
+        try:
+            self._answer = answer_streaming(strategy, question, self._pieces.put)
+        except Exception as exc:  # raised again on the script thread, by result()
+            self._error = exc
+        finally:
+            self._pieces.put(None)
+
+    def text(self) -> Iterator[str]:
+        """The answer's text piece by piece; what did not stream comes whole at the end.
+
+        A strategy that drafts (reflection, agent), a backend that does not stream and RAG's
+        "not found" answer give one piece. The strategy's error is raised here.
+        """
+        streamed = ""
+        while (piece := self._pieces.get()) is not None:
+            streamed += piece
+            yield piece
+        rest = remainder(streamed, self.result().response)
+        if rest:
+            yield rest
+
+    def result(self) -> Answer:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._answer is not None
+        return self._answer
