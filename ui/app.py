@@ -12,10 +12,12 @@ app too, which shares this folder).
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 import assistant.offline  # noqa: F401  (privacy env before anything heavy)
-from ui.auth import verify_password
+from ui.auth import check_login
 from ui.common import error_text, settings
 from ui.i18n import language_switch, t
 
@@ -36,9 +38,15 @@ def _login() -> None:
     with st.form("login"):
         password = st.text_input(t("login.password"), type="password")
         if st.form_submit_button(t("login.submit")):
-            if cfg.ui_password_hash and verify_password(password, cfg.ui_password_hash):
+            # Wrong tries are counted per client address (None on loopback) and for everyone.
+            address = st.context.ip_address
+            client = address if isinstance(address, str) and address else "local"
+            ok, wait_s = check_login(password, cfg.ui_password_hash or "", client)
+            if ok:
                 st.session_state["authenticated"] = True
                 st.rerun()
+            elif wait_s > 0:
+                st.error(t("login.locked", minutes=math.ceil(wait_s / 60)))
             else:
                 st.error(t("login.wrong"))
 

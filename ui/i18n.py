@@ -18,6 +18,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "login.password": ("Password", "密码"),
     "login.submit": ("Sign in", "登录"),
     "login.wrong": ("Wrong password.", "密码错误。"),
+    "login.locked": (
+        "Too many wrong passwords. Try again in {minutes} min.",
+        "密码错误次数过多，请 {minutes} 分钟后再试。",
+    ),
     "login.logout": ("Sign out", "退出登录"),
     "nav.decide": ("Decide", "决策"),
     "nav.playground": ("Playground", "试答"),
