@@ -172,5 +172,7 @@ def forgetting(
     drop = None
     if mean_before is not None and mean_after is not None:
         drop = (mean_before - mean_after) if higher_is_better else (mean_after - mean_before)
-    passed = drop is not None and drop <= max_drop
+    # A drop of exactly the bound passes: 0.95 - 0.90 is 0.04999999999999993 in floats, and
+    # 0.90 - 0.85 is 0.05000000000000004.
+    passed = drop is not None and drop <= max_drop + 1e-9
     return Forgetting(metric, mean_before, mean_after, drop, max_drop, passed, c.p_value)

@@ -252,6 +252,18 @@ def test_forgetting_check_fails_past_the_bound() -> None:
     assert not heavy.passed and heavy.drop == pytest.approx(0.3) and heavy.p_value is not None
 
 
+@pytest.mark.parametrize(("right_before", "right_after"), [(19, 18), (18, 17), (38, 36)])
+def test_forgetting_check_passes_a_drop_of_exactly_the_bound(right_before: int, right_after: int) -> None:
+    """0.95 - 0.90 and 0.90 - 0.85 are not 0.05 in floats (one is below, one above); both pass."""
+    n = 20 if right_before < 20 else 40
+    before = synthetic_run("prompt", {"accuracy": hits(n, right_before)}, "general")
+    after = synthetic_run("prompt", {"accuracy": hits(n, right_after)}, "general")
+    check = forgetting(before, after, "accuracy", 0.05)
+    assert check.drop == pytest.approx(0.05) and check.passed
+    worse = synthetic_run("prompt", {"accuracy": hits(n, right_after - 1)}, "general")
+    assert not forgetting(before, worse, "accuracy", 0.05).passed
+
+
 class SyntheticEvaluator(Evaluator):
     """Scores by (suite, fine-tuned or not), or by ("suite:strategy", fine-tuned or not) where the
     table has that key: no model is loaded or asked."""
