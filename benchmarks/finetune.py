@@ -11,12 +11,12 @@ examples in the same batches (the baseline reads them in Ladder's order, sequent
 runs in its own subprocess, so its peak RSS is its own.
 
 - ``ladder``: ``finetune.train`` with its defaults (``packed`` batching: no padding, and the
-  prefix a micro-batch's examples share computed once).
+  context a micro-batch's examples have in common computed once).
 - ``trl (default)``: ``SFTTrainer`` with trl's defaults (no packing, padding per batch,
   gradient checkpointing on), except what must match (the hyperparameters above, fp32).
 - ``trl (no-gc)``: the same with gradient checkpointing off.
 
-Throughput counts the real tokens of the examples trained on (no padding; a shared prefix
+Throughput counts the real tokens of the examples trained on (no padding; shared context
 counts once per example, as the baseline computes it) per second of the training loop
 (after model loading and tokenization). "train loss" is the mean over the last 5 steps; "held-out loss"
 is the loss on the reply tokens of 64 examples not trained on, computed by the same code for

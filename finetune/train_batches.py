@@ -3,11 +3,12 @@
 The order of epoch ``e`` depends only on ``(seed, e)``, so a resumed run finds its place
 from two numbers (the epoch and the next micro-batch) and sees the very same batches.
 
-``packed`` batching (``train_packing``) leaves out padding and computes a prefix that a
-micro-batch's examples share once; ``grouped`` pads batches of similar lengths; ``padded``
-pads random batches, as most trainers do. The loss is computed only where a target exists:
-``logits_to_keep`` projects just those positions onto the vocabulary, which for chat data
-(a short reply after a long prompt) skips most of the LM head's work.
+``packed`` batching (``train_packing``) leaves out padding and computes the leading context
+that a micro-batch's examples have in common (a prefix tree) once; ``grouped`` pads batches
+of similar lengths; ``padded`` pads random batches, as most trainers do. The loss is
+computed only where a target exists: ``logits_to_keep`` projects just those positions onto
+the vocabulary, which for chat data (a short reply after a long prompt) skips most of the
+LM head's work.
 """
 
 from __future__ import annotations

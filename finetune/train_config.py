@@ -13,8 +13,9 @@ from typing import Any
 from assistant.errors import ConfigError
 
 MODES = ("sft", "cpt")
-# packed: a micro-batch's examples are concatenated into one row; position ids restart at each
-#   example, so attention stays inside it (no padding and no cross-talk between examples).
+# packed: a micro-batch's examples share rows without padding; the context they have in common
+#   (a prefix tree) is computed once, and a 4D mask keeps each example to its own tokens
+#   (train_packing).
 # grouped: examples of similar length share a padded micro-batch (little padding).
 # padded: random micro-batches padded to their longest example (what most trainers do).
 BATCHING = ("packed", "grouped", "padded")
