@@ -208,59 +208,6 @@ def antonyms(rng: random.Random) -> Iterator[Row]:
             )
 
 
-# Questions that say how to answer ("Answer with a number only.", "只回答数字。") and a bare
-# answer. Fine-tuning on a terse task (a label, a code) teaches "answer with one short token";
-# without examples of terse answers that stay right, the model keeps the terseness and loses
-# the facts ("Mars" for the planet we live on). The demo suites ask some of these capitals and
-# antonyms with the same hints, so those stay out (the leakage check would drop them anyway).
-NUMBER_ONLY_EN, WORD_ONLY_EN, CITY_ONLY_EN = (
-    "Answer with a number only.", "Answer with one word only.", "Answer with the city name only.",
-)  # fmt: skip
-NUMBER_ONLY_ZH, WORD_ONLY_ZH, CITY_ONLY_ZH = "只回答数字。", "只用一个词回答。", "只回答城市名。"
-SUITE_CAPITALS = {"France", "Japan", "the United Kingdom", "Germany", "Italy", "Russia", "Spain", "Egypt",
-                  "South Korea", "Greece", "Thailand", "Portugal", "Austria", "Norway", "Poland"}  # fmt: skip
-SUITE_ANTONYMS = {"hot", "cold", "up", "down"}
-
-
-def short_answers(rng: random.Random) -> Iterator[Row]:
-    for _ in range(200):
-        a, b = rng.randint(12, 99), rng.randint(12, 99)
-        op = rng.choice("+-×")
-        result = {"+": a + b, "-": a - b, "×": a * b}[op]
-        if rng.random() < 0.5:
-            yield row(f"What is {a} {op} {b}? {NUMBER_ONLY_EN}", str(result), ["short_answers", "lang:en"])
-        else:
-            yield row(f"{a} {op} {b} 等于多少？{NUMBER_ONLY_ZH}", str(result), ["short_answers", "lang:zh"])
-    for _ in range(100):
-        n = rng.randint(2, 48)
-        kind = rng.randrange(4)
-        if kind == 0:
-            yield row(f"How many minutes are there in {n} hours? {NUMBER_ONLY_EN}", str(n * 60),
-                      ["short_answers", "lang:en"])  # fmt: skip
-        elif kind == 1:
-            yield row(f"How many hours are there in {n} days? {NUMBER_ONLY_EN}", str(n * 24),
-                      ["short_answers", "lang:en"])  # fmt: skip
-        elif kind == 2:
-            yield row(f"{n} 千米等于多少米？{NUMBER_ONLY_ZH}", str(n * 1000), ["short_answers", "lang:zh"])
-        else:
-            yield row(f"{n} 周有多少天？{NUMBER_ONLY_ZH}", str(n * 7), ["short_answers", "lang:zh"])
-    for _ in range(60):
-        year, month = rng.randint(1990, 2030), rng.randint(1, 12)
-        days = calendar.monthrange(year, month)[1]
-        yield row(f"{year}年{month}月有多少天？{NUMBER_ONLY_ZH}", str(days), ["short_answers", "lang:zh"])
-    for country, capital, country_zh, capital_zh in CAPITALS:
-        if country not in SUITE_CAPITALS:
-            yield row(f"What is the capital of {country}? {CITY_ONLY_EN}", capital, ["short_answers", "lang:en"])
-            yield row(f"{country_zh}的首都是哪座城市？{CITY_ONLY_ZH}", capital_zh, ["short_answers", "lang:zh"])
-    for province, city in PROVINCE_CAPITALS:
-        yield row(f"{province}省的省会是哪座城市？{CITY_ONLY_ZH}", city, ["short_answers", "lang:zh"])
-    for word, opposite in ANTONYMS_EN:
-        if word not in SUITE_ANTONYMS:
-            yield row(f"What is the opposite of {word}? {WORD_ONLY_EN}", opposite, ["short_answers", "lang:en"])
-    for word, opposite in ANTONYMS_ZH:
-        yield row(f"“{word}”的反义词是什么？{WORD_ONLY_ZH}", opposite, ["short_answers", "lang:zh"])
-
-
 def rewriting(rng: random.Random) -> Iterator[Row]:
     for sentence in SENTENCES_EN:
         capitalised = sentence[0].upper() + sentence[1:] + "."
@@ -495,7 +442,7 @@ def extraction(rng: random.Random) -> Iterator[Row]:
 
 FAMILIES: tuple[Callable[[random.Random], Iterator[Row]], ...] = (
     arithmetic, number_facts, conversions, capitals, antonyms, rewriting, sorting, dates, numerals,
-    percentages, clock, words, extraction, short_answers,
+    percentages, clock, words, extraction,
 )  # fmt: skip
 
 

@@ -317,11 +317,11 @@ def test_cli_prepare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     bigger = write_jsonl(tmp_path / "big.jsonl", domain_rows(150, seed=4))
     code, _, err = run(
-        ["finetune", "prepare", "--domain", str(bigger), "--ratio", "40", "--out", str(tmp_path / "no")],
+        ["finetune", "prepare", "--domain", str(bigger), "--ratio", "30", "--out", str(tmp_path / "no")],
         capsys,
     )
-    assert code == 2 and "--ratio 40 needs 4800 general examples for 120 domain training examples" in err
-    assert "hint: use --ratio 30.2 or less" in err  # 3631 general examples / 120
+    assert code == 2 and "--ratio 30 needs 3600 general examples for 120 domain training examples" in err
+    assert "hint: use --ratio 26.3 or less" in err  # 3162 general examples / 120
     code, _, err = run(
         ["finetune", "prepare", "--domain", str(domain), "--format", "xml", "--out", str(tmp_path / "no")],
         capsys,
@@ -373,12 +373,6 @@ def test_general_set_is_what_its_build_script_writes_and_its_answers_check_out()
                 "÷": int(a) / int(b),
             }[op]
             assert float(result) == expected, row
-            checked += 1
-        elif "short_answers" in row["tags"] and (
-            sum_ := re.match(r"(?:What is )?(\d+) ([-+×]) (\d+)", question)
-        ):
-            a, op, b = int(sum_.group(1)), sum_.group(2), int(sum_.group(3))
-            assert answer == str({"+": a + b, "-": a - b, "×": a * b}[op]), row
             checked += 1
         elif question.startswith("What day of the week was"):
             day = datetime.date.fromisoformat(question.split()[-1].rstrip("?"))
