@@ -160,8 +160,14 @@ class _Climb:
             rung.state, rung.note = RECOMMENDED_ONLY, "the training data is not ready (see readiness)"
             return
         self.progress.note(f"fine-tuning {plan.adapter} on {plan.model}")
-        model, _ = train_adapter(config, self.settings, plan.model, plan.adapter, self.progress, trainer)
+        model, trained = train_adapter(
+            config, self.settings, plan.model, plan.adapter, self.progress, trainer
+        )
         decision.adapter = plan.adapter
+        if trained:  # this machine's throughput is now measured: estimate from it, not "n/a"
+            decision.readiness = readiness(
+                config, self.settings, plan.training, plan.dev_leaks, plan.model, plan.adapter
+            )
         strategy = next(p.strategy for p in plan.rungs if p.spec.is_finetune)
         run = self.evaluate(rung, strategy, model, injected=False)
         self._record(decision, "dev", run, rung.dev)

@@ -335,7 +335,26 @@ def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, 
             ("general", True): 20,
         }
     )
-    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=fake_trainer)
+
+    def measuring_trainer(request: Any, settings: Settings, progress: Any, data: Path | None = None) -> None:
+        """The fake training, stored as a finished run of this base, as a real one is."""
+        from finetune.adapters import resolve_base
+        from finetune.store import TrainingStore
+
+        fake_trainer(request, settings, progress, data)
+        with TrainingStore(settings.db_path) as store:
+            base = resolve_base(request.base, settings)[0]
+            run_id = store.create_run(request.name, base, "sft", 10, {}, {})
+            store.finish(run_id, "complete", summary={"tokens_per_s": 321.0})
+
+    decision = run_decision(
+        load_decision_config(path), settings, evaluator=evaluator, trainer=measuring_trainer
+    )
+    assert decision.readiness is not None
+    local = decision.readiness.estimates[0]
+    assert local["tokens_per_s"] == 321.0 and "cases-ft" in local["source"], (
+        "after training, this machine's estimate comes from the run just made, not n/a"
+    )
     finetune = decision.rung("finetune")
     assert (
         finetune.state == EVALUATED
