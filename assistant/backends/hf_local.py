@@ -119,7 +119,9 @@ class HFLocalBackend(PrefixScoring):
         if self.adapter is not None:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(self.adapter))
+            with warnings.catch_warnings():  # peft reads a property transformers 5 renamed (FutureWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                model = PeftModel.from_pretrained(model, str(self.adapter))
         self.model: Any = model.to(self.device).eval()
         self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
         if self.tokenizer.pad_token_id is None:
