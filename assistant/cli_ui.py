@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from assistant.cli_common import ConfigOpt, HomeOpt, console, err_console, settings_from
 
@@ -125,8 +126,18 @@ def chat_ui_cmd(
     strategy_data(strategy if not strategy.endswith((".yaml", ".yml")) else str(Path(strategy).resolve()))
     if strategy in ("rag", "agent") and not kb:
         from assistant.errors import ConfigError
+        from assistant.knowledge import KnowledgeBase
 
-        raise ConfigError(f"--strategy {strategy} needs --kb", hint="ladder chat-ui --strategy rag --kb NAME")
+        names = KnowledgeBase.list_all(settings)
+        if len(names) != 1:  # the only knowledge base there is needs no naming
+            known = f"knowledge bases: {', '.join(names)}" if names else "no knowledge base yet"
+            raise ConfigError(
+                f"--strategy {strategy} needs --kb ({known})",
+                hint=f"ladder chat-ui --strategy {strategy} --kb NAME"
+                + ("" if names else "; create one: ladder kb create NAME, then ladder kb add NAME FILES"),
+            )
+        kb = names[0]
+        console().print(f"answering from knowledge base {escape(kb)} (the only one; --kb to choose)")
     model_ref = settings.model + (f"+{adapter}" if adapter else "")
     env = _env(config, home, model_ref)
     env["LADDER_CHAT_STRATEGY"] = (

@@ -26,7 +26,21 @@ def test_chat_ui_passes_its_strategy_and_refuses_rag_without_a_kb(capsys: pytest
     assert "LADDER_CHAT_KB=handbook" in out and "LADDER_CHAT_STRATEGY=rag" in out
     assert "LADDER_MODEL=qwen2.5-coder-0.5b+tickets" in out and "ui/chat_app.py" in out
     code, _, err = run(["chat-ui", "--print-command"], capsys)
-    assert code == 2 and "needs --kb" in err
+    assert code == 2 and "needs --kb (no knowledge base yet" in err
+
+
+def test_chat_ui_answers_from_the_only_knowledge_base_unless_told(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistant.settings import load_settings
+
+    kb_dir = load_settings().kb_dir
+    (kb_dir / "handbook").mkdir(parents=True)
+    (kb_dir / "handbook" / "kb.json").write_text("{}", encoding="utf-8")
+    code, out, _ = run(["chat-ui", "--print-command"], capsys)
+    assert code == 0 and "LADDER_CHAT_KB=handbook" in out and "the only one" in out
+    (kb_dir / "policies").mkdir()
+    (kb_dir / "policies" / "kb.json").write_text("{}", encoding="utf-8")
+    code, _, err = run(["chat-ui", "--print-command"], capsys)
+    assert code == 2 and "knowledge bases: handbook, policies" in err
 
 
 def test_password_set_stores_only_a_hash(
