@@ -11,13 +11,13 @@ from tests.ui.helpers import texts
 Open = Callable[..., Any]
 
 
-def _record(question: str, rating: str, correction: str | None = None) -> int:
+def _record(question: str, rating: str, correction: str | None = None, strategy: str = "rag") -> int:
     from assistant.feedback import record_feedback
     from assistant.settings import load_settings
 
     return record_feedback(
         load_settings(), question=question, answer="[fake] " + question, rating=rating,
-        correction=correction, strategy="rag", source="chat", session_id="s1",
+        correction=correction, strategy=strategy, source="chat", session_id="s1",
     ).id  # fmt: skip
 
 
@@ -48,3 +48,10 @@ def test_review_queue_promotes_and_refuses_leakage(workbench: Open) -> None:
     ]
     at.button(key=f"fb_dismiss_{again}").click().run()
     assert get_feedback(load_settings(), again).status == "dismissed"
+
+
+def test_a_strategy_file_is_shown_by_its_name(workbench: Open) -> None:
+    _record("Where is the office?", "down", strategy="/srv/ladder/config/chat_rag.yaml")
+    at = workbench("feedback")
+    meta = [c.value for c in at.caption if "from chat" in c.value]
+    assert meta and "strategy chat_rag.yaml" in meta[0] and "/srv/ladder" not in meta[0]

@@ -38,7 +38,10 @@ with guard():
         thumb = ":material/thumb_up:" if item.rating == "up" else ":material/thumb_down:"
         with st.expander(f"{thumb} #{item.id} · {item.question[:90]}", expanded=len(items) == 1):
             when = item.created[:16].replace("T", " ")
-            meta = {"strategy": item.strategy or "—", "model": item.model or "—", "status": item.status}
+            strategy = item.strategy or "—"
+            if strategy.endswith((".yaml", ".yml")):  # a strategy file: its name, not its whole path
+                strategy = Path(strategy).name
+            meta = {"strategy": strategy, "model": item.model or "—", "status": item.status}
             st.caption(t("fb.meta", created=when, source=item.source, **meta))
             st.caption(t("eval.question"))
             st.text(item.question)
