@@ -166,6 +166,20 @@ def early_stop(val_losses: Sequence[float], patience: int, min_delta: float = 0.
     return EarlyStop(patience > 0 and since >= patience, best_index, since)
 
 
+def overruled_by_val(diagnosis: Diagnosis, losses: Sequence[float], val_losses: Sequence[float]) -> bool:
+    """Whether a "diverging" verdict on the train loss is overruled by the validation loss.
+
+    With small batches that mix tasks the per-step loss swings with the batch's make-up (a
+    batch of short labels against one of general answers), and a run of unlucky batches can
+    look like divergence while the model still improves. When the newest of at least two val
+    losses is the best so far, training goes on until the next val check decides; a loss
+    that is NaN/inf always stops."""
+    if not diagnosis.stop or not losses or not math.isfinite(losses[-1]):
+        return False
+    finite = [v for v in val_losses if math.isfinite(v)]
+    return len(finite) >= 2 and math.isfinite(val_losses[-1]) and val_losses[-1] <= min(finite)
+
+
 @dataclass
 class LossWatch:
     """The live side: feed losses as they come, get a new ``Diagnosis`` when the verdict changes."""

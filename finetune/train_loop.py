@@ -95,6 +95,7 @@ class Loop:
     scheduler: Any = None
     best: dict[str, torch.Tensor] | None = None
     watch: monitor.LossWatch = field(default_factory=monitor.LossWatch)
+    overruled_at: int | None = None  # val checks seen when a "diverging" verdict was last overruled
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -212,7 +213,17 @@ class Loop:
                     "epoch": state.epoch + state.next_group / len(groups),
                 }
                 diagnosis = self._watch(state, loss)
-                if diagnosis.stop:
+                vals = [v for _, v in state.val_losses]
+                overruled = monitor.overruled_by_val(diagnosis, state.train_losses, vals)
+                if overruled:
+                    state.message = (
+                        f"val loss is still improving ({vals[-1]:.4g}, the best so far): carrying on "
+                        f"until the next val check, though {diagnosis.message}"
+                    )
+                    if self.overruled_at != len(vals):  # said once per val check
+                        self.overruled_at = len(vals)
+                        self.progress.note(state.message)
+                if diagnosis.stop and not overruled:
                     status = DIVERGED
                 elif self.val and (state.step % eval_every == 0 or state.step == self.total_steps):
                     status = EARLY_STOPPED if self._evaluate(state, metrics) else status

@@ -17,6 +17,7 @@ from finetune.monitor import (
     diagnose,
     early_stop,
     find_spikes,
+    overruled_by_val,
 )
 
 
@@ -107,3 +108,18 @@ def test_early_stop_after_patience_evaluations_without_improvement() -> None:
     # an improvement smaller than min_delta does not count
     assert early_stop([2.0, 1.99, 1.985], patience=2, min_delta=0.05).stop
     assert early_stop([2.0, float("nan"), 1.0], patience=1).best_index == 2
+
+
+def test_a_diverging_train_loss_is_overruled_only_while_val_loss_improves() -> None:
+    losses = [*noisy_decay(40), *[1.0 * 1.15**i for i in range(1, 15)]]
+    diagnosis = diagnose(losses)
+    assert diagnosis.stop
+    assert overruled_by_val(diagnosis, losses, [2.1, 0.69, 0.55]), "the newest val loss is the best"
+    assert not overruled_by_val(diagnosis, losses, [2.1, 0.55, 0.60]), "val loss got worse: stop"
+    assert not overruled_by_val(diagnosis, losses, [2.1]), "one val loss says nothing about a trend"
+    assert not overruled_by_val(diagnosis, losses, []), "no val split: the train loss decides"
+    assert not overruled_by_val(diagnosis, losses, [2.1, 0.55, float("nan")])
+    healthy = diagnose(noisy_decay(80))
+    assert not overruled_by_val(healthy, noisy_decay(80), [2.1, 0.5]), "nothing to overrule"
+    broken = [3.0, 2.5, float("nan")]
+    assert not overruled_by_val(diagnose(broken), broken, [2.1, 0.5]), "NaN always stops"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -173,6 +174,44 @@ def test_a_diverging_run_stops_publishes_nothing_and_says_why(
     with TrainingStore(fast_settings.db_path) as store:
         (run,) = store.list_runs("boom")
         assert run.status == "diverged" and run.verdict == "diverging" and run.step < 60
+
+
+@pytest.mark.parametrize("val_improves", [True, False])
+def test_val_loss_that_still_improves_overrules_a_diverging_train_loss(
+    tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    val_improves: bool,
+) -> None:  # fmt: skip
+    """The monitor calls the train loss "diverging" from step 6 on (as it can for small mixed
+    batches); training goes on while each val loss is the best so far, and stops at the first
+    val check that is not."""
+    from finetune import monitor, train_loop
+
+    real = monitor.diagnose
+
+    def noisy(losses: Any, config: Any = None) -> monitor.Diagnosis:
+        if len(losses) >= 6:
+            return monitor.Diagnosis(monitor.DIVERGING, "loss has risen (scripted)")
+        return real(losses, config or monitor.MonitorConfig())
+
+    calls: list[int] = []
+
+    def val_loss(*_args: Any) -> float:
+        calls.append(1)
+        return 1.0 / len(calls) if val_improves or len(calls) <= 2 else 1.0 + len(calls)
+
+    monkeypatch.setattr(monitor, "diagnose", noisy)
+    monkeypatch.setattr(train_loop, "evaluate_loss", val_loss)
+    data = write_chat_data(tmp_path / "data")
+    config = quick_config(max_steps=12, eval_every=4, patience=0)
+    if val_improves:
+        result = train(TrainRequest(str(tiny_model_dir), data, "noisy", config), fast_settings)
+        assert result.status == "complete" and result.manifest["results"]["steps"] == 12
+        return
+    with pytest.raises(TrainingDiverged):
+        train(TrainRequest(str(tiny_model_dir), data, "noisy", config), fast_settings)
+    with TrainingStore(fast_settings.db_path) as store:
+        (run,) = store.list_runs("noisy")
+        assert run.status == "diverged" and run.step == 9, "stopped the step after the val check at 8"
 
 
 def test_early_stopping_keeps_the_best_weights(
