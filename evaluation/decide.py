@@ -29,7 +29,7 @@ from evaluation.decide_config import DecisionConfig, load_decision_config
 from evaluation.decide_diagnose import diagnose
 from evaluation.decide_finetune import Trainer, forgetting, record_evaluation, train_adapter
 from evaluation.decide_plan import DecisionPlan, PlannedRung, plan_decision
-from evaluation.decide_readiness import readiness
+from evaluation.decide_readiness import readiness, trained_tokens
 from evaluation.decide_result import (
     EVALUATED,
     MET,
@@ -160,14 +160,14 @@ class _Climb:
             rung.state, rung.note = RECOMMENDED_ONLY, "the training data is not ready (see readiness)"
             return
         self.progress.note(f"fine-tuning {plan.adapter} on {plan.model}")
-        model, trained = train_adapter(
-            config, self.settings, plan.model, plan.adapter, self.progress, trainer
-        )
+        model, _ = train_adapter(config, self.settings, plan.model, plan.adapter, self.progress, trainer)
         decision.adapter = plan.adapter
-        if trained:  # this machine's throughput is now measured: estimate from it, not "n/a"
-            decision.readiness = readiness(
-                config, self.settings, plan.training, plan.dev_leaks, plan.model, plan.adapter
-            )
+        # The adapter (trained now, or reused: same base, data and settings) has a training run:
+        # its throughput and token count replace the estimate from the examples' text.
+        decision.readiness = readiness(
+            config, self.settings, plan.training, plan.dev_leaks, plan.model, plan.adapter,
+            measured_tokens=trained_tokens(self.settings, plan.adapter),
+        )  # fmt: skip
         strategy = next(p.strategy for p in plan.rungs if p.spec.is_finetune)
         run = self.evaluate(rung, strategy, model, injected=False)
         self._record(decision, "dev", run, rung.dev)

@@ -96,6 +96,17 @@ def model_params(folder: Path) -> float | None:
     return sum(f.stat().st_size for f in files) / width
 
 
+def trained_tokens(settings: Settings, adapter: str) -> int | None:
+    """The tokens the newest finished training run of ``adapter`` saw, if one is stored."""
+    from finetune.store import TrainingStore
+
+    if not settings.db_path.is_file():
+        return None
+    with TrainingStore(settings.db_path) as store:
+        runs = [r for r in store.list_runs(adapter) if r.summary and r.summary.get("tokens_seen")]
+    return int(runs[0].summary["tokens_seen"]) if runs and runs[0].summary else None
+
+
 def local_tokens_per_s(
     settings: Settings, base: str, probe: Callable[[], tuple[float | None, str]] | None = None
 ) -> tuple[float | None, str]:
@@ -212,7 +223,11 @@ def readiness(
     dev_leaks: int,
     model: str,
     adapter: str,
+    measured_tokens: int | None = None,
 ) -> Readiness:
+    """The readiness checks and the training-time estimates. ``measured_tokens``: the tokens a
+    finished training run actually saw (template, general mix and epochs included), used
+    instead of the estimate from the examples' text."""
     from assistant.models.refs import parse_model_ref
     from finetune.data_clean import estimate_tokens
     from finetune.train_config import TrainConfig
@@ -257,7 +272,7 @@ def readiness(
     checks.append(Check("local_base", local, ref.kind, "a local base model (a pack or a folder)"))
     train = TrainConfig.from_dict(spec.train)
     epochs = float(train.epochs or 1)
-    tokens = int(sum(estimate_tokens(e.full_text) for e in examples) * epochs)
+    tokens = measured_tokens or int(sum(estimate_tokens(e.full_text) for e in examples) * epochs)
     base_dir, base_ref, probe = None, model, None
     if local:
         from finetune.adapters import resolve_base

@@ -345,7 +345,7 @@ def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, 
         with TrainingStore(settings.db_path) as store:
             base = resolve_base(request.base, settings)[0]
             run_id = store.create_run(request.name, base, "sft", 10, {}, {})
-            store.finish(run_id, "complete", summary={"tokens_per_s": 321.0})
+            store.finish(run_id, "complete", summary={"tokens_per_s": 321.0, "tokens_seen": 6420})
 
     decision = run_decision(
         load_decision_config(path), settings, evaluator=evaluator, trainer=measuring_trainer
@@ -355,6 +355,8 @@ def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, 
     assert local["tokens_per_s"] == 321.0 and "cases-ft" in local["source"], (
         "after training, this machine's estimate comes from the run just made, not n/a"
     )
+    assert decision.readiness.train_tokens == 6420, "the tokens the run saw, not the text estimate"
+    assert local["hours"] == pytest.approx(6420 / 321.0 / 3600)
     finetune = decision.rung("finetune")
     assert (
         finetune.state == EVALUATED
