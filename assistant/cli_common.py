@@ -25,6 +25,8 @@ def err_console() -> Console:
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ladder.yaml to read settings from.")]
 HomeOpt = Annotated[Path | None, typer.Option("--home", help="LADDER_HOME (default ~/.ladder).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for local models.")]
+LangOpt = Annotated[str | None, typer.Option("--lang", help="Language of the reasons: en or zh.")]
 
 
 def settings_from(config: Path | None, home: Path | None, **flags: Any) -> Settings:

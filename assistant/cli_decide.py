@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, RichProgress, console, settings_from
+from assistant.cli_common import ConfigOpt, HomeOpt, LangOpt, RichProgress, ThreadsOpt, console, settings_from
 
 if TYPE_CHECKING:
     from evaluation.decide_result import Decision
@@ -28,7 +28,7 @@ def decide_cmd(
     out: Annotated[
         Path | None, typer.Option(help="Write decision.md, .html and .json into this folder.")
     ] = None,
-    lang: Annotated[str | None, typer.Option("--lang", help="Language of the reasons: en or zh.")] = None,
+    lang: LangOpt = None,
     allow_finetune: Annotated[
         bool | None,
         typer.Option(
@@ -36,7 +36,7 @@ def decide_cmd(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for local models.")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:

@@ -14,7 +14,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, RichProgress, console, err_console, settings_from
+from assistant.cli_common import (
+    ConfigOpt,
+    HomeOpt,
+    LangOpt,
+    RichProgress,
+    ThreadsOpt,
+    console,
+    err_console,
+    settings_from,
+)
 
 
 def demo_cmd(
@@ -26,12 +35,12 @@ def demo_cmd(
         typer.Option("--scenario", "-s", help="general, facts or routing (repeatable; default: all three)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the report (index.html).")] = Path("demo-report"),
-    lang: Annotated[str | None, typer.Option("--lang", help="Language of the reasons: en or zh.")] = None,
+    lang: LangOpt = None,
     no_finetune: Annotated[
         bool, typer.Option("--no-finetune", help="Recommend fine-tuning without training.")
     ] = False,
     open_report: Annotated[bool, typer.Option("--open", help="Open the report in a browser.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for local models.")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:

@@ -14,7 +14,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, RichProgress, console, err_console, settings_from
+from assistant.cli_common import (
+    ConfigOpt,
+    HomeOpt,
+    RichProgress,
+    ThreadsOpt,
+    console,
+    err_console,
+    settings_from,
+)
 from assistant.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -67,7 +75,7 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items (a quick check).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Answer every item again.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run instead of resuming one.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for local models.")] = None,
+    threads: ThreadsOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Items per batch (and per commit).")] = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,

@@ -14,7 +14,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, RichProgress, console, err_console, settings_from
+from assistant.cli_common import (
+    ConfigOpt,
+    HomeOpt,
+    RichProgress,
+    ThreadsOpt,
+    console,
+    err_console,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from finetune.data_report import DataReport
@@ -270,7 +278,7 @@ def synthesize_cmd(
         typer.Option("--suite", help="Another evaluation suite to check for leakage (repeatable)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for local models.")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:

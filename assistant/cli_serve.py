@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from assistant.cli_common import ConfigOpt, HomeOpt, console, err_console, settings_from
+from assistant.cli_common import ConfigOpt, HomeOpt, ThreadsOpt, console, err_console, settings_from
 
 
 def serve_cmd(
@@ -48,7 +48,7 @@ def serve_cmd(
         bool,
         typer.Option("--new-key", help="Print a new random API key and its hash for settings, then exit."),
     ] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for local models.")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:

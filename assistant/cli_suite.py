@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from assistant.cli_common import ConfigOpt, HomeOpt, ThreadsOpt
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
 
@@ -25,9 +26,6 @@ suite_app = typer.Typer(
     help="Evaluation suites: generate one from a knowledge base, review it, validate it.",
     no_args_is_help=True,
 )
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="ladder.yaml to read settings from.")]
-HomeOpt = Annotated[Path | None, typer.Option("--home", help="LADDER_HOME (default ~/.ladder).")]
 
 
 def _settings(config: Path | None, home: Path | None, **flags: Any) -> Settings:
@@ -78,7 +76,7 @@ def suite_generate(
         int, typer.Option(help="Model calls per requested item, on average, before giving up.")
     ] = 4,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing suite files.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for local models.")] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
