@@ -175,6 +175,8 @@ def export_adapter(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from assistant.backends.hf_warnings import renamed_property_warnings_off
+
     progress = progress or NullProgress()
     manifest = read_manifest(name, settings)
     base = manifest.get("base_model", {}).get("ref")
@@ -188,7 +190,8 @@ def export_adapter(
     _ref, base_dir = resolve_base(str(base), settings)
     progress.start(f"merging {name} into {base}")
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype="auto")
-    merged = PeftModel.from_pretrained(model, str(adapter_dir(name, settings))).merge_and_unload()
+    with renamed_property_warnings_off():
+        merged = PeftModel.from_pretrained(model, str(adapter_dir(name, settings))).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.backends.hf_warnings import renamed_property_warnings_off
 from assistant.errors import ConfigError
 from assistant.models.progress import NullProgress, Progress
 from assistant.settings import Settings
@@ -222,7 +223,6 @@ def _config(config_class: Any, cfg: DPOSettings, work: Path, device: str, total:
 def _trainer(model: Any, tokenizer: Any, rows: list[dict[str, str]], cfg: DPOSettings, work: Path,
              device: str, total: int) -> Any:  # fmt: skip
     import importlib
-    import warnings
 
     from trl import DPOConfig, DPOTrainer
 
@@ -232,12 +232,10 @@ def _trainer(model: Any, tokenizer: Any, rows: list[dict[str, str]], cfg: DPOSet
     hf_datasets.disable_progress_bars()
     dataset_class = hf_datasets.Dataset
 
-    with warnings.catch_warnings():  # transformers 5 renames gradient_checkpointing (a FutureWarning)
-        warnings.simplefilter("ignore", FutureWarning)
+    with renamed_property_warnings_off():
         args = _config(DPOConfig, cfg, work, device, total)
     lora = lora_config(cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
+    with renamed_property_warnings_off():
         return DPOTrainer(
             model=model,
             ref_model=None,  # with LoRA, the reference is the base with the adapter disabled

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import random
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import torch
 
+from assistant.backends.hf_warnings import renamed_property_warnings_off
 from assistant.errors import ModelNotFoundError
 from assistant.models.progress import Progress
 from finetune import monitor
@@ -57,8 +57,7 @@ def build_lora_model(base_dir: Path, config: TrainConfig, device: str, dtype: to
         model.enable_input_require_grads()
     torch.manual_seed(config.seed)
     lora = lora_config(config.rank, config.alpha, config.dropout, config.target_modules)
-    with warnings.catch_warnings():  # peft reads a property transformers 5 renamed (a FutureWarning)
-        warnings.simplefilter("ignore", FutureWarning)
+    with renamed_property_warnings_off():
         model = get_peft_model(model, lora).to(device)
     return model, tokenizer
 

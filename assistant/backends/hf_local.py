@@ -119,8 +119,9 @@ class HFLocalBackend(PrefixScoring):
         if self.adapter is not None:
             from peft import PeftModel
 
-            with warnings.catch_warnings():  # peft reads a property transformers 5 renamed (FutureWarning)
-                warnings.simplefilter("ignore", FutureWarning)
+            from assistant.backends.hf_warnings import renamed_property_warnings_off
+
+            with renamed_property_warnings_off():
                 model = PeftModel.from_pretrained(model, str(self.adapter))
         self.model: Any = model.to(self.device).eval()
         self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
