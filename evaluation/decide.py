@@ -29,7 +29,7 @@ from evaluation.decide_config import DecisionConfig, load_decision_config
 from evaluation.decide_diagnose import diagnose
 from evaluation.decide_finetune import Trainer, forgetting, record_evaluation, train_adapter
 from evaluation.decide_plan import DecisionPlan, PlannedRung, plan_decision
-from evaluation.decide_readiness import readiness, trained_tokens
+from evaluation.decide_readiness import measured, readiness
 from evaluation.decide_result import (
     EVALUATED,
     MET,
@@ -164,10 +164,7 @@ class _Climb:
         decision.adapter = plan.adapter
         # The adapter (trained now, or reused: same base, data and settings) has a training run:
         # its throughput and token count replace the estimate from the examples' text.
-        decision.readiness = readiness(
-            config, self.settings, plan.training, plan.dev_leaks, plan.model, plan.adapter,
-            measured_tokens=trained_tokens(self.settings, plan.adapter),
-        )  # fmt: skip
+        decision.readiness = measured(decision.readiness, self.settings, plan.model, plan.adapter)
         strategy = next(p.strategy for p in plan.rungs if p.spec.is_finetune)
         run = self.evaluate(rung, strategy, model, injected=False)
         self._record(decision, "dev", run, rung.dev)

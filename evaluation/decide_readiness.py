@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -223,11 +224,7 @@ def readiness(
     dev_leaks: int,
     model: str,
     adapter: str,
-    measured_tokens: int | None = None,
 ) -> Readiness:
-    """The readiness checks and the training-time estimates. ``measured_tokens``: the tokens a
-    finished training run actually saw (template, general mix and epochs included), used
-    instead of the estimate from the examples' text."""
     from assistant.models.refs import parse_model_ref
     from finetune.data_clean import estimate_tokens
     from finetune.train_config import TrainConfig
@@ -272,17 +269,15 @@ def readiness(
     checks.append(Check("local_base", local, ref.kind, "a local base model (a pack or a folder)"))
     train = TrainConfig.from_dict(spec.train)
     epochs = float(train.epochs or 1)
-    tokens = measured_tokens or int(sum(estimate_tokens(e.full_text) for e in examples) * epochs)
-    base_dir, base_ref, probe = None, model, None
-    if local:
-        from finetune.adapters import resolve_base
+    tokens = int(sum(estimate_tokens(e.full_text) for e in examples) * epochs)
+    base_ref, base_dir = local_base(model, settings)
+    probe = None
+    # A run that will train measures itself; one that will not probes a local base.
+    if base_dir is not None and spec.probe_steps and not config.allow_finetune:
+        steps = spec.probe_steps
 
-        base_ref, base_dir = resolve_base(model, settings)
-        if spec.probe_steps and not config.allow_finetune:  # a run that will train measures itself
-            steps = spec.probe_steps
-
-            def probe() -> tuple[float | None, str]:
-                return probe_tokens_per_s(settings, model, examples, spec.train, steps)
+        def probe() -> tuple[float | None, str]:
+            return probe_tokens_per_s(settings, model, examples, spec.train, steps)
 
     data = str(spec.data) if spec.data is not None else "<prepared folder>"
     command = f"ladder finetune train --base {model} --data {data} --name {adapter}"
@@ -303,3 +298,23 @@ def readiness(
         epochs=epochs,
         command=command,
     )
+
+
+def local_base(model: str, settings: Settings) -> tuple[str, Path | None]:
+    """The base model's reference and folder; no folder for a model that is not local."""
+    from assistant.models.refs import parse_model_ref
+
+    if parse_model_ref(model, settings).kind not in ("pack", "folder"):
+        return model, None
+    from finetune.adapters import resolve_base
+
+    return resolve_base(model, settings)
+
+
+def measured(ready: Readiness, settings: Settings, model: str, adapter: str) -> Readiness:
+    """``ready`` with its estimates redone once ``adapter`` has a training run: that run's
+    tokens/s, and the tokens it saw (template, general mix and epochs included) instead of
+    the estimate from the examples' text. The checks stand as they were."""
+    tokens = trained_tokens(settings, adapter) or ready.train_tokens
+    base_ref, base_dir = local_base(model, settings)
+    return replace(ready, train_tokens=tokens, estimates=estimates(settings, base_ref, base_dir, tokens))
