@@ -9,7 +9,6 @@ import os
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -285,24 +284,66 @@ def version_cmd() -> None:
     print(__version__)
 
 
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    """The ``ClickException`` classes the installed typer may raise. typer 0.2x vendors click as
+    ``typer._click`` and raises its own classes; older typer raises ``click``'s. Both are looked
+    up in ``sys.modules`` (whichever typer uses is imported by now), so neither is imported here."""
+    found: list[type[BaseException]] = []
+    for module_name in ("typer._click.exceptions", "click.exceptions"):
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.append(module.ClickException)
+    return tuple(found)
+
+
+def _abort_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [typer.Abort]
+    click_exceptions = sys.modules.get("click.exceptions")
+    if click_exceptions is not None:
+        found.append(click_exceptions.Abort)
+    return tuple(found)
+
+
+def _report_click_exception(exc: Any) -> int:
+    """A usage error (missing argument, bad value, unknown option or command) as one ``error:``
+    line and one ``hint:`` line, like a ``LadderError``; returns the exit code (2 for usage)."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # A group run without a sub-command: its help. typer's rich help prints itself while
+        # the exception is built, so the message is empty then; plain click puts it there.
+        help_text = exc.format_message()
+        if help_text.strip():
+            console().print(help_text, markup=False, highlight=False, soft_wrap=True)
+        return int(exc.exit_code)
+    err = err_console()
+    err.print(f"[red]error:[/red] {escape(exc.format_message())}", soft_wrap=True)
+    if ctx is not None:
+        usage = " ".join(ctx.get_usage().split())
+        usage = usage[0].lower() + usage[1:] if usage else usage
+        err.print(f"[dim]hint: {escape(usage)}; `{escape(ctx.command_path)} --help` lists the arguments "
+                  "and options[/dim]", soft_wrap=True)  # fmt: skip
+    return int(exc.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become a message and an exit code, not a traceback."""
     try:
         code = app(args=argv, prog_name="ladder", standalone_mode=False)
     except LadderError as exc:
-        err_console().print(f"[red]error:[/red] {escape(exc.message)}")
+        err_console().print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
         if exc.hint:
-            err_console().print(f"[dim]hint: {escape(exc.hint)}[/dim]")
+            err_console().print(f"[dim]hint: {escape(exc.hint)}[/dim]", soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console().print("aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         err_console().print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        if isinstance(exc, _click_exception_types()):
+            sys.exit(_report_click_exception(exc))
+        if isinstance(exc, _abort_types()):
+            err_console().print("aborted")
+            sys.exit(130)
+        raise
     sys.exit(code if isinstance(code, int) else 0)
 
 
