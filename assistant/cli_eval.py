@@ -49,7 +49,10 @@ def parse_fail_under(values: list[str] | None) -> dict[str, float]:
 
 
 def eval_cmd(
-    suite: Annotated[Path, typer.Argument(help="Suite YAML (see datasets/suites/).")],
+    suite: Annotated[
+        Path,
+        typer.Argument(help="Suite YAML (see datasets/suites/), or a .jsonl/.csv data file to run as one."),
+    ],
     strategy: Annotated[
         list[str] | None,
         typer.Option("--strategy", "-s", help="Strategy name or YAML config; repeat to compare several."),
@@ -85,6 +88,7 @@ def eval_cmd(
     from evaluation.runner import EvalPlan, Runner
 
     settings = settings_from(config, home, threads=threads, batch_size=batch_size)
+    _note_data_file(suite)
     plan = EvalPlan(
         suite=suite, strategies=strategy or ["prompt"], model=model, judge=judge, no_judge=no_judge,
         mode=mode, fail_under=parse_fail_under(fail_under), use_cache=not no_cache, resume=not fresh,
@@ -103,6 +107,23 @@ def eval_cmd(
         for failure in run.failures:
             err_console().print(f"[red]threshold missed:[/red] {escape(failure)}")
         raise typer.Exit(THRESHOLD_MISSED)
+
+
+def _note_data_file(suite: Path) -> None:
+    """A data file given where a suite YAML is expected runs as a suite of its own: say so, and
+    how to get a YAML to set metrics, thresholds and the prompt."""
+    from evaluation.suites import data_file_spec, is_data_file
+
+    if not is_data_file(suite):
+        return
+    spec = data_file_spec(suite)
+    err_console().print(
+        f"[dim]note: {escape(suite.name)} is a data file, not a suite YAML: running it as a {spec.kind} "
+        f"suite with the default metrics ({escape(', '.join(map(str, spec.metrics)))}); "
+        f"`ladder suite init {escape(str(suite))}` writes a suite YAML to set metrics, thresholds "
+        "and the prompt[/dim]",
+        soft_wrap=True,
+    )
 
 
 def _num(value: float | None) -> str:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from evaluation.generate import GenerationReport
 
 suite_app = typer.Typer(
-    help="Evaluation suites: generate one from a knowledge base, review it, validate it.",
+    help="Evaluation suites: write one for a data file, generate one from a knowledge base, review it, "
+    "validate it.",
     no_args_is_help=True,
 )
 
@@ -151,6 +152,30 @@ def suite_apply_review(
             f"[yellow]note:[/yellow] {len(result.unknown_ids)} reviewed id(s) are not in the suite "
             f"(removed earlier?): {escape(shown)}"
         )
+
+
+@suite_app.command("init")
+def suite_init(
+    data: Annotated[Path, typer.Argument(help="A QA or MCQ data file (.jsonl or .csv).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Suite YAML to write (default: <data>.yaml beside it).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing suite YAML.")] = False,
+) -> None:
+    """Write a suite YAML for a data file: kind inferred from its fields, default metrics."""
+    from evaluation.suites import is_data_file, suite_yaml_for
+
+    if not is_data_file(data):
+        raise ConfigError(f"{data} is not a data file", hint="give a .jsonl or .csv file of questions")
+    target = out or data.with_suffix(".yaml")
+    if target.exists() and not force:
+        raise ConfigError(f"{target} already exists", hint="pass --force to overwrite it, or --out elsewhere")
+    text = suite_yaml_for(data, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    console = _out()
+    console.print(f"wrote {escape(str(target))}", soft_wrap=True)
+    console.print(f"[dim]next: edit it, then `ladder eval {escape(str(target))}`[/dim]", soft_wrap=True)
 
 
 @suite_app.command("validate")

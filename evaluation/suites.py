@@ -40,6 +40,8 @@ from evaluation.loaders import (
     _Ids,
     exam_files,
     exam_item,
+    iter_csv,
+    iter_jsonl,
     load_mcq_jsonl,
     load_qa,
     read_exam_csv,
@@ -48,7 +50,18 @@ from evaluation.loaders import (
 )
 from evaluation.metrics.base import Metric, build_metric
 
-__all__ = ["Suite", "SuiteError", "SuiteItem", "SuiteSpec", "ceval_prompt", "load_suite", "load_suite_spec"]
+__all__ = [
+    "Suite",
+    "SuiteError",
+    "SuiteItem",
+    "SuiteSpec",
+    "ceval_prompt",
+    "data_file_spec",
+    "is_data_file",
+    "load_suite",
+    "load_suite_spec",
+    "suite_yaml_for",
+]
 
 KINDS = ("qa", "mcq")
 FORMATS = {"qa": ("qa",), "mcq": ("mcq_jsonl", *EXAM_LAYOUTS)}
@@ -182,11 +195,91 @@ def load_suite_spec(path: str | Path) -> SuiteSpec:
     return _load_spec(Path(path))[0]
 
 
+# ---- a data file where a suite YAML is expected ------------------------------------------------
+DATA_SUFFIXES = (".jsonl", ".csv")
+WHAT_A_SUITE_IS = (
+    "a suite is a YAML file (name, kind, data, metrics, thresholds) that names its data files; "
+    "data is JSONL or CSV with user_input and reference (QA), or JSONL with question, options "
+    "and label (MCQ)"
+)
+
+
+def is_data_file(path: str | Path) -> bool:
+    """A QA/MCQ data file (``.jsonl``, ``.csv``), which ``load_suite`` runs as a suite of its own."""
+    return Path(path).suffix.lower() in DATA_SUFFIXES
+
+
+def data_file_spec(path: str | Path) -> SuiteSpec:
+    """The suite a bare data file stands for: named after the file, its kind inferred from the
+    first record (``user_input`` → qa, ``question`` + ``options`` → mcq), default metrics."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError("data file not found", file=path)
+    from_csv = path.suffix.lower() == ".csv"
+    first = next(iter(iter_csv(path) if from_csv else iter_jsonl(path)), None)
+    if first is None:
+        raise SuiteError("the data file has no items", file=path, hint=WHAT_A_SUITE_IS)
+    line, row = first
+    keys = set(row) if isinstance(row, dict) else set()
+    if "user_input" in keys:
+        kind = "qa"
+    elif {"question", "options"} <= keys and not from_csv:
+        kind = "mcq"
+    else:
+        found = ", ".join(sorted(str(k) for k in keys)) or "no named fields"
+        raise SuiteError(
+            f"neither a suite nor suite data: the first record has {found}", file=path, line=line,
+            hint=WHAT_A_SUITE_IS,
+        )  # fmt: skip
+    return SuiteSpec(
+        name=path.stem, kind=kind, data=[path], path=path,
+        description=f"the data file {path.name}, run without a suite YAML",
+    )  # fmt: skip
+
+
+def suite_yaml_for(data: str | Path, spec_path: str | Path) -> str:
+    """The text of a suite YAML, to be written at ``spec_path``, for a data file (kind inferred)."""
+    import os
+
+    spec = data_file_spec(data)
+    relative = os.path.relpath(Path(data).resolve(), Path(spec_path).resolve().parent)
+    body = {"name": spec.name, "kind": spec.kind, "data": Path(relative).as_posix(), "metrics": spec.metrics}
+    return (
+        f"# Suite for {Path(data).name}. Keys: name, kind (qa | mcq), data (relative to this file),\n"
+        '# metrics, thresholds ({metric: minimum}), prompt ("{question}" ...), k_shot + dev.\n'
+        "# `ladder suite validate` checks it, `ladder eval` runs it.\n"
+        + yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+    )
+
+
+def _refuse_json_array(path: Path, text: str) -> None:
+    """A ``.json`` file may be a suite written as JSON (JSON is YAML); an array is data."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(value, list):
+        raise SuiteError(
+            "a JSON array is data, not a suite, and data files are .jsonl (one JSON object per line) or .csv",
+            file=path,
+            hint=f"write one object per line to {path.with_suffix('.jsonl').name}, then run `ladder eval` "
+            f"on it; {WHAT_A_SUITE_IS}",
+        )
+
+
 def _load_spec(path: Path) -> tuple[SuiteSpec, dict[tuple[Any, ...], int]]:
+    if is_data_file(path):
+        spec = data_file_spec(path)
+        spec_metrics(spec)
+        return spec, {}
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError):
         raise SuiteError("suite file not found", file=path) from None
+    if path.suffix.lower() == ".json":
+        _refuse_json_array(path, text)
     try:
         data = yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -197,7 +290,9 @@ def _load_spec(path: Path) -> tuple[SuiteSpec, dict[tuple[Any, ...], int]]:
             f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path, line=line, column=column
         ) from None
     if not isinstance(data, dict):
-        raise SuiteError("a suite file is a YAML mapping (name, kind, data, ...)", file=path, line=1)
+        raise SuiteError(
+            "a suite file is a YAML mapping (name, kind, data, ...)", file=path, line=1, hint=WHAT_A_SUITE_IS
+        )
     lines = _key_lines(root) if root is not None else {}
     known = {f.name for f in dataclasses.fields(SuiteSpec)} - {"path"}
     for key in data:

@@ -121,3 +121,79 @@ def test_a_run_killed_with_sigkill_resumes_with_no_lost_or_duplicate_records(
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 40
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_eval_on_a_qa_data_file_runs_it_as_a_suite_with_default_metrics(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """What a newcomer types first: the questions file, not a suite YAML."""
+    data = _write_jsonl(tmp_path / "data.jsonl", [
+        {"user_input": "What is 2+2?", "reference": "[fake] What is 2+2?"},
+        {"user_input": "Capital of France?", "reference": "Paris"},
+    ])  # fmt: skip
+    code, out, err = run(["eval", str(data), "--model", "fake", "--no-judge"], capsys)
+    assert code == 0, err
+    assert "Traceback" not in err and "invalid YAML" not in err
+    assert "exact_match" in out and "token_f1" in out and "rouge_l" in out
+    assert "0.500" in out  # the fake echoes "[fake] <question>": one of two references matches exactly
+    assert "2 model calls" in out
+    assert "data.jsonl is a data file" in err and "qa suite" in err
+    assert f"ladder suite init {data}" in err
+
+
+def test_eval_on_mcq_jsonl_and_qa_csv_data_files_infers_the_kind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mcq = _write_jsonl(tmp_path / "exam.jsonl", [
+        {"question": "2+2?", "options": ["3", "4"], "label": "B"},
+        {"question": "3+3?", "options": ["6", "5"], "label": 0},
+    ])  # fmt: skip
+    code, out, err = run(["eval", str(mcq), "--model", fake_script(tmp_path, default="B"),
+                          "--mode", "generate", "--fail-under", "accuracy=0.5"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "accuracy" in out and "0.500" in out and "mcq suite" in err
+    csv_file = tmp_path / "data.csv"
+    csv_file.write_text("user_input,reference\nWhat is 2+2?,4\n", encoding="utf-8")
+    code, out, err = run(["eval", str(csv_file), "--model", "fake", "--no-judge"], capsys)
+    assert code == 0, err
+    assert "exact_match" in out and "0.000" in out and "1 model calls" in out
+
+
+def test_eval_on_a_data_file_of_unknown_shape_says_what_a_suite_and_its_data_are(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = _write_jsonl(tmp_path / "chat.jsonl", [{"prompt": "hi", "completion": "hello"}])
+    code, _, err = run(["eval", str(data), "--model", "fake"], capsys)
+    assert code == 2
+    assert "unknown key" not in err and "invalid YAML" not in err
+    assert "chat.jsonl:1" in err and "user_input" in err and "question" in err and "options" in err
+    assert "suite" in err and "YAML" in err
+    array = tmp_path / "data.json"
+    array.write_text(json.dumps([{"user_input": "q", "reference": "a"}]), encoding="utf-8")
+    code, _, err = run(["eval", str(array), "--model", "fake"], capsys)
+    assert code == 2 and "JSON array" in err and ".jsonl" in err
+
+
+def test_suite_init_writes_a_suite_yaml_for_a_data_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "data").mkdir()
+    data = _write_jsonl(tmp_path / "data" / "faq.jsonl", [{"user_input": "What is 2+2?", "reference": "4"}])
+    code, out, err = run(["suite", "init", str(data)], capsys)
+    assert code == 0, err
+    spec_path = tmp_path / "data" / "faq.yaml"
+    assert spec_path.is_file() and str(spec_path) in out
+    import yaml
+
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    assert spec["name"] == "faq" and spec["kind"] == "qa" and spec["data"] == "faq.jsonl"
+    assert spec["metrics"] == ["exact_match", "token_f1", "rouge_l"]
+    code, out, _ = run(["suite", "validate", str(spec_path)], capsys)
+    assert code == 0 and "1 items, kind qa" in out
+    code, _, err = run(["suite", "init", str(data)], capsys)
+    assert code == 2 and "already exists" in err and "--force" in err
