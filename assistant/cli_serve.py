@@ -1,7 +1,7 @@
 """``ladder serve``: the OpenAI-compatible HTTP API (``assistant.server``).
 
 Exit codes: 0 after a clean stop, 2 for a bad flag or setting (a key-less bind on a
-non-loopback address included), 3 for an unknown ``--model``.
+non-loopback address included), 3 for an unknown ``--model`` or ``--allow-model``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ def serve_cmd(
     models_file: Annotated[
         Path | None, typer.Option("--models", help="YAML of named strategy configs offered as models.")
     ] = None,
+    allow_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-model",
+            help="Another model reference clients may name (repeatable). Or server_allowed_models.",
+        ),
+    ] = None,
     queue_size: Annotated[
         int | None, typer.Option(min=0, help="Requests that may wait for the model worker; more get 429.")
     ] = None,
@@ -66,6 +73,7 @@ def serve_cmd(
         home,
         threads=threads,
         server_models=models_file,
+        server_allowed_models=",".join(allow_model) if allow_model else None,
         server_queue_size=queue_size,
         server_max_request_kb=max_request_kb,
     )
@@ -73,10 +81,11 @@ def serve_cmd(
         settings, host=host, port=port, model=model, api_keys=api_key, allow_no_auth=insecure_no_auth
     )
     server.check_bind()
-    if model is not None:
-        from assistant.models.refs import parse_model_ref
+    from assistant.models.refs import parse_model_ref
 
-        parse_model_ref(model, settings)
+    # The operator's references are checked now: a client can only name what passes here.
+    for reference in ([model] if model is not None else []) + server.allowed_models:
+        parse_model_ref(reference, settings)
     import uvicorn
 
     from assistant.server.app import create_app

@@ -64,14 +64,21 @@ class Settings:
     language: str = "en"
     # `ladder serve` (see assistant/server/): comma-separated "sha256:<hex>" hashes of the API
     # keys it accepts (`ladder serve --new-key` makes one), a YAML file of named strategy
-    # configs offered as models, requests waiting for the one model worker, the body limit.
+    # configs offered as models, comma-separated model references clients may name besides
+    # the server's model (nothing else a client names is ever loaded), requests waiting for
+    # the one model worker, the body limit.
     server_api_key_hashes: str | None = None
     server_models: Path | None = None
+    server_allowed_models: str | None = None
     server_queue_size: int = 8
     server_max_request_kb: int = 256
     # `ladder ui`: the workbench password as a salted scrypt hash (`ladder ui --password-set`);
     # None = no password (the workbench binds 127.0.0.1 unless told otherwise).
     ui_password_hash: str | None = None
+    # `ladder ui` / `ladder chat-ui` behind a reverse proxy: the header that carries the client's
+    # address (e.g. X-Forwarded-For), so wrong passwords are counted per client; None = the
+    # connection's address (a client can forge the header, so only set it behind a proxy).
+    ui_trust_proxy_header: str | None = None
     sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -29,9 +29,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from assistant.backends.streaming import Sink, remainder
-from assistant.errors import LadderError
+from assistant.errors import LadderError, ModelNotFoundError
 from assistant.server import openai_format as fmt
-from assistant.server.config import ServerConfig, model_names, resolve_model
+from assistant.server.config import UNKNOWN_MODEL, ServerConfig, model_names, resolve_model
 from assistant.server.worker import QueueFull, Worker
 from assistant.settings import Settings
 
@@ -47,6 +47,11 @@ ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any]
 _MAX_STRATEGIES = 16
 
 
+# What a client is told when the model backend failed; the details (an upstream's URL and
+# error text) go to the server log, not to whoever sent the request.
+BACKEND_FAILED = "the model backend failed to answer; the server log has the details"
+
+
 def status_of(exc: LadderError) -> tuple[int, str]:
     """An HTTP status and OpenAI error type for a user-caused error, from its CLI exit code:
     3 (unknown model, knowledge base, feedback id) is 404, 5 (an endpoint failed) is 502."""
@@ -55,6 +60,15 @@ def status_of(exc: LadderError) -> tuple[int, str]:
     if exc.exit_code == 5:
         return 502, "backend_error"
     return 400, "invalid_request_error"
+
+
+def public_error(exc: LadderError) -> tuple[int, str, str]:
+    """(status, type, message) for a client: a backend failure is logged and summarised."""
+    status, kind = status_of(exc)
+    if status == 502:
+        log.warning("backend failure: %s", exc)
+        return status, kind, BACKEND_FAILED
+    return status, kind, str(exc)
 
 
 class Guard:
@@ -118,14 +132,19 @@ class Server:
 
     def strategy(self, name: str, overrides: dict[str, Any]) -> BaseStrategy:
         """Built once per (name, overrides) and reused: a RAG strategy keeps its knowledge base open."""
+        from assistant.knowledge import KnowledgeBaseNotFound
         from assistant.service import build_strategy
 
         key = json.dumps([name, overrides], sort_keys=True, default=str)
         if key not in self._strategies:
             spec = resolve_model(name, self.config, self.settings)
+            try:
+                built = build_strategy(spec, self.settings, backend=self.backend, **overrides)
+            except KnowledgeBaseNotFound:  # deleted since it was offered; its message names the path
+                raise ModelNotFoundError(UNKNOWN_MODEL) from None
             if len(self._strategies) >= _MAX_STRATEGIES:
                 self._strategies.popitem(last=False)
-            self._strategies[key] = build_strategy(spec, self.settings, backend=self.backend, **overrides)
+            self._strategies[key] = built
         self._strategies.move_to_end(key)
         return self._strategies[key]
 
@@ -195,8 +214,8 @@ def create_app(settings: Settings, config: ServerConfig, backend: LLMBackend | N
 
     @app.exception_handler(LadderError)
     async def _ladder_error(_request: Request, exc: LadderError) -> JSONResponse:
-        status, kind = status_of(exc)
-        return error(status, str(exc), kind)
+        status, kind, message = public_error(exc)
+        return error(status, message, kind)
 
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
@@ -235,6 +254,8 @@ def create_app(settings: Settings, config: ServerConfig, backend: LLMBackend | N
     async def feedback(request: fmt.FeedbackRequest) -> dict[str, Any]:
         from assistant.feedback import FeedbackError, record_feedback
 
+        if request.model is not None:  # only names the server answers for, never a reference or path
+            resolve_model(request.model, config, settings)
         known = server.recent.get(request.completion_id or "", {})
         if request.completion_id and not known and not (request.question and request.answer):
             raise FeedbackError(
@@ -294,8 +315,8 @@ async def _stream(
     try:
         answer, strategy, max_new = await asyncio.wrap_future(future)
     except LadderError as exc:
-        status, kind = status_of(exc)
-        yield event(fmt.error_body(str(exc), kind, str(status)))
+        status, kind, message = public_error(exc)
+        yield event(fmt.error_body(message, kind, str(status)))
         return
     except Exception:
         log.exception("answering a streamed request failed")

@@ -1,15 +1,20 @@
 """What ``ladder serve`` needs to know: bind address, API keys, limits, and which model names
 it answers to.
 
-**Model names** (the ``model`` field of a request) map onto strategy configs:
+**Model names** (the ``model`` field of a request) are looked up, never parsed: the server
+answers only for the names ``offered`` returns, which are exactly what ``/v1/models`` lists:
 
 - a named config from the ``server_models`` YAML file (``name: {strategy: rag, kb: handbook}``
   or ``name: path/to/strategy.yaml``, relative to that file);
-- a strategy name (``prompt``, ``reflection``, ``agent``, ...) over the server's model;
-- ``<strategy>:<kb>`` for the strategies that take a knowledge base (``rag:handbook``,
-  ``agent:handbook``);
-- any model reference (``smollm2-135m``, ``qwen2.5-coder-0.5b+tickets``, ``fake``, a folder):
-  the ``prompt`` strategy over that model.
+- ``prompt``, ``reflection`` and ``agent`` over the server's model;
+- ``rag:<kb>`` and ``agent:<kb>`` for every knowledge base under ``LADDER_HOME``;
+- the server's model (``--model``, else the ``model`` setting) and each reference in the
+  ``server_allowed_models`` setting (``--allow-model``), answered by ``prompt``.
+
+A model reference is code-like input (``openai:<m>@<url>`` connects somewhere with the
+operator's key, ``fake:<path>`` reads a file, a folder or ``+<adapter>`` probes the disk),
+so a client's string never reaches ``parse_model_ref``; anything else is one and the same
+404 (``UNKNOWN_MODEL``), which names neither the request nor a server path.
 
 **Keys** are compared by their SHA-256 only: settings hold ``sha256:<hex>`` values, a key
 given by flag or environment is hashed on start and the plain text is not kept.
@@ -29,7 +34,13 @@ from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.settings import Settings
 
 KB_STRATEGIES = ("rag", "agent")
+# The strategies that need nothing but a model (fewshot needs examples, rag a knowledge base:
+# offer those as named configs).
+BARE_STRATEGIES = ("prompt", "reflection", "agent")
 HASH_PREFIX = "sha256:"
+# The one answer to every name the server does not offer. It must not echo the name or say
+# why: "file not found" versus "not a model folder" would tell a client which paths exist.
+UNKNOWN_MODEL = "unknown model: use one of the names GET /v1/models lists"
 
 
 def hash_key(key: str) -> str:
@@ -70,6 +81,7 @@ class ServerConfig:
     queue_size: int = 8  # requests that may wait while the worker answers one
     max_request_bytes: int = 256 * 1024
     named: dict[str, dict[str, Any]] = field(default_factory=dict)
+    allowed_models: list[str] = field(default_factory=list)  # model references offered besides `model`
     allow_no_auth: bool = False  # needed to serve without a key on a non-loopback address
     recent_answers: int = 1000  # answers remembered for /v1/feedback by completion id
 
@@ -139,58 +151,59 @@ def server_config(settings: Settings, **flags: Any) -> ServerConfig:
         "queue_size": settings.server_queue_size,
         "max_request_bytes": settings.server_max_request_kb * 1024,
         "named": load_named(settings.server_models),
+        "allowed_models": parse_allowed_models(settings.server_allowed_models),
     }
     values.update({key: value for key, value in flags.items() if value is not None})
     return ServerConfig(**values)
 
 
-def resolve_model(name: str, config: ServerConfig, settings: Settings) -> dict[str, Any]:
-    """The strategy config a request's model name stands for, or ``ModelNotFoundError``."""
-    from assistant.models.refs import parse_model_ref
-    from assistant.strategies.base import strategy_names
+def parse_allowed_models(text: str | None) -> list[str]:
+    """The ``server_allowed_models`` setting: comma-separated model references."""
+    return list(dict.fromkeys(part.strip() for part in (text or "").split(",") if part.strip()))
 
-    name = name.strip()
-    if name in config.named:
-        return {"model": config.model, **config.named[name]}
-    strategy, colon, argument = name.partition(":")
-    if strategy in strategy_names():
-        if not colon:
-            return {"strategy": strategy, "model": config.model}
-        if strategy in KB_STRATEGIES and argument:
-            return {"strategy": strategy, "kb": argument, "model": config.model}
-        raise ModelNotFoundError(
-            f"model {name!r}: only {', '.join(KB_STRATEGIES)} take a knowledge base after ':'"
-        )
-    parse_model_ref(name, settings)  # raises ModelNotFoundError / ConfigError with a hint
-    return {"strategy": "prompt", "model": name}
+
+def offered(config: ServerConfig, settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every model name the server answers for, with the strategy config it stands for, in
+    the order ``/v1/models`` lists them; the first of two equal names wins."""
+    from assistant.knowledge import KnowledgeBase
+
+    model = config.model or settings.model
+    names: dict[str, dict[str, Any]] = {}
+    for name, spec in config.named.items():
+        names[name] = {"model": model, **spec}
+    for strategy in BARE_STRATEGIES:
+        names.setdefault(strategy, {"strategy": strategy, "model": model})
+    for kb in KnowledgeBase.list_all(settings):
+        for strategy in KB_STRATEGIES:
+            names.setdefault(f"{strategy}:{kb}", {"strategy": strategy, "kb": kb, "model": model})
+    for reference in (model, *config.allowed_models):
+        names.setdefault(reference, {"strategy": "prompt", "model": reference})
+    return names
+
+
+def resolve_model(name: str, config: ServerConfig, settings: Settings) -> dict[str, Any]:
+    """The strategy config a request's model name stands for, or ``ModelNotFoundError``
+    (``UNKNOWN_MODEL``) for any name the server does not offer."""
+    spec = offered(config, settings).get(name.strip())
+    if spec is None:
+        raise ModelNotFoundError(UNKNOWN_MODEL)
+    return dict(spec)
 
 
 def model_names(config: ServerConfig, settings: Settings) -> list[str]:
-    """What ``/v1/models`` lists: named configs, the strategies, rag/agent over each knowledge
-    base, and the local models (installed packs and registered adapters)."""
-    from assistant.knowledge import KnowledgeBase
-    from assistant.models.pull import list_installed
-    from finetune.adapters import list_adapters
-
-    names = list(config.named)
-    names += ["prompt", "reflection", "agent"]
-    for kb in KnowledgeBase.list_all(settings):
-        names += [f"rag:{kb}", f"agent:{kb}"]
-    names.append(config.model or settings.model)
-    names += [str(pack["name"]) for pack in list_installed(settings)]
-    for adapter in list_adapters(settings):
-        base = adapter.get("base_model", {}).get("ref")
-        if base:
-            names.append(f"{base}+{adapter['name']}")
-    return list(dict.fromkeys(names))
+    """What ``/v1/models`` lists: exactly the names ``resolve_model`` accepts."""
+    return list(offered(config, settings))
 
 
 __all__ = [
+    "UNKNOWN_MODEL",
     "ServerConfig",
     "hash_key",
     "is_loopback",
     "model_names",
     "new_key",
+    "offered",
+    "parse_allowed_models",
     "parse_key_hashes",
     "resolve_model",
     "server_config",

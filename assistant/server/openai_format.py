@@ -42,22 +42,23 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     stop: str | list[str] | None = None
     n: int = 1
-    user: str | None = None
-    session_id: str | None = None  # Ladder's: groups feedback of one chat (falls back to `user`)
+    user: str | None = Field(default=None, max_length=200)
+    # Ladder's: groups feedback of one chat (falls back to `user`)
+    session_id: str | None = Field(default=None, max_length=200)
     tools: list[dict[str, Any]] | None = None
 
 
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rating: str | int | bool
-    completion_id: str | None = None
+    completion_id: str | None = Field(default=None, max_length=100)
     correction: str | None = None
     comment: str | None = None
-    session_id: str | None = None
+    session_id: str | None = Field(default=None, max_length=200)
     # Needed only when the server no longer remembers completion_id (e.g. after a restart).
     question: str | None = None
     answer: str | None = None
-    model: str | None = None
+    model: str | None = Field(default=None, max_length=300)  # a name the server offers
 
 
 def _text(message: ChatMessage) -> str:
@@ -113,12 +114,24 @@ def finish_reason(answer: Answer, max_new_tokens: int | None) -> str:
     return "stop"
 
 
+def public_model_id(model_id: str) -> str:
+    """A backend's model id without server paths or an upstream's address: ``qwen+tickets``
+    for ``/models/qwen+/srv/adapters/tickets``, ``openai:gpt-4o`` for ``openai:gpt-4o@<url>``."""
+    if model_id.startswith("openai:"):
+        return model_id.partition("@")[0]
+    parts = []
+    for part in model_id.split("+"):
+        head, _slash, tail = part.rstrip("/\\").replace("\\", "/").rpartition("/")
+        parts.append(f"fake:{tail}" if head.startswith("fake:") else tail or head)
+    return "+".join(parts)
+
+
 def extras(answer: Answer, strategy: str) -> dict[str, Any]:
     return {
         "citations": [asdict(c) for c in answer.citations],
         "ladder": {
             "strategy": strategy,
-            "backend_model": answer.model_id,
+            "backend_model": public_model_id(answer.model_id),
             "model_calls": answer.usage.model_calls,
             "latency_s": round(answer.latency_s, 4),
             "retrieved_contexts": list(answer.retrieved_contexts),

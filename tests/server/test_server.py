@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from assistant.backends.fake import FakeBackend
+from assistant.errors import BackendError
 from assistant.settings import Settings
 from tests.server.helpers import KEY, client
 
@@ -229,15 +230,47 @@ def test_a_response_is_json_the_client_parses_even_with_markup(start: Any) -> No
     )
 
 
-def test_a_missing_knowledge_base_is_404_or_an_error_event_in_a_stream(start: Any) -> None:
+def test_a_missing_knowledge_base_is_404_before_a_stream_starts(start: Any, settings: Settings) -> None:
     with start() as (url, _server):
         api = client(url)
-        with pytest.raises(openai.NotFoundError, match="no knowledge base named 'nokb'"):
+        with pytest.raises(openai.NotFoundError, match="unknown model") as plain:
             api.chat.completions.create(model="rag:nokb", messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(openai.NotFoundError, match="unknown model") as streamed:
+            api.chat.completions.create(
+                model="rag:nokb", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+        for refused in (plain.value, streamed.value):
+            assert str(settings.home) not in refused.response.text, "no server path in the error"
+        ok = api.chat.completions.create(model="prompt", messages=[{"role": "user", "content": "still up"}])
+        assert ok.choices[0].message.content == "[fake] still up"
+
+
+class FailingOnce(FakeBackend):
+    """Fails its first ``failures`` calls the way an unreachable upstream does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def generate(self, batch: Any, params: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise BackendError("upstream http://10.0.0.7:8000/v1 said: key sk-abc rejected")
+        return super().generate(batch, params)
+
+
+def test_a_failing_backend_is_502_or_an_error_event_without_its_details(start: Any) -> None:
+    with start(backend=FailingOnce(2)) as (url, _server):
+        api = client(url)
+        with pytest.raises(openai.APIStatusError, match="the model backend failed") as plain:
+            api.chat.completions.create(model="prompt", messages=[{"role": "user", "content": "hi"}])
+        assert plain.value.status_code == 502
         stream = api.chat.completions.create(
-            model="rag:nokb", messages=[{"role": "user", "content": "hi"}], stream=True
+            model="prompt", messages=[{"role": "user", "content": "hi"}], stream=True
         )
-        with pytest.raises(openai.APIError, match="no knowledge base named 'nokb'"):
+        with pytest.raises(openai.APIError, match="the model backend failed") as streamed:
             list(stream)
+        for failed in (plain.value, streamed.value):
+            assert "10.0.0.7" not in str(failed) and "sk-abc" not in str(failed)
         ok = api.chat.completions.create(model="prompt", messages=[{"role": "user", "content": "still up"}])
         assert ok.choices[0].message.content == "[fake] still up", "the worker survives a failed job"

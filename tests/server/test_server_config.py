@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ConfigError, ModelNotFoundError
+from assistant.knowledge import KnowledgeBase
 from assistant.server.config import (
+    UNKNOWN_MODEL,
     ServerConfig,
     hash_key,
     is_loopback,
+    model_names,
     parse_key_hashes,
     resolve_model,
     server_config,
@@ -32,7 +35,11 @@ def test_model_names_map_to_strategy_configs(settings: Settings, tmp_path: Path)
     models = tmp_path / "models.yaml"
     models.write_text("bot:\n  strategy: rag\n  kb: handbook\nsql: nl2sql.yaml\n")
     settings.server_models = models
+    settings.server_allowed_models = " smollm2-135m , fake:replies.json,smollm2-135m"
+    for kb in ("handbook", "kb2"):
+        KnowledgeBase.create(kb, settings).close()
     config = server_config(settings, model="fake")
+    assert config.allowed_models == ["smollm2-135m", "fake:replies.json"]
     assert resolve_model("rag:handbook", config, settings) == {
         "strategy": "rag",
         "kb": "handbook",
@@ -41,14 +48,31 @@ def test_model_names_map_to_strategy_configs(settings: Settings, tmp_path: Path)
     assert resolve_model("agent:kb2", config, settings)["kb"] == "kb2"
     assert resolve_model("reflection", config, settings) == {"strategy": "reflection", "model": "fake"}
     assert resolve_model("fake", config, settings) == {"strategy": "prompt", "model": "fake"}
+    assert resolve_model(" smollm2-135m", config, settings) == {"strategy": "prompt", "model": "smollm2-135m"}
     assert resolve_model("bot", config, settings) == {"model": "fake", "strategy": "rag", "kb": "handbook"}
     assert resolve_model("sql", config, settings)["check"] == "sql"
-    with pytest.raises(ModelNotFoundError):
-        resolve_model("gpt-4o", config, settings)
-    with pytest.raises(ModelNotFoundError, match="take a knowledge base"):
-        resolve_model("prompt:handbook", config, settings)
-    with pytest.raises(ModelNotFoundError):  # an adapter that does not exist
-        resolve_model("smollm2-135m+nope", config, settings)
+    assert model_names(config, settings) == [
+        "bot", "sql", "prompt", "reflection", "agent", "rag:handbook", "agent:handbook",
+        "rag:kb2", "agent:kb2", "fake", "smollm2-135m", "fake:replies.json",
+    ]  # fmt: skip
+    # Not offered: one message for all, naming neither the request nor a path.
+    for name in ("gpt-4o", "prompt:handbook", "rag:kb3", "fewshot", "smollm2-135m+nope",
+                 "qwen2.5-coder-0.5b", "fake:other.json", "openai:gpt-4o@http://127.0.0.1:9/v1"):  # fmt: skip
+        with pytest.raises(ModelNotFoundError) as refused:
+            resolve_model(name, config, settings)
+        assert str(refused.value) == UNKNOWN_MODEL, name
+
+
+def test_a_knowledge_base_deleted_after_it_was_offered_is_the_same_404(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.server.app import Server
+
+    monkeypatch.setattr(KnowledgeBase, "list_all", staticmethod(lambda _settings: ["ghost"]))
+    server = Server(settings, server_config(settings, model="fake"))
+    with pytest.raises(ModelNotFoundError) as refused:
+        server.strategy("rag:ghost", {})
+    assert str(refused.value) == UNKNOWN_MODEL and str(settings.home) not in str(refused.value)
 
 
 def test_keys_are_kept_as_hashes_and_checked(settings: Settings) -> None:
@@ -78,6 +102,8 @@ def test_serve_cli_refusals_and_new_key(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "without an API key" in err and "--insecure-no-auth" in err
     code, _, err = run(["serve", "--model", "no-such-model", "--port", "1"], capsys)
     assert code == 3 and "unknown model" in err
+    code, _, err = run(["serve", "--model", "fake", "--allow-model", "no-such-pack", "--port", "1"], capsys)
+    assert code == 3 and "unknown model 'no-such-pack'" in err
     code, out, _ = run(["serve", "--new-key"], capsys)
     key = out.split("not stored): ")[1].split()[0]
     assert code == 0 and f"server_api_key_hashes: {hash_key(key)}" in out
