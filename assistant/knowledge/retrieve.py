@@ -53,6 +53,21 @@ class Hit:
     fused_score: float | None = None  # weighted RRF score (hybrid mode)
     rerank_score: float | None = None  # cross-encoder score, when reranked
 
+    @property
+    def source_name(self) -> str:
+        """The source's file name, for anything a model or a client sees (see ``source_name``)."""
+        return source_name(self.source)
+
+
+def source_name(source: str) -> str:
+    """A source's file name without its folders: ``refunds.md`` for ``/srv/ui/uploads/hr/refunds.md``.
+
+    ``Hit.source`` is the path a file was ingested from; on a server that is an absolute path
+    (an upload folder, a home directory) that neither the model nor the client needs to see.
+    """
+    name = source.replace("\\", "/").rstrip("/").rpartition("/")[2]
+    return name or source
+
 
 _CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
@@ -263,4 +278,4 @@ def _hits(
     return hits
 
 
-__all__ = ["MODES", "Fusion", "Hit", "cjk_share", "rerank_hits", "search"]
+__all__ = ["MODES", "Fusion", "Hit", "cjk_share", "rerank_hits", "search", "source_name"]

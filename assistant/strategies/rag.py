@@ -8,6 +8,8 @@
   instructions, any tag that could close a block early is neutralised, and the system
   prompt tells the model to ignore instructions found inside documents.
 - ``[n]`` markers in the answer map to ``Answer.citations`` (source, page, chunk).
+- The model and the citations see a source's file name only, never the folder it was
+  ingested from (on a server, an absolute upload path); the trace keeps the full source.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ def neutralise(text: str) -> str:
     return _TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
 
 
+def source_label(hit: Hit) -> str:
+    """The source as the model sees it: the file name only (never a server folder), on one
+    line, unable to end the attribute or the tag it sits in."""
+    name = " ".join(hit.source_name.split())
+    return name.replace('"', "'").replace("<", "‹").replace(">", "›")
+
+
 def document_block(hits: Sequence[Hit], max_chars: int) -> str:
     blocks, used = [], 0
     for number, hit in enumerate(hits, start=1):
@@ -77,7 +86,7 @@ def document_block(hits: Sequence[Hit], max_chars: int) -> str:
             break
         used += len(text)
         page = f' page="{hit.page}"' if hit.page is not None else ""
-        blocks.append(f'<document id="{number}" source="{hit.source}"{page}>\n{text}\n</document>')
+        blocks.append(f'<document id="{number}" source="{source_label(hit)}"{page}>\n{text}\n</document>')
     return "<documents>\n" + "\n".join(blocks) + "\n</documents>"
 
 
@@ -88,9 +97,15 @@ def cite(response: str, hits: Sequence[Hit]) -> list[Citation]:
         number = int(match.group(1))
         if 1 <= number <= len(hits) and number not in seen:
             seen.append(number)
+    # The file name only: citations reach clients, and a server's folders are not theirs to see.
     return [
         Citation(
-            n, hits[n - 1].source, hits[n - 1].page, hits[n - 1].chunk, hits[n - 1].text, hits[n - 1].score
+            n,
+            hits[n - 1].source_name,
+            hits[n - 1].page,
+            hits[n - 1].chunk,
+            hits[n - 1].text,
+            hits[n - 1].score,
         )
         for n in seen
     ]

@@ -52,6 +52,8 @@ def test_rag_fences_planted_instructions_and_returns_citations(
     assert "‹/document›‹/documents›" in body
     assert body.rstrip().endswith("Question: When are refunds paid?"), "the question comes after the data"
     citations = (reply.model_extra or {})["citations"]
-    assert [c["number"] for c in citations] == [1] and citations[0]["source"].endswith("refunds.md")
+    assert [c["number"] for c in citations] == [1] and citations[0]["source"] == "refunds.md"
+    assert '<document id="1" source="refunds.md">' in body, "the model sees the file name only"
+    assert str(tmp_path) not in body and str(tmp_path) not in reply.model_dump_json()
     assert "14 days" in citations[0]["text"]
     assert (reply.model_extra or {})["ladder"]["strategy"] == "rag"
