@@ -6,6 +6,7 @@ without importing the app that registers them.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,59 +42,116 @@ def human_size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def elapsed_text(seconds: float) -> str:
+    """``4.2 s`` under a minute, else ``1:02:03`` / ``2:03``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 class RichProgress:
-    """Renders library progress on stderr with rich: one bar per stage."""
+    """Renders library progress (the ``assistant.models.progress.Progress`` protocol) on stderr.
 
-    def __init__(self, eta: bool = False) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+    On a terminal: a live bar for the step under way. When a step ends (the next one starts, or
+    the block exits) it leaves the live display and prints one final line, ``✓ <step>  <amount>
+    <its own elapsed time>``, so a finished step never keeps spinning or counting. In a log
+    (stderr not a terminal: CI, a redirect, the UI's job worker) there is no live display, only
+    plain lines: the step's start, a progress line at most every ``log_every_s`` seconds, and
+    the same final line. A step cut short by an exception ends with ``✗`` instead.
+    """
 
-        columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                              TextColumn("{task.fields[amount]}"), TimeElapsedColumn()]  # fmt: skip
+    def __init__(self, eta: bool = False, log_every_s: float = 30.0) -> None:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.table import Column
+
+        self._console = err_console()
+        self._live = self._console.is_terminal and not self._console.is_dumb_terminal
+        # The label and the amount wrap rather than being cut to "loading smollm2-13…" on an
+        # 80-column terminal; the bar is what gives way.
+        columns: list[Any] = [
+            SpinnerColumn(),
+            TextColumn("{task.description}", table_column=Column(overflow="fold")),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=5)),
+            TextColumn("{task.fields[amount]}"),
+            TimeElapsedColumn(),
+        ]
         if eta:
+            from rich.progress import TimeRemainingColumn
+
             columns += [TextColumn("ETA"), TimeRemainingColumn()]
-        self._progress = Progress(*columns, console=err_console())
+        self._progress = Progress(*columns, console=self._console, expand=True)
+        self._log_every_s = log_every_s
         self._task: Any = None
+        self._stage: str | None = None
+        self._total: float | None = None
+        self._completed = 0.0
         self._unit = "items"
+        self._started = self._last_line = 0.0
 
     def __enter__(self) -> RichProgress:
-        self._progress.start()
+        if self._live:
+            self._progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._finish_current()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self._finish_current(failed=exc_type is not None)
         self._progress.stop()
 
     def _amount(self, completed: float, total: float | None) -> str:
         if self._unit == "bytes":
             return f"{human_size(completed)}" + (f" / {human_size(total)}" if total else "")
-        return f"{completed:.0f}" + (f" / {total:.0f}" if total else "")
+        unit = "" if self._unit == "items" else f" {self._unit}"
+        if total:
+            return f"{completed:.0f} / {total:.0f}{unit}"
+        return f"{completed:.0f}{unit}" if completed else ""
 
-    def _finish_current(self) -> None:
+    def _info(self) -> str:
+        """Extra text after the amount (a subclass adds training metrics)."""
+        return ""
+
+    def _line(self, mark: str, elapsed: float) -> str:
+        parts = [f"{mark} {self._stage}", self._amount(self._completed, self._total), self._info()]
+        return "  ".join(part for part in parts if part) + f"  {elapsed_text(elapsed)}"
+
+    def _finish_current(self, failed: bool = False) -> None:
+        if self._stage is None:
+            return
+        elapsed = time.monotonic() - self._started
         if self._task is not None:
-            task = self._progress.tasks[-1]
-            done = task.total if task.total is not None else task.completed
-            self._progress.update(self._task, completed=done, total=done or 1,
-                                  amount=self._amount(done or 0, task.total))  # fmt: skip
+            self._progress.remove_task(self._task)
+            self._task = None
+        self._console.print(self._line("✗" if failed else "✓", elapsed), markup=False, soft_wrap=True)
+        self._stage = None
 
     def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
         self._finish_current()
-        self._unit = unit
-        self._task = self._progress.add_task(
-            stage, total=total, amount=self._amount(0, total) if total else ""
-        )
+        self._stage, self._total, self._completed, self._unit = stage, total, 0.0, unit
+        self._started = self._last_line = time.monotonic()
+        if self._live:
+            self._task = self._progress.add_task(stage, total=total, amount=self._amount(0, total))
+        else:
+            # The total (when the label does not already count items): "training (30 steps)".
+            shown = bool(total) and unit != "items"
+            total_text = f" ({self._amount(0, total).partition(' / ')[2]})" if shown else ""
+            self._console.print(f"… {stage}{total_text}", markup=False, soft_wrap=True)
 
     def advance(self, amount: float = 1) -> None:
+        if self._stage is None:
+            return
+        self._completed += amount
+        self._refresh()
+
+    def _refresh(self) -> None:
         if self._task is not None:
-            self._progress.advance(self._task, amount)
-            task = self._progress.tasks[-1]
-            self._progress.update(self._task, amount=self._amount(task.completed, task.total))
+            amount = "  ".join(p for p in (self._amount(self._completed, self._total), self._info()) if p)
+            self._progress.update(self._task, completed=self._completed, amount=amount)
+        elif not self._live:
+            now = time.monotonic()
+            if now - self._last_line >= self._log_every_s:
+                self._last_line = now
+                self._console.print(self._line("…", now - self._started), markup=False, soft_wrap=True)
 
     def note(self, message: str) -> None:
-        self._progress.console.print(message, markup=False)
+        self._console.print(message, markup=False, soft_wrap=True)

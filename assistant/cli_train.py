@@ -8,6 +8,7 @@ unknown or missing base model. Heavy imports happen inside the commands.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,66 +16,73 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, console, err_console, human_size, settings_from
+from assistant.cli_common import (
+    ConfigOpt,
+    HomeOpt,
+    RichProgress,
+    console,
+    err_console,
+    human_size,
+    settings_from,
+)
 from assistant.errors import ConfigError
 
 
-class TrainProgressBar:
-    """The ``Progress`` protocol on stderr, plus live training metrics: step, loss, val loss,
-    learning rate, tokens/s and the time left."""
+class TrainProgressBar(RichProgress):
+    """``RichProgress`` plus live training metrics after the step count: loss, val loss,
+    learning rate and tokens/s (on a terminal live, in a log with each periodic line)."""
 
     def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err_console(),
-        )
-        self._task: Any = None
+        super().__init__(eta=True)
         self._val: float | None = None
+        self._metrics_text = ""
 
-    def __enter__(self) -> TrainProgressBar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+    def _info(self) -> str:
+        return self._metrics_text
 
     def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
-        if self._task is not None:
-            task = self._progress.tasks[-1]
-            self._progress.update(self._task, total=task.total or 1, completed=task.total or 1)
-        self._task = self._progress.add_task(stage, total=total, info="")
-
-    def advance(self, amount: float = 1) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, amount)
-
-    def note(self, message: str) -> None:
-        self._progress.console.print(message, markup=False)
+        super().start(stage, total, unit)
+        self._metrics_text = ""
 
     def metrics(self, step: int, total: int, values: dict[str, float]) -> None:
         self._val = values.get("val_loss", self._val)
         val = f"  val {self._val:.4f}" if self._val is not None else ""
-        info = (
-            f"step {step}/{total}  loss {values['train_loss']:.4f}{val}  lr {values['lr']:.2e}  "
-            f"{values['tokens_per_s']:,.0f} tok/s"
-        )
-        if self._task is not None:
-            self._progress.update(self._task, info=info)
+        speed = f"{values['tokens_per_s']:,.0f} tok/s"
+        self._metrics_text = f"loss {values['train_loss']:.4f}{val}  lr {values['lr']:.2e}  {speed}"
+        self._refresh()
+
+
+def loss_change(
+    series: Sequence[tuple[int, float]], first: float | None = None, last: float | None = None
+) -> str:
+    """``3.6000 → 2.6000 (mean of steps 1-6 → 25-30)``: like with like, the mean of the first k
+    logged steps against the mean of the last k (k = a fifth of the steps, 1 to 10), so one
+    noisy step at either end does not read as the trend. Without a series (an old run), the
+    first and the last step, labelled as such."""
+    if not series:
+        if first is None or last is None:
+            return "n/a"
+        return f"{first:.4f} → {last:.4f} (first step → last step)"
+    k = max(1, min(10, len(series) // 5))
+    head, tail = series[:k], series[-k:]
+    start = sum(value for _, value in head) / k
+    end = sum(value for _, value in tail) / k
+    if k == 1:
+        return f"{start:.4f} → {end:.4f} (step {head[0][0]} → step {tail[0][0]})"
+    return f"{start:.4f} → {end:.4f} (mean of steps {head[0][0]}-{head[-1][0]} → {tail[0][0]}-{tail[-1][0]})"
+
+
+def _train_loss_line(settings: Any, manifest: dict[str, Any]) -> str:
+    """The loss change of a finished run, from the per-step series it logged in ``ladder.db``."""
+    from finetune.store import TrainingStore
+
+    res = manifest["results"]
+    series: list[tuple[int, float]] = []
+    if manifest.get("run_id"):
+        with TrainingStore(settings.db_path) as store:
+            series = store.series(str(manifest["run_id"]), "train_loss")
+    last = res.get("last_train_loss", res.get("train_loss"))
+    return "train loss " + loss_change(series, res.get("first_train_loss"), last)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -195,8 +203,8 @@ def train_cmd(
     out = console()
     out.print(f"[green]trained[/green] {escape(name)} → {escape(str(result.path))}")
     out.print(
-        f"{res['status']} after {res['steps']} steps ({res['epochs']} epochs) · train loss "
-        f"{_fmt(res['first_train_loss'])} → {_fmt(res['train_loss'])} · "
+        f"{res['status']} after {res['steps']} steps ({res['epochs']} epochs) · "
+        f"{_train_loss_line(settings, result.manifest)} · "
         f"val loss {_fmt(res['first_val_loss'])} → "
         f"{_fmt(res['val_loss'])} (step {res['best_step']}) · {_fmt(res['tokens_per_s'], 0)} tok/s · "
         f"{result.manifest['wall_time_s']:.1f} s on {result.manifest['device']}"
@@ -226,7 +234,7 @@ def _train_dpo(
     res = result.manifest["results"]
     console().print(
         f"[green]trained[/green] {escape(name)} (DPO, beta {dpo.beta}) → {escape(str(result.path))}\n"
-        f"{res['steps']} steps · loss {_fmt(res['first_train_loss'])} → {_fmt(res['train_loss'])} · "
+        f"{res['steps']} steps · {_train_loss_line(settings, result.manifest)} · "
         f"chosen − rejected log-prob margin {_fmt(res['margin_before'], 2)} → {_fmt(res['margin_after'], 2)}"
     )
     console().print(
@@ -288,7 +296,7 @@ def info_cmd(
     hp = manifest.get("hyperparameters", {})
     out.print("settings  " + ", ".join(f"{k}={v}" for k, v in hp.items()), markup=False)
     out.print(
-        f"results   {res.get('status')}, {res.get('steps')} steps, train loss {_fmt(res.get('train_loss'))}, "
+        f"results   {res.get('status')}, {res.get('steps')} steps, {_train_loss_line(settings, manifest)}, "
         f"val loss {_fmt(res.get('val_loss'))} (step {res.get('best_step')})"
     )
     out.print(
@@ -318,7 +326,6 @@ def export_cmd(
     home: HomeOpt = None,
 ) -> None:
     """Merge an adapter into its base model: a standalone transformers folder (also for vLLM)."""
-    from assistant.cli_common import RichProgress
     from finetune.adapters import export_adapter
 
     settings = settings_from(config, home)
