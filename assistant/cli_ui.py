@@ -1,6 +1,8 @@
 """``ladder ui`` (the workbench) and ``ladder chat-ui`` (the end-user chat): start
 ``streamlit run`` on the right app, headless, without telemetry, bound to 127.0.0.1 unless
-told otherwise. Importing this module imports nothing heavy (streamlit loads in the child).
+told otherwise. Both apps ask for the password ``ladder ui --password-set`` stores, and both
+commands warn when they bind a network address without one. Importing this module imports
+nothing heavy (streamlit loads in the child).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.markup import escape
 
 from assistant.cli_common import ConfigOpt, HomeOpt, console, err_console, settings_from
+from assistant.errors import ConfigError
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -55,6 +59,43 @@ def _launch(command: list[str], env: dict[str, str], print_only: bool) -> None:
     os.execve(sys.executable, command, {**os.environ, **env})
 
 
+def _warn_if_open(host: str, password_hash: str | None, what: str) -> None:
+    if host not in LOOPBACK and not password_hash:
+        err_console().print(
+            f"[yellow]warning: binding {escape(host)} without a password: anyone who can reach it can use "
+            f"the {what}; set one with `ladder ui --password-set`[/yellow]"
+        )
+
+
+_NO_PASSWORD = ConfigError(
+    "no password was read: the input ended before the password and its repetition",
+    hint="run `ladder ui --password-set` in a terminal, or pipe the password twice: "
+    'printf \'%s\\n%s\\n\' "$PW" "$PW" | ladder ui --password-set',
+)
+
+
+def _read_new_password() -> str:
+    """The new password, typed twice (or two lines of piped input). The end of the input is
+    a user error with a hint, not a traceback."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        raise _NO_PASSWORD
+    if not stdin.isatty():  # piped: read the two lines ourselves (getpass would warn about echo)
+        lines = [stdin.readline(), stdin.readline()]
+        if not lines[1]:  # the input ended before the second line
+            raise _NO_PASSWORD
+        first, second = (line.rstrip("\r\n") for line in lines)
+        if first != second:
+            raise ConfigError("the two passwords differ", hint="give the same password on both lines")
+        return first
+    try:
+        return str(
+            typer.prompt("new password (workbench and chat)", hide_input=True, confirmation_prompt=True)
+        )
+    except (typer.Abort, click.exceptions.Abort, EOFError):
+        raise KeyboardInterrupt from None  # Ctrl-C (or Ctrl-D) at the prompt: "interrupted"
+
+
 def _env(config: Path | None, home: Path | None, model: str | None) -> dict[str, str]:
     env = {"STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     if config is not None:
@@ -70,10 +111,14 @@ def ui_cmd(
     port: PortOpt = 8501,
     host: HostOpt = "127.0.0.1",
     password_set: Annotated[
-        bool, typer.Option("--password-set", help="Set the workbench password (stored hashed) and exit.")
+        bool,
+        typer.Option(
+            "--password-set", help="Set the password of the workbench and the chat (stored hashed) and exit."
+        ),
     ] = False,
     password_clear: Annotated[
-        bool, typer.Option("--password-clear", help="Remove the workbench password and exit.")
+        bool,
+        typer.Option("--password-clear", help="Remove the password of the workbench and the chat and exit."),
     ] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Default model (e.g. fake).")] = None,
     print_command: PrintOpt = False,
@@ -81,7 +126,7 @@ def ui_cmd(
     home: HomeOpt = None,
 ) -> None:
     """Start the workbench (decide, playground, knowledge base, evaluate, fine-tune, feedback, settings)."""
-    from ui.auth import hash_password, write_setting
+    from ui.auth import check_strength, hash_password, write_setting
 
     if password_set or password_clear:
         path = _config_file(config)
@@ -89,16 +134,13 @@ def ui_cmd(
             write_setting(path, "ui_password_hash", None)
             console().print(f"removed the workbench password from {path}")
             return
-        password = typer.prompt("new workbench password", hide_input=True, confirmation_prompt=True)
+        password = _read_new_password()
+        check_strength(password)  # the same rule as the Settings page
         write_setting(path, "ui_password_hash", hash_password(password))
         console().print(f"stored the password's scrypt hash in {path} (setting ui_password_hash)")
         return
     settings = settings_from(config, home, model=model)
-    if host not in LOOPBACK and not settings.ui_password_hash:
-        err_console().print(
-            f"[yellow]warning: binding {host} without a password; "
-            "set one with `ladder ui --password-set`[/yellow]"
-        )
+    _warn_if_open(host, settings.ui_password_hash, "workbench")
     command = streamlit_command(UI_DIR / "app.py", host, port, settings.max_file_mb)
     if not print_command:
         console().print(f"Ladder workbench on http://{host}:{port}")
@@ -147,6 +189,7 @@ def chat_ui_cmd(
         env["LADDER_CHAT_KB"] = kb
     if title:
         env["LADDER_CHAT_TITLE"] = title
+    _warn_if_open(host, settings.ui_password_hash, "chat")
     command = streamlit_command(UI_DIR / "chat_app.py", host, port, settings.max_file_mb)
     if print_command:
         print(" ".join(f"{k}={v}" for k, v in sorted(env.items())))

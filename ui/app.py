@@ -12,16 +12,16 @@ app too, which shares this folder).
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 import assistant.offline  # noqa: F401  (privacy env before anything heavy)
-from ui.auth import check_login
-from ui.common import error_text, settings
+from ui.common import PAGE_ICON, error_text, settings
 from ui.i18n import language_switch, t
+from ui.login import require_login, sign_out
 
-st.set_page_config(page_title="Ladder", page_icon=":material/stairs:", layout="wide")
+# The page icon is an emoji (drawn into a data: URL): a ":material/...:" page icon makes the
+# browser fetch it from fonts.gstatic.com on every load. Icons elsewhere use the bundled font.
+st.set_page_config(page_title="Ladder", page_icon=PAGE_ICON, layout="wide")
 
 try:
     cfg = settings()
@@ -30,30 +30,7 @@ except Exception as exc:  # a bad ladder.yaml or LADDER_* value: say so, serve n
     st.stop()
 
 language_switch(cfg.language)
-
-
-def _login() -> None:
-    st.title(t("login.title"))
-    st.caption(t("login.caption"))
-    with st.form("login"):
-        password = st.text_input(t("login.password"), type="password")
-        if st.form_submit_button(t("login.submit")):
-            # Wrong tries are counted per client address (None on loopback) and for everyone.
-            address = st.context.ip_address
-            client = address if isinstance(address, str) and address else "local"
-            ok, wait_s = check_login(password, cfg.ui_password_hash or "", client)
-            if ok:
-                st.session_state["authenticated"] = True
-                st.rerun()
-            elif wait_s > 0:
-                st.error(t("login.locked", minutes=math.ceil(wait_s / 60)))
-            else:
-                st.error(t("login.wrong"))
-
-
-if cfg.ui_password_hash and not st.session_state.get("authenticated"):
-    st.navigation([st.Page(_login, title=t("login.title"), url_path="login")], position="hidden").run()
-    st.stop()
+require_login(cfg, "workbench")  # without the password only the sign-in page is registered
 
 PAGES = [
     ("views/decide.py", "nav.decide", ":material/stairs:", "decide"),
@@ -73,6 +50,6 @@ navigation = st.navigation(
 with st.sidebar:
     st.caption(t("app.model", model=cfg.model))
     if cfg.ui_password_hash and st.button(t("login.logout")):
-        st.session_state.pop("authenticated", None)
+        sign_out()
         st.rerun()
 navigation.run()

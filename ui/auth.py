@@ -1,36 +1,94 @@
-"""The workbench password: stored as a salted scrypt hash in the settings (``ui_password_hash``).
+"""The password of the workbench and the chat: stored as a salted scrypt hash in the settings
+(``ui_password_hash``).
 
-``ladder ui --password-set`` writes the hash into ladder.yaml; the plain password is never
-stored. Without a hash the workbench is open (it binds 127.0.0.1 by default).
+``ladder ui --password-set`` and the Settings page write the hash into ladder.yaml; the plain
+password is never stored. Without a hash both apps are open (they bind 127.0.0.1 by default).
+A new password must pass ``password_problem``: at least ``MIN_LENGTH`` characters, not one
+character or a short pattern repeated, not a run such as ``abcdefghij``, not a common password.
 
-Wrong passwords are limited on the server, not in the browser session (a new session would
-reset that): ``MAX_FAILURES`` wrong passwords from one client within ``WINDOW_S`` seconds,
-or ``GLOBAL_MAX_FAILURES`` from all clients together (a client's address can be spoofed),
-refuse every attempt for ``COOLDOWN_S`` seconds, without checking the password.
+Wrong passwords are limited on the server, not in the browser session alone (a new session
+would reset that). A try is counted under several keys (``check_login``'s ``clients``): the
+browser session, and the client's address where one is known (see ``ui.login``);
+``MAX_FAILURES`` wrong passwords under one key within ``WINDOW_S`` seconds lock that key, and
+``GLOBAL_MAX_FAILURES`` from everyone together lock everyone (sessions are free and addresses
+can be spoofed); a locked try is refused for ``COOLDOWN_S`` seconds without the password being
+checked. A signed-in user keeps a session token (``ui.session_token``), so a lock-out never
+signs out the owner.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
+import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from assistant.errors import ConfigError
 
 SCHEME = "scrypt"
 _N, _R, _P = 2**14, 8, 1
-MIN_LENGTH = 8
+MIN_LENGTH = 10
+MIN_DISTINCT = 5
+# What ``password_problem`` returns, in words (the UI has them in both languages).
+PROBLEMS = {
+    "short": f"it must have at least {MIN_LENGTH} characters",
+    "repetitive": f"it repeats itself (use at least {MIN_DISTINCT} different characters, not a pattern)",
+    "sequence": "it is a run of letters, digits or keys (like abcdefghij or qwertyuiop)",
+    "common": "it is a common password, or one with digits or signs around it",
+}
+# A few of the most used passwords; a password is refused when it is one of them once digits
+# and signs around it are stripped and look-alike signs read as letters (P@ssw0rd2024! -> password).
+COMMON_PASSWORDS = frozenset(
+    """password qwerty letmein welcome iloveyou admin administrator changeme trustno1 football
+    baseball dragon monkey sunshine princess master shadow superman batman starwars whatever
+    secret ladder workbench login default guest root qwertz azerty abc abcd abcdef qazwsx
+    qazwsxedc zaqxsw zaq1zaq1 1qaz2wsx 1qaz2wsx3edc 1q2w3e4r 1q2w3e4r5t qwe123 hello helloworld
+    passphrase mypassword yourpassword newpassword changeit passwort motdepasse loveyou
+    opensesame computer internet freedom""".split()  # noqa: SIM905  (a word list reads better as words)
+)
+_LOOKALIKE = str.maketrans({"0": "o", "@": "a", "4": "a", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s"})
+_KEY_RUNS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm", "qwertzuiop", "azertyuiop")
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` is too weak (a key of ``PROBLEMS``), or None when it is acceptable."""
+    if len(password) < MIN_LENGTH:
+        return "short"
+    lowered = password.lower()
+    if len(set(lowered)) < MIN_DISTINCT or any(
+        lowered == (lowered[:period] * len(lowered))[: len(lowered)]
+        for period in range(1, len(lowered) // 2 + 1)
+    ):
+        return "repetitive"
+    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(lowered)}
+    keys = re.sub(r"[^a-z0-9]", "", lowered)  # "asdfghjkl;" and "!@#$%^&*()" are runs of keys
+    if steps in ({1}, {-1}) or any(keys in run or keys[::-1] in run for run in _KEY_RUNS):
+        return "sequence"
+    core = lowered.strip("0123456789!@#$%^&*()-_=+.,;:?~ ").translate(_LOOKALIKE)
+    if lowered in COMMON_PASSWORDS or core in COMMON_PASSWORDS or core.replace(" ", "") in COMMON_PASSWORDS:
+        return "common"
+    return None
+
+
+def check_strength(password: str) -> None:
+    """Raise ``ConfigError`` saying why ``password`` is too weak."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise ConfigError(
+            f"the password is too weak: {PROBLEMS[problem]}",
+            hint=f"use a passphrase of {MIN_LENGTH} or more characters, e.g. four unrelated words",
+        )
 
 
 def hash_password(password: str) -> str:
-    """``scrypt$N$r$p$salt$hash`` (hex); a new salt every time."""
-    if len(password) < MIN_LENGTH:
-        raise ConfigError(f"the password must have at least {MIN_LENGTH} characters")
+    """``scrypt$N$r$p$salt$hash`` (hex); a new salt every time. A weak password is refused."""
+    check_strength(password)
     salt = os.urandom(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     return f"{SCHEME}${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
@@ -120,23 +178,30 @@ ALL_CLIENTS = LoginThrottle(GLOBAL_MAX_FAILURES)
 _EVERYONE = "*"
 
 
-def login_wait_s(client: str) -> float:
-    """Seconds before ``client`` may try a password; 0 when it may now."""
-    return max(PER_CLIENT.wait_s(client), ALL_CLIENTS.wait_s(_EVERYONE))
+def _keys(clients: str | Sequence[str]) -> list[str]:
+    return [clients] if isinstance(clients, str) else list(clients)
 
 
-def check_login(password: str, stored: str, client: str) -> tuple[bool, float]:
-    """Whether ``password`` is right, and how long ``client`` must wait before the next try.
+def login_wait_s(clients: str | Sequence[str]) -> float:
+    """Seconds before a try counted under ``clients`` may be made; 0 when it may now."""
+    return max([ALL_CLIENTS.wait_s(_EVERYONE), *(PER_CLIENT.wait_s(key) for key in _keys(clients))])
 
-    A client that must wait is refused without the password being checked.
+
+def check_login(password: str, stored: str, clients: str | Sequence[str]) -> tuple[bool, float]:
+    """Whether ``password`` is right, and how long the caller must wait before the next try.
+
+    ``clients`` are the keys the try is counted under (a session, an address); a try that
+    must wait under any of them is refused without the password being checked.
     """
-    wait = login_wait_s(client)
+    keys = _keys(clients)
+    wait = login_wait_s(keys)
     if wait > 0:
         return False, wait
     if verify_password(password, stored):
-        PER_CLIENT.succeeded(client)
+        for key in keys:
+            PER_CLIENT.succeeded(key)
         return True, 0.0
-    return False, max(PER_CLIENT.failed(client), ALL_CLIENTS.failed(_EVERYONE))
+    return False, max([ALL_CLIENTS.failed(_EVERYONE), *(PER_CLIENT.failed(key) for key in keys)])
 
 
 def write_setting(path: Path, key: str, value: object) -> None:

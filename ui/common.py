@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ladder.ui")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Page icons are emoji: Streamlit draws one into a data: URL, where a ":material/...:" page icon
+# is fetched from fonts.gstatic.com. No page may make the browser leave the machine.
+PAGE_ICON = "🪜"
+CHAT_ICON = "💬"
 
 
 def settings() -> Settings:
@@ -37,10 +41,14 @@ def ui_dir(settings: Settings) -> Path:
 
 
 def error_text(exc: BaseException) -> str:
-    """One readable paragraph: the message and, for a user error, its hint."""
+    """One readable paragraph of Markdown: the message and, for a user error, its hint.
+
+    A message may quote a document or the model, so it goes through ``safe_markdown``."""
+    from ui.model_text import safe_markdown
+
     if isinstance(exc, LadderError):
-        return exc.message + (f"\n\nhint: {exc.hint}" if exc.hint else "")
-    return f"{type(exc).__name__}: {exc}"
+        return safe_markdown(exc.message + (f"\n\nhint: {exc.hint}" if exc.hint else ""))
+    return safe_markdown(f"{type(exc).__name__}: {exc}")
 
 
 @contextlib.contextmanager

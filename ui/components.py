@@ -15,6 +15,7 @@ import streamlit as st
 from ui import jobs
 from ui.common import fmt_ci, fmt_num
 from ui.i18n import t, translate
+from ui.model_text import safe_markdown
 
 if TYPE_CHECKING:
     import altair as alt
@@ -66,9 +67,9 @@ def job_panel(settings: Settings, job_id: str | None, key: str, stoppable: bool 
             elif st.session_state.pop(running_key, False):
                 st.rerun(scope="app")  # it just finished: redraw the page with its results
             for note in current.notes[-3:]:
-                st.caption(note)
+                st.caption(safe_markdown(note))
             if current.status in (jobs.FAILED, jobs.DIED):
-                st.error(current.error or t("job.failed_no_reason"))
+                st.error(safe_markdown(current.error) if current.error else t("job.failed_no_reason"))
                 tail = current.log_tail(15)
                 if tail:
                     with st.expander(t("job.log")):

@@ -15,6 +15,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "app.model": ("Default model: {model}", "默认模型：{model}"),
     "login.title": ("Sign in", "登录"),
     "login.caption": ("This workbench is protected by a password.", "此工作台受密码保护。"),
+    "login.caption_chat": ("This assistant is protected by a password.", "此助手受密码保护。"),
     "login.password": ("Password", "密码"),
     "login.submit": ("Sign in", "登录"),
     "login.wrong": ("Wrong password.", "密码错误。"),
@@ -241,6 +242,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chat.comment": ("Comment (optional)", "备注（可选）"),
     "chat.send": ("Send feedback", "提交反馈"),
     "chat.thanks": ("Thank you, your feedback was recorded.", "谢谢，反馈已记录。"),
+    "chat.queued": ("Waiting for the answer above.", "等待上一个回答完成。"),
     # decide
     "dec.title": ("Decide", "决策"),
     "dec.caption": (
@@ -454,7 +456,25 @@ STRINGS: dict[str, tuple[str, str]] = {
         "No password: anyone who can reach this address can use the workbench.",
         "未设置密码：能访问此地址的人都可使用工作台。",
     ),
-    "set.new_password": ("New password (at least 8 characters)", "新密码（至少 8 个字符）"),
+    "set.new_password": ("New password (at least {n} characters)", "新密码（至少 {n} 个字符）"),
+    "set.current_password": ("Current password", "当前密码"),
+    "set.current_wrong": ("The current password is wrong.", "当前密码不正确。"),
+    "set.weak.short": (
+        "Too short: use at least {n} characters, for example a few unrelated words.",
+        "太短：至少 {n} 个字符，例如几个不相关的词。",
+    ),
+    "set.weak.repetitive": (
+        "Too weak: it repeats one character or a short pattern.",
+        "太弱：重复同一字符或简单模式。",
+    ),
+    "set.weak.sequence": (
+        "Too weak: it is a run of letters, digits or keys (like abcdefghij or qwertyuiop).",
+        "太弱：是连续的字母、数字或键位（如 abcdefghij、qwertyuiop）。",
+    ),
+    "set.weak.common": (
+        "Too weak: it is a common password (digits or signs around it do not help).",
+        "太弱：是常见密码（前后加数字或符号也无济于事）。",
+    ),
     "set.repeat_password": ("Repeat it", "再次输入"),
     "set.set_password": ("Set the password", "设置密码"),
     "set.password_mismatch": ("The two passwords differ.", "两次输入的密码不一致。"),

@@ -2,8 +2,11 @@
 
 Streamlit draws from the script thread, so the strategy runs on a thread of its own with a
 stream sink (``assistant.service.answer_streaming``) that puts each piece of text on a queue;
-the page reads the queue through ``text()`` into ``st.write_stream``. No Streamlit call is
-made off the script thread.
+the page reads the queue through ``text()``. No Streamlit call is made off the script thread.
+
+The object outlives a script run: when a run is interrupted (the user sent another
+question), the next run finds it in the session, draws ``streamed`` (what was read so far)
+and calls ``text()`` again to read on where the last reader stopped.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class StreamedAnswer:
         self._pieces: queue.Queue[str | None] = queue.Queue()  # None: the strategy has returned
         self._answer: Answer | None = None
         self._error: Exception | None = None
+        self.streamed = ""  # every piece read so far, by every reader
+        self._read_all = False
         self._thread = threading.Thread(
             target=self._run, args=(strategy, question), name="ladder-chat-answer", daemon=True
         )
@@ -44,14 +49,21 @@ class StreamedAnswer:
         """The answer's text piece by piece; what did not stream comes whole at the end.
 
         A strategy that drafts (reflection, agent), a backend that does not stream and RAG's
-        "not found" answer give one piece. The strategy's error is raised here.
+        "not found" answer give one piece. The strategy's error is raised here. A second call
+        goes on from where the first stopped reading (``streamed`` holds what it read).
         """
-        streamed = ""
-        while (piece := self._pieces.get()) is not None:
-            streamed += piece
+        while not self._read_all:
+            piece = self._pieces.get()
+            if piece is None:
+                self._read_all = True
+                break
+            self.streamed += piece  # counted before it is yielded: a reader may not come back
             yield piece
-        rest = remainder(streamed, self.result().response)
+        else:
+            return
+        rest = remainder(self.streamed, self.result().response)
         if rest:
+            self.streamed += rest
             yield rest
 
     def result(self) -> Answer:

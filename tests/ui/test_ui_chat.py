@@ -118,7 +118,9 @@ def test_the_chat_fences_instructions_planted_in_a_document(
     at = chat_app()
     at.chat_input[0].set_value("When are refunds paid?").run()
     assert not at.exception
-    seen = at.chat_message[1].markdown[0].value  # the fake's echo of the model's user message
+    seen = at.session_state["chat_history"][1]["content"]  # the fake's echo of the model's user message
+    drawn = at.chat_message[1].markdown[0].value
+    assert "<document" not in drawn and "&lt;document" in drawn  # shown as text, never as HTML
     opened = seen.index('<document id="1"')
     planted = seen.index("IGNORE ALL PREVIOUS INSTRUCTIONS")
     closed = seen.index("</document>")

@@ -3,6 +3,7 @@ usage statistics), the chat's configuration, the password stored hashed, nothing
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,18 @@ def test_chat_ui_answers_from_the_only_knowledge_base_unless_told(capsys: pytest
     assert code == 2 and "knowledge bases: handbook, policies" in err
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_password_set_stores_only_a_hash(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ui.auth import verify_password
 
     (tmp_path / "ladder.yaml").write_text("threads: 2\n", encoding="utf-8")
+    monkeypatch.setattr("sys.stdin", _Terminal())  # typed at the prompt, twice
     monkeypatch.setattr("typer.prompt", lambda *a, **k: "a long password")
     code, out, _ = run(["ui", "--password-set"], capsys)
     assert code == 0 and "scrypt hash" in out
@@ -62,3 +69,67 @@ def test_password_set_stores_only_a_hash(
 def test_ui_commands_import_nothing_heavy() -> None:
     out = heavy_modules_after([["ui", "--help"], ["chat-ui", "--help"], ["ui", "--print-command"]])
     assert "HEAVY []" in out, out
+
+
+def test_password_set_refuses_a_weak_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weak_passwords = [
+        ("aaaaaaaa", "at least 10 characters"),
+        ("aaaaaaaaaaaa", "repeats itself"),
+        ("1234567890", "a run of letters, digits or keys"),
+        ("Password2024!", "common"),
+    ]
+    for weak, reason in weak_passwords:
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"{weak}\n{weak}\n"))  # piped, twice
+        code, _, err = run(["ui", "--password-set"], capsys)
+        assert code == 2 and "the password is too weak" in err and reason in err, err
+        assert not (tmp_path / "ladder.yaml").exists()
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long passphrase\na long passphrasf\n"))
+    code, _, err = run(["ui", "--password-set"], capsys)
+    assert code == 2 and "the two passwords differ" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long passphrase\na long passphrase"))  # no last newline
+    code, _, _ = run(["ui", "--password-set"], capsys)
+    assert code == 0 and (tmp_path / "ladder.yaml").exists()
+
+
+def test_password_set_at_the_end_of_the_input_is_a_one_line_error(tmp_path: Path) -> None:
+    """``ladder ui --password-set </dev/null`` (a script, CI): no traceback, exit 2, a hint."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
+    env.update(LADDER_HOME=str(tmp_path / "home"), COLUMNS="300")
+    ladder = Path(sys.executable).with_name("ladder")
+    for given in ("", "only the first line of it\n"):
+        done = subprocess.run(
+            [str(ladder), "ui", "--password-set"], input=given, capture_output=True, text=True,
+            cwd=tmp_path, env=env, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "Abort" not in done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.startswith(("error:", "hint:"))]
+        assert (
+            lines[0] == "error: no password was read: the input ended before the password and its repetition"
+        )
+        assert lines[1].startswith("hint: run `ladder ui --password-set` in a terminal")
+        assert not (tmp_path / "ladder.yaml").exists()
+
+
+@pytest.mark.parametrize("command", ["ui", "chat-ui"])
+def test_binding_a_network_address_without_a_password_warns(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = ["--kb", "handbook"] if command == "chat-ui" else []
+    code, _, err = run([command, "--print-command", "--host", "0.0.0.0", *extra], capsys)
+    assert code == 0
+    what = "chat" if command == "chat-ui" else "workbench"
+    assert f"warning: binding 0.0.0.0 without a password: anyone who can reach it can use the {what}" in err
+    code, _, err = run([command, "--print-command", *extra], capsys)  # loopback: no warning
+    assert code == 0 and "warning" not in err
+    from ui.auth import hash_password
+
+    monkeypatch.setenv("LADDER_UI_PASSWORD_HASH", hash_password("correct horse"))
+    code, _, err = run([command, "--print-command", "--host", "0.0.0.0", *extra], capsys)
+    assert code == 0 and "warning" not in err

@@ -1,5 +1,6 @@
-"""The workbench login refuses further tries after too many wrong passwords, across browser
-sessions, until a cool-down has passed; the limit is kept on the server."""
+"""The login of the workbench and the chat refuses further tries after too many wrong
+passwords, until a cool-down has passed: per browser session, per client address where one
+is known, and for everyone together; the limit is kept on the server."""
 
 from __future__ import annotations
 
@@ -48,19 +49,40 @@ def errors(at: Any) -> list[str]:
     return [e.value for e in at.error]
 
 
-def test_five_wrong_passwords_lock_the_login_even_for_a_new_session(login: Any, clock: Clock) -> None:
+def test_five_wrong_passwords_lock_their_session_until_the_cool_down(login: Any, clock: Clock) -> None:
     at = login()
     for _ in range(auth.MAX_FAILURES - 1):
         assert errors(attempt(at, "wrong password")) == ["Wrong password."]
     assert errors(attempt(at, "wrong password")) == ["Too many wrong passwords. Try again in 5 min."]
-    # The right password is refused too, and a new browser session does not reset the count.
+    # The right password is refused too, without being checked.
     assert errors(attempt(at, PASSWORD)) == ["Too many wrong passwords. Try again in 5 min."]
+    assert at.title[0].value == "Sign in"
+    clock.now += auth.COOLDOWN_S - 30
+    assert errors(attempt(at, PASSWORD)) == ["Too many wrong passwords. Try again in 1 min."]
+    clock.now += 31
+    attempt(at, PASSWORD)
+    assert not at.error and at.title[0].value != "Sign in"
+
+
+def test_wrong_passwords_from_another_visitor_do_not_lock_the_owner_out(login: Any, clock: Clock) -> None:
+    """Every visitor on loopback (or behind a local proxy) has the same address: counting by
+    address let anyone lock the owner out with five tries. The count is per session now."""
+    stranger = login()
+    for _ in range(auth.MAX_FAILURES):
+        attempt(stranger, "wrong password")
+    assert errors(attempt(stranger, PASSWORD)) == ["Too many wrong passwords. Try again in 5 min."]
+    owner = login()
+    attempt(owner, PASSWORD)
+    assert not owner.error and owner.title[0].value != "Sign in"
+
+
+def test_wrong_passwords_from_many_sessions_still_hit_the_global_cap(login: Any, clock: Clock) -> None:
+    # A new session per try escapes the per-session count, not the count of everyone.
+    for _ in range(auth.GLOBAL_MAX_FAILURES):
+        attempt(login(), "wrong password")
     fresh = login()
     assert errors(attempt(fresh, PASSWORD)) == ["Too many wrong passwords. Try again in 5 min."]
-    assert fresh.title[0].value == "Sign in"
-    clock.now += auth.COOLDOWN_S - 30
-    assert errors(attempt(fresh, PASSWORD)) == ["Too many wrong passwords. Try again in 1 min."]
-    clock.now += 31
+    clock.now += auth.COOLDOWN_S
     attempt(fresh, PASSWORD)
     assert not fresh.error and fresh.title[0].value != "Sign in"
 
@@ -68,8 +90,8 @@ def test_five_wrong_passwords_lock_the_login_even_for_a_new_session(login: Any, 
 def test_a_locked_login_is_refused_without_checking_the_password(
     login: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for _ in range(auth.MAX_FAILURES):
-        auth.check_login("wrong", auth.hash_password(PASSWORD), "local")
+    for number in range(auth.GLOBAL_MAX_FAILURES):
+        auth.check_login("wrong", auth.hash_password(PASSWORD), f"session:{number}")
     checked: list[str] = []
     monkeypatch.setattr(auth, "verify_password", lambda password, stored: checked.append(password) or True)
     at = login()
@@ -77,6 +99,46 @@ def test_a_locked_login_is_refused_without_checking_the_password(
     at.run()
     assert errors(attempt(at, PASSWORD)) == ["密码错误次数过多，请 5 分钟后再试。"]
     assert checked == []
+
+
+def test_a_try_is_counted_under_the_session_and_a_known_address(clock: Clock) -> None:
+    from ui.login import client_keys
+
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.20"}
+    assert client_keys("s1", None, {}, None) == ["session:s1"]  # loopback: no address
+    assert client_keys("s1", "127.0.0.1", forwarded, None) == ["session:s1"]  # header not trusted
+    assert client_keys("s1", "::ffff:127.0.0.1", {}, None) == ["session:s1"]
+    assert client_keys("s1", "10.0.0.7", {}, None) == ["session:s1", "address:10.0.0.7"]
+    # Behind a trusted proxy: the last hop, the one the proxy itself saw (the client writes the rest).
+    assert client_keys("s1", "127.0.0.1", forwarded, "X-Forwarded-For") == [
+        "session:s1",
+        "address:198.51.100.20",
+    ]
+    assert client_keys("s1", "127.0.0.1", {}, "X-Forwarded-For") == ["session:s1"]
+    # Two sessions from one forwarded address share its count; a third address does not.
+    stored = auth.hash_password(PASSWORD)
+    for number in range(auth.MAX_FAILURES - 1):
+        assert auth.check_login("wrong", stored, [f"session:{number}", "address:198.51.100.20"]) == (
+            False,
+            0.0,
+        )
+    assert auth.check_login("wrong", stored, ["session:x", "address:198.51.100.20"]) == (
+        False,
+        auth.COOLDOWN_S,
+    )
+    assert auth.check_login(PASSWORD, stored, ["session:y", "address:198.51.100.20"]) == (
+        False,
+        auth.COOLDOWN_S,
+    )
+    assert auth.check_login(PASSWORD, stored, ["session:y", "address:198.51.100.21"]) == (True, 0.0)
+
+
+def test_the_proxy_header_setting_is_read_and_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.settings import load_settings
+
+    assert load_settings().ui_trust_proxy_header is None
+    monkeypatch.setenv("LADDER_UI_TRUST_PROXY_HEADER", "X-Real-IP")
+    assert load_settings().ui_trust_proxy_header == "X-Real-IP"
 
 
 def test_wrong_passwords_spread_over_more_than_the_window_do_not_lock(clock: Clock) -> None:

@@ -93,3 +93,77 @@ def test_pulling_an_unknown_catalog_entry_fails_readably(workbench: Open, tmp_pa
     assert finished[0].status == "failed"
     at.run()
     assert at.error and "Traceback" not in at.error[0].value
+
+
+def _sign_in(workbench: Open, password: str) -> Any:
+    at = workbench()
+    assert at.title[0].value == "Sign in"
+    at.text_input[0].input(password)
+    at.button[0].click().run()
+    assert at.title[0].value != "Sign in"
+    at.switch_page("views/settings.py").run()
+    return at
+
+
+def _password_form(at: Any) -> dict[str, Any]:
+    return {w.label: w for w in at.text_input if w.form_id == "set_password"}
+
+
+def _stored_hash(tmp_path: Path) -> str | None:
+    data = yaml.safe_load((tmp_path / "ladder.yaml").read_text(encoding="utf-8")) or {}
+    return data.get("ui_password_hash")
+
+
+@pytest.mark.parametrize(
+    ("weak", "reason"),
+    [
+        ("aaaaaaaa", "Too short"),
+        ("aaaaaaaaaaaa", "repeats one character or a short pattern"),
+        ("abcdefghijkl", "run of letters, digits or keys"),
+        ("Password2024!", "common password"),
+    ],
+)
+def test_a_weak_password_is_refused(workbench: Open, tmp_path: Path, weak: str, reason: str) -> None:
+    at = workbench("settings")
+    form = _password_form(at)
+    form["New password (at least 10 characters)"].input(weak)
+    form["Repeat it"].input(weak)
+    _button(at, "Set the password").click().run()
+    assert any(reason in e.value for e in at.error), [e.value for e in at.error]
+    assert not (tmp_path / "ladder.yaml").exists()  # nothing was written
+    assert workbench().title[0].value != "Sign in"
+
+
+def test_changing_or_removing_the_password_needs_the_current_one(workbench: Open, tmp_path: Path) -> None:
+    from ui.auth import hash_password, verify_password
+
+    (tmp_path / "ladder.yaml").write_text(f"ui_password_hash: '{hash_password('first passphrase')}'\n")
+    original = _stored_hash(tmp_path)
+    at = _sign_in(workbench, "first passphrase")
+    form = _password_form(at)
+    form["Current password"].input("not the password")
+    form["New password (at least 10 characters)"].input("second passphrase")
+    form["Repeat it"].input("second passphrase")
+    _button(at, "Set the password").click().run()
+    assert [e.value for e in at.error] == ["The current password is wrong."]
+    assert _stored_hash(tmp_path) == original
+    removal = next(w for w in at.text_input if w.form_id == "clear_password")
+    removal.input("not the password")
+    _button(at, "Remove the password").click().run()
+    assert [e.value for e in at.error] == ["The current password is wrong."]
+    assert _stored_hash(tmp_path) == original
+    # With the current password: changed, and this session stays signed in.
+    form = _password_form(at)
+    form["Current password"].input("first passphrase")
+    form["New password (at least 10 characters)"].input("second passphrase")
+    form["Repeat it"].input("second passphrase")
+    _button(at, "Set the password").click().run()
+    assert not at.error, [e.value for e in at.error]
+    changed = _stored_hash(tmp_path)
+    assert changed and verify_password("second passphrase", changed)
+    at.run()
+    assert at.title[0].value == "Settings"
+    next(w for w in at.text_input if w.form_id == "clear_password").input("second passphrase")
+    _button(at, "Remove the password").click().run()
+    assert _stored_hash(tmp_path) is None
+    assert workbench().title[0].value != "Sign in"

@@ -15,6 +15,7 @@ from ui.common import fmt_ci, fmt_num, guard, settings, ui_defaults, ui_dir
 from ui.components import ci_chart, empty_state, job_panel, scatter_chart
 from ui.files import find_decision_configs, short
 from ui.i18n import current_language, lazy, t
+from ui.model_text import safe_markdown, show_markdown
 
 if TYPE_CHECKING:
     from evaluation.decide_result import Decision
@@ -135,9 +136,9 @@ def _show(decision: Decision) -> None:
 
     lang = current_language()
     lines = explain(decision, lang)
-    getattr(st, STATUS_STYLE.get(decision.status, "info"))(lines[0])
-    for line in lines[1:]:
-        st.markdown("- " + line.replace("\n", " "))
+    getattr(st, STATUS_STYLE.get(decision.status, "info"))(safe_markdown(lines[0]))
+    for line in lines[1:]:  # the reasons quote config names and the model's diagnoses
+        show_markdown("- " + line.replace("\n", " "))
     st.dataframe(_rung_rows(decision), hide_index=True, width="stretch")
     evaluated = [r for r in decision.rungs if r.state == "evaluated" and r.dev]
     for target in decision.targets:

@@ -12,6 +12,7 @@ from ui.common import fmt_num, guard, settings, ui_defaults
 from ui.components import empty_state, job_panel, scatter_chart, score_chart, score_rows
 from ui.files import find_suites, short
 from ui.i18n import lazy, t
+from ui.model_text import label_text
 
 if TYPE_CHECKING:
     from evaluation.results import RunResult
@@ -162,7 +163,7 @@ def _show(run: RunResult) -> None:
     for rank, item in enumerate(worst, start=1):
         record = item.record
         value = fmt_num(item.value) if item.value is not None else f"n/a ({item.reason})"
-        with st.expander(f"{rank}. {main}: {value} · {record.user_input[:80]}"):
+        with st.expander(f"{rank}. {main}: {value} · {label_text(record.user_input[:80])}"):
             st.caption(t("eval.question"))
             st.text(record.user_input)
             st.caption(t("eval.answer"))

@@ -11,6 +11,7 @@ import streamlit as st
 from ui.common import error_text, guard, settings
 from ui.components import empty_state
 from ui.i18n import t
+from ui.model_text import label_text
 
 cfg = settings()
 st.title(t("fb.title"))
@@ -36,7 +37,7 @@ with guard():
         empty_state(t("fb.empty") if status == "new" else t("fb.none"))
     for item in items:
         thumb = ":material/thumb_up:" if item.rating == "up" else ":material/thumb_down:"
-        with st.expander(f"{thumb} #{item.id} · {item.question[:90]}", expanded=len(items) == 1):
+        with st.expander(f"{thumb} #{item.id} · {label_text(item.question[:90])}", expanded=len(items) == 1):
             when = item.created[:16].replace("T", " ")
             strategy = item.strategy or "—"
             if strategy.endswith((".yaml", ".yml")):  # a strategy file: its name, not its whole path
@@ -54,7 +55,8 @@ with guard():
                 st.caption(t("fb.comment"))
                 st.text(item.comment)
             for citation in item.citations[:5]:
-                st.caption(f"[{citation.get('number', '')}] {Path(str(citation.get('source', ''))).name}")
+                name = label_text(Path(str(citation.get("source", ""))).name)
+                st.caption(f"[{citation.get('number', '')}] {name}")
                 st.text(str(citation.get("text", ""))[:600])
             for promotion in item.promotions:
                 st.caption(t("fb.promoted_to", target=promotion.target, path=promotion.path))

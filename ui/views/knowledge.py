@@ -12,6 +12,7 @@ from ui import jobs
 from ui.common import guard, settings, ui_dir
 from ui.components import empty_state, job_panel
 from ui.i18n import lazy, t
+from ui.model_text import label_text
 
 SAFE_NAME = re.compile(r"[^\w.\-\u3400-\u9fff]+")
 cfg = settings()
@@ -98,10 +99,12 @@ with upload_tab:
             clean = SAFE_NAME.sub("_", Path(upload.name).name).strip("._") or "file"
             suffix = Path(clean).suffix.lower()
             if suffix not in SUPPORTED_EXTENSIONS:
-                refused.append(t("kb.refused_type", file=upload.name, types=" ".join(SUPPORTED_EXTENSIONS)))
+                refused.append(
+                    t("kb.refused_type", file=label_text(upload.name), types=" ".join(SUPPORTED_EXTENSIONS))
+                )
                 continue
             if upload.size > cfg.max_file_mb * 1024 * 1024:
-                refused.append(t("kb.refused_size", file=upload.name, mb=f"{cfg.max_file_mb:g}"))
+                refused.append(t("kb.refused_size", file=label_text(upload.name), mb=f"{cfg.max_file_mb:g}"))
                 continue
             target = folder / clean
             target.write_bytes(upload.getvalue())
@@ -160,7 +163,9 @@ with search_tab:
             if not hits:
                 st.info(t("kb.no_hits"))
             for rank, hit in enumerate(hits, start=1):
-                where = Path(hit.source).name + (f" · p.{hit.page}" if hit.page is not None else "")
+                where = label_text(Path(hit.source).name) + (
+                    f" · p.{hit.page}" if hit.page is not None else ""
+                )
                 with st.expander(f"{rank}. {where} · #{hit.chunk} · {t('kb.score')} {hit.score:.3f}"):
                     st.text(hit.text)
 
@@ -204,7 +209,7 @@ with sources_tab, guard(t("kb.tab.sources")):
                     st.text(text)
             if c2.button(t("kb.remove_source"), key="kb_remove") and chosen:
                 removed = kb.remove_source(chosen)
-                st.success(t("kb.removed", n=removed, file=Path(chosen).name))
+                st.success(t("kb.removed", n=removed, file=label_text(Path(chosen).name)))
                 st.rerun()
     st.divider()
     confirm = st.checkbox(t("kb.confirm_delete", name=name), key="kb_confirm_delete")

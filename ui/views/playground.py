@@ -11,6 +11,7 @@ import streamlit as st
 from ui.common import error_text, settings
 from ui.components import empty_state
 from ui.i18n import t
+from ui.model_text import label_text, show_markdown
 
 STRATEGIES = ["prompt", "fewshot", "reflection", "rag", "agent"]
 cfg = settings()
@@ -84,7 +85,7 @@ for column, result in zip(columns, results, strict=True):
             continue
         answer = result["answer"]
         with st.container(border=True):
-            st.markdown(answer.response or "—")
+            show_markdown(answer.response or "—")
         m1, m2, m3 = st.columns(3)
         m1.metric(t("play.tokens"), f"{answer.usage.prompt_tokens}+{answer.usage.completion_tokens}")
         m2.metric(t("play.calls"), str(answer.usage.model_calls))
@@ -94,7 +95,8 @@ for column, result in zip(columns, results, strict=True):
             st.markdown(f"**{t('play.chunks')}**")
             for citation in answer.citations:
                 page = f" · p.{citation.page}" if citation.page is not None else ""
-                label = f"[{citation.number}] {Path(citation.source).name}{page} · {citation.score:.3f}"
+                name = label_text(Path(citation.source).name)
+                label = f"[{citation.number}] {name}{page} · {citation.score:.3f}"
                 with st.expander(label):
                     st.text(citation.text)
         elif answer.retrieved_contexts:

@@ -11,10 +11,11 @@ from typing import Any
 import streamlit as st
 
 from ui import jobs
-from ui.auth import hash_password, write_setting
+from ui.auth import MIN_LENGTH, hash_password, password_problem, write_setting
 from ui.common import config_file, guard, save_ui_defaults, settings, ui_defaults, ui_dir
 from ui.components import job_panel
 from ui.i18n import lazy, t
+from ui.login import locked_message, renew, verify_current_password
 
 cfg = settings()
 path = config_file()
@@ -144,20 +145,46 @@ with eval_tab:
                 load_price_table(price_path)  # refuse a table the runner would refuse
                 _save({"price_table": str(price_path)})
 
+
 # ---- password -------------------------------------------------------------------------------------
+def _current_password_ok(password: str) -> bool:
+    """The current password, when there is one, counted like a sign-in try (so this form
+    cannot be used to guess it faster than the sign-in page)."""
+    if not cfg.ui_password_hash:
+        return True
+    ok, wait_s = verify_current_password(cfg, password)
+    if not ok:
+        st.error(locked_message(wait_s) if wait_s > 0 else t("set.current_wrong"))
+    return ok
+
+
 with security_tab:
     st.caption(t("set.password_state_on") if cfg.ui_password_hash else t("set.password_state_off"))
     with st.form("set_password", clear_on_submit=True):
-        first = st.text_input(t("set.new_password"), type="password")
-        second = st.text_input(t("set.repeat_password"), type="password")
+        current = (
+            st.text_input(t("set.current_password"), type="password", key="set_pw_current")
+            if cfg.ui_password_hash
+            else ""
+        )
+        first = st.text_input(t("set.new_password", n=MIN_LENGTH), type="password", key="set_pw_new")
+        second = st.text_input(t("set.repeat_password"), type="password", key="set_pw_repeat")
         if st.form_submit_button(t("set.set_password")):
+            problem = password_problem(first)
             if first != second:
                 st.error(t("set.password_mismatch"))
-            else:
+            elif problem is not None:
+                st.error(t("set.weak." + problem, n=MIN_LENGTH))
+            elif _current_password_ok(current):
                 with guard(t("set.set_password")):
-                    _save({"ui_password_hash": hash_password(first)})
-    if cfg.ui_password_hash and st.button(t("set.clear_password")):
-        _save({"ui_password_hash": None})
+                    new_hash = hash_password(first)
+                    _save({"ui_password_hash": new_hash})
+                    if settings().ui_password_hash == new_hash:  # saved, and no variable overrides it
+                        renew(cfg, "workbench", new_hash)  # this session stays signed in
+    if cfg.ui_password_hash:
+        with st.form("clear_password", clear_on_submit=True):
+            current = st.text_input(t("set.current_password"), type="password", key="set_pw_clear")
+            if st.form_submit_button(t("set.clear_password")) and _current_password_ok(current):
+                _save({"ui_password_hash": None})
 
 # ---- everything -----------------------------------------------------------------------------------
 with all_tab:
