@@ -22,6 +22,7 @@ from assistant.cli_common import (
     console,
     err_console,
     human_size,
+    reflow_help,
     settings_from,
 )
 from assistant.errors import LadderError
@@ -282,6 +283,9 @@ def version_cmd() -> None:
     from assistant import __version__
 
     print(__version__)
+
+
+reflow_help(app)  # after every command is registered: help wraps at the terminal's width
 
 
 def _click_exception_types() -> tuple[type[BaseException], ...]:

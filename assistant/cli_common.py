@@ -6,12 +6,16 @@ without importing the app that registers them.
 
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from assistant.settings import Settings, load_settings
 
@@ -30,6 +34,31 @@ ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads f
 LangOpt = Annotated[str | None, typer.Option("--lang", help="Language of the reasons: en or zh.")]
 
 
+def reflow(text: str) -> str:
+    """Help text with each paragraph on one line, so the help screen wraps it at the terminal's
+    width: typer 0.2x keeps a docstring's single line breaks, which at 80 columns gives lines
+    like "Every item passed the" / "checks (JSON, ...". Blank lines still separate paragraphs,
+    and a paragraph that starts with ``\\b`` stays verbatim (click's no-rewrap marker)."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def reflow_help(app: typer.Typer) -> None:
+    """``reflow`` every command's and group's help in ``app``, recursively."""
+    for command in app.registered_commands:
+        text = command.help or inspect.getdoc(command.callback)
+        if text:
+            command.help = reflow(text)
+    for group in app.registered_groups:
+        if group.help:
+            group.help = reflow(group.help)
+        if group.typer_instance is not None:
+            info = group.typer_instance.info
+            if isinstance(info.help, str):
+                info.help = reflow(info.help)
+            reflow_help(group.typer_instance)
+
+
 def settings_from(config: Path | None, home: Path | None, **flags: Any) -> Settings:
     return load_settings({"home": home, **flags}, config=config)
 
@@ -40,6 +69,48 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column of a list table. ``drop`` orders what goes first when the terminal is narrow
+    (0: never); a ``key`` column (an id, a status, a date) is never wrapped or cut."""
+
+    header: str
+    drop: int = 0
+    key: bool = False
+    min_width: int = 12
+    justify: Literal["left", "right", "center"] = "left"
+
+
+def fitted_table(title: str, columns: Sequence[Col], rows: Sequence[Sequence[str]], width: int) -> Table:
+    """A table that fits ``width``: key columns get their full width, other columns wrap (at
+    words, never cut to "su…"), and when even that does not fit, the columns with the highest
+    ``drop`` are left out; the caption names them. Cells may hold rich markup."""
+    from rich.text import Text
+
+    def needed(index: int) -> int:
+        column = columns[index]
+        widest = max([Text.from_markup(str(row[index])).cell_len for row in rows] + [len(column.header)])
+        return widest if column.key else min(widest, max(column.min_width, len(column.header)))
+
+    kept = list(range(len(columns)))
+    # A box table spends 3 cells per column (a border and one space each side) plus one.
+    while sum(needed(i) for i in kept) + 3 * len(kept) + 1 > width:
+        droppable = [i for i in kept if columns[i].drop > 0]
+        if not droppable:
+            break
+        kept.remove(max(droppable, key=lambda i: (columns[i].drop, i)))
+    left_out = [columns[i].header for i in range(len(columns)) if i not in kept]
+    caption = f"not shown at this width: {', '.join(left_out)}" if left_out else None
+    table = Table(title=title, caption=caption)
+    for i in kept:
+        column = columns[i]
+        table.add_column(column.header, justify=column.justify, no_wrap=column.key,
+                         min_width=needed(i), overflow="fold")  # fmt: skip
+    for row in rows:
+        table.add_row(*(row[i] for i in kept))
+    return table
 
 
 def elapsed_text(seconds: float) -> str:

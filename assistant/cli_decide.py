@@ -14,7 +14,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, LangOpt, RichProgress, ThreadsOpt, console, settings_from
+from assistant.cli_common import (
+    Col,
+    ConfigOpt,
+    HomeOpt,
+    LangOpt,
+    RichProgress,
+    ThreadsOpt,
+    console,
+    fitted_table,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from evaluation.decide_result import Decision
@@ -97,18 +107,16 @@ def decisions_list(
     if not rows:
         console().print("no decisions yet: `ladder decide CONFIG` makes one")
         return
-    table = Table(title="Decisions")
-    for column in ("decision", "created", "name", "status", "recommended"):
-        table.add_column(column, no_wrap=column in ("decision", "created"))
-    for row in rows:
-        table.add_row(
-            row["decision_id"],
-            row["created"].replace("T", " ")[:16],
-            escape(row["name"]),
-            row["status"],
-            escape(row["recommended"] or "—"),
-        )
-    console().print(table)
+    table_rows = [
+        [row["decision_id"], row["created"].replace("T", " ")[:16], escape(row["name"]), row["status"],
+         escape(row["recommended"] or "—")]
+        for row in rows
+    ]  # fmt: skip
+    columns = [Col("decision", key=True), Col("created", drop=2, key=True), Col("name", min_width=16),
+               Col("status", key=True), Col("recommended", drop=1, min_width=14)]  # fmt: skip
+    out = console()
+    table = fitted_table("Decisions", columns, table_rows, out.width)
+    out.print(table)
 
 
 @decisions_app.command("show")

@@ -15,12 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli_common import (
+    Col,
     ConfigOpt,
     HomeOpt,
     RichProgress,
     ThreadsOpt,
     console,
     err_console,
+    fitted_table,
     settings_from,
 )
 from assistant.errors import ConfigError
@@ -224,9 +226,7 @@ def runs_list(
     if not rows:
         console().print("no runs yet: `ladder eval SUITE` makes one")
         return
-    table = Table(title="Evaluation runs")
-    for column in ("run", "created", "suite", "strategies", "model", "status", "items", "scores"):
-        table.add_column(column, no_wrap=column in ("run", "created"))
+    table_rows = []
     for row in rows:
         scores = ""
         if row["summary"]:
@@ -238,10 +238,17 @@ def runs_list(
             scores = "; ".join(parts)
         status = row["status"] + ("" if row["status"] != "complete" or not row["summary"]
                                   or not row["summary"]["failures"] else " (missed)")  # fmt: skip
-        table.add_row(row["run_id"], row["created"].replace("T", " ")[:16], escape(row["suite"]),
-                      ", ".join(row["strategies"]), escape(row["model"] or ""), status, str(row["records"]),
-                      escape(scores))  # fmt: skip
-    console().print(table)
+        table_rows.append([row["run_id"], row["created"].replace("T", " ")[:16], escape(row["suite"]),
+                           ", ".join(row["strategies"]), escape(row["model"] or ""), status,
+                           str(row["records"]), escape(scores)])  # fmt: skip
+    # On a narrow terminal the run id (it holds the date and time) and the status stay whole;
+    # the creation time goes first, then items, model and strategies.
+    columns = [Col("run", key=True), Col("created", drop=5, key=True), Col("suite", key=True),
+               Col("strategies", drop=2), Col("model", drop=3), Col("status", key=True),
+               Col("items", drop=4, justify="right"), Col("scores", drop=1, min_width=16)]  # fmt: skip
+    out = console()
+    table = fitted_table("Evaluation runs", columns, table_rows, out.width)
+    out.print(table)
 
 
 @runs_app.command("show")

@@ -13,9 +13,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, console, settings_from
+from assistant.cli_common import Col, ConfigOpt, HomeOpt, console, fitted_table, settings_from
 
 feedback_app = typer.Typer(
     help="End users' feedback: review ratings, promote them to eval suites or training data.",
@@ -49,24 +48,24 @@ def list_cmd(
     if not items:
         console().print("no feedback yet" + (f" with status {status}" if status else ""))
         return
-    table = Table(title="Feedback")
-    for column in ("id", "rating", "status", "question", "answer", "correction", "strategy", "created"):
-        table.add_column(column, no_wrap=column in ("id", "rating", "status", "created"))
+    rows = []
     for item in items:
         status_text = item.status + (
             " → " + ",".join(p.target for p in item.promotions) if item.promotions else ""
         )
-        table.add_row(
-            str(item.id),
-            "👍" if item.rating == "up" else "👎",
-            status_text,
-            escape(_short(item.question, 40)),
-            escape(_short(item.answer, 40)),
-            escape(_short(item.correction, 30)),
-            escape(item.strategy or "-"),
-            item.created,
-        )
-    console().print(table)
+        rows.append([
+            str(item.id), "👍" if item.rating == "up" else "👎", status_text,
+            escape(_short(item.question, 40)), escape(_short(item.answer, 40)),
+            escape(_short(item.correction, 30)), escape(item.strategy or "-"), item.created,
+        ])  # fmt: skip
+    # id, rating and status stay whole; on a narrow terminal the creation time goes first.
+    columns = [Col("id", key=True, justify="right"), Col("rating", key=True), Col("status", key=True),
+               Col("question", min_width=16), Col("answer", drop=2, min_width=14),
+               Col("correction", drop=1, min_width=14), Col("strategy", drop=3, key=True),
+               Col("created", drop=4, key=True)]  # fmt: skip
+    out = console()
+    table = fitted_table("Feedback", columns, rows, out.width)
+    out.print(table)
 
 
 @feedback_app.command("show")

@@ -14,14 +14,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from assistant.cli_common import (
+    Col,
     ConfigOpt,
     HomeOpt,
     RichProgress,
     console,
     err_console,
+    fitted_table,
     human_size,
     settings_from,
 )
@@ -251,22 +252,20 @@ def list_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     if not rows:
         console().print("no adapters yet: `ladder finetune train --base MODEL --data DIR --name NAME`")
         return
-    table = Table(title="Adapters")
-    for column in ("name", "base", "mode", "steps", "train loss", "val loss", "created", "size"):
-        table.add_column(column, no_wrap=column in ("name", "created"))
+    table_rows = []
     for m in rows:
         res = m.get("results", {})
-        table.add_row(
-            m["name"],
-            str(m.get("base_model", {}).get("ref", "?")),
-            str(m.get("mode", "?")),
-            str(res.get("steps", "-")),
-            _fmt(res.get("train_loss")),
-            _fmt(res.get("val_loss")),
-            str(m.get("created", "-")),
-            human_size(m["size_bytes"]),
-        )
-    console().print(table)
+        table_rows.append([
+            escape(m["name"]), escape(str(m.get("base_model", {}).get("ref", "?"))), str(m.get("mode", "?")),
+            str(res.get("steps", "-")), _fmt(res.get("train_loss")), _fmt(res.get("val_loss")),
+            str(m.get("created", "-")), human_size(m["size_bytes"]),
+        ])  # fmt: skip
+    columns = [Col("name", key=True), Col("base", drop=3, min_width=16), Col("mode", key=True),
+               Col("steps", drop=4, justify="right"), Col("train loss", drop=2),
+               Col("val loss", drop=1), Col("created", drop=6, key=True), Col("size", drop=5)]  # fmt: skip
+    out = console()
+    table = fitted_table("Adapters", columns, table_rows, out.width)
+    out.print(table)
 
 
 def info_cmd(
