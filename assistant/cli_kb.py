@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import ConfigOpt, HomeOpt, settings_from
+from assistant.cli_common import Col, ConfigOpt, HomeOpt, fitted_table, settings_from
 from assistant.errors import LadderError
 
 if TYPE_CHECKING:
@@ -78,29 +78,23 @@ _STATUS_STYLE = {
     "replaced": "cyan",
     "unchanged": "dim",
     "duplicate": "yellow",
+    "skipped": "dim",
     "failed": "red",
 }
 
 
-def _report_table(report: IngestReport) -> Table:
-    table = Table(title="ingest report")
-    table.add_column("file", overflow="fold")
-    table.add_column("status")
-    table.add_column("chunks added", justify="right")
-    table.add_column("removed", justify="right")
-    table.add_column("pages", justify="right")
-    table.add_column("note", overflow="fold")
+def _report_table(report: IngestReport, width: int) -> Table:
+    rows = []
     for item in report.files:
-        style = _STATUS_STYLE.get(item.status, "")
-        table.add_row(
-            escape(item.path),
-            f"[{style}]{item.status}[/{style}]",
-            str(item.chunks_added),
-            str(item.chunks_removed or ""),
-            str(item.pages or ""),
-            escape(item.reason or ""),
-        )
-    return table
+        style = _STATUS_STYLE.get(item.status, "default")
+        counted = item.status not in ("skipped", "failed")
+        rows.append([escape(item.path), f"[{style}]{item.status}[/{style}]",
+                     str(item.chunks_added) if counted else "", str(item.chunks_removed or ""),
+                     str(item.pages or ""), escape(item.reason or "")])  # fmt: skip
+    columns = [Col("file", min_width=20), Col("status", key=True),
+               Col("chunks added", drop=1, justify="right"), Col("removed", drop=3, justify="right"),
+               Col("pages", drop=2, justify="right"), Col("note", min_width=24)]  # fmt: skip
+    return fitted_table("ingest report", columns, rows, width)
 
 
 @kb_app.command("add")
@@ -117,9 +111,11 @@ def kb_add(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Ingest files and folders; prints one row per file. Exits 1 if any file failed."""
+    """Ingest files and folders; prints one row per file, skipped ones included. Exits 1 if a file
+    failed or nothing was ingested."""
     from assistant.cli import RichProgress
     from assistant.knowledge import IngestFailed, KnowledgeBase
+    from assistant.knowledge.loaders import SUPPORTED_EXTENSIONS
 
     settings = settings_from(
         config, home, chunk_size=chunk_size, chunk_overlap=chunk_overlap, max_file_mb=max_file_mb
@@ -129,27 +125,37 @@ def kb_add(
         report = kb.add(paths, progress=progress)
     out = _out()
     if report.files:
-        out.print(_report_table(report))
-    if report.ignored:
-        types = sorted({Path(p).suffix or "(none)" for p in report.ignored})
-        out.print(
-            f"[dim]ignored {len(report.ignored)} file(s) of unsupported types in folders: "
-            f"{escape(', '.join(types))}[/dim]"
-        )
+        out.print(_report_table(report, out.width))
     counts = ", ".join(
         f"{report.count(s)} {s}"
-        for s in ("added", "replaced", "unchanged", "duplicate", "failed")
+        for s in ("added", "replaced", "unchanged", "duplicate", "skipped", "failed")
         if report.count(s)
     )
     out.print(
         f"{counts or 'no files'}; {report.chunks_added} chunks added, {report.chunks_removed} removed "
         f"in {report.seconds:.1f} s"
     )
+    if not report.in_base:
+        # Everything skipped or failed (or an empty folder): the run did nothing, say so.
+        if not report.files:
+            shown = ", ".join(str(p) for p in paths)
+            message = f"nothing to ingest: no files under {shown}"
+        else:
+            message = (
+                f"nothing was ingested: {len(report.skipped)} path(s) skipped, "
+                f"{len(report.failed)} failed (reasons in the report above)"
+            )
+        raise IngestFailed(
+            message,
+            hint=f"supported types: {' '.join(SUPPORTED_EXTENSIONS)}; hidden files and symlinked "
+            "folders inside a folder are skipped unless named directly",
+        )
     if report.failed:
         listed = "; ".join(f"{f.path} ({f.reason})" for f in report.failed[:5])
         more = f"; and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
+        tried = len(report.files) - len(report.skipped)
         raise IngestFailed(
-            f"{len(report.failed)} of {len(report.files)} files failed: {listed}{more}",
+            f"{len(report.failed)} of {tried} files failed: {listed}{more}",
             hint="the other files were ingested; fix these and run the same command again",
         )
 

@@ -3,11 +3,15 @@
 Nothing here writes to a knowledge base. Every problem with one file (outside the allowed
 folders, a symlink loop, too big, empty, binary, corrupt, unsupported) becomes a
 ``FileProblem`` with a reason, so the caller can report it and carry on with the others.
+Every path passed over while walking a folder (hidden, of an unsupported type, a symlinked
+folder, a file already taken) gets a ``skipped`` row with the reason: nothing is dropped
+silently.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import stat
@@ -24,6 +28,9 @@ if TYPE_CHECKING:
 
 # Statuses of a file in an ingest report.
 ADDED, REPLACED, UNCHANGED, DUPLICATE, FAILED = "added", "replaced", "unchanged", "duplicate", "failed"
+SKIPPED = "skipped"  # passed over on purpose (hidden, unsupported type in a folder, ...): not an error
+# A file in one of these states is in the knowledge base after the run.
+IN_BASE = (ADDED, REPLACED, UNCHANGED, DUPLICATE)
 
 
 class FileProblem(Exception):
@@ -58,6 +65,15 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def skipped(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == SKIPPED]
+
+    @property
+    def in_base(self) -> int:
+        """Files that are in the knowledge base after this run (added, replaced or already there)."""
+        return sum(1 for f in self.files if f.status in IN_BASE)
 
     @property
     def chunks_added(self) -> int:
@@ -124,20 +140,36 @@ def check_allowed(real: Path, roots: Sequence[Path]) -> None:
         )
 
 
+def _symlinked_folder(path: Path, folder: Path) -> str:
+    """Why a symlinked folder met while walking is not followed."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "symlink loop; not followed"
+    if folder.resolve().is_relative_to(target):
+        return f"symlink loop: points back to {target}; not followed"
+    return "symlinked folder: not followed (name it directly to ingest it)"
+
+
 def collect(
     paths: Sequence[Path | str], settings: Settings
 ) -> tuple[list[Candidate], list[FileReport], list[str]]:
-    """Expand folders and check every path: files to read, failures, ignored files.
+    """Expand folders and check every path: files to read, rows for the others, ignored files.
 
-    Folders are walked without following symlinked folders (no loops), hidden entries are
-    skipped, and files of unsupported types found inside folders are listed as ignored;
-    a file named directly with an unsupported type is a failure.
+    The rows are failures (``FAILED``: a named path that is missing, outside the allowed
+    folders, a symlink loop, of an unsupported type; a folder that cannot be listed) and skips
+    (``SKIPPED``, inside walked folders: hidden entries, files of unsupported types, symlinked
+    folders, which are not followed so a walk cannot loop; and a file already taken). The
+    files of unsupported types are also returned as ``ignored``.
     """
     roots = allowed_roots(settings)
     candidates: list[Candidate] = []
-    problems: list[FileReport] = []
+    rows: list[FileReport] = []
     ignored: list[str] = []
-    seen: set[Path] = set()
+    seen: dict[Path, str] = {}
+
+    def skip(shown: str, reason: str) -> None:
+        rows.append(FileReport(shown, SKIPPED, reason=reason))
 
     def take(shown: str, path: Path, named: bool) -> None:
         try:
@@ -147,19 +179,26 @@ def collect(
                 (s.lower() for s in (real.suffix, path.suffix) if s.lower() in SUPPORTED_EXTENSIONS), ""
             )
             if not suffix:
+                unsupported = f"unsupported file type {real.suffix or '(no extension)'}"
                 if not named:
                     ignored.append(shown)
+                    skip(shown, unsupported)
                     return
-                raise FileProblem(
-                    f"unsupported file type {real.suffix or '(no extension)'}; "
-                    f"supported: {' '.join(SUPPORTED_EXTENSIONS)}"
-                )
+                raise FileProblem(f"{unsupported}; supported: {' '.join(SUPPORTED_EXTENSIONS)}")
         except FileProblem as exc:
-            problems.append(FileReport(shown, FAILED, reason=str(exc)))
+            rows.append(FileReport(shown, FAILED, reason=str(exc)))
             return
-        if real not in seen:
-            seen.add(real)
-            candidates.append(Candidate(shown, real, suffix))
+        if real in seen:
+            skip(shown, f"the same file as {seen[real]}, already in this run")
+            return
+        seen[real] = shown
+        candidates.append(Candidate(shown, real, suffix))
+
+    def unreadable(error: OSError, real: Path, shown: str) -> None:
+        # Without this os.walk passes over a folder it cannot list without a word.
+        where = os.path.normpath(os.path.join(shown, os.path.relpath(error.filename, real)))
+        reason = f"cannot list the folder: {error.strerror or error}"
+        rows.append(FileReport(where if error.filename else shown, FAILED, reason=reason))
 
     for raw in paths:
         path = Path(raw)
@@ -168,19 +207,31 @@ def collect(
             real = resolve(path)
             check_allowed(real, roots)
         except FileProblem as exc:
-            problems.append(FileReport(shown, FAILED, reason=str(exc)))
+            rows.append(FileReport(shown, FAILED, reason=str(exc)))
             continue
         if not real.is_dir():
             take(shown, path, named=True)
             continue
-        for folder, subfolders, files in os.walk(real, followlinks=False):
-            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        on_error = functools.partial(unreadable, real=real, shown=shown)
+        for folder, subfolders, files in os.walk(real, onerror=on_error, followlinks=False):
             # Shown as the user named the folder, not as its resolved path.
             shown_folder = os.path.normpath(os.path.join(shown, os.path.relpath(folder, real)))
+            walked = []
+            for name in sorted(subfolders):
+                where = os.path.join(shown_folder, name)
+                if name.startswith("."):
+                    skip(where, "hidden folder: not walked (name it directly to ingest it)")
+                elif os.path.islink(os.path.join(folder, name)):
+                    skip(where, _symlinked_folder(Path(folder) / name, Path(folder)))
+                else:
+                    walked.append(name)
+            subfolders[:] = walked
             for name in sorted(files):
-                if not name.startswith("."):
+                if name.startswith("."):
+                    skip(os.path.join(shown_folder, name), "hidden file (name it directly to ingest it)")
+                else:
                     take(os.path.join(shown_folder, name), Path(folder) / name, named=False)
-    return candidates, problems, ignored
+    return candidates, rows, ignored
 
 
 def read_file(path: Path, max_mb: float) -> bytes:
@@ -235,7 +286,9 @@ __all__ = [
     "ADDED",
     "DUPLICATE",
     "FAILED",
+    "IN_BASE",
     "REPLACED",
+    "SKIPPED",
     "UNCHANGED",
     "Candidate",
     "Chunk",

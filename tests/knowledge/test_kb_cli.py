@@ -88,6 +88,34 @@ def test_kb_add_reports_failures_and_exits_non_zero(capsys: pytest.CaptureFixtur
     assert code == 0 and "Good content about owls." in out
 
 
+def test_kb_add_that_ingests_nothing_exits_1_with_a_row_per_skipped_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(["kb", "create", "notes"], capsys)
+    Path("assets").mkdir()
+    Path("assets/.env.txt").write_text("SECRET=1")
+    Path("assets/logo.png").write_bytes(b"\x89PNG")
+    Path("assets/self").symlink_to(Path("assets").resolve())
+    code, out, err = run(["kb", "add", "notes", "assets"], capsys)
+    assert code == 1, out + err
+    assert "no files" not in out
+    for name, reason in ((".env.txt", "hidden file"), ("logo.png", "unsupported file type .png"),
+                         ("self", "symlink loop")):  # fmt: skip
+        row = next((line for line in out.splitlines() if name in line), "")
+        assert "skipped" in row and reason in row, out
+    assert "3 skipped" in out
+    assert "nothing was ingested: 3 path(s) skipped, 0 failed" in err and "hint:" in err
+
+    Path("empty").mkdir()
+    code, out, err = run(["kb", "add", "notes", "empty"], capsys)
+    assert code == 1 and "nothing to ingest: no files under empty" in err
+
+    Path("good.md").write_text("Owls hunt at night.")
+    code, out, err = run(["kb", "add", "notes", "good.md", "assets"], capsys)
+    assert code == 0, err  # skipped paths next to an ingested file are reported, not an error
+    assert "1 added, 3 skipped" in out
+
+
 def test_kb_commands_on_a_missing_kb(capsys: pytest.CaptureFixture[str]) -> None:
     for args in (
         ["add", "ghost", "x.txt"],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.knowledge.ingest import FileProblem, chunk_file, collect, read_file
+from assistant.knowledge.ingest import FAILED, SKIPPED, FileProblem, chunk_file, collect, read_file
 from assistant.settings import Settings, load_settings
 
 
@@ -16,7 +16,7 @@ def reasons(problems: list) -> dict[str, str]:  # type: ignore[type-arg]
     return {Path(p.path).name: p.reason for p in problems}
 
 
-def test_folders_are_walked_hidden_skipped_other_types_ignored(tmp_path: Path, settings: Settings) -> None:
+def test_folders_are_walked_and_every_skipped_path_gets_a_row(tmp_path: Path, settings: Settings) -> None:
     docs = tmp_path / "docs"
     (docs / "sub").mkdir(parents=True)
     (docs / ".git").mkdir()
@@ -28,7 +28,36 @@ def test_folders_are_walked_hidden_skipped_other_types_ignored(tmp_path: Path, s
     candidates, problems, ignored = collect([docs, docs / "a.txt"], settings)
     assert [c.source.name for c in candidates] == ["a.txt", "b.MD"]  # the duplicate named path is kept once
     assert candidates[1].suffix == ".md"
-    assert problems == [] and [Path(p).name for p in ignored] == ["image.png"]
+    assert [Path(p).name for p in ignored] == ["image.png"]
+    assert all(p.status == SKIPPED for p in problems), problems
+    got = reasons(problems)
+    assert set(got) == {".git", ".hidden.txt", "image.png", "a.txt"}, got
+    assert got[".git"] == "hidden folder: not walked (name it directly to ingest it)"
+    assert got[".hidden.txt"] == "hidden file (name it directly to ingest it)"
+    assert got["image.png"] == "unsupported file type .png"  # the supported types: in the CLI's hint
+    assert got["a.txt"] == f"the same file as {docs / 'a.txt'}, already in this run"
+    assert not any(p.failed for p in problems)
+
+
+def test_a_folder_that_cannot_be_listed_is_a_failure(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    real_walk = os.walk
+
+    def walk(top, topdown=True, onerror=None, followlinks=False):  # type: ignore[no-untyped-def]
+        assert onerror is not None, "os.walk drops unreadable folders silently without onerror"
+        onerror(PermissionError(13, "Permission denied", str(Path(top) / "locked")))
+        yield from real_walk(top, topdown, onerror, followlinks)
+
+    monkeypatch.setattr(os, "walk", walk)
+    candidates, problems, _ = collect([docs], settings)
+    assert candidates == [] and [p.status for p in problems] == [FAILED]
+    assert (
+        problems[0].path.endswith("locked")
+        and "cannot list the folder: Permission denied" in problems[0].reason
+    )
 
 
 def test_paths_outside_the_allowed_roots_are_refused(
@@ -62,8 +91,14 @@ def test_a_symlinked_folder_loop_inside_a_walked_folder_is_not_followed(settings
     Path("tree").mkdir()
     Path("tree/a.txt").write_text("a")
     Path("tree/again").symlink_to(Path("tree").resolve())
+    Path("elsewhere").mkdir()
+    Path("tree/linked").symlink_to(Path("elsewhere").resolve())
     candidates, problems, _ = collect(["tree"], settings)
-    assert [c.source.name for c in candidates] == ["a.txt"] and problems == []
+    assert [c.source.name for c in candidates] == ["a.txt"]
+    assert [p.status for p in problems] == [SKIPPED, SKIPPED]
+    got = reasons(problems)
+    assert got["again"] == f"symlink loop: points back to {Path('tree').resolve()}; not followed"
+    assert got["linked"] == "symlinked folder: not followed (name it directly to ingest it)"
 
 
 def test_named_file_of_unknown_type_fails(settings: Settings) -> None:
