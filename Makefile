@@ -24,9 +24,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+# constraints.txt pins what the suite last passed with, so a fresh install is reproducible.
+$(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet -e ".[dev]" -c constraints.txt
 	touch $@
 
 setup: $(STAMP)
@@ -50,8 +51,11 @@ browser-deps:
 	  else echo "chromium is missing and we are not root: the browser tests will be skipped"; fi; \
 	fi
 
+# The whole suite on this CPU's own kernels, then the numerics tests again under every older
+# CPU capability it supports (AVX-512 -> avx2, default; AVX2 -> default): tests/cpu_capabilities.py.
 test: $(STAMP) pack-$(TEST_PACK) lint browser-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m tests.cpu_capabilities -q -m numerics
 
 demo: $(STAMP) pack-$(DEMO_PACK)
 	$(LADDER) demo --model $(DEMO_PACK) --out demo-report

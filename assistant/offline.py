@@ -24,9 +24,20 @@ PRIVACY_ENV: dict[str, str] = {
 }
 
 
+# OpenMP threads that finish their share of a parallel region spin, waiting for the next one.
+# On a machine whose cores are busy with another process, a spinning thread takes the core
+# its sibling needs: smollm2-135m answered in 11.9 s with 2 spinning threads on 2 loaded
+# cores, 1.0 s with PASSIVE (0.5 s on idle cores either way; benchmarks/threads.py). Read
+# once, when torch loads its OpenMP runtime, so it is set here, before any heavy import.
+RUNTIME_ENV: dict[str, str] = {
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+
+
 def apply_privacy_env() -> None:
-    """Set the offline/telemetry variables unless the user already chose a value."""
-    for key, value in PRIVACY_ENV.items():
+    """Set the offline/telemetry variables (and the thread wait policy) unless the user
+    already chose a value."""
+    for key, value in {**PRIVACY_ENV, **RUNTIME_ENV}.items():
         os.environ.setdefault(key, value)
 
 

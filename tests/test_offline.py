@@ -93,3 +93,19 @@ def test_ask_and_pack_load_open_no_outside_socket(real_pack_dir: Path) -> None:
     assert "SOCKET-GUARD" not in result.stderr
     assert f"model {TEST_PACK}" in result.stdout
     assert "Paris" in result.stdout
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_wait_passively_unless_the_user_chose(given: str | None, expected: str) -> None:
+    """Spinning OpenMP threads on cores another process keeps busy made an answer 20x slower
+    (benchmarks/threads.py); the policy must be in the environment before torch loads."""
+    code = (
+        "import assistant.cli, os, sys; assert 'torch' not in sys.modules; "
+        "print(os.environ['OMP_WAIT_POLICY'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected

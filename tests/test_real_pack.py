@@ -33,6 +33,7 @@ def test_answers_a_simple_question(smol: HFLocalBackend) -> None:
     assert completion.finish_reason in {"stop", "length"}
 
 
+@pytest.mark.numerics
 def test_batched_greedy_matches_one_by_one(smol: HFLocalBackend) -> None:
     prompts = ["Name a color.", "What is 2 plus 2?", "Say hello in French.", "Name a planet."]
     params = GenParams(max_new_tokens=12)

@@ -15,6 +15,11 @@ change the answer:
   last ``keep`` of each row or suffix), never the full vocabulary for every position.
 - Rows without a shared prefix run whole, in length-sorted micro-batches whose cut points
   minimise padding plus a fixed cost per forward pass.
+- **A float32 head.** Whatever the model's dtype, the final projection to the vocabulary
+  (and the log-softmax after it) runs in float32. bf16 logits of magnitude 32-64 move in
+  steps of 0.25, so log-probabilities taken from them land on a coarse grid and tie
+  multiple-choice options; the body of the model may stay bf16, its last hidden states are
+  projected with a float32 copy of the head's weights (``float32_head``).
 
 The mixin needs ``model``, ``tokenizer``, ``device`` and ``settings.batch_size`` on the
 backend that uses it.
@@ -22,7 +27,8 @@ backend that uses it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import torch
@@ -55,6 +61,51 @@ def pack_by_budget(indices: list[int], lengths: list[int], budget: int) -> list[
     return runs
 
 
+def _cache_name() -> str:
+    """The forward keyword (and output field) of the KV cache: transformers 5.2x renamed
+    ``past_key_values`` to ``cache`` and warns on the old name in every run."""
+    from transformers.utils import generic
+
+    return "cache" if hasattr(generic, "_rename_kwargs_for_bc") else "past_key_values"
+
+
+def _plain_linear(module: Any) -> bool:
+    return type(module) is torch.nn.Linear
+
+
+@contextmanager
+def float32_head(model: Any, cache: dict[str, Any]) -> Iterator[None]:
+    """While inside, ``model``'s output projection returns float32 logits computed from a
+    float32 copy of its weights (kept in ``cache`` for the next call).
+
+    Only the head's ``forward`` is swapped, so whatever the architecture does after it
+    (logit soft-capping, scaling) runs on the float32 logits too. A head that is already
+    float32, or is not a plain ``nn.Linear`` (a LoRA-wrapped head), is left as it is.
+    """
+    get_head = getattr(model, "get_output_embeddings", None)
+    head = get_head() if get_head is not None else None
+    if head is None or not _plain_linear(head) or head.weight.dtype == torch.float32:
+        yield
+        return
+    # The version counter moves on in-place edits (a merged adapter), so the copy never goes stale.
+    key = f"{head.weight.data_ptr()}:{tuple(head.weight.shape)}:{head.weight._version}"
+    if cache.get("key") != key:
+        cache.clear()
+        cache["key"] = key
+        cache["weight"] = head.weight.detach().float()
+        cache["bias"] = None if head.bias is None else head.bias.detach().float()
+    weight, bias = cache["weight"], cache["bias"]
+
+    def forward32(hidden: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(hidden.float(), weight, bias)
+
+    head.forward = forward32
+    try:
+        yield
+    finally:
+        del head.forward  # back to the class's forward
+
+
 class PrefixScoring:
     """``_score_rows`` and its helpers; see the module docstring."""
 
@@ -74,6 +125,13 @@ class PrefixScoring:
     ) -> list[_T]:
         """``reduce(logits of the last keep positions, row indices)`` over all ``rows``;
         the results come back in the order of ``rows``."""
+        cache = self.__dict__.setdefault("_head32_cache", {})
+        with float32_head(self.model, cache):
+            return self._score_rows_inner(rows, keep, reduce)
+
+    def _score_rows_inner(
+        self, rows: list[list[int]], keep: int, reduce: Callable[[torch.Tensor, list[int]], list[_T]]
+    ) -> list[_T]:
         results: dict[int, _T] = {}
         whole: list[int] = []
         for prefix_len, members in self._prefix_groups(rows, keep):
@@ -140,7 +198,7 @@ class PrefixScoring:
             output = self.model(
                 input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1
             )
-        cache = output.past_key_values
+        cache = getattr(output, _cache_name())
         plain = isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
         return cache if plain else None
 
@@ -202,7 +260,7 @@ class PrefixScoring:
                 input_ids=input_ids.to(self.device),
                 attention_mask=mask.to(self.device),
                 position_ids=positions.to(self.device),
-                past_key_values=self._cache_for(cache, 1),
+                **{_cache_name(): self._cache_for(cache, 1)},
                 use_cache=True,
                 logits_to_keep=torch.tensor(read, device=self.device),
             ).logits
@@ -231,7 +289,7 @@ class PrefixScoring:
             prefix_len, cache = prefix
             positions = positions + prefix_len
             attention = torch.cat([torch.ones((len(rows), prefix_len), dtype=torch.long), attention], dim=1)
-            extra["past_key_values"] = self._cache_for(cache, len(rows))
+            extra[_cache_name()] = self._cache_for(cache, len(rows))
         with torch.inference_mode():
             logits = self.model(
                 input_ids=input_ids.to(self.device),

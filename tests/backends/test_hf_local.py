@@ -25,6 +25,7 @@ def backend(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> H
     return HFLocalBackend(tiny_model_dir, settings)
 
 
+@pytest.mark.numerics
 def test_batched_greedy_equals_one_by_one(backend: HFLocalBackend) -> None:
     params = GenParams(max_new_tokens=12)
     batched = backend.generate([user(p) for p in PROMPTS], params)
@@ -91,6 +92,7 @@ def _manual_logprob(backend: HFLocalBackend, prompt: str, continuation: str) -> 
     return float(sum(logprobs[len(prompt_ids) - 1 + i, tok] for i, tok in enumerate(choice_ids)))
 
 
+@pytest.mark.numerics
 def test_score_choices_single_token_matches_unpadded_forward(backend: HFLocalBackend) -> None:
     prompts = ["Question: pick one\nAnswer:", "x", "the cat sat on the mat. Which? Answer:"]
     choices = ["A", "B", "C", "D"]
@@ -101,6 +103,7 @@ def test_score_choices_single_token_matches_unpadded_forward(backend: HFLocalBac
             assert value == pytest.approx(_manual_logprob(backend, prompt, choice), abs=1e-4)
 
 
+@pytest.mark.numerics
 def test_score_choices_multi_token_matches_unpadded_forward(backend: HFLocalBackend) -> None:
     prompts = ["the capital is", "你好"]
     choices = [" the mat", " a", "模型很好"]

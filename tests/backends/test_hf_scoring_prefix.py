@@ -19,6 +19,8 @@ from evaluation.loaders import ExamRow
 from evaluation.suites import ceval_prompt
 from tests.conftest import REAL_HOME, TEST_PACK
 
+pytestmark = pytest.mark.numerics
+
 LETTERS = ["A", "B", "C", "D"]
 # Over 32 tokens of shared header, like an exam subject's instructions and exemplars.
 HEADER = (
