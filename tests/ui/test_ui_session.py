@@ -75,7 +75,7 @@ def test_a_tampered_expired_foreign_or_revoked_token_is_refused(
     token = at.query_params["session"]
     expires, nonce, signature = token.split(".")
     later = str(int(expires) + 10 * 24 * 3600)
-    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
     secret = session_token.server_secret(isolated_home)
     expired = session_token.issue(secret, "workbench", locked, ttl_s=-1)
     other_password = session_token.issue(secret, "workbench", auth.hash_password("another passphrase"))

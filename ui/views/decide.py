@@ -1,6 +1,11 @@
 """Decide: pick or write a decision config, climb the ladder in the background, read the
 verdict with its charts (score ± CI by rung against the targets, cost against score), list
-past decisions and export the HTML report."""
+past decisions and export the HTML report.
+
+A decision whose knowledge base does not exist is not started (it would fail in the
+background with a command-line hint): the page says so, and for the shipped demo decisions
+offers to build the demo knowledge base here (``ui.demo_kb``). On a new install that is the
+first thing the page says."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import streamlit as st
 from ui import jobs
 from ui.common import fmt_ci, fmt_num, guard, settings, ui_defaults, ui_dir
 from ui.components import ci_chart, empty_state, job_panel, scatter_chart
+from ui.demo_kb import DEMO_KB, building, demo_documents, demo_kb_outcome, demo_kb_panel, knowledge_bases
 from ui.files import find_decision_configs, short
 from ui.i18n import current_language, lazy, t
 from ui.model_text import safe_markdown, show_markdown
@@ -42,6 +48,44 @@ def _targets() -> str:
     return "\n".join("  " + line for line in text.strip().splitlines())
 
 
+def _needed_kb(config_path: str | None) -> str | None:
+    """The knowledge base a config names, when it can be read (errors are reported on Start)."""
+    if not config_path or not Path(config_path).is_file():
+        return None
+    try:
+        from evaluation.decide import load_decision_config
+
+        return load_decision_config(Path(config_path)).kb
+    except Exception:
+        return None
+
+
+def _has_decisions() -> bool:
+    from evaluation.decide_store import DecisionStore
+
+    with DecisionStore(cfg.db_path) as store:
+        return bool(store.list_decisions(limit=1))
+
+
+def _missing_kb(needed: str | None) -> bool:
+    """Say what to do when the config's knowledge base is missing; True when it is."""
+    kbs = knowledge_bases(cfg)
+    if needed is None or (needed in kbs and not (needed == DEMO_KB and building(cfg))):
+        return False
+    if needed == DEMO_KB and demo_documents():
+        with st.container(border=True):
+            first_run = not kbs and not _has_decisions()
+            st.markdown(
+                t("dec.first_run" if first_run else "dec.demo_kb_missing", kb=DEMO_KB, n=demo_documents())
+            )
+            demo_kb_panel(cfg, "dec_demo_kb")
+    else:
+        st.warning(t("dec.kb_missing", kb=needed))
+        st.page_link("views/knowledge.py", label=t("dec.open_kb_page"), icon=":material/library_books:")
+    return True
+
+
+demo_kb_outcome(cfg)
 run_tab, past_tab = st.tabs([t("dec.tab.run"), t("dec.tab.past")])
 
 with run_tab:
@@ -78,13 +122,16 @@ with run_tab:
             st.session_state["dec_written"] = str(target)
             st.success(t("dec.saved", path=str(target)))
         config_path = st.session_state.get("dec_written")
+    kb_missing = _missing_kb(_needed_kb(config_path))
     c1, c2 = st.columns(2)
     finetune = c1.selectbox(
         t("dec.finetune"), ["config", "allow", "forbid"], format_func=lambda s: t(f"dec.finetune.{s}")
     )
     c2.caption(t("dec.language_note"))
     if st.button(
-        t("dec.start"), type="primary", disabled=not config_path or bool(jobs.active(cfg, "decide"))
+        t("dec.start"),
+        type="primary",
+        disabled=not config_path or kb_missing or bool(jobs.active(cfg, "decide")),
     ):
         with guard(t("dec.start")):
             from evaluation.decide import load_decision_config
