@@ -5,6 +5,14 @@ ranking it appears in. Ranks, not scores, are fused because cosine similarities 
 scores live on unrelated scales. The dense weight depends on whether the embedding model
 knows the query's language (see ``Fusion``).
 
+A BM25 rank must mean something (``Fusion.bm25_places``): equal scores share the places
+they span, each taking the average credit of those places, and a score under
+``Fusion.bm25_floor`` of the best one counts as no match. Otherwise 300 notes that all
+contain "limit" and "case" (about 0.0015 each; the one that also has "123" scores 1.37) get
+BM25 ranks 2..50 in arbitrary order, and the notes the dense model likes best, pushed up by
+those made-up ranks, outrank the only real match. Chunks whose fused scores tie are ordered
+by ``Hit.score``, then by chunk id.
+
 Every hit also carries absolute signals that do not depend on the other hits, so a caller
 can tell "the best match is poor" from "this is the best match": the cosine similarity to
 the query, the raw BM25 score, and the IDF-weighted share of the query's terms that the
@@ -46,7 +54,9 @@ class Hit:
     score: float
     chunk_id: str
     dense_rank: int | None = None  # 1-based rank in the dense list; None if not in it
-    bm25_rank: int | None = None  # 1-based rank in the BM25 list; None if not in it
+    # 1-based rank in the BM25 list (tied scores share the first place of the tie); None if
+    # not in it
+    bm25_rank: int | None = None
     dense_score: float | None = None  # cosine similarity to the query (None in bm25 mode)
     bm25_score: float | None = None  # raw BM25 score (0 when no query term matched)
     term_coverage: float | None = None  # IDF-weighted share of query terms in the chunk
@@ -106,10 +116,17 @@ class Fusion:
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
     foreign_dense_weight: float = 0.05
+    # BM25 scores under this share of the best score count as no match, and scores closer
+    # than ``tie_tolerance`` x the best score are ties (see ``bm25_places``).
+    bm25_floor: float = 0.01
+    tie_tolerance: float = 1e-9
 
     def __post_init__(self) -> None:
         if self.k < 0:
             raise ValueError(f"fusion k must be >= 0, got {self.k}")
+        for name in ("bm25_floor", "tie_tolerance"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"fusion {name} must be in [0, 1), got {getattr(self, name)}")
         for name in ("dense_weight", "bm25_weight", "foreign_dense_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"fusion {name} must be >= 0, got {getattr(self, name)}")
@@ -122,17 +139,77 @@ class Fusion:
         return self.foreign_dense_weight
 
     def fuse(
-        self, dense: Sequence[str], bm25: Sequence[str], dense_weight: float | None = None
+        self,
+        dense: Sequence[str],
+        bm25: Sequence[str],
+        dense_weight: float | None = None,
+        bm25_places: Sequence[tuple[int, int]] | None = None,
     ) -> list[tuple[str, float]]:
-        """Chunk ids by fused score, best first, normalized so 1.0 = first in both lists."""
+        """Chunk ids by fused score, best first, normalized so 1.0 = first in both lists.
+
+        ``bm25_places`` gives, for each chunk of ``bm25``, the first and last place of its
+        tie (``bm25_places``); it earns the mean credit of those places. Without it every
+        chunk has a place of its own. Equal fused scores come in chunk id order here; search
+        orders them by relevance.
+        """
         dense_weight = self.dense_weight if dense_weight is None else dense_weight
         scores: dict[str, float] = {}
-        for weight, ranking in ((dense_weight, dense), (self.bm25_weight, bm25)):
-            for rank, chunk_id in enumerate(ranking, start=1):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (self.k + rank)
+        for rank, chunk_id in enumerate(dense, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + dense_weight / (self.k + rank)
+        places = bm25_places if bm25_places is not None else [(r, r) for r in range(1, len(bm25) + 1)]
+        if len(places) != len(bm25):
+            raise ValueError(f"{len(places)} BM25 places for {len(bm25)} chunks")
+        credits: dict[tuple[int, int], float] = {}
+        for chunk_id, span in zip(bm25, places, strict=True):
+            if span not in credits:
+                credits[span] = self.bm25_weight * _mean_reciprocal(self.k, *span)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + credits[span]
         best = (dense_weight + self.bm25_weight) / (self.k + 1) or 1.0
         order = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(chunk_id, score / best) for chunk_id, score in order]
+
+    def bm25_places(self, scores: np.ndarray, depth: int) -> list[tuple[int, int, int]]:
+        """The BM25 ranking fusion uses: ``(position, first, last)`` for the ``depth`` best
+        chunks (``position`` indexes ``scores``), best first, where ``first..last`` are the
+        1-based places its tie spans.
+
+        A tie is every score within ``tie_tolerance`` x the best score of its highest member
+        (equal up to rounding, by default). A tie that the cut at ``depth`` would split is
+        taken whole, so tied chunks always earn the same. Scores under ``bm25_floor`` x the
+        best score are left out, as chunks with no query term are: they share only words
+        found nearly everywhere, their order is one of document length, and ranking them
+        would hand out rank credit for nothing. (A 1% floor leaves CMRC 2018 recall as it
+        was; treating scores within 1% as ties instead cost a question in 1,000.)
+        """
+        import numpy as np
+
+        if scores is None or not len(scores):
+            return []
+        best = float(scores.max())
+        if best <= 0:
+            return []
+        tolerance = self.tie_tolerance * best
+        matching = np.flatnonzero((scores > 0) & (scores >= self.bm25_floor * best))
+        if len(matching) > depth:
+            top = matching[np.argpartition(-scores[matching], depth - 1)[:depth]]
+        else:
+            top = matching
+        top = top[np.argsort(-scores[top], kind="stable")]
+        chosen = np.zeros(len(scores), dtype=bool)
+        chosen[top] = True
+        out: list[tuple[int, int, int]] = []
+        start = 0
+        while start < len(top):
+            low = scores[top[start]] - tolerance
+            end = start + int(np.count_nonzero(scores[top[start:]] >= low))
+            members = [int(p) for p in top[start:end]]
+            if end == len(top):  # the last tie may go on past the cut
+                rest = matching[~chosen[matching] & (scores[matching] >= low)]
+                members += [int(p) for p in rest[np.argsort(-scores[rest], kind="stable")]]
+            first = len(out) + 1
+            out += [(p, first, first + len(members) - 1) for p in members]
+            start = end
+        return out
 
     def relevance(self, dense_score: float | None, term_coverage: float | None, dense_weight: float) -> float:
         """Absolute relevance in [0, 1]: cosine and term coverage, weighted like the fusion."""
@@ -143,6 +220,26 @@ class Fusion:
             parts.append((self.bm25_weight, term_coverage))
         total = sum(w for w, _ in parts)
         return sum(w * v for w, v in parts) / total if total else 0.0
+
+
+def _mean_reciprocal(k: float, first: int, last: int) -> float:
+    """The mean of ``1 / (k + r)`` for places ``first..last``: what each chunk of a tie earns."""
+    import numpy as np
+
+    if first == last:
+        return 1.0 / (k + first)
+    return float(np.mean(1.0 / (k + np.arange(first, last + 1, dtype=np.float64))))
+
+
+def _fused_order(hit: Hit) -> tuple[float, ...]:
+    """Hybrid order: fused score, then (for ties) relevance, BM25 score and cosine."""
+    # Rounded: sums of the same terms added in another order may differ in the last bit.
+    return (
+        -round(hit.fused_score or 0.0, 12),
+        -hit.score,
+        -(hit.bm25_score or 0.0),
+        -(hit.dense_score or 0.0),
+    )
 
 
 def rerank_hits(model: Any, query: str, hits: list[Hit], k: int) -> list[Hit]:
@@ -205,13 +302,23 @@ def search(kb: KnowledgeBase, query: str, k: int, mode: str, rerank: bool | None
 
     dense_weight = kb.fusion.dense_weight_for(query, kb._model_covers_cjk())
     fused: dict[str, float] = {}
+    bm25_rank = {chunk_id: r for r, chunk_id in enumerate(lexical, start=1)}
+    keep = depth if use_reranker else k
     if mode == "hybrid":
-        fused = dict(kb.fusion.fuse(dense, lexical, dense_weight))
+        places = kb.fusion.bm25_places(bm25_scores, depth) if bm25_scores is not None else []
+        tied = [kb.bm25.ids[p] for p, _first, _last in places]
+        bm25_rank = {kb.bm25.ids[p]: first for p, first, _last in places}
+        fused = dict(kb.fusion.fuse(dense, tied, dense_weight, [(f, last) for _p, f, last in places]))
         order = list(fused)
+        # Chunks tied with the last one kept come along, so relevance, not chunk id, picks.
+        while keep < len(order) and round(fused[order[keep]], 12) == round(fused[order[keep - 1]], 12):
+            keep += 1
     else:
         order = dense if mode == "dense" else lexical
-    ranks = _Ranks(dense, lexical, fused, dense_weight)
-    hits = _hits(kb, order[: depth if use_reranker else k], query_tokens, query_vector, bm25_scores, ranks)
+    ranks = _Ranks(dense, bm25_rank, fused, dense_weight)
+    hits = _hits(kb, order[:keep], query_tokens, query_vector, bm25_scores, ranks)
+    if mode == "hybrid":
+        hits = sorted(hits, key=_fused_order)[: depth if use_reranker else k]
     if use_reranker:
         path = Path(str(settings.reranker_model)).expanduser()
         hits = rerank_hits(load_sentence_model(path, settings.device, cross_encoder=True), query, hits, k)
@@ -221,7 +328,7 @@ def search(kb: KnowledgeBase, query: str, k: int, mode: str, rerank: bool | None
 @dataclass
 class _Ranks:
     dense: list[str]
-    lexical: list[str]
+    bm25: dict[str, int]  # chunk id -> 1-based BM25 rank
     fused: dict[str, float]
     dense_weight: float
 
@@ -248,7 +355,6 @@ def _hits(
         zip(found, kb.bm25.coverage(query_tokens, [positions.get(c) for c in found]), strict=True)
     )
     dense_rank = {chunk_id: r for r, chunk_id in enumerate(ranks.dense, start=1)}
-    bm25_rank = {chunk_id: r for r, chunk_id in enumerate(ranks.lexical, start=1)}
     hits = []
     for chunk_id in found:
         row = rows[chunk_id]
@@ -268,7 +374,7 @@ def _hits(
                 score=kb.fusion.relevance(cosine, coverage, ranks.dense_weight),
                 chunk_id=chunk_id,
                 dense_rank=dense_rank.get(chunk_id),
-                bm25_rank=bm25_rank.get(chunk_id),
+                bm25_rank=ranks.bm25.get(chunk_id),
                 dense_score=cosine,
                 bm25_score=raw_bm25,
                 term_coverage=coverage,

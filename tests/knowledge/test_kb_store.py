@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 from assistant.errors import ConfigError, LadderError, ModelNotFoundError
 from assistant.knowledge import (
     EmbeddingModelMismatch,
+    Fusion,
     Hit,
     KnowledgeBase,
     KnowledgeBaseExists,
@@ -331,6 +333,69 @@ def test_hit_scores_separate_answerable_from_unanswerable_questions(kb: Knowledg
         for outside in (outside_zh, outside_en):
             assert inside.score > outside.score + 0.3, (inside, outside)
     assert all(0 <= h.score <= 1 for h in (inside_zh, inside_en, outside_zh, outside_en))
+
+
+def test_a_clear_bm25_winner_is_not_buried_under_arbitrary_bm25_ranks(kb: KnowledgeBase) -> None:
+    """300 generated notes: every one says "case" and "limit", so each matches the query's
+    common words with the same tiny BM25 score; only note 123 has "123". It used to fall out
+    of the top 5 behind notes whose BM25 ranks 2..50 were an accident of tie order, and the
+    hits came out of the order of the scores the CLI shows."""
+    rng = random.Random(1)
+    tails = ["", " Owner: ops.", " Owner: finance team.", " Reviewed yearly by the finance team.",
+             " See the handbook.", " Applies to all regions and contractors."]  # fmt: skip
+    notes = Path("notes")
+    notes.mkdir()
+    for n in range(1, 301):
+        text = f"Case {n}: the limit is {rng.randint(10, 999)} units per day.{rng.choice(tails)}"
+        if n == 123:  # a note the embedding model finds far from the question
+            text = (
+                "Case 123 notes from the spring offsite. The cafeteria menu changes on Mondays, parking "
+                "passes are renewed in March, and the printer on floor three needs a badge. "
+                "Its limit is 450 units."
+            )
+        (notes / f"note{n:03d}.txt").write_text(text, encoding="utf-8")
+    kb.add([notes])
+    query = "What is the limit for case 123?"
+    hits = kb.search(query, k=5)
+    winner = kb.search(query, k=1, mode="bm25")[0]
+    assert Path(winner.source).name == "note123.txt" and winner.bm25_score
+    runner_up = kb.search(query, k=2, mode="bm25")[1]
+    assert runner_up.bm25_score and winner.bm25_score > 100 * runner_up.bm25_score, "a clear margin"
+    assert Path(hits[0].source).name == "note123.txt", [(Path(h.source).name, h.score) for h in hits]
+    assert hits[0].bm25_rank == 1 and hits[0].score > 0.6
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True), "the order shown is the order of the scores shown"
+    fused = [h.fused_score or 0.0 for h in hits]
+    assert fused == sorted(fused, reverse=True)
+    # Notes that share only the common words earn nothing from BM25: the dense order decides.
+    assert [h.dense_rank for h in hits[1:]] == [1, 2, 3, 4] and all(h.bm25_rank is None for h in hits[1:])
+    # The winner ties with the dense model's first choice (each is first in one list), and
+    # the tie goes to the better relevance, not to the smaller chunk id.
+    assert hits[0].fused_score == pytest.approx(hits[1].fused_score) and hits[0].score > hits[1].score
+
+
+def test_bm25_ties_share_their_places_and_near_zero_scores_earn_nothing() -> None:
+    import numpy as np
+
+    fusion = Fusion()
+    scores = np.array([0.0, 5.0, 2.0, 5.0, 0.001, 2.0, 2.0, 4.0, 0.049, 0.05])
+    places = fusion.bm25_places(scores, depth=4)
+    # 5.0 twice (places 1-2), 4.0 (3), then the 2.0 tie: cut at depth 4 but taken whole
+    # (4-6); 0.05 is 1% of the best (7), 0.049 and 0.001 are under it: no match.
+    assert places == [(1, 1, 2), (3, 1, 2), (7, 3, 3), (2, 4, 6), (5, 4, 6), (6, 4, 6)]
+    assert fusion.bm25_places(scores, depth=10)[-1] == (9, 7, 7)
+    near = fusion.bm25_places(np.array([10.0, 10.0 + 1e-12, 9.99, 1.0]), depth=10)
+    assert near == [(1, 1, 2), (0, 1, 2), (2, 3, 3), (3, 4, 4)], "equal up to rounding is a tie"
+    loose = Fusion(tie_tolerance=0.01, bm25_floor=0.0).bm25_places(np.array([10.0, 9.95, 9.85, 0.01]), 10)
+    assert loose == [(0, 1, 2), (1, 1, 2), (2, 3, 3), (3, 4, 4)], "a tie is anchored at its best score"
+    assert fusion.bm25_places(np.zeros(3), 10) == []
+    fused = dict(fusion.fuse(["d"], ["a", "b", "c"], bm25_places=[(1, 2), (1, 2), (3, 3)]))
+    assert fused["a"] == fused["b"] == pytest.approx((1 / 11 + 1 / 12) / 2 / (2 / 11))
+    assert fused["c"] == pytest.approx(1 / 13 / (2 / 11)) and fused["d"] == pytest.approx(0.5)
+    assert fusion.fuse(["x"], ["y"]) == [("x", 0.5), ("y", 0.5)], "without places: one place each"
+    for bad in ({"tie_tolerance": 1.0}, {"bm25_floor": -0.1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Fusion(**bad)
 
 
 def test_search_arguments_are_checked(kb: KnowledgeBase) -> None:
