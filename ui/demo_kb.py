@@ -15,6 +15,7 @@ import streamlit as st
 from ui import jobs
 from ui.components import job_panel
 from ui.i18n import lazy, t
+from ui.model_text import safe_markdown
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -51,10 +52,17 @@ def demo_kb_panel(settings: Settings, key: str) -> None:
 
 
 def demo_kb_outcome(settings: Settings) -> None:
-    """Once the job this session started has finished: say so, once, at the top of the page."""
+    """Once the job this session started has finished: say how it went, once, at the top of
+    the page (the button's panel is gone by then when the knowledge base exists)."""
     job_id = st.session_state.get(_JOB)
     job = jobs.get(settings, job_id) if job_id else None
-    if job is not None and job.status == jobs.DONE:
-        st.session_state.pop(_JOB, None)
+    if job is None or not job.finished:
+        return
+    st.session_state.pop(_JOB, None)
+    if job.status == jobs.DONE:
         chunks = int(job.result.get("chunks", 0))
         st.success(t("demo.ready", kb=DEMO_KB, files=job.result.get("files", 0), chunks=chunks))
+    elif job.status != jobs.STOPPED and DEMO_KB in knowledge_bases(settings):  # else the panel says it
+        st.error(
+            t("demo.failed", kb=DEMO_KB) + "\n\n" + safe_markdown(job.error or t("job.failed_no_reason"))
+        )

@@ -283,6 +283,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "dec.open_kb_page": ("Open the Knowledge base page", "打开知识库页面"),
     "demo.create": ("Create the demo knowledge base", "创建演示知识库"),
     "demo.job_title": ("Demo knowledge base {kb}", "演示知识库 {kb}"),
+    "demo.failed": (
+        "The demo knowledge base {kb} could not be built:",
+        "无法创建演示知识库 {kb}：",
+    ),
     "demo.ready": (
         "The demo knowledge base {kb} is ready ({files} documents, {chunks} chunks). Pick a demo "
         "decision and press Decide in the background.",

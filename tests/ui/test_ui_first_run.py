@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.ui.helpers import REPO, texts, wait_jobs
 
 Open = Callable[..., Any]
@@ -63,3 +65,18 @@ def test_a_config_naming_a_missing_kb_points_to_the_knowledge_base_page(
     assert [link.proto.page for link in at.get("page_link")] == ["knowledge"]
     assert _start(at).disabled and "ladder kb" not in texts(at)
     assert at.get("button") and not any(b.key == "dec_demo_kb" for b in at.button)  # not the demo's
+
+
+def test_a_demo_kb_that_cannot_be_built_says_why_in_the_page(
+    workbench: Open, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "not_a_model").mkdir()
+    monkeypatch.setenv("LADDER_EMBEDDING_MODEL", str(tmp_path / "not_a_model"))
+    at = workbench()
+    at.button(key="dec_demo_kb").click().run()
+    finished = wait_jobs("demo_kb", timeout_s=300)
+    assert [job.status for job in finished] == ["failed"], finished[0].log_tail()
+    at.run()
+    shown = [e.value for e in at.error]
+    assert len(shown) == 1 and "not_a_model" in shown[0] and "Traceback" not in shown[0], shown
+    assert "Getting started" in texts(at)  # still the first thing to do
