@@ -63,6 +63,19 @@ def _register_subcommands() -> None:
     app.command("demo")(demo_cmd)
 
 
+@app.callback()
+def _root(
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also show info lines and what libraries print."),
+    ] = False,
+) -> None:
+    """Ladder: find the cheapest way to adopt an LLM that meets your bar, with evidence."""
+    from assistant.logs import configure
+
+    configure(verbose)
+
+
 # ---- ask --------------------------------------------------------------------------------
 @app.command()
 def ask(
