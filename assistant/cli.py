@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -26,6 +26,9 @@ from assistant.cli_common import (
     settings_from,
 )
 from assistant.errors import LadderError
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 app = typer.Typer(
     name="ladder",
@@ -272,8 +275,8 @@ def doctor(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     table.add_row("free disk", human_size(free))
     memory = psutil.virtual_memory()
     table.add_row("RAM", f"{human_size(memory.available)} available of {human_size(memory.total)}")
-    table.add_row("threads", f"{settings.threads} ({settings.sources['threads']}); {os.cpu_count()} CPUs")
-    table.add_row("dtype / device", f"{settings.dtype} / {settings.device}")
+    table.add_row("threads", _threads_line(settings.threads, settings.sources["threads"], problems))
+    table.add_row("dtype / device", _dtype_line(settings))
     state = offline_state()
     offline = state.get("HF_HUB_OFFLINE") == "1"
     table.add_row("offline", ("yes" if offline else "[yellow]no[/yellow]") + "  " +
@@ -285,6 +288,31 @@ def doctor(config: ConfigOpt = None, home: HomeOpt = None) -> None:
         out.print(f"[yellow]![/yellow] {problem}")
     if any("not writable" in p or "not installed" in p.split(":")[0] for p in problems if "pack" not in p):
         raise typer.Exit(1)
+
+
+def _threads_line(threads: int, source: str, problems: list[str]) -> str:
+    """Threads, CPUs, the load other processes put on them and the OpenMP wait policy: with
+    ACTIVE (spinning) threads on busy cores one answer took 12 s instead of 1 s."""
+    cpus = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    policy = os.environ.get("OMP_WAIT_POLICY", "") or "ACTIVE (OpenMP default)"
+    if load > cpus / 2 and not policy.upper().startswith("PASSIVE") and threads > 1:
+        problems.append(f"the CPUs are busy (load {load:.1f}) and OpenMP threads spin: "
+                        "unset OMP_WAIT_POLICY (Ladder sets PASSIVE) or use --threads 1")  # fmt: skip
+    return (f"{threads} ({source}); {cpus} CPUs, load {load:.1f}; "
+            f"idle threads wait: OMP_WAIT_POLICY={policy}")  # fmt: skip
+
+
+def _dtype_line(settings: Settings) -> str:
+    """The dtype setting, and what ``auto`` chose on this machine if it has measured."""
+    line = f"{settings.dtype} / {settings.device}"
+    if settings.dtype == "auto":
+        try:
+            profile = json.loads((settings.home / "cpu_profile.json").read_text(encoding="utf-8"))
+            line += f" (auto picked {profile['faster']} on this CPU)"
+        except (OSError, ValueError, KeyError):
+            line += " (auto measures on the first model load)"
+    return line + "; exam scores use a float32 head"
 
 
 _register_subcommands()

@@ -224,3 +224,18 @@ def test_ask_unknown_strategy_and_missing_kb(capsys: pytest.CaptureFixture[str])
     assert code == 2 and "unknown strategy 'magic'" in err
     code, _, err = run(["ask", "hi", "--strategy", "rag", "--model", "fake"], capsys)
     assert code == 2 and "needs a knowledge base" in err
+
+
+def test_doctor_says_how_threads_wait_and_warns_when_they_spin_on_busy_cores(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv("LADDER_THREADS", "2")
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.5, 7.0, 6.0))
+    code, out, _ = run(["doctor"], capsys)
+    assert code == 0 and "load 7.5" in out and "OMP_WAIT_POLICY=PASSIVE" in out
+    assert "threads spin" not in out
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    code, out, _ = run(["doctor"], capsys)
+    assert "OMP_WAIT_POLICY=ACTIVE" in out and "threads spin" in out
