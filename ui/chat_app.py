@@ -22,7 +22,7 @@ import streamlit as st
 import assistant.offline  # noqa: F401  (privacy env before anything heavy)
 from ui.common import CHAT_ICON, error_text, settings
 from ui.i18n import language_switch, t
-from ui.login import require_login
+from ui.login import require_login, sign_out
 from ui.model_text import label_text, safe_markdown, show_markdown
 from ui.streaming import StreamedAnswer
 
@@ -197,4 +197,7 @@ except Exception as exc:
     st.stop()
 language_switch(chat_settings.language)
 require_login(chat_settings, "chat")  # the same password as the workbench, a token of its own
+if chat_settings.ui_password_hash and st.sidebar.button(t("login.logout")):
+    sign_out()
+    st.rerun()
 st.navigation([st.Page(chat, title=t("chat.title"), url_path="chat", default=True)], position="hidden").run()

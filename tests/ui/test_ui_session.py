@@ -133,5 +133,8 @@ def test_the_chat_has_the_same_password_gate(chat_app: Open, locked: str) -> Non
     assert at.title[0].value == "Ask the assistant" and len(at.chat_input) == 1
     at.chat_input[0].set_value("hello").run()
     assert at.session_state["chat_history"][1]["content"] == "[fake] hello"
-    again = reload_with(CHAT_APP, at.query_params["session"])
+    token = at.query_params["session"]
+    again = reload_with(CHAT_APP, token)
     assert again.title[0].value == "Ask the assistant"
+    next(b for b in again.sidebar.button if b.label == "Sign out").click().run()
+    assert again.title[0].value == "Sign in" and reload_with(CHAT_APP, token).title[0].value == "Sign in"
