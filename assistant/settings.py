@@ -35,6 +35,10 @@ class Settings:
     dtype: str = "auto"
     device: str = "auto"
     batch_size: int = 16
+    # Exam scoring on a bf16 model: a question whose two best options are closer than this
+    # (log-probability per choice token) is scored again with a float32 copy of the model,
+    # because bf16 rounding can flip a close call; 0 = never (benchmarks/scoring_dtype.py).
+    score_recheck_margin: float = 0.25
     context_overflow: str = "truncate"
     # openai_compat backend
     openai_base_url: str | None = None
@@ -95,6 +99,8 @@ class Settings:
             raise ConfigError(f"server_max_request_kb must be > 0, got {self.server_max_request_kb}")
         if self.threads <= 0:
             raise ConfigError(f"threads must be > 0, got {self.threads}")
+        if self.score_recheck_margin < 0:
+            raise ConfigError(f"score_recheck_margin must be >= 0, got {self.score_recheck_margin}")
         if self.batch_size <= 0:
             raise ConfigError(f"batch_size must be > 0, got {self.batch_size}")
         if self.max_concurrency <= 0:

@@ -73,7 +73,10 @@ def model_identity(model: str, settings: Settings) -> str:
     from assistant.models.refs import parse_model_ref
 
     ref = parse_model_ref(model, settings)
-    parts: list[Any] = [ref.text, settings.dtype, settings.device, settings.context_overflow]
+    # "float32 head": exam scores from before the head projected in float32 (bf16 logits,
+    # tied options) must not be served from the cache.
+    parts: list[Any] = [ref.text, settings.dtype, settings.device, settings.context_overflow,
+                        "float32 head", settings.score_recheck_margin]  # fmt: skip
     folders = []
     if ref.kind == "pack":
         folders.append(settings.models_dir / ref.target)

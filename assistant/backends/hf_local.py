@@ -92,6 +92,11 @@ def pick_dtype(setting: str, device: str, home: Path) -> torch.dtype:
     return torch.bfloat16 if profile["faster"] == "bfloat16" else torch.float32
 
 
+def _top_two_gap(row: list[float]) -> float:
+    top = sorted(row, reverse=True)
+    return top[0] - top[1]
+
+
 class HFLocalBackend(PrefixScoring):
     def __init__(
         self,
@@ -101,7 +106,7 @@ class HFLocalBackend(PrefixScoring):
         adapter: str | Path | None = None,
         model_id: str | None = None,
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -110,12 +115,29 @@ class HFLocalBackend(PrefixScoring):
         torch.set_num_threads(self.settings.threads)
         self.device = pick_device(self.settings.device)
         self.dtype = pick_dtype(self.settings.dtype, self.device, self.settings.home)
+        self.adapter = Path(adapter) if adapter else None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=self.dtype)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
-        self.adapter = Path(adapter) if adapter else None
+        self.model: Any = self._load_model(self.dtype)
+        model = self.model
+        self._float32_twin: Any = None
+        self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.context_window = int(getattr(model.config, "max_position_embeddings", 0) or _FALLBACK_CONTEXT)
+        self._eos_ids = self._collect_eos_ids()
+
+    def _load_model(self, dtype: torch.dtype) -> Any:
+        """The model (with the adapter, if any) in ``dtype`` on the device, in eval mode."""
+        from transformers import AutoModelForCausalLM
+
+        try:
+            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
         if self.adapter is not None:
             from peft import PeftModel
 
@@ -123,13 +145,7 @@ class HFLocalBackend(PrefixScoring):
 
             with renamed_property_warnings_off():
                 model = PeftModel.from_pretrained(model, str(self.adapter))
-        self.model: Any = model.to(self.device).eval()
-        self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.tokenizer.padding_side = "left"
-        self.context_window = int(getattr(model.config, "max_position_embeddings", 0) or _FALLBACK_CONTEXT)
-        self._eos_ids = self._collect_eos_ids()
+        return model.to(self.device).eval()
 
     def _collect_eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -302,6 +318,43 @@ class HFLocalBackend(PrefixScoring):
         texts = [self.render([Message("user", p)]) if templated else p for p in prompts]
         prompt_ids = [self._fit(self.tokenizer(t, add_special_tokens=False)["input_ids"], budget)[0]
                       for t in texts]  # fmt: skip
+        scores = self._choice_scores(prompt_ids, choice_ids)
+        return self._recheck_close_calls(scores, prompt_ids, choice_ids)
+
+    def _recheck_close_calls(
+        self, scores: list[list[float]], prompt_ids: list[list[int]], choice_ids: list[list[int]]
+    ) -> list[list[float]]:
+        """Scores again, with a float32 copy of the model, the prompts whose two best options
+        a bf16 model put closer than ``score_recheck_margin`` (per choice token).
+
+        bf16 rounds every layer's output; on C-Eval it moved the gap between the two best
+        options by up to 0.07 (qwen2.5-coder-0.5b) and 0.15 (smollm2-135m), enough to flip a
+        close call (benchmarks/scoring_dtype.py). A call decided by more than that is the
+        same in float32, so only the close ones pay for float32. The copy loads on first use.
+        """
+        margin = self.settings.score_recheck_margin * max(len(ids) for ids in choice_ids)
+        if self.dtype == torch.float32 or margin <= 0 or len(choice_ids) < 2:
+            return scores
+        close = [i for i, row in enumerate(scores) if _top_two_gap(row) < margin]
+        if not close:
+            return scores
+        if self._float32_twin is None:
+            log.info("loading a float32 copy of %s to re-check close exam calls", self.model_id)
+            self._float32_twin = self._load_model(torch.float32)
+        fast, self.model = self.model, self._float32_twin
+        try:
+            exact = self._choice_scores([prompt_ids[i] for i in close], choice_ids)
+        finally:
+            self.model = fast
+        log.info("re-scored %d of %d close calls in float32", len(close), len(scores))
+        rechecked = list(scores)
+        for index, row in zip(close, exact, strict=True):
+            rechecked[index] = row
+        return rechecked
+
+    def _choice_scores(self, prompt_ids: list[list[int]], choice_ids: list[list[int]]) -> list[list[float]]:
+        """Log-probability sums of every choice after every (tokenized) prompt."""
+        longest = max(len(ids) for ids in choice_ids)
         if longest == 1:
             letters = torch.tensor([ids[0] for ids in choice_ids])
 
@@ -310,7 +363,7 @@ class HFLocalBackend(PrefixScoring):
                 return scores
 
             return self._score_rows(prompt_ids, 1, letter_scores)
-        n = len(choices)
+        n = len(choice_ids)
 
         def choice_sums(logits: torch.Tensor, rows: list[int]) -> list[float]:
             sums = []

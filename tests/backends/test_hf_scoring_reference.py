@@ -150,3 +150,29 @@ def test_every_path_equals_a_plain_forward_on_the_real_pack(
         scores = backend.score_choices(PROMPTS, LETTERS, chat_template=False)
         steps = {round((a - b) * 4, 6) % 1 for row in scores for a in row for b in row}
         assert steps != {0.0}, "option scores differ only by multiples of 0.25: bf16 logits"
+
+
+def test_close_bf16_calls_are_scored_again_in_float32(tiny_model_dir: Path, tmp_path: Path) -> None:
+    def backend(dtype: str, margin: float) -> HFLocalBackend:
+        values = {"home": str(tmp_path), "threads": 1, "dtype": dtype, "score_recheck_margin": margin}
+        return HFLocalBackend(tiny_model_dir, load_settings(values))
+
+    exact = backend("float32", 0.25).score_choices(PROMPTS, LETTERS, chat_template=False)
+    fast = backend("bfloat16", 0.0)
+    plain = fast.score_choices(PROMPTS, LETTERS, chat_template=False)
+    assert fast._float32_twin is None, "margin 0: bf16 only, no float32 copy"
+    gaps = sorted(sorted(row)[-1] - sorted(row)[-2] for row in plain)
+    margin = (gaps[len(gaps) // 2 - 1] + gaps[len(gaps) // 2]) / 2  # half the calls are close
+    mixed = backend("bfloat16", margin)
+    rechecked = mixed.score_choices(PROMPTS, LETTERS, chat_template=False)
+    close = 0
+    for bf16_row, row, fp32_row in zip(plain, rechecked, exact, strict=True):
+        top = sorted(bf16_row)
+        if top[-1] - top[-2] < margin:
+            close += 1
+            assert row == pytest.approx(fp32_row, abs=tolerance(torch.float32, 2, 64.0)), "close: float32"
+        else:
+            assert row == pytest.approx(bf16_row, abs=1e-6), "clear: bf16 kept"
+    assert close == len(PROMPTS) // 2
+    assert mixed.model.dtype == torch.bfloat16, "the bf16 model is back in place"
+    assert mixed._float32_twin.dtype == torch.float32
