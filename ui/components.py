@@ -1,8 +1,9 @@
 """Shared widgets: background-job panels, score tables with CIs, charts.
 
-Everything a user or a document wrote is shown through elements that escape it (``st.text``,
-``st.dataframe``, ``st.code``, Markdown without ``unsafe_allow_html``): no script in a
-document or an answer can run in the page.
+Everything a user, a document or the model wrote is shown through elements that escape it
+(``st.text``, ``st.dataframe``, ``st.code``) or as Markdown through ``ui.model_text`` (no
+image, no HTML): nothing in a document or an answer can run in the page or make the browser
+fetch a URL.
 """
 
 from __future__ import annotations

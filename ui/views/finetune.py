@@ -16,6 +16,7 @@ from ui.common import guard, settings, ui_dir
 from ui.components import empty_state, job_panel
 from ui.files import find_suites, short
 from ui.i18n import lazy, t
+from ui.model_text import safe_markdown
 
 cfg = settings()
 st.title(t("ft.title"))
@@ -172,7 +173,7 @@ def _curve(run_id: str) -> None:
         box = st.error if run.verdict == "diverging" else st.warning if run.verdict == "spikes" else st.info
         box(t("ft.verdict", verdict=run.verdict, message=run.message or ""))
     if run.error:
-        st.error(run.error)
+        st.error(safe_markdown(run.error))
 
 
 with train_tab:
