@@ -11,6 +11,11 @@ accuracy of both, wall time of both, and the bf16 error of the top-two margin (t
 between the best and second-best option, the number a flip depends on): its 99th
 percentile and maximum, and the share of questions whose bf16 margin is below each
 candidate threshold (those a "bf16, then float32 for close calls" policy would re-score).
+
+Then the policy itself, as Ladder runs it by default on a bf16 model: bf16, and the calls
+closer than ``--margin`` (the ``score_recheck_margin`` setting) scored again by a float32
+copy: its agreement with float32, its wall time (the float32 copy's load included, once),
+and the share of calls it re-scored.
 """
 
 from __future__ import annotations
@@ -62,22 +67,30 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=6, help="val questions per subject")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--margin", type=float, default=None, help="default: the setting's default")
     args = parser.parse_args()
 
     subjects = sorted(exam_files(args.ceval, "val", "ceval"))
     sets = {"A (choose)": subjects[0::2], "B (check)": subjects[1::2]}
     backends = {}
-    for dtype in ("float32", "bfloat16"):
-        settings = load_settings({"dtype": dtype, "threads": args.threads, "batch_size": args.batch_size})
+    margin_default = load_settings().score_recheck_margin
+    recheck = margin_default if args.margin is None else args.margin
+    for dtype in ("float32", "bfloat16", "recheck"):
+        rechecks = dtype == "recheck"
+        settings = load_settings({"dtype": "bfloat16" if rechecks else dtype, "threads": args.threads,
+                                  "batch_size": args.batch_size,
+                                  "score_recheck_margin": recheck if rechecks else 0.0})  # fmt: skip
         backend = load_backend(args.model, settings)
         assert isinstance(backend, HFLocalBackend), f"{args.model} is not a local model"
         backends[dtype] = backend
+    print(f"bf16 + float32 re-check of calls closer than {recheck} ('recheck' columns)")
     print(
         f"{args.model}, {args.threads} threads, batch {args.batch_size}, {args.limit} questions per subject"
     )
     header = (f"{'set':<11} {'shots':>5} {'n':>4} {'agree':>7} {'acc fp32':>8} {'acc bf16':>8} {'fp32 s':>7} "
               f"{'bf16 s':>7} {'speed':>6} {'err p99':>7} {'err max':>7} "
-              + " ".join(f"{'<' + str(t):>6}" for t in THRESHOLDS))  # fmt: skip
+              + " ".join(f"{'<' + str(t):>6}" for t in THRESHOLDS)
+              + f" {'recheck agree':>13} {'recheck s':>9} {'share':>6}")  # fmt: skip
     print(header)
     for name, chosen in sets.items():
         for shots in (int(s) for s in args.shots.split(",")):
@@ -88,7 +101,9 @@ def main() -> None:
                 start = time.perf_counter()
                 scores[dtype] = backend.score_choices(prompts, LETTERS, chat_template=False)
                 seconds[dtype] = time.perf_counter() - start
-            full, half = scores["float32"], scores["bfloat16"]
+            full, half, mixed = scores["float32"], scores["bfloat16"], scores["recheck"]
+            mixed_agree = sum(best(f) == best(m) for f, m in zip(full, mixed, strict=True)) / len(items)
+            share = sum(margin(h) < recheck for h in half) / len(items)
             agree = sum(best(f) == best(h) for f, h in zip(full, half, strict=True)) / len(items)
             acc = {d: sum(LETTERS[best(r)] == a for r, (_, a) in zip(s, items, strict=True)) / len(items)
                    for d, s in scores.items()}  # fmt: skip
@@ -101,7 +116,9 @@ def main() -> None:
             print(f"{name:<11} {shots:>5} {len(items):>4} {agree:>7.1%} {acc['float32']:>8.3f} "
                   f"{acc['bfloat16']:>8.3f} {seconds['float32']:>7.1f} {seconds['bfloat16']:>7.1f} "
                   f"{seconds['float32'] / seconds['bfloat16']:>5.2f}x {p99:>7.3f} {errors[-1]:>7.3f} "
-                  + " ".join(f"{c:>6.1%}" for c in close), flush=True)  # fmt: skip
+                  + " ".join(f"{c:>6.1%}" for c in close)
+                  + f" {mixed_agree:>13.1%} {seconds['recheck']:>9.1f} {share:>6.1%}",
+                  flush=True)  # fmt: skip
             flips = [(margin(f), margin(h)) for f, h in zip(full, half, strict=True) if best(f) != best(h)]
             if flips:
                 print(f"{'':<11} flips: fp32/bf16 margins "

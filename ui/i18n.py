@@ -110,6 +110,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kb.status.unchanged": ("unchanged", "未变化"),
     "kb.status.duplicate": ("duplicate", "重复"),
     "kb.status.failed": ("failed", "失败"),
+    "kb.status.skipped": ("skipped", "已跳过"),
     "kb.col.size": ("size", "大小"),
     "kb.col.chunking": ("chunking", "分块"),
     "kb.col.path": ("path", "路径"),

@@ -23,7 +23,10 @@ def test_every_visible_string_has_both_languages() -> None:
         used |= set(re.findall(r"\b(?:t|lazy)\(\s*[\"']([a-z_.]+)[\"']", path.read_text(encoding="utf-8")))
     used -= {"job.status.", "kb.status.", "set.weak."}  # built from a status or a reason:
     used |= {"job.status." + s for s in ("queued", "running", "done", "failed", "stopped", "died")}
-    used |= {"kb.status." + s for s in ("added", "replaced", "unchanged", "duplicate", "failed")}
+    from assistant.knowledge import ingest
+
+    statuses = (ingest.ADDED, ingest.REPLACED, ingest.UNCHANGED, ingest.DUPLICATE, ingest.FAILED, ingest.SKIPPED)
+    used |= {"kb.status." + s for s in statuses}
     from ui.auth import PROBLEMS
 
     used |= {"set.weak." + problem for problem in PROBLEMS}
