@@ -25,7 +25,8 @@ def test_every_visible_string_has_both_languages() -> None:
     used |= {"job.status." + s for s in ("queued", "running", "done", "failed", "stopped", "died")}
     from assistant.knowledge import ingest
 
-    statuses = (ingest.ADDED, ingest.REPLACED, ingest.UNCHANGED, ingest.DUPLICATE, ingest.FAILED, ingest.SKIPPED)
+    statuses = (ingest.ADDED, ingest.REPLACED, ingest.UNCHANGED, ingest.DUPLICATE, ingest.FAILED,
+                ingest.SKIPPED)  # fmt: skip
     used |= {"kb.status." + s for s in statuses}
     from ui.auth import PROBLEMS
 
