@@ -6,6 +6,13 @@
 four-option prompts. Every comparison is measured side by side in the same run, and the
 table shows ratios against the one-by-one baseline. Target: batched generation >= 3x the
 tokens/s of the one-by-one loop.
+
+It also checks ``dtype: auto``: the table ends with what auto picks on this CPU (from its
+small matmul probe) and which dtype was faster here for batched generation and for batched
+scoring. Run it once more as an AVX2-only machine would to check the other CPU kind::
+
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        .venv/bin/python benchmarks/generation.py
 """
 
 from __future__ import annotations
@@ -145,6 +152,21 @@ def main() -> None:
     speedups = {r.dtype: r.rate / baseline(r).rate for r in rows if r.case.startswith("generate batched")}
     verdicts = ", ".join(f"{d} {s:.2f}x {'PASS' if s >= 3 else 'FAIL'}" for d, s in speedups.items())
     print(f"\nbatched generation speed-up over one-by-one (target >= 3x): {verdicts}")
+    import tempfile
+
+    import torch
+
+    from assistant.backends.hf_local import pick_dtype
+
+    with tempfile.TemporaryDirectory() as probe_home:
+        auto = str(pick_dtype("auto", "cpu", Path(probe_home))).removeprefix("torch.")
+    for case in ("generate batched", "score_choices batched"):
+        timed = {r.dtype: r.rate for r in rows if r.case.startswith(case)}
+        if len(timed) > 1:
+            faster = max(timed, key=timed.__getitem__)
+            verdict = "right" if faster == auto else "WRONG"
+            print(f"{case}: faster here {faster}; auto picks {auto} on this CPU "
+                  f"({torch.backends.cpu.get_cpu_capability()}): {verdict}")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": args.model, "threads": base.threads, "speedups": speedups,
                "rows": [{**asdict(r), "rate": r.rate} for r in rows]}  # fmt: skip
