@@ -213,9 +213,13 @@ def kb_search(
     if not hits:
         _out().print("no matches")
         return
+    # Hybrid hits come in the order of their fused score, not of relevance: show both.
+    fused = any(hit.fused_score is not None for hit in hits)
     table = Table(title=f"{mode} search in {name}")
     table.add_column("#", justify="right")
     table.add_column("score", justify="right")
+    if fused:
+        table.add_column("fused", justify="right")
     table.add_column("source", overflow="fold")
     table.add_column("chunk", justify="right")
     table.add_column("text", overflow="fold")
@@ -223,7 +227,8 @@ def kb_search(
         where = hit.source + (f" p.{hit.page}" if hit.page is not None else "")
         snippet = " ".join(hit.text.split())
         snippet = snippet[:200] + ("…" if len(snippet) > 200 else "")
-        table.add_row(str(rank), f"{hit.score:.3f}", escape(where), str(hit.chunk), escape(snippet))
+        scores = [f"{hit.score:.3f}"] + ([f"{hit.fused_score or 0.0:.4f}"] if fused else [])
+        table.add_row(str(rank), *scores, escape(where), str(hit.chunk), escape(snippet))
     _out().print(table)
 
 

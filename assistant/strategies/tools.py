@@ -266,7 +266,7 @@ def kb_search(args: dict[str, Any], context: ToolContext) -> ToolResult:
         return ToolResult("No passages found.")
     lines = []
     for number, hit in enumerate(hits, start=1):
-        where = hit.source + (f" p.{hit.page}" if hit.page is not None else "")
+        where = hit.source_name + (f" p.{hit.page}" if hit.page is not None else "")
         lines.append(f"[{number}] ({where}) {hit.text}")
     return ToolResult("\n".join(lines), contexts=[hit.text for hit in hits], data=hits)
 

@@ -35,8 +35,9 @@ class FakeKnowledgeBase:
     def open(cls, name: str, settings: Any) -> FakeKnowledgeBase:
         cls.opened.append((name, settings))
         return cls([
-            Hit("Refunds take 14 days.", "policy.pdf", 3, 0, 0.9, "policy.pdf#0"),
-            Hit("Shipping is free over 50 EUR.", "faq.md", None, 2, 0.7, "faq.md#2"),
+            # Sources are the paths files were ingested from; the model sees file names only.
+            Hit("Refunds take 14 days.", "/srv/ladder/ui/uploads/hr/policy.pdf", 3, 0, 0.9, "policy.pdf#0"),
+            Hit("Shipping is free over 50 EUR.", "/srv/ladder/ui/uploads/faq.md", None, 2, 0.7, "faq.md#2"),
         ])  # fmt: skip
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
