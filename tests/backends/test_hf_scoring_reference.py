@@ -95,14 +95,18 @@ def head_inputs_and_scores(backend: HFLocalBackend, prompts: list[str]) -> tuple
     return torch.cat(seen), scores
 
 
+def scoring_backend(folder: Path, home: Path, dtype_name: str) -> HFLocalBackend:
+    settings = load_settings({"home": str(home), "threads": 1, "dtype": dtype_name, "batch_size": 3})
+    backend = HFLocalBackend(folder, settings)
+    assert backend.model.dtype == DTYPES[dtype_name]
+    return backend
+
+
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 def test_every_path_equals_a_plain_forward_on_the_tiny_model(
     tiny_model_dir: Path, tmp_path: Path, dtype_name: str
 ) -> None:
-    settings = load_settings({"home": str(tmp_path), "threads": 1, "dtype": dtype_name, "batch_size": 3})
-    backend = HFLocalBackend(tiny_model_dir, settings)
-    assert backend.model.dtype == DTYPES[dtype_name]
-    check_every_path(backend, DTYPES[dtype_name], PROMPTS)
+    check_every_path(scoring_backend(tiny_model_dir, tmp_path, dtype_name), DTYPES[dtype_name], PROMPTS)
 
 
 def test_bf16_scores_come_from_a_float32_projection(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -141,8 +145,7 @@ def test_float32_head_leaves_a_float32_model_alone(tiny_model_dir: Path, tmp_pat
 def test_every_path_equals_a_plain_forward_on_the_real_pack(
     real_pack_dir: Path, tmp_path: Path, dtype_name: str
 ) -> None:
-    settings = load_settings({"home": str(tmp_path), "threads": 1, "dtype": dtype_name, "batch_size": 3})
-    backend = HFLocalBackend(real_pack_dir, settings)
+    backend = scoring_backend(real_pack_dir, tmp_path, dtype_name)
     # Three prompts of a family that shares a prefix, and two strays: every path still runs.
     check_every_path(backend, DTYPES[dtype_name], [*PROMPTS[1:4], *PROMPTS[-2:]])
     if dtype_name == "bfloat16":
