@@ -42,12 +42,18 @@ def test_batched_greedy_matches_one_by_one(smol: HFLocalBackend) -> None:
     assert batched == single
 
 
-def test_score_choices_prefers_the_true_answer(smol: HFLocalBackend) -> None:
+def test_score_choices_prefers_the_true_answer(smol: HFLocalBackend, real_pack_dir: Path) -> None:
     question = "What is the capital of France?"
     choices = [f"The capital of France is {city}." for city in ("Berlin", "Paris", "London")]
-    scores = smol.score_choices([question, question], choices)
-    assert scores[0] == pytest.approx(scores[1], abs=1e-4)  # padding does not change scores
+    scores = smol.score_choices([question, question], choices)  # the default dtype (bf16 on AVX-512)
     assert max(range(3), key=lambda i: scores[0][i]) == 1
+    assert max(range(3), key=lambda i: scores[1][i]) == 1
+    # Where a row sits in the batch does not change its scores, to float32 rounding. (In bf16
+    # the batch's shape moves them by bf16 rounding; tests/backends/test_hf_scoring_reference.py
+    # holds every path to a bound derived from the dtype.)
+    exact = HFLocalBackend(real_pack_dir, load_settings({"home": str(REAL_HOME), "dtype": "float32"}))
+    scores = exact.score_choices([question, question], choices)
+    assert scores[0] == pytest.approx(scores[1], abs=1e-4)
 
 
 def test_single_letter_scores_are_log_probabilities(smol: HFLocalBackend) -> None:

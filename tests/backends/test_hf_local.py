@@ -225,3 +225,24 @@ def test_a_stream_stops_before_the_stop_string_and_a_batch_does_not_stream(backe
     assert cut.finish_reason == "stop" and stop not in cut.text and len(cut.text) >= 2
     assert "".join(sent) == cut.text and len(sent) > 1
     assert len(batch) == 2 and "".join(sent) == cut.text  # the batch sent nothing
+
+
+def test_auto_dtype_measures_again_on_another_cpu_or_instruction_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A LADDER_HOME moved to another CPU kind, or a run with the matmul libraries capped to
+    AVX2 (the numerics reruns), must not reuse a choice measured elsewhere."""
+    from assistant.backends import hf_local
+
+    timings = {torch.float32: 1.0, torch.bfloat16: 0.5}
+    monkeypatch.setattr(hf_local, "_measure_matmul", lambda dtype, repeats=12: timings[dtype])
+    assert pick_dtype("auto", "cpu", tmp_path) == torch.bfloat16
+    timings[torch.bfloat16] = 20.0  # as if bf16 were emulated: capped to AVX2
+    assert pick_dtype("auto", "cpu", tmp_path) == torch.bfloat16, "same machine, same settings: remembered"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert pick_dtype("auto", "cpu", tmp_path) == torch.float32, "another instruction set: measured again"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(hf_local, "_cpu_model", lambda: "Another CPU @ 2.0GHz")
+    assert pick_dtype("auto", "cpu", tmp_path) == torch.float32, "another CPU model: measured again"
+    profile = json.loads((tmp_path / "cpu_profile.json").read_text())
+    assert "Another CPU" in profile["key"]
