@@ -292,15 +292,17 @@ def doctor(config: ConfigOpt = None, home: HomeOpt = None) -> None:
 
 def _threads_line(threads: int, source: str, problems: list[str]) -> str:
     """Threads, CPUs, the load other processes put on them and the OpenMP wait policy: with
-    ACTIVE (spinning) threads on busy cores one answer took 12 s instead of 1 s."""
+    threads that spin on busy cores one answer took 11.8 s instead of 4.3 s (benchmarks/threads.py)."""
     cpus = os.cpu_count() or 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    policy = os.environ.get("OMP_WAIT_POLICY", "") or "ACTIVE (OpenMP default)"
+    policy = os.environ.get("OMP_WAIT_POLICY", "") or "unset"
+    spin = os.environ.get("GOMP_SPINCOUNT", "") or "unset"
     if load > cpus / 2 and not policy.upper().startswith("PASSIVE") and threads > 1:
         problems.append(f"the CPUs are busy (load {load:.1f}) and OpenMP threads spin: "
-                        "unset OMP_WAIT_POLICY (Ladder sets PASSIVE) or use --threads 1")  # fmt: skip
-    return (f"{threads} ({source}); {cpus} CPUs, load {load:.1f}; "
-            f"idle threads wait: OMP_WAIT_POLICY={policy}")  # fmt: skip
+                        "unset OMP_WAIT_POLICY and GOMP_SPINCOUNT (Ladder then sets a short spin) "
+                        "or use --threads 1")  # fmt: skip
+    return (f"{threads} ({source}); {cpus} CPUs, load {load:.1f}; idle threads wait: "
+            f"OMP_WAIT_POLICY={policy} GOMP_SPINCOUNT={spin}")  # fmt: skip
 
 
 def _dtype_line(settings: Settings) -> str:
