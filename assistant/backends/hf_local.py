@@ -148,13 +148,13 @@ class HFLocalBackend(PrefixScoring):
         except (OSError, ValueError, KeyError) as exc:
             raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
         self.model: Any = self._load_model(self.dtype)
-        model = self.model
         self._float32_twin: Any = None
         self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
-        self.context_window = int(getattr(model.config, "max_position_embeddings", 0) or _FALLBACK_CONTEXT)
+        window = getattr(self.model.config, "max_position_embeddings", 0)
+        self.context_window = int(window or _FALLBACK_CONTEXT)
         self._eos_ids = self._collect_eos_ids()
 
     def _load_model(self, dtype: torch.dtype) -> Any:

@@ -27,6 +27,7 @@ backend that uses it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -61,16 +62,13 @@ def pack_by_budget(indices: list[int], lengths: list[int], budget: int) -> list[
     return runs
 
 
+@functools.cache
 def _cache_name() -> str:
     """The forward keyword (and output field) of the KV cache: transformers 5.2x renamed
-    ``past_key_values`` to ``cache`` and warns on the old name in every run."""
+    ``past_key_values`` to ``cache`` and warns on the old name in every run. Looked up once."""
     from transformers.utils import generic
 
     return "cache" if hasattr(generic, "_rename_kwargs_for_bc") else "past_key_values"
-
-
-def _plain_linear(module: Any) -> bool:
-    return type(module) is torch.nn.Linear
 
 
 @contextmanager
@@ -84,7 +82,7 @@ def float32_head(model: Any, cache: dict[str, Any]) -> Iterator[None]:
     """
     get_head = getattr(model, "get_output_embeddings", None)
     head = get_head() if get_head is not None else None
-    if head is None or not _plain_linear(head) or head.weight.dtype == torch.float32:
+    if head is None or type(head) is not torch.nn.Linear or head.weight.dtype == torch.float32:
         yield
         return
     # The version counter moves on in-place edits (a merged adapter), so the copy never goes stale.
@@ -99,7 +97,7 @@ def float32_head(model: Any, cache: dict[str, Any]) -> Iterator[None]:
     def forward32(hidden: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.linear(hidden.float(), weight, bias)
 
-    head.forward = forward32
+    vars(head)["forward"] = forward32  # an instance attribute shadows the class's forward
     try:
         yield
     finally:
