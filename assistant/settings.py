@@ -66,7 +66,7 @@ class Settings:
     price_table: Path | None = None
     # decisions: the language of the plain-words reasons (en | zh)
     language: str = "en"
-    # `ladder serve` (see assistant/server/): comma-separated "sha256:<hex>" hashes of the API
+    # `ladder serve` (see ui/server/): comma-separated "sha256:<hex>" hashes of the API
     # keys it accepts (`ladder serve --new-key` makes one), a YAML file of named strategy
     # configs offered as models, comma-separated model references clients may name besides
     # the server's model (nothing else a client names is ever loaded), requests waiting for

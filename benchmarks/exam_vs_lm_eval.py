@@ -56,7 +56,7 @@ from typing import Any
 import yaml
 
 import assistant  # noqa: F401  (offline env first)
-from evaluation.loaders import subject_category, subject_zh
+from evaluation.suites.readers import subject_category, subject_zh
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
@@ -271,7 +271,7 @@ from lm_eval.models.huggingface import HFLM
 HFLM(pretrained={pack!r}, dtype="float32", device="cpu", batch_size={batch})
 """
 LOAD_LADDER = """
-from assistant.backends.hf_local import HFLocalBackend
+from assistant.backends.hf.local import HFLocalBackend
 from assistant.settings import load_settings
 HFLocalBackend({pack!r}, load_settings({{"dtype": {dtype!r}, "device": "cpu", "threads": {threads}}}))
 """

@@ -10,7 +10,7 @@ prompt-completion dataset, where ``completion_only_loss`` is on by default), and
 examples in the same batches (the baseline reads them in Ladder's order, sequentially). Each trainer
 runs in its own subprocess, so its peak RSS is its own.
 
-- ``ladder``: ``finetune.train`` with its defaults (``packed`` batching: no padding, and the
+- ``ladder``: ``finetune.train.run`` with its defaults (``packed`` batching: no padding, and the
   context a micro-batch's examples have in common computed once).
 - ``trl (default)``: ``SFTTrainer`` with trl's defaults (no packing, padding per batch,
   gradient checkpointing on), except what must match (the hyperparameters above, fp32).
@@ -66,9 +66,9 @@ def load_rows(path: Path) -> list[list[dict[str, str]]]:
 
 
 def held_out_loss(model: Any, tokenizer: Any, rows: list[list[dict[str, str]]]) -> float:
-    from finetune.train_batches import evaluate_loss
-    from finetune.train_data import encode_chat
-    from finetune.train_loop import pad_id_of
+    from finetune.train.batches import evaluate_loss
+    from finetune.train.data import encode_chat
+    from finetune.train.loop import pad_id_of
 
     examples = [e for e in (encode_chat(tokenizer, r, 1024) for r in rows) if e is not None]
     return evaluate_loss(model, examples, 8, "padded", pad_id_of(tokenizer), "cpu")
@@ -80,10 +80,10 @@ def run_ladder(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from assistant.models.progress import NullProgress
+    from assistant.progress import NullProgress
     from assistant.settings import load_settings
-    from finetune.train import TrainRequest, train
-    from finetune.train_config import TrainConfig
+    from finetune.train.config import TrainConfig
+    from finetune.train.run import TrainRequest, train
 
     class Clock(NullProgress):
         def __init__(self) -> None:
@@ -131,7 +131,7 @@ def run_ladder(
 
 def ladder_order(n: int, batch_size: int, steps: int) -> list[int]:
     """The examples Ladder's trainer takes, in order, epoch after epoch, for ``steps`` batches."""
-    from finetune.train_batches import epoch_batches
+    from finetune.train.batches import epoch_batches
 
     order: list[int] = []
     epoch = 0

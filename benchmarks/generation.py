@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import assistant  # noqa: F401  (offline env first)
-from assistant.backends.hf_local import HFLocalBackend
+from assistant.backends.hf.local import HFLocalBackend
 from assistant.models.pull import ensure_pack
 from assistant.settings import load_settings
 from assistant.types import GenParams, user
@@ -156,7 +156,7 @@ def main() -> None:
 
     import torch
 
-    from assistant.backends.hf_local import pick_dtype
+    from assistant.backends.hf.local import pick_dtype
 
     with tempfile.TemporaryDirectory() as probe_home:
         auto = str(pick_dtype("auto", "cpu", Path(probe_home))).removeprefix("torch.")

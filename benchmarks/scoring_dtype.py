@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 import assistant  # noqa: F401  (offline env first)
-from assistant.backends.hf_local import HFLocalBackend
+from assistant.backends.hf.local import HFLocalBackend
 from assistant.models.refs import load_backend
 from assistant.settings import load_settings
-from evaluation.loaders import ExamRow, exam_files, read_exam_csv
-from evaluation.suites import ceval_prompt
+from evaluation.suites.readers import ExamRow, exam_files, read_exam_csv
+from evaluation.suites.spec import ceval_prompt
 
 LETTERS = ["A", "B", "C", "D"]
 THRESHOLDS = [0.05, 0.1, 0.2, 0.3, 0.5]

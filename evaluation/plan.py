@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import ConfigError
 from assistant.settings import Settings
 from assistant.types import Question
-from evaluation.loaders import SuiteItem
+from evaluation.items import SuiteItem
 from evaluation.metrics.base import Metric
-from evaluation.suites import Suite
+from evaluation.suites.spec import Suite
 
 if TYPE_CHECKING:
     from assistant.backends.base import LLMBackend

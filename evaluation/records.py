@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistant.types import Answer, Usage
-from evaluation.loaders import SuiteItem
+from evaluation.items import SuiteItem
 from evaluation.metrics.base import Metric, build_sample
 from evaluation.plan import NOT_APPLICABLE, Lane
 from evaluation.results import ItemRecord, ItemScore

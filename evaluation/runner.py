@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.models.progress import NullProgress, Progress
+from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.aggregate import compare, summarize_strategy, threshold_failures
-from evaluation.loaders import LETTERS, SuiteItem
+from evaluation.items import SuiteItem
 from evaluation.metrics.base import Metric
 from evaluation.metrics.cost import load_price_table
 from evaluation.plan import (
@@ -49,7 +49,8 @@ from evaluation.plan import (
 from evaluation.records import answer_entry, make_record, sample_of
 from evaluation.results import COMPLETE, FAILED, ItemRecord, ItemScore, RunResult, StrategyResult
 from evaluation.store import RunStore, new_run_id, now
-from evaluation.suites import load_suite
+from evaluation.suites.readers import LETTERS
+from evaluation.suites.spec import load_suite
 
 LOGPROB_CALL_BATCHES = 8
 

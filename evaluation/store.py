@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import LadderError
-from assistant.sqlite_store import SqliteStore
+from assistant.storage import SqliteStore
 from evaluation.results import COMPLETE, FAILED, RUNNING, ItemRecord, ItemScore, RunResult
 
 SCHEMA = """

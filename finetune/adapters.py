@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError, ModelNotFoundError
-from assistant.models.progress import NullProgress, Progress
+from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 
 MANIFEST = "manifest.json"
@@ -175,7 +175,7 @@ def export_adapter(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from assistant.backends.hf_warnings import renamed_property_warnings_off
+    from assistant.backends.hf.warnings import renamed_property_warnings_off
 
     progress = progress or NullProgress()
     manifest = read_manifest(name, settings)

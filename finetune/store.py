@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from assistant.sqlite_store import SqliteStore
+from assistant.storage import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS training_runs (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.cli import main
+from ui.cli.app import main
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def heavy_modules_after(commands: list[list[str]], heavy: tuple[str, ...] = ("to
     from pathlib import Path
 
     code = (
-        "import sys\nfrom assistant.cli import main\n"
+        "import sys\nfrom ui.cli.app import main\n"
         f"for args in {commands!r}:\n"
         "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
         f"print('HEAVY', [m for m in {heavy!r} if m in sys.modules])\n"

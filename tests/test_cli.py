@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_help_is_fast_and_never_imports_torch() -> None:
     code = (
         "import sys\n"
-        "from assistant.cli import main\n"
+        "from ui.cli.app import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "for name in ['models', 'ask']:\n"
         "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass\n"

@@ -95,7 +95,7 @@ def test_help_wraps_paragraphs_at_the_terminal_width(
 def test_no_command_docstring_has_line_breaks_inside_a_paragraph() -> None:
     import typer.main
 
-    from assistant.cli import app
+    from ui.cli.app import app
 
     def helps(command: object, path: str) -> list[tuple[str, str]]:
         found = [(path, getattr(command, "help", None) or "")]

@@ -11,8 +11,8 @@ import time
 import pytest
 from rich.console import Console
 
-from assistant import cli_common
-from assistant.cli_common import RichProgress
+from ui.cli import common as cli_common
+from ui.cli.common import RichProgress
 
 SPINNER_OR_BAR = re.compile("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏━╸╺]")
 

@@ -26,7 +26,7 @@ NOISE = re.compile(r"Warning\b|\d+it/s|it/s\]|\|[█▏▎▍▌▋▊▉ #]+\||
 
 def ladder(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "ui.cli.app", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 

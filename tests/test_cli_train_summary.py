@@ -38,8 +38,8 @@ def _manifest(run_id: str, results: dict[str, Any]) -> dict[str, Any]:
 def test_sft_summary_compares_the_mean_of_the_first_and_last_steps(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import finetune.train as train_module
-    from finetune.train import TrainResult
+    import finetune.train.run as train_module
+    from finetune.train.run import TrainResult
 
     run_id = _store_series("sft1", LOSSES)
     tail = sum(LOSSES[-10:]) / 10  # what the manifest calls train_loss
@@ -65,8 +65,8 @@ def test_sft_summary_compares_the_mean_of_the_first_and_last_steps(
 def test_dpo_summary_uses_the_same_comparison(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import finetune.dpo as dpo_module
-    from finetune.train import TrainResult
+    import finetune.train.dpo as dpo_module
+    from finetune.train.run import TrainResult
 
     run_id = _store_series("dpo1", LOSSES)
     results = {"steps": 30, "first_train_loss": 3.0155, "train_loss": 2.53, "margin_before": 0.1,
@@ -98,13 +98,13 @@ def test_dpo_summary_uses_the_same_comparison(
     ],
 )
 def test_loss_change_windows(losses: list[float], expected: str) -> None:
-    from assistant.cli_train import loss_change
+    from ui.cli.finetune.train import loss_change
 
     assert loss_change(list(enumerate(losses, start=1))) == expected
 
 
 def test_loss_change_without_a_series_falls_back_to_first_and_last_step() -> None:
-    from assistant.cli_train import loss_change
+    from ui.cli.finetune.train import loss_change
 
     assert loss_change([], first=3.0, last=2.5) == "3.0000 → 2.5000 (first step → last step)"
     assert loss_change([]) == "n/a"

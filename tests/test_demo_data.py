@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from evaluation.metrics.lexical import tokenize
-from evaluation.suites import load_suite
-from finetune.data_dedup import DEFAULT_THRESHOLD, jaccard, shingles
+from evaluation.suites.spec import load_suite
+from finetune.data.dedup import DEFAULT_THRESHOLD, jaccard, shingles
 
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
 SUITES = DEMO / "suites"

@@ -75,4 +75,4 @@ def test_usage_errors_and_unknown_run_ids_are_row_2() -> None:
 
     row = _readme_table()[2]
     assert RunNotFound.exit_code == 2 and "run or decision id" in row
-    assert "usage error" in row  # a missing argument or an unknown option (assistant.cli.main)
+    assert "usage error" in row  # a missing argument or an unknown option (ui.cli.app.main)

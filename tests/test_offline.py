@@ -55,7 +55,7 @@ def test_guard_allows_loopback() -> None:
 
 def test_cli_entry_point_sets_privacy_env() -> None:
     names = list(PRIVACY_ENV)
-    code = f"import assistant.cli, os, json; print(json.dumps({{k: os.environ.get(k) for k in {names!r}}}))"
+    code = f"import ui.cli.app, os, json; print(json.dumps({{k: os.environ.get(k) for k in {names!r}}}))"
     clean = {k: v for k, v in os.environ.items() if k not in PRIVACY_ENV}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True)
     import json
@@ -79,7 +79,7 @@ def test_privacy_env_is_set_before_transformers_reads_it() -> None:
 def test_ask_and_pack_load_open_no_outside_socket(real_pack_dir: Path) -> None:
     result = run_guarded(
         [
-            "assistant.cli",
+            "ui.cli.app",
             "ask",
             "What is the capital of France?",
             "--model",
@@ -109,7 +109,7 @@ def test_openmp_threads_spin_briefly_then_sleep_unless_the_user_chose(
     """Spinning OpenMP threads on cores another process keeps busy made an answer 3x slower
     (benchmarks/threads.py); the policy must be in the environment before torch loads."""
     code = (
-        "import assistant.cli, os, sys; assert 'torch' not in sys.modules; "
+        "import ui.cli.app, os, sys; assert 'torch' not in sys.modules; "
         "print(os.environ.get('OMP_WAIT_POLICY', '-'), os.environ.get('GOMP_SPINCOUNT', '-'))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.backends.hf_local import HFLocalBackend
+from assistant.backends.hf.local import HFLocalBackend
 from assistant.settings import load_settings
 from assistant.types import GenParams, user
 from tests.conftest import REAL_HOME

@@ -8,11 +8,11 @@ character or a short pattern repeated, not a run such as ``abcdefghij``, not a c
 
 Wrong passwords are limited on the server, not in the browser session alone (a new session
 would reset that). A try is counted under several keys (``check_login``'s ``clients``): the
-browser session, and the client's address where one is known (see ``ui.login``);
+browser session, and the client's address where one is known (see ``ui.web.login``);
 ``MAX_FAILURES`` wrong passwords under one key within ``WINDOW_S`` seconds lock that key, and
 ``GLOBAL_MAX_FAILURES`` from everyone together lock everyone (sessions are free and addresses
 can be spoofed); a locked try is refused for ``COOLDOWN_S`` seconds without the password being
-checked. A signed-in user keeps a session token (``ui.session_token``), so a lock-out never
+checked. A signed-in user keeps a session token (``ui.web.session_token``), so a lock-out never
 signs out the owner.
 """
 

@@ -68,7 +68,7 @@ def backend_class(name: str) -> type[Any]:
     return cls
 
 
-register_backend("hf_local", "assistant.backends.hf_local:HFLocalBackend")
+register_backend("hf_local", "assistant.backends.hf.local:HFLocalBackend")
 register_backend("openai_compat", "assistant.backends.openai_compat:OpenAICompatBackend")
 register_backend("fake", "assistant.backends.fake:FakeBackend")
 

@@ -2,7 +2,7 @@
 and the export of the whole store. Files are appended to; a new suite gets its YAML.
 
 - Suite rows use the Ladder QA fields (``id``, ``user_input``, ``reference``, ``tags``), so
-  ``ladder eval`` reads them with ``evaluation.loaders.load_qa``.
+  ``ladder eval`` reads them with ``evaluation.suites.readers.load_qa``.
 - SFT rows are ``{"messages": [user, assistant], "tags", "source"}``: what ``ladder finetune
   prepare`` and ``ladder finetune train`` take.
 - Pair rows are trl's conversational preference format: ``{"prompt": [user], "chosen":
@@ -76,7 +76,7 @@ def _suite_data_file(path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return path.with_name(f"{path.stem}.jsonl")
-    from evaluation.suites import load_suite_spec
+    from evaluation.suites.spec import load_suite_spec
 
     spec_loaded = load_suite_spec(path)
     jsonl = [p for p in spec_loaded.data if p.suffix == ".jsonl"]

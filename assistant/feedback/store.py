@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.sqlite_store import SqliteStore
+from assistant.storage import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (

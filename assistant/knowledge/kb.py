@@ -41,9 +41,10 @@ from assistant.knowledge.embeddings import (
 )
 from assistant.knowledge.ingest import IngestReport, collect
 from assistant.knowledge.retrieve import Fusion, Hit
-from assistant.knowledge.store import BM25Index, forget_chroma, open_collection, write_atomic
-from assistant.models.progress import NullProgress, Progress
+from assistant.knowledge.store import BM25Index, forget_chroma, open_collection
+from assistant.progress import NullProgress, Progress
 from assistant.settings import replace
+from assistant.storage import write_atomic
 
 if TYPE_CHECKING:
     import numpy as np

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import threading
@@ -23,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from assistant.storage import write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,13 +70,6 @@ def tokenize(text: str) -> list[str]:
 
 
 # ---- BM25 -------------------------------------------------------------------------------
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class BM25Index:
     """A bm25s index over chunk ids, persisted as numbered generations under ``folder``.
 
@@ -256,5 +250,4 @@ __all__ = [
     "forget_chroma",
     "open_collection",
     "tokenize",
-    "write_atomic",
 ]

@@ -30,7 +30,7 @@ from assistant.knowledge.ingest import (
     read_file,
 )
 from assistant.knowledge.store import tokenize
-from assistant.models.progress import Progress
+from assistant.progress import Progress
 
 if TYPE_CHECKING:
     import numpy as np

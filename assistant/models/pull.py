@@ -21,7 +21,7 @@ from typing import Any
 
 from assistant.errors import PackError
 from assistant.models.catalog import PackSpec, WheelPart, get_pack, load_catalog
-from assistant.models.progress import NullProgress, Progress
+from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 
 PACK_JSON = "pack.json"

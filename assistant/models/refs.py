@@ -117,7 +117,7 @@ def load_backend(text: str | None, settings: Settings) -> LLMBackend:
         from assistant.backends.fake import FakeBackend
 
         return FakeBackend.from_file(ref.target) if ref.target else FakeBackend()
-    from assistant.backends.hf_local import HFLocalBackend
+    from assistant.backends.hf.local import HFLocalBackend
 
     if ref.kind == "pack":
         from assistant.models.pull import installed_pack_dir

@@ -50,7 +50,7 @@ from tables import (  # noqa: E402
     TEMPLATES,
 )
 
-from finetune.data_dedup import jaccard, shingles  # noqa: E402
+from finetune.data.dedup import jaccard, shingles  # noqa: E402
 
 SEED = 20250601
 MAX_SIMILARITY = 0.8  # exact Jaccard, below the default near-duplicate threshold of 0.85

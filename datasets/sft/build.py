@@ -14,7 +14,7 @@ The tickets are English (the small test model, smollm2-135m, is English-only), g
 from templates with varied slots (products, order numbers, amounts, days, devices) plus
 optional openers, details and sign-offs. The output is deterministic. Template text makes
 tickets similar to each other, so a candidate is kept only when its prompt's character
-shingles (the ones ``finetune.data_dedup`` uses) have a Jaccard similarity below
+shingles (the ones ``finetune.data.dedup`` uses) have a Jaccard similarity below
 ``MAX_SIMILARITY`` with every ticket kept before it (found with the same MinHash index): then no training example is a near
 duplicate of another or of a held-out item, and the leakage check of ``ladder finetune
 prepare`` passes on this set with room to spare.
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from finetune.data_dedup import MinHashIndex, shingles  # noqa: E402
+from finetune.data.dedup import MinHashIndex, shingles  # noqa: E402
 
 SEED = 7
 PER_CATEGORY = 60  # kept tickets per category

@@ -28,7 +28,7 @@ from assistant.errors import ConfigError
 
 if TYPE_CHECKING:
     from assistant.types import Answer
-    from evaluation.loaders import SuiteItem
+    from evaluation.items import SuiteItem
 
 NA = "n/a"
 

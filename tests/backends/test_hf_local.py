@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from assistant.backends.hf_local import HFLocalBackend, pick_dtype
+from assistant.backends.hf.local import HFLocalBackend, pick_dtype
 from assistant.errors import ContextOverflowError, ModelNotFoundError
 from assistant.settings import Settings, replace
 from assistant.types import GenParams, Message, user
@@ -232,7 +232,7 @@ def test_auto_dtype_measures_again_on_another_cpu_or_instruction_set(
 ) -> None:
     """A LADDER_HOME moved to another CPU kind, or a run with the matmul libraries capped to
     AVX2 (the numerics reruns), must not reuse a choice measured elsewhere."""
-    from assistant.backends import hf_local
+    from assistant.backends.hf import local as hf_local
 
     timings = {torch.float32: 1.0, torch.bfloat16: 0.5}
     monkeypatch.setattr(hf_local, "_measure_matmul", lambda dtype, repeats=12: timings[dtype])

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import torch
 
-from assistant.backends.hf_local import HFLocalBackend
+from assistant.backends.hf.local import HFLocalBackend
 from assistant.types import Message
-from evaluation.loaders import ExamRow
-from evaluation.suites import ceval_prompt
+from evaluation.suites.readers import ExamRow
+from evaluation.suites.spec import ceval_prompt
 from tests.conftest import REAL_HOME, TEST_PACK
 
 pytestmark = pytest.mark.numerics

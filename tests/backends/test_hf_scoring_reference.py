@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import torch
 
-from assistant.backends.hf_local import HFLocalBackend
-from assistant.backends.hf_scoring import float32_head
+from assistant.backends.hf.local import HFLocalBackend
+from assistant.backends.hf.scoring import float32_head
 from assistant.settings import load_settings
 from tests.helpers.numerics import tolerance
 

@@ -9,10 +9,10 @@ import pytest
 
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
-from evaluation.decide import exit_code, load_decision_config, run_decision
-from evaluation.decide_plan import plan_decision
-from evaluation.decide_store import DecisionStore
-from evaluation.decide_text import explain
+from evaluation.decide.engine import exit_code, load_decision_config, run_decision
+from evaluation.decide.plan import plan_decision
+from evaluation.decide.store import DecisionStore
+from evaluation.decide.text import explain
 from tests.helpers.decide import CaseFake, case_text, rung, write_config, write_examples
 
 
@@ -238,7 +238,7 @@ def test_rung_files_are_relative_to_the_config(settings: Settings, tmp_path: Pat
 def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
     import yaml
 
-    from evaluation.decide_config import decision_config_from_dict
+    from evaluation.decide.config import decision_config_from_dict
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = (

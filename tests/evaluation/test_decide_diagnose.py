@@ -14,17 +14,17 @@ import pytest
 
 from assistant.settings import Settings, load_settings
 from evaluation.aggregate import metric_result
-from evaluation.decide import Evaluator, load_decision_config, run_decision
-from evaluation.decide_config import DecisionConfig, decision_config_from_dict
-from evaluation.decide_diagnose import diagnose
-from evaluation.decide_finetune import forgetting
-from evaluation.decide_readiness import readiness
-from evaluation.decide_result import EVALUATED, RungResult
-from evaluation.decide_rules import all_pairs, judge_rung, suite_scores
-from evaluation.decide_text import explain
+from evaluation.decide.config import DecisionConfig, decision_config_from_dict
+from evaluation.decide.diagnose import diagnose
+from evaluation.decide.engine import Evaluator, load_decision_config, run_decision
+from evaluation.decide.readiness import readiness
+from evaluation.decide.result import EVALUATED, RungResult
+from evaluation.decide.rules import all_pairs, judge_rung, suite_scores
+from evaluation.decide.text import explain
+from evaluation.decide.training import forgetting
 from evaluation.metrics.cost import PriceTable, cost_summary
 from evaluation.results import ItemRecord, ItemScore, RunResult, StrategyResult
-from finetune.data_load import Example
+from finetune.data.load import Example
 from tests.helpers.decide import LABELS, CaseFake, rung, write_config, write_examples
 
 
@@ -150,7 +150,7 @@ def test_behaviour_gap_when_every_prompting_rung_answers_off_format(
     rates = {e.params["rung"]: e.params["rate"] for e in gaps["behaviour"] if e.code == "off_format"}
     assert rates == {"prompt": 1.0, "fewshot": 1.0, "reflection": 1.0}
     assert gaps["behaviour"][-1].code == "format_persists"
-    from evaluation.decide_report import render_html, render_markdown
+    from evaluation.decide.report import render_html, render_markdown
 
     gap_section = render_markdown(decision).split("## Gap diagnosis")[1].split("##")[0]
     assert "Behaviour / format gap" in gap_section and "no prompt fixes the behaviour" in gap_section
@@ -199,7 +199,7 @@ def test_readiness_counts_examples_labels_and_duplicates(settings: Settings, tin
 def test_training_time_estimates_use_stored_throughput_a_probe_and_the_gpu_table(
     settings: Settings, tiny_model_dir: Path
 ) -> None:
-    from evaluation.decide_readiness import GPU_TABLE, SMALL_MFU, model_params
+    from evaluation.decide.readiness import GPU_TABLE, SMALL_MFU, model_params
     from finetune.store import TrainingStore
 
     config = config_for()
@@ -287,7 +287,7 @@ class SyntheticEvaluator(Evaluator):
 def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | None = None) -> None:
     """Publishes an (empty) adapter with the manifest a real training run writes."""
     from finetune.adapters import resolve_base
-    from finetune.train_data import locate_data
+    from finetune.train.data import locate_data
 
     folder = settings.adapters_dir / request.name
     folder.mkdir(parents=True)
@@ -371,7 +371,7 @@ def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, 
         "general",
         f"{tiny_model_dir}+cases-ft",
     ) in evaluator.asked
-    from evaluation.decide_store import DecisionStore
+    from evaluation.decide.store import DecisionStore
 
     with DecisionStore(settings.db_path) as store:
         stored = store.load_decision(decision.decision_id)
@@ -454,7 +454,7 @@ def test_a_named_adapter_is_never_replaced_but_the_decisions_own_is(
     from types import SimpleNamespace
 
     from assistant.errors import ConfigError
-    from finetune.train_config import TrainConfig
+    from finetune.train.config import TrainConfig
 
     data = tmp_path / "data"
     data.mkdir()

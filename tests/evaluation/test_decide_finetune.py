@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import Settings
-from evaluation.decide import load_decision_config, run_decision
+from evaluation.decide.engine import load_decision_config, run_decision
 from finetune.store import TrainingStore
 from tests.helpers.decide import LABELS, case_text, rung, write_config, write_suite
 
@@ -98,6 +98,6 @@ def test_escalates_to_a_lora_adapter_only_when_allowed(
 
 
 def _explain(decision: object) -> list[str]:
-    from evaluation.decide_text import explain
+    from evaluation.decide.text import explain
 
     return explain(decision)  # type: ignore[arg-type]

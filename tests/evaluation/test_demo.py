@@ -16,7 +16,7 @@ from assistant.backends.fake import FakeBackend
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
 from assistant.types import Message
-from evaluation.demo import DEMO_DIR, SCENARIOS, pick_scenarios, run_demo, write_demo_report
+from evaluation.decide.demo import DEMO_DIR, SCENARIOS, pick_scenarios, run_demo, write_demo_report
 
 
 def answers() -> dict[str, str]:
@@ -40,7 +40,7 @@ def settings(isolated_home: Path) -> Settings:
 
 
 def test_every_demo_config_loads_and_names_its_expected_rung() -> None:
-    from evaluation.decide import load_decision_config
+    from evaluation.decide.engine import load_decision_config
 
     for scenario in SCENARIOS:
         config = load_decision_config(DEMO_DIR / "decisions" / scenario.config)

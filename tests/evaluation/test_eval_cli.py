@@ -94,7 +94,7 @@ def test_a_run_killed_with_sigkill_resumes_with_no_lost_or_duplicate_records(
     model = fake_script(tmp_path, delay_s=0.05)
     args = ["eval", str(suite), "--model", model, "--mode", "generate", "--batch-size", "2"]
     env = {**os.environ, "LADDER_HOME": str(isolated_home), "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "assistant.cli", *args], cwd=tmp_path, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "ui.cli.app", *args], cwd=tmp_path, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     db = isolated_home / "ladder.db"
     deadline = time.monotonic() + 60

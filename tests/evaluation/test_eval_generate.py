@@ -20,10 +20,11 @@ import pytest
 
 from assistant.backends.fake import FakeBackend
 from assistant.knowledge import KnowledgeBase
-from assistant.models.progress import RecordingProgress
+from assistant.progress import RecordingProgress
 from assistant.settings import Settings, load_settings
 from assistant.types import Message
-from evaluation.generate import (
+from evaluation.generate.checks import Dedup, Thresholds, check, extract_qa, language
+from evaluation.generate.engine import (
     MULTI,
     SINGLE,
     GenerateConfig,
@@ -31,10 +32,9 @@ from evaluation.generate import (
     NothingGenerated,
     generate_items,
 )
-from evaluation.generate_checks import Dedup, Thresholds, check, extract_qa, language
-from evaluation.generate_output import apply_review, write_suite
-from evaluation.generate_prompts import build_messages, example_texts, sentences
-from evaluation.suites import load_suite
+from evaluation.generate.output import apply_review, write_suite
+from evaluation.generate.prompts import build_messages, example_texts, sentences
+from evaluation.suites.spec import load_suite
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 from tests.conftest import REAL_HOME, TEST_PACK  # imported before tests point LADDER_HOME elsewhere
 
@@ -566,7 +566,7 @@ def test_cli_short_run_warns_with_counts(
 def test_importing_the_suite_cli_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "import assistant.cli_suite\n"
+        "import ui.cli.suite\n"
         "heavy = ('chromadb', 'torch', 'sentence_transformers', 'jieba', 'transformers', 'ragas')\n"
         "print('HEAVY', [m for m in heavy if m in sys.modules])\n"
     )
@@ -587,7 +587,7 @@ def test_real_small_model_run_finishes_and_keeps_only_valid_items(
     folder = installed_pack_dir(TEST_PACK, pack_settings)
     if folder is None:
         pytest.skip(f"{TEST_PACK} is not installed in {REAL_HOME}")
-    from assistant.backends.hf_local import HFLocalBackend
+    from assistant.backends.hf.local import HFLocalBackend
 
     backend = HFLocalBackend(folder, pack_settings)
     config = GenerateConfig(n=2, max_attempts=2, max_new_tokens=64, multi_hop_share=0.0)

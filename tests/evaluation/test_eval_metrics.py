@@ -6,7 +6,7 @@ import pytest
 
 from assistant.errors import ConfigError
 from assistant.types import Answer, Question, Usage
-from evaluation.loaders import SuiteItem
+from evaluation.items import SuiteItem
 from evaluation.metrics import build_metric, build_sample, metric_names, register_metric, summarize
 from evaluation.metrics.base import Score
 from evaluation.metrics.lexical import bleu, contains_answer, normalize, rouge_l, token_f1, tokenize

@@ -13,10 +13,10 @@ from assistant.backends.fake import FakeBackend
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
 from assistant.types import GenParams, Message
-from evaluation.loaders import SuiteError
 from evaluation.metrics.base import BaseMetric, Score, register_metric
 from evaluation.runner import EvalPlan, Runner
 from evaluation.store import RunStore
+from evaluation.suites.readers import SuiteError
 from tests.helpers.suites import write_mcq_suite
 
 DATASETS = Path(__file__).resolve().parents[2] / "datasets" / "suites"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.loaders import (
+from evaluation.suites.readers import (
     CATEGORIES,
     CEVAL_SUBJECTS,
     ExamRow,
@@ -18,7 +18,7 @@ from evaluation.loaders import (
     register_subject,
     subject_zh,
 )
-from evaluation.suites import ceval_prompt, load_suite, load_suite_spec
+from evaluation.suites.spec import ceval_prompt, load_suite, load_suite_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "datasets" / "suites"

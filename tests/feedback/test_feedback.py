@@ -87,7 +87,7 @@ def test_question_hash_ignores_case_width_space_and_punctuation() -> None:
 
 
 def test_promote_to_a_new_suite_that_ladder_eval_loads(settings: Settings, tmp_path: Path) -> None:
-    from evaluation.suites import load_suite
+    from evaluation.suites.spec import load_suite
 
     fid = _down(settings)
     up = record_feedback(
@@ -106,7 +106,7 @@ def test_promote_to_a_new_suite_that_ladder_eval_loads(settings: Settings, tmp_p
 
 
 def test_promote_extends_an_existing_suite(settings: Settings, tmp_path: Path) -> None:
-    from evaluation.suites import load_suite
+    from evaluation.suites.spec import load_suite
 
     (tmp_path / "s.jsonl").write_text(json.dumps({"id": "a1", "user_input": "Q?", "reference": "A"}) + "\n")
     (tmp_path / "s.yaml").write_text("name: s\nkind: qa\ndata: s.jsonl\n")
@@ -116,8 +116,8 @@ def test_promote_extends_an_existing_suite(settings: Settings, tmp_path: Path) -
 
 
 def test_promote_to_sft_gives_data_the_trainer_reads(settings: Settings) -> None:
-    from finetune.data_load import load_file
-    from finetune.train_data import read_records
+    from finetune.data.load import load_file
+    from finetune.train.data import read_records
 
     fid = _down(settings)
     (promotion,) = promote(settings, fid, "sft")

@@ -25,7 +25,7 @@ QUICK = [
 
 def test_help_and_listing_adapters_import_nothing_heavy(tmp_path: Path) -> None:
     code = (
-        "import sys\nfrom assistant.cli import main\n"
+        "import sys\nfrom ui.cli.app import main\n"
         "try:\n    main(['finetune', 'list', '--home', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'numpy') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from finetune.data_clean import (
+from finetune.data.clean import (
     CleanConfig,
     TokenCounter,
     clean_examples,
@@ -17,7 +17,7 @@ from finetune.data_clean import (
     normalize_unicode,
     valid_resident_id,
 )
-from finetune.data_load import Example
+from finetune.data.load import Example
 
 
 def chat(user: str, reply: str, source: str = "f:1") -> Example:

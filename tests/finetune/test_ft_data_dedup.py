@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune.data_dedup import (
+from finetune.data.dedup import (
     Deduplicator,
     EvalQuestion,
     LeakageChecker,
@@ -17,7 +17,7 @@ from finetune.data_dedup import (
     lsh_bands,
     shingles,
 )
-from finetune.data_load import Example
+from finetune.data.load import Example
 
 EN = (
     "Customers may return any physical product within thirty days of delivery for a full refund of the price."
@@ -153,7 +153,7 @@ def test_load_eval_questions_reads_project_and_extra_suites(tmp_path: Path) -> N
 
 
 def test_arithmetic_operators_tell_questions_apart() -> None:
-    from finetune.data_dedup import DEFAULT_THRESHOLD, normalized
+    from finetune.data.dedup import DEFAULT_THRESHOLD, normalized
 
     plus, times = "5 + 7 等于多少？只回答数字。", "5 × 7 等于多少？只回答数字。"
     assert normalized(plus) != normalized(times)  # both would be "5 7 等于多少 只回答数字" otherwise
@@ -164,7 +164,7 @@ def test_arithmetic_operators_tell_questions_apart() -> None:
 
 def test_near_duplicates_must_state_the_same_numbers() -> None:
     index = MinHashIndex(0.5)
-    from finetune.data_dedup import numbers
+    from finetune.data.dedup import numbers
 
     a, b = "4 × 8 等于多少？只回答数字。", "2 × 8 等于多少？只回答数字。"
     index.add("a", shingles(a), numbers(a))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ConfigError, LadderError
-from finetune.data_load import DataError, chunk_texts, detect_format, load_file
+from finetune.data.load import DataError, chunk_texts, detect_format, load_file
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:

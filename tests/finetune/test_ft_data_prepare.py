@@ -12,9 +12,9 @@ import pytest
 
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
-from finetune.data import PrepareConfig, prepare
-from finetune.data_load import DataError
-from finetune.data_split import SplitFractions, general_needed, split_examples, stratum_key
+from finetune.data.load import DataError
+from finetune.data.prepare import PrepareConfig, prepare
+from finetune.data.split import SplitFractions, general_needed, split_examples, stratum_key
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 
 # fmt: off
@@ -65,7 +65,7 @@ def read(path: Path) -> list[dict[str, object]]:
 
 # ---- split ------------------------------------------------------------------------------------
 def test_split_is_seeded_and_stratified(tmp_path: Path, settings: Settings) -> None:
-    from finetune.data_load import load_file
+    from finetune.data.load import load_file
 
     examples = load_file(write_jsonl(tmp_path / "d.jsonl", domain_rows(90)))
     fractions = SplitFractions(0.8, 0.1, 0.1)
@@ -405,7 +405,7 @@ def roman_value(numeral: str) -> int:
 def test_support_ticket_set_passes_cleaning_dedup_and_the_leakage_check(
     tmp_path: Path, settings: Settings
 ) -> None:
-    from evaluation.suites import load_suite
+    from evaluation.suites.spec import load_suite
 
     suite = load_suite(ROOT / "datasets" / "suites" / "support_tickets.yaml")
     assert len(suite.items) == 120

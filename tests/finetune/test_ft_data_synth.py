@@ -19,10 +19,10 @@ from assistant.backends.fake import FakeBackend
 from assistant.knowledge import KnowledgeBase
 from assistant.settings import Settings, load_settings
 from assistant.types import Message
-from evaluation.generate_checks import language
-from finetune.data_dedup import Deduplicator, jaccard, shingles
-from finetune.data_load import Example, load_file
-from finetune.synth import SynthConfig, check_paraphrase, synthesize, write_rows
+from evaluation.generate.checks import language
+from finetune.data.dedup import Deduplicator, jaccard, shingles
+from finetune.data.load import Example, load_file
+from finetune.data.synth import SynthConfig, check_paraphrase, synthesize, write_rows
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 
 DOCUMENTS = {

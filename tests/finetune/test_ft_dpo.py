@@ -12,10 +12,10 @@ import pytest
 
 from assistant.settings import Settings
 from finetune.adapters import adapter_dir, read_manifest
-from finetune.dpo import DPORequest, DPOSettings, train_dpo
-from finetune.dpo_data import load_pairs
+from finetune.data.preference import load_pairs
 from finetune.store import TrainingStore
-from finetune.train_data import TrainDataError
+from finetune.train.data import TrainDataError
+from finetune.train.dpo import DPORequest, DPOSettings, train_dpo
 
 FACTS = [
     ("How long is the return window?", "30 days", "7 days"),

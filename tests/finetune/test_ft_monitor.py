@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from finetune.monitor import (
+from finetune.train.monitor import (
     CONVERGING,
     DIVERGING,
     SPIKES,

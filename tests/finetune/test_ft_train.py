@@ -16,8 +16,8 @@ from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.settings import Settings
 from finetune.adapters import AdapterExists, adapter_dir
 from finetune.store import TrainingStore
-from finetune.train import TrainingDiverged, TrainRequest, train
-from finetune.train_data import TrainDataError
+from finetune.train.data import TrainDataError
+from finetune.train.run import TrainingDiverged, TrainRequest, train
 
 
 def _lora(name: str, settings: Settings) -> dict[str, torch.Tensor]:
@@ -184,7 +184,8 @@ def test_val_loss_that_still_improves_overrules_a_diverging_train_loss(
     """The monitor calls the train loss "diverging" from step 6 on (as it can for small mixed
     batches); training goes on while each val loss is the best so far, and stops at the first
     val check that is not."""
-    from finetune import monitor, train_loop
+    from finetune.train import loop as train_loop
+    from finetune.train import monitor
 
     real = monitor.diagnose
 

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from finetune.train_config import TrainConfig
+from finetune.train.config import TrainConfig
 
 LABELS = {"red": "alpha", "blue": "beta", "green": "gamma"}
 

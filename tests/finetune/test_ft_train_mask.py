@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from finetune.train_batches import IGNORE, epoch_batches
-from finetune.train_data import (
+from finetune.train.batches import IGNORE, epoch_batches
+from finetune.train.data import (
     TrainDataError,
     chat_tokens,
     encode_chat,

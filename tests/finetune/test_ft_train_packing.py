@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import torch
 
-from finetune import train_packing
-from finetune.train_batches import IGNORE, collate, loss_sum
-from finetune.train_config import TrainConfig
-from finetune.train_data import Encoded, encode_chat
-from finetune.train_packing import pack_rows, shareable, trie_paths
+from finetune.train import packing as train_packing
+from finetune.train.batches import IGNORE, collate, loss_sum
+from finetune.train.config import TrainConfig
+from finetune.train.data import Encoded, encode_chat
+from finetune.train.packing import pack_rows, shareable, trie_paths
 from tests.helpers.numerics import assert_close_for
 
 pytestmark = pytest.mark.numerics
@@ -29,7 +29,7 @@ SYSTEM = {
 
 @pytest.fixture(scope="module")
 def lora(tiny_model_dir: Path) -> tuple[Any, Any]:
-    from finetune.train_loop import build_lora_model
+    from finetune.train.loop import build_lora_model
 
     torch.set_num_threads(1)  # as training does with threads=1; a tiny model gains nothing from more
     model, tokenizer = build_lora_model(tiny_model_dir, TrainConfig(rank=4, alpha=8, dropout=0.0), "cpu",

@@ -17,12 +17,12 @@ from safetensors.torch import load_file
 from test_ft_train_helpers import quick_config, write_chat_data
 
 from assistant.errors import ConfigError
-from assistant.models.progress import NullProgress
+from assistant.progress import NullProgress
 from assistant.settings import Settings
 from finetune.adapters import adapter_dir, work_dir
 from finetune.store import TrainingStore
-from finetune.train import TrainRequest, train
-from finetune.train_checkpoint import latest_checkpoint
+from finetune.train.checkpoint import latest_checkpoint
+from finetune.train.run import TrainRequest, train
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_adapter(
     env = {**os.environ, "LADDER_HOME": str(isolated_home), "PYTHONPATH": str(ROOT)}
     killed = ["finetune", "train", "--name", "killed", *common]
     process = subprocess.Popen(
-        [sys.executable, "-m", "assistant.cli", *killed],
+        [sys.executable, "-m", "ui.cli.app", *killed],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

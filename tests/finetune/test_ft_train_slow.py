@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import load_settings
-from finetune.train import TrainRequest, train
-from finetune.train_config import TrainConfig
+from finetune.train.config import TrainConfig
+from finetune.train.run import TrainRequest, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKETS = ROOT / "datasets" / "sft" / "support_tickets.jsonl"

@@ -1,4 +1,4 @@
-"""Suites written by tests, in the formats ``evaluation.suites`` reads."""
+"""Suites written by tests, in the formats ``evaluation.suites.spec`` reads."""
 
 from __future__ import annotations
 

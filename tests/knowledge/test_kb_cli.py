@@ -1,4 +1,4 @@
-"""``ladder kb`` through ``assistant.cli.main``: exit codes, tables, no tracebacks."""
+"""``ladder kb`` through ``ui.cli.app.main``: exit codes, tables, no tracebacks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_importing_the_kb_cli_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "import assistant.cli_kb\n"
+        "import ui.cli.kb\n"
         "heavy = ('chromadb', 'torch', 'sentence_transformers', 'jieba', 'bm25s')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

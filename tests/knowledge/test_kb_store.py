@@ -21,7 +21,7 @@ from assistant.knowledge import (
     KnowledgeBaseExists,
     KnowledgeBaseNotFound,
 )
-from assistant.models.progress import RecordingProgress
+from assistant.progress import RecordingProgress
 from assistant.settings import Settings, load_settings, replace
 
 FACTS = {

@@ -14,7 +14,7 @@ import yaml
 from assistant.errors import ModelNotFoundError, PackError
 from assistant.models import pull
 from assistant.models.catalog import load_catalog
-from assistant.models.progress import RecordingProgress
+from assistant.progress import RecordingProgress
 from assistant.settings import Settings, load_settings
 from tests.helpers.tiny_gguf import build_carrier_wheels, write_tiny_gguf
 

@@ -27,8 +27,8 @@ def start(settings: Settings) -> Callable[..., AbstractContextManager[Started]]:
 
     @contextmanager
     def _start(backend: Any = None, **overrides: Any) -> Iterator[Started]:
-        from assistant.server.app import create_app
-        from assistant.server.config import server_config
+        from ui.server.app import create_app
+        from ui.server.config import server_config
 
         values: dict[str, Any] = {"model": "fake", "api_keys": [KEY]}
         values.update(overrides)

@@ -13,7 +13,10 @@ import pytest
 
 from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.knowledge import KnowledgeBase
-from assistant.server.config import (
+from assistant.settings import Settings, load_settings
+from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
+from tests.server.helpers import client
+from ui.server.config import (
     UNKNOWN_MODEL,
     ServerConfig,
     hash_key,
@@ -23,9 +26,6 @@ from assistant.server.config import (
     resolve_model,
     server_config,
 )
-from assistant.settings import Settings, load_settings
-from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
-from tests.server.helpers import client
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_model_names_map_to_strategy_configs(settings: Settings, tmp_path: Path)
 def test_a_knowledge_base_deleted_after_it_was_offered_is_the_same_404(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from assistant.server.app import Server
+    from ui.server.app import Server
 
     monkeypatch.setattr(KnowledgeBase, "list_all", staticmethod(lambda _settings: ["ghost"]))
     server = Server(settings, server_config(settings, model="fake"))
@@ -122,7 +122,7 @@ def test_ladder_serve_process_answers_the_openai_client(isolated_home: Path) -> 
 
     port = _free_port()
     env = {**os.environ, "LADDER_SERVE_API_KEY": "proc-key", "LADDER_HOME": str(isolated_home)}
-    command = [sys.executable, "-m", "assistant.cli", "serve", "--model", "fake", "--port", str(port)]
+    command = [sys.executable, "-m", "ui.cli.app", "serve", "--model", "fake", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/v1"

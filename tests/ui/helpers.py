@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "ui" / "app.py"
-CHAT_APP = REPO / "ui" / "chat_app.py"
+APP = REPO / "ui" / "web" / "app.py"
+CHAT_APP = REPO / "ui" / "web" / "chat_app.py"
 
 QA_ITEMS = [
     {"id": "q1", "user_input": "What colour is the sky?", "reference": "[fake] What colour is the sky?"},
@@ -36,7 +36,7 @@ def wait_jobs(kind: str | None = None, timeout_s: float = 120.0) -> list[Any]:
     import time
 
     from assistant.settings import load_settings
-    from ui import jobs
+    from ui.web import jobs
 
     settings = load_settings()
     deadline = time.time() + timeout_s

@@ -13,7 +13,7 @@ from assistant.errors import ConfigError
 from assistant.service import build_strategy
 from assistant.settings import Settings
 from assistant.types import Question
-from ui.streaming import StreamedAnswer
+from ui.web.streaming import StreamedAnswer
 
 
 def test_pieces_arrive_while_the_model_is_still_generating(fast_settings: Settings) -> None:
@@ -85,12 +85,12 @@ def test_a_question_sent_while_an_answer_streams_loses_no_answer(
     from streamlit.runtime.scriptrunner import get_script_run_ctx
     from streamlit.testing.v1 import AppTest
 
-    import ui.streaming
+    import ui.web.streaming
     from tests.ui.helpers import CHAT_APP
 
     monkeypatch.setenv("LADDER_MODEL", "fake")  # it echoes: "[fake] <question>", a word at a time
     interrupted: list[str] = []
-    real = ui.streaming.StreamedAnswer
+    real = ui.web.streaming.StreamedAnswer
 
     class StoppedOnce(real):  # type: ignore[misc, valid-type]
         def __init__(self, strategy: Any, question: Any) -> None:
@@ -104,7 +104,7 @@ def test_a_question_sent_while_an_answer_streams_loses_no_answer(
                     self._script.script_requests.request_stop()  # the browser's new input
                 yield piece
 
-    monkeypatch.setattr(ui.streaming, "StreamedAnswer", StoppedOnce)
+    monkeypatch.setattr(ui.web.streaming, "StreamedAnswer", StoppedOnce)
     at = AppTest.from_file(str(CHAT_APP), default_timeout=60).run()
     at.chat_input[0].set_value("first question").run()
     assert interrupted == ["[fake]"]  # the first run was stopped mid-answer

@@ -15,7 +15,7 @@ from tests.cli_helpers import heavy_modules_after, run, wide_terminal  # noqa: F
 def test_ui_runs_streamlit_on_loopback_without_telemetry(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["ui", "--print-command", "--port", "8600"], capsys)
     assert code == 0
-    assert out.split()[1:4] == ["-m", "streamlit", "run"] and out.split()[4].endswith("ui/app.py")
+    assert out.split()[1:4] == ["-m", "streamlit", "run"] and out.split()[4].endswith("ui/web/app.py")
     assert "--server.address 127.0.0.1" in out and "--server.port 8600" in out
     assert "--browser.gatherUsageStats false" in out and "--server.headless true" in out
     assert "--server.maxUploadSize 50" in out  # the max_file_mb setting
@@ -25,7 +25,7 @@ def test_chat_ui_passes_its_strategy_and_refuses_rag_without_a_kb(capsys: pytest
     code, out, _ = run(["chat-ui", "--print-command", "--kb", "handbook", "--adapter", "tickets"], capsys)
     assert code == 0
     assert "LADDER_CHAT_KB=handbook" in out and "LADDER_CHAT_STRATEGY=rag" in out
-    assert "LADDER_MODEL=qwen2.5-coder-0.5b+tickets" in out and "ui/chat_app.py" in out
+    assert "LADDER_MODEL=qwen2.5-coder-0.5b+tickets" in out and "ui/web/chat_app.py" in out
     code, _, err = run(["chat-ui", "--print-command"], capsys)
     assert code == 2 and "needs --kb (no knowledge base yet" in err
 

@@ -65,7 +65,7 @@ def test_a_background_job_stops_and_its_run_resumes(workbench: Open, tmp_path: P
     from assistant.settings import load_settings
     from evaluation.store import RunStore
     from tests.ui.helpers import write_suite
-    from ui import jobs
+    from ui.web import jobs
 
     items = [{"id": f"q{i}", "user_input": f"question {i}", "reference": "x"} for i in range(40)]
     suite = write_suite(tmp_path / "suites", "slow", items)

@@ -14,7 +14,7 @@ from tests.ui.helpers import write_suite
 
 def test_a_job_is_found_again_from_disk_and_a_killed_worker_reads_as_died(tmp_path: Path) -> None:
     from assistant.settings import load_settings
-    from ui import jobs
+    from ui.web import jobs
 
     items = [{"id": f"q{i}", "user_input": f"question {i}", "reference": "x"} for i in range(100)]
     suite = write_suite(tmp_path / "suites", "slow", items)

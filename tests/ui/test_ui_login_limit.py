@@ -102,7 +102,7 @@ def test_a_locked_login_is_refused_without_checking_the_password(
 
 
 def test_a_try_is_counted_under_the_session_and_a_known_address(clock: Clock) -> None:
-    from ui.login import client_keys
+    from ui.web.login import client_keys
 
     forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.20"}
     assert client_keys("s1", None, {}, None) == ["session:s1"]  # loopback: no address

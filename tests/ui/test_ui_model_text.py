@@ -54,7 +54,7 @@ def test_the_planted_answer_is_unsafe_as_it_stands() -> None:
     ],
 )
 def test_safe_markdown_leaves_no_image_and_no_html(text: str) -> None:
-    from ui.model_text import safe_markdown
+    from ui.web.model_text import safe_markdown
 
     shown = safe_markdown(text)
     assert unsafe_tokens(shown) == []
@@ -62,7 +62,7 @@ def test_safe_markdown_leaves_no_image_and_no_html(text: str) -> None:
 
 
 def test_safe_markdown_keeps_ordinary_markdown_and_code() -> None:
-    from ui.model_text import safe_markdown
+    from ui.web.model_text import safe_markdown
 
     ordinary = (
         "**Fifteen** days, see [the policy](http://intranet/leave) and `x < y`.\n\n```\nif a < b: ![\n```\n"
@@ -74,7 +74,7 @@ def test_safe_markdown_keeps_ordinary_markdown_and_code() -> None:
 
 
 def test_label_text_is_plain() -> None:
-    from ui.model_text import label_text
+    from ui.web.model_text import label_text
 
     assert unsafe_tokens(label_text(PLANTED)) == []
     assert "![" not in label_text("![x](http://198.51.100.7/a.png)")

@@ -16,7 +16,7 @@ Open = Callable[..., Any]
 
 
 def test_every_visible_string_has_both_languages() -> None:
-    from ui.i18n import STRINGS
+    from ui.web.i18n import STRINGS
 
     used: set[str] = set()
     for path in (REPO / "ui").rglob("*.py"):
@@ -105,7 +105,7 @@ def test_uploads_over_the_limit_or_of_unknown_type_are_refused(
 ) -> None:
     from assistant.knowledge import KnowledgeBase
     from assistant.settings import load_settings
-    from ui import jobs
+    from ui.web import jobs
 
     monkeypatch.setenv("LADDER_MAX_FILE_MB", "0.001")  # about 1 KB
     KnowledgeBase.create("handbook", load_settings())

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from ui import auth, session_token
+from ui import auth
+from ui.web import session_token
 
 PASSWORD = "correct horse"
 Open = Callable[..., Any]

@@ -1,0 +1,412 @@
+"""A transformers model from a local folder (a converted pack or any HF folder).
+
+Batched generation with left padding and the model's chat template, stop sequences,
+greedy by default, usage and latency per answer, batched ``score_choices`` for exams
+(last-position logits only, and a token prefix that prompts share, such as k-shot exemplars,
+run once and reused from the KV cache), an optional PEFT adapter, and a thread count and
+dtype from the settings. A single conversation generated under a stream sink
+(``assistant.backends.streaming``) also sends its text to the sink as tokens arrive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from assistant.backends.base import trim_at_stop
+from assistant.backends.hf.scoring import PrefixScoring
+from assistant.backends.streaming import current_sink
+from assistant.backends.toolcalls import parse_tool_calls
+from assistant.errors import ContextOverflowError, ModelNotFoundError
+from assistant.models.refs import check_model_folder
+from assistant.settings import Settings, load_settings
+from assistant.types import Completion, GenParams, Message, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+log = logging.getLogger(__name__)
+
+# Tokens kept from the start of an over-long prompt (system prompt, instructions) when
+# it is truncated; the rest is kept from the end, where the question usually is.
+_KEEP_HEAD_TOKENS = 64
+_FALLBACK_CONTEXT = 2048
+
+
+def pick_device(setting: str) -> str:
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        from assistant.errors import ConfigError
+
+        raise ConfigError("device=cuda but no CUDA device is available", hint="use device=auto or cpu")
+    return setting
+
+
+def _measure_matmul(dtype: torch.dtype, repeats: int = 12) -> float:
+    """Seconds for a decoder-sized matmul in ``dtype`` (the hot loop of generation)."""
+    x = torch.randn(16, 896, dtype=dtype)
+    w = torch.randn(896, 4864, dtype=dtype)
+    torch.matmul(x, w)  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.matmul(x, w)
+    return time.perf_counter() - start
+
+
+# What decides whether bf16 is fast here: the CPU, the kernels torch and its matmul
+# libraries may use (capped by these variables, as the numerics reruns do), torch, threads.
+_ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (``platform.processor()`` says only "x86_64" on Linux)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_profile_key() -> str:
+    caps = ",".join(f"{name}={os.environ[name]}" for name in _ISA_VARIABLES if os.environ.get(name))
+    return (f"{_cpu_model()}|{torch.backends.cpu.get_cpu_capability()}|{caps}|torch {torch.__version__}|"
+            f"{torch.get_num_threads()}t")  # fmt: skip
+
+
+def pick_dtype(setting: str, device: str, home: Path) -> torch.dtype:
+    """fp32 or bf16 as configured; ``auto`` picks whichever this machine runs faster.
+
+    On CUDA bf16 wins whenever it is supported. On CPU it depends on the instruction set
+    (AVX-512 BF16 / AMX make bf16 fast; plain AVX2 emulates it and is slower), so we
+    measure once and remember the answer in ``LADDER_HOME/cpu_profile.json``, keyed by the
+    CPU model and the instruction sets in use: a home moved to another CPU kind, or a run
+    with the libraries capped to AVX2, measures again. Each dtype's time is the best of three
+    rounds, so another process's burst does not decide it.
+    """
+    if setting == "float32":
+        return torch.float32
+    if setting == "bfloat16":
+        return torch.bfloat16
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    profile_path = home / "cpu_profile.json"
+    key = _cpu_profile_key()
+    try:
+        profile = json.loads(profile_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        profile = {}
+    if profile.get("key") != key:
+        fp32 = min(_measure_matmul(torch.float32) for _ in range(3))
+        bf16 = min(_measure_matmul(torch.bfloat16) for _ in range(3))
+        profile = {"key": key, "float32_s": fp32, "bfloat16_s": bf16,
+                   "faster": "bfloat16" if bf16 < fp32 * 0.9 else "float32"}  # fmt: skip
+        home.mkdir(parents=True, exist_ok=True)
+        profile_path.write_text(json.dumps(profile, indent=2), encoding="utf-8")
+    return torch.bfloat16 if profile["faster"] == "bfloat16" else torch.float32
+
+
+def _top_two_gap(row: list[float]) -> float:
+    top = sorted(row, reverse=True)
+    return top[0] - top[1]
+
+
+class HFLocalBackend(PrefixScoring):
+    def __init__(
+        self,
+        path: str | Path,
+        settings: Settings | None = None,
+        *,
+        adapter: str | Path | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.settings = settings or load_settings()
+        self.path = check_model_folder(Path(path))
+        torch.set_num_threads(self.settings.threads)
+        self.device = pick_device(self.settings.device)
+        self.dtype = pick_dtype(self.settings.dtype, self.device, self.settings.home)
+        self.adapter = Path(adapter) if adapter else None
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
+        self.model: Any = self._load_model(self.dtype)
+        self._float32_twin: Any = None
+        self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        window = getattr(self.model.config, "max_position_embeddings", 0)
+        self.context_window = int(window or _FALLBACK_CONTEXT)
+        self._eos_ids = self._collect_eos_ids()
+
+    def _load_model(self, dtype: torch.dtype) -> Any:
+        """The model (with the adapter, if any) in ``dtype`` on the device, in eval mode."""
+        from transformers import AutoModelForCausalLM
+
+        try:
+            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
+        if self.adapter is not None:
+            from peft import PeftModel
+
+            from assistant.backends.hf.warnings import renamed_property_warnings_off
+
+            with renamed_property_warnings_off():
+                model = PeftModel.from_pretrained(model, str(self.adapter))
+        return model.to(self.device).eval()
+
+    def _collect_eos_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        eos = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos.add(self.tokenizer.eos_token_id)
+        # Chat models end a turn with their own marker; stop there too.
+        for marker in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<end_of_turn>"):
+            token_id = self.tokenizer.convert_tokens_to_ids(marker)
+            if isinstance(token_id, int) and token_id != self.tokenizer.unk_token_id and token_id >= 0:
+                eos.add(token_id)
+        return sorted(eos)
+
+    # ---- prompts -------------------------------------------------------------------
+    def render(self, conversation: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
+        """The conversation as the model sees it, through its chat template."""
+        messages = [m.to_dict() for m in conversation]
+        for message in messages:  # templates expect arguments as a mapping, not a list
+            for call in message.get("tool_calls", []):
+                call["type"] = "function"
+                call["function"] = {"name": call["name"], "arguments": call["args"]}
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(
+                messages, tools=list(tools) or None, add_generation_prompt=True, tokenize=False
+            )
+            return str(text)
+        # A base model without a template: a plain transcript.
+        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        return "\n".join([*lines, "Assistant:"])
+
+    def _fit(self, ids: list[int], budget: int) -> tuple[list[int], bool]:
+        """Make a prompt fit ``budget`` tokens by the overflow policy."""
+        if len(ids) <= budget:
+            return ids, False
+        if self.settings.context_overflow == "error":
+            raise ContextOverflowError(
+                f"prompt has {len(ids)} tokens; {self.model_id} allows {budget} "
+                f"(context {self.context_window} minus the generation budget)",
+                hint="shorten the prompt, lower max_new_tokens, or set context_overflow=truncate",
+            )
+        head = min(_KEEP_HEAD_TOKENS, budget // 4)
+        log.warning("prompt of %d tokens truncated to %d to fit %s", len(ids), budget, self.model_id)
+        return ids[:head] + ids[len(ids) - (budget - head) :], True
+
+    # ---- generation ------------------------------------------------------------------
+    def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
+        if not batch:
+            return []
+        budget = self.context_window - params.max_new_tokens
+        if budget <= 0:
+            raise ContextOverflowError(
+                f"max_new_tokens={params.max_new_tokens} leaves no room "
+                f"in a {self.context_window}-token context"
+            )
+        prompts: list[tuple[list[int], bool]] = []
+        for conversation in batch:
+            text = self.render(conversation, params.tools)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            prompts.append(self._fit(ids, budget))
+        # Sort by length so each micro-batch wastes little padding; restore order after.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][0]))
+        sink = current_sink()
+        if sink is not None and len(batch) == 1 and not params.tools:
+            # Tool calls are parsed out of the whole text afterwards, so only plain answers stream.
+            from assistant.backends.hf.streamer import SinkStreamer
+
+            return self._generate_chunk(prompts, params, SinkStreamer(self.tokenizer, sink, params.stop))
+        results: dict[int, Completion] = {}
+        size = self.settings.batch_size
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            for index, completion in zip(chunk, self._generate_chunk([prompts[i] for i in chunk], params),
+                                         strict=True):  # fmt: skip
+                results[index] = completion
+        return [results[i] for i in range(len(batch))]
+
+    def _generate_chunk(
+        self, prompts: list[tuple[list[int], bool]], params: GenParams, streamer: Any = None
+    ) -> list[Completion]:
+        pad_id = int(self.tokenizer.pad_token_id)
+        width = max(len(ids) for ids, _ in prompts)
+        input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, (ids, _) in enumerate(prompts):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "pad_token_id": pad_id,
+            "eos_token_id": self._eos_ids,
+            "do_sample": not params.greedy,
+        }
+        if params.greedy:
+            # Unset the model's default sampling knobs so greedy stays greedy and quiet.
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        if streamer is not None:
+            kwargs["streamer"] = streamer
+        start = time.perf_counter()
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            output = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), **kwargs
+            )
+        latency = time.perf_counter() - start
+        new_tokens = output[:, width:].tolist()
+        known_tools = {t.get("function", t).get("name") for t in params.tools}
+        completions = []
+        for row, (ids, truncated) in enumerate(prompts):
+            tokens = new_tokens[row]
+            ended = next((i for i, tok in enumerate(tokens) if tok in self._eos_ids), None)
+            produced = tokens[: ended + 1] if ended is not None else tokens
+            text = str(self.tokenizer.decode(produced, skip_special_tokens=True))
+            text, stopped = trim_at_stop(text, params.stop)
+            finish = "stop" if ended is not None or stopped else "length"
+            calls: list[ToolCall] = []
+            if params.tools:
+                text, calls = parse_tool_calls(text, known_tools)
+                finish = "tool_calls" if calls else finish
+            completions.append(
+                Completion(
+                    text=text.strip(),
+                    usage=Usage(len(ids), len(produced), 1),
+                    latency_s=latency,
+                    model_id=self.model_id,
+                    finish_reason=finish,
+                    tool_calls=calls,
+                    prompt_truncated=truncated,
+                )
+            )
+        return completions
+
+    # ---- exam scoring ----------------------------------------------------------------
+    def score_choices(
+        self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
+    ) -> list[list[float]]:
+        """Sum of log-probabilities of each choice's tokens after each prompt.
+
+        With ``chat_template`` (the default) a prompt is the user's message and a choice the
+        start of the assistant's reply, seen through the model's chat template (as the
+        openai_compat backend does); without it, or for a model with no template, the prompt
+        is raw text the choice continues. Which is better depends on the prompt: on the
+        generation benchmark's English MCQs qwen2.5-coder-0.5b picked "B" for everything on
+        raw prompts and the right letter through its template, while on C-Eval's
+        completion-style 5-shot prompts the template made it pick "A" for everything and raw
+        scoring got 11 of 24 demo-exam items right. Exam suites therefore score raw prompts
+        by default (the suite key ``chat_template``), as lm-evaluation-harness does.
+
+        When every choice is one token (option letters), one forward pass over the prompts
+        scores all choices at once, and only the last position's logits are computed.
+        Otherwise every (prompt, choice) pair is one row, and only the last few positions'
+        logits are computed. Rows are scored in length-sorted micro-batches, left-padded so
+        the choice tokens line up at the end. Prompts that share a long token prefix (the
+        chat header and the k-shot exemplars of an exam subject) run that prefix once and
+        only their own suffixes after it (see ``_score_rows``).
+        """
+        if not choices:
+            raise ValueError("score_choices needs at least one choice")
+        choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        if any(not ids for ids in choice_ids):
+            raise ValueError(f"a choice tokenizes to nothing: {choices!r}")
+        longest = max(len(ids) for ids in choice_ids)
+        budget = self.context_window - longest
+        templated = chat_template and self.tokenizer.chat_template
+        texts = [self.render([Message("user", p)]) if templated else p for p in prompts]
+        prompt_ids = [self._fit(self.tokenizer(t, add_special_tokens=False)["input_ids"], budget)[0]
+                      for t in texts]  # fmt: skip
+        scores = self._choice_scores(prompt_ids, choice_ids)
+        return self._recheck_close_calls(scores, prompt_ids, choice_ids)
+
+    def _recheck_close_calls(
+        self, scores: list[list[float]], prompt_ids: list[list[int]], choice_ids: list[list[int]]
+    ) -> list[list[float]]:
+        """Scores again, with a float32 copy of the model, the prompts whose two best options
+        a bf16 model put closer than ``score_recheck_margin`` (per choice token).
+
+        bf16 rounds every layer's output; on C-Eval it moved the gap between the two best
+        options by up to 0.07 (qwen2.5-coder-0.5b) and 0.15 (smollm2-135m), enough to flip a
+        close call (benchmarks/scoring_dtype.py). A call decided by more than that is the
+        same in float32, so only the close ones pay for float32. The copy loads on first use.
+        """
+        margin = self.settings.score_recheck_margin * max(len(ids) for ids in choice_ids)
+        if self.dtype == torch.float32 or margin <= 0 or len(choice_ids) < 2:
+            return scores
+        close = [i for i, row in enumerate(scores) if _top_two_gap(row) < margin]
+        if not close:
+            return scores
+        if self._float32_twin is None:
+            log.info("loading a float32 copy of %s to re-check close exam calls", self.model_id)
+            self._float32_twin = self._load_model(torch.float32)
+        fast, self.model = self.model, self._float32_twin
+        try:
+            exact = self._choice_scores([prompt_ids[i] for i in close], choice_ids)
+        finally:
+            self.model = fast
+        log.info("re-scored %d of %d close calls in float32", len(close), len(scores))
+        rechecked = list(scores)
+        for index, row in zip(close, exact, strict=True):
+            rechecked[index] = row
+        return rechecked
+
+    def _choice_scores(self, prompt_ids: list[list[int]], choice_ids: list[list[int]]) -> list[list[float]]:
+        """Log-probability sums of every choice after every (tokenized) prompt."""
+        longest = max(len(ids) for ids in choice_ids)
+        if longest == 1:
+            letters = torch.tensor([ids[0] for ids in choice_ids])
+
+            def letter_scores(logits: torch.Tensor, _rows: list[int]) -> list[list[float]]:
+                scores: list[list[float]] = torch.log_softmax(logits[:, -1, :], dim=-1)[:, letters].tolist()
+                return scores
+
+            return self._score_rows(prompt_ids, 1, letter_scores)
+        n = len(choice_ids)
+
+        def choice_sums(logits: torch.Tensor, rows: list[int]) -> list[float]:
+            sums = []
+            for row, index in enumerate(rows):
+                choice = choice_ids[index % n]
+                # logits at position t predict token t+1: the choice's k tokens are
+                # predicted by the k positions just before the end.
+                logprobs = torch.log_softmax(logits[row, -len(choice) - 1 : -1, :], dim=-1)
+                sums.append(float(logprobs[torch.arange(len(choice)), torch.tensor(choice)].sum()))
+            return sums
+
+        pairs = [p + c for p in prompt_ids for c in choice_ids]
+        flat = self._score_rows(pairs, longest + 1, choice_sums)
+        return [flat[i * n : (i + 1) * n] for i in range(len(prompt_ids))]
+
+    def chat_model(self) -> BaseChatModel:
+        from assistant.backends.chat_model import LadderChatModel
+
+        return LadderChatModel(backend=self)

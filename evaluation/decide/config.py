@@ -1,0 +1,353 @@
+"""The decision config (YAML): which suites to decide and confirm on, the targets, the limits,
+the rungs to climb, and what the fine-tuning rung may use.
+
+    name: tickets
+    model: smollm2-135m              # default: the `model` setting
+    suites:
+      dev: suites/tickets_dev.yaml   # the rungs are compared and chosen on this split
+      test: suites/tickets_test.yaml # the choice is confirmed on this held-out split
+      general: suites/general.yaml   # optional: general ability, for the forgetting check
+    targets:                         # every target must hold (lower CI bound for >=)
+      exact_match: ">= 0.80"
+      unparseable: "<= 0.05"         # a bare number means >= (<= for lower-is-better metrics)
+    limits:
+      max_cost_per_1k: 0.50          # in the price table's currency
+      max_p95_latency_s: 5.0
+    rungs: [prompt, fewshot, reflection, rag, agent, finetune]   # the default; mappings allowed
+    order: cost                      # cost (sort by the strategies' stated cost) | given
+    confidence: 0.95
+    kb: handbook                     # knowledge base for rag / agent (they are skipped without one)
+    examples: fewshot_pool.jsonl     # few-shot pool (fewshot is skipped without one)
+    allow_finetune: false            # true: train when every cheaper rung misses
+    finetune:
+      data: data/tickets             # a `ladder finetune prepare` folder, or
+      raw: [tickets.jsonl]           # raw file(s), prepared with the `prepare` options below
+      prepare: {general: none, stratify_by: label}
+      train: {epochs: 2, learning_rate: 5.0e-4}
+      adapter: tickets-ladder        # default: <name>-ladder
+      strategy: prompt               # how the fine-tuned model is asked
+      min_examples: 100              # readiness: training examples needed
+      max_forgetting: 0.05           # the general suite's main metric may drop at most this much
+      try_rag: true                  # also evaluate the fine-tuned model under rag when a kb is set
+
+Every mistake raises ``ConfigError`` naming the file and key before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ConfigError
+
+FINETUNE = "finetune"
+DEFAULT_RUNGS = ("prompt", "fewshot", "reflection", "rag", "agent", FINETUNE)
+NEEDS_KB = ("rag",)  # the agent works without a kb (calculator), so it is not skipped for lack of one
+_TARGET = re.compile(r"^\s*(>=|<=|≥|≤)?\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: str
+    op: str  # ">=" or "<="; "" until the plan knows which way the metric points
+    value: float
+
+    def holds(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return value <= self.value if self.op == "<=" else value >= self.value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@dataclass
+class RungSpec:
+    """One rung: a strategy config, or the fine-tuning rung."""
+
+    label: str
+    strategy: str  # a registered strategy name, or "finetune"
+    config: dict[str, Any] = field(default_factory=dict)  # the strategy config (without model)
+
+    @property
+    def is_finetune(self) -> bool:
+        return self.strategy == FINETUNE
+
+
+@dataclass
+class FinetuneSpec:
+    data: Path | None = None
+    raw: list[Path] = field(default_factory=list)
+    prepare: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    adapter: str | None = None
+    strategy: str | dict[str, Any] = "prompt"  # how the fine-tuned model is asked: a name or a config
+    min_examples: int = 100
+    min_per_label: int = 10
+    max_duplicate_rate: float = 0.10
+    max_forgetting: float = 0.05
+    # Steps of a probe training run that measures tokens/s on this machine when the store has no
+    # run of this base model yet (0: no probe; the estimate then falls back or says n/a).
+    probe_steps: int = 2
+    try_rag: bool = True
+
+    @property
+    def has_data(self) -> bool:
+        return self.data is not None or bool(self.raw)
+
+
+@dataclass
+class DecisionConfig:
+    name: str
+    dev: Path
+    test: Path
+    targets: list[Target]
+    rungs: list[RungSpec]
+    general: Path | None = None
+    model: str | None = None
+    max_cost_per_1k: float | None = None
+    max_p95_latency_s: float | None = None
+    order: str = "cost"
+    confidence: float = 0.95
+    kb: str | None = None
+    examples: Path | None = None
+    allow_finetune: bool = False
+    finetune: FinetuneSpec = field(default_factory=FinetuneSpec)
+    judge: str | None = None
+    no_judge: bool = False
+    limit: int | None = None  # only the first N items of each suite (a quick look)
+    language: str | None = None  # en | zh; None: the `language` setting
+    path: Path | None = None
+    explicit_rungs: bool = False  # rungs were listed (missing inputs are errors, not skips)
+
+    @property
+    def alpha(self) -> float:
+        """Significance level of the paired tests: 1 - confidence."""
+        return 1 - self.confidence
+
+    def rung(self, label: str) -> RungSpec:
+        return next(r for r in self.rungs if r.label == label)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _fail(where: str, message: str, hint: str | None = None) -> ConfigError:
+    return ConfigError(f"{where}: {message}", hint=hint)
+
+
+def parse_target(metric: str, raw: Any, where: str) -> Target:
+    """``">= 0.8"``, ``"<= 0.05"`` or a bare number (its direction is the metric's, set by the plan)."""
+    if isinstance(raw, bool):
+        raise _fail(where, f"targets.{metric}: {raw!r} is not a number", 'write e.g. ">= 0.8"')
+    if isinstance(raw, int | float):
+        return Target(metric, "", float(raw))
+    match = _TARGET.match(str(raw))
+    if not match:
+        raise _fail(where, f"targets.{metric}: cannot read {raw!r}", 'write ">= 0.8", "<= 0.05" or a number')
+    op = {"≥": ">=", "≤": "<="}.get(match.group(1) or "", match.group(1) or "")
+    return Target(metric, op, float(match.group(2)))
+
+
+RELATIVE_KEYS = ("examples_file", "database")  # strategy keys that name files: relative to the config
+
+
+def parse_rung(raw: Any, index: int, where: str, base: Path = Path(".")) -> RungSpec:
+    from assistant.strategies.base import strategy_names
+
+    known = [*strategy_names(), FINETUNE]
+    if isinstance(raw, str):
+        data: dict[str, Any] = {"strategy": raw}
+    elif isinstance(raw, dict):
+        data = dict(raw)
+    else:
+        raise _fail(where, f"rungs[{index}] must be a strategy name or a mapping, got {raw!r}")
+    if "config" in data:  # a strategy YAML, with the mapping's other keys over it
+        from assistant.service import strategy_data
+
+        path = Path(str(data.pop("config"))).expanduser()
+        loaded, _ = strategy_data(path if path.is_absolute() else base / path)
+        data = {**loaded, **data}
+    for key in RELATIVE_KEYS:
+        if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
+            data[key] = str(base / data[key])
+    label = str(data.pop("name", "") or data.get("strategy", ""))
+    strategy = str(data.get("strategy", label))
+    if strategy not in known:
+        raise _fail(where, f"rungs[{index}]: unknown strategy {strategy!r}", f"known: {', '.join(known)}")
+    data["strategy"] = strategy
+    if "model" in data:
+        raise _fail(where, f"rungs[{index}]: a rung cannot set `model`", "set `model` once, at the top")
+    if strategy == FINETUNE and set(data) - {"strategy"}:
+        raise _fail(where, f"rungs[{index}]: finetune takes its settings from `finetune:`")
+    return RungSpec(label or strategy, strategy, data)
+
+
+def _path(value: Any, base: Path, key: str, where: str) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, f"{key} must be a path, got {value!r}")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
+    if raw is None:
+        return FinetuneSpec()
+    if not isinstance(raw, dict):
+        raise _fail(where, "finetune must be a mapping")
+    known = {f.name for f in dataclasses.fields(FinetuneSpec)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise _fail(
+            where, f"unknown finetune key(s): {', '.join(unknown)}", f"known: {', '.join(sorted(known))}"
+        )
+    values = dict(raw)
+    if values.get("data") is not None:
+        values["data"] = _path(values["data"], base, "finetune.data", where)
+    raw_files = values.get("raw") or []
+    values["raw"] = [
+        _path(p, base, "finetune.raw", where)
+        for p in (raw_files if isinstance(raw_files, list) else [raw_files])
+    ]
+    spec = FinetuneSpec(**values)
+    if spec.data is not None and spec.raw:
+        raise _fail(where, "finetune: give `data` (a prepared folder) or `raw` (files to prepare), not both")
+    for key in ("prepare", "train"):
+        if not isinstance(getattr(spec, key), dict):
+            raise _fail(where, f"finetune.{key} must be a mapping")
+    from evaluation.decide.training import prepare_options
+    from finetune.data.prepare import PrepareConfig
+    from finetune.train.config import TrainConfig
+
+    try:
+        TrainConfig.from_dict(spec.train)
+    except (ConfigError, TypeError) as exc:
+        raise _fail(where, f"finetune.train: {exc}") from None
+    try:  # the options are checked now, not after the cheaper rungs have run
+        PrepareConfig(domain=(Path("-"),), out=Path("-"), **prepare_options(spec.prepare))
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise _fail(where, f"finetune.prepare: {exc}") from None
+    if spec.min_examples < 1 or spec.min_per_label < 0 or spec.probe_steps < 0:
+        raise _fail(where, "finetune.min_examples must be >= 1, min_per_label and probe_steps >= 0")
+    if not 0 <= spec.max_forgetting <= 1 or not 0 <= spec.max_duplicate_rate <= 1:
+        raise _fail(where, "finetune.max_forgetting and max_duplicate_rate must be in [0, 1]")
+    return spec
+
+
+_TOP_KEYS = {
+    "name",
+    "model",
+    "suites",
+    "targets",
+    "limits",
+    "rungs",
+    "order",
+    "confidence",
+    "kb",
+    "examples",
+    "allow_finetune",
+    "finetune",
+    "judge",
+    "no_judge",
+    "limit",
+    "language",
+}
+
+
+def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> DecisionConfig:
+    """Validate a decision config mapping; paths are relative to ``base``."""
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise _fail(where, f"unknown key(s): {', '.join(unknown)}", f"known: {', '.join(sorted(_TOP_KEYS))}")
+    suites = data.get("suites")
+    if not isinstance(suites, dict) or "dev" not in suites or "test" not in suites:
+        raise _fail(where, "suites must name `dev` and `test` (and optionally `general`)")
+    extra = sorted(set(suites) - {"dev", "test", "general"})
+    if extra:
+        raise _fail(where, f"unknown suite role(s): {', '.join(extra)}", "use dev, test and general")
+    targets_raw = data.get("targets")
+    if not isinstance(targets_raw, dict) or not targets_raw:
+        raise _fail(
+            where, "targets must map at least one metric to a bound", 'e.g. targets: {accuracy: ">= 0.8"}'
+        )
+    targets = [parse_target(str(k), v, where) for k, v in targets_raw.items()]
+    limits = data.get("limits") or {}
+    if not isinstance(limits, dict) or set(limits) - {"max_cost_per_1k", "max_p95_latency_s"}:
+        raise _fail(where, "limits takes max_cost_per_1k and max_p95_latency_s")
+    for key, value in limits.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise _fail(where, f"limits.{key} must be a number >= 0, got {value!r}")
+    explicit = "rungs" in data
+    rungs_raw = data.get("rungs", list(DEFAULT_RUNGS))
+    if not isinstance(rungs_raw, list) or not rungs_raw:
+        raise _fail(
+            where, "the rung list is empty", f"list rungs, e.g. {list(DEFAULT_RUNGS)}, or leave `rungs` out"
+        )
+    rungs = [parse_rung(r, i, where, base) for i, r in enumerate(rungs_raw)]
+    labels = [r.label for r in rungs]
+    duplicate = next((label for label in labels if labels.count(label) > 1), None)
+    if duplicate:
+        raise _fail(where, f"two rungs are named {duplicate!r}", "give one of them a `name`")
+    if sum(r.is_finetune for r in rungs) > 1:
+        raise _fail(where, "only one finetune rung")
+    order = str(data.get("order", "cost"))
+    if order not in ("cost", "given"):
+        raise _fail(where, f"order must be cost or given, got {order!r}")
+    confidence = data.get("confidence", 0.95)
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0.5 <= confidence < 1:
+        raise _fail(where, f"confidence must be in [0.5, 1), got {confidence!r}")
+    language = data.get("language")
+    if language is not None and language not in ("en", "zh"):
+        raise _fail(where, f"language must be en or zh, got {language!r}")
+    limit = data.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise _fail(where, f"limit must be a positive integer, got {limit!r}")
+    name = data.get("name") or "decision"
+    if not isinstance(name, str):
+        raise _fail(where, f"name must be a string, got {name!r}")
+    return DecisionConfig(
+        name=name,
+        dev=_path(suites["dev"], base, "suites.dev", where),
+        test=_path(suites["test"], base, "suites.test", where),
+        general=_path(suites["general"], base, "suites.general", where) if suites.get("general") else None,
+        targets=targets,
+        rungs=rungs,
+        model=data.get("model"),
+        max_cost_per_1k=limits.get("max_cost_per_1k"),
+        max_p95_latency_s=limits.get("max_p95_latency_s"),
+        order=order,
+        confidence=float(confidence),
+        kb=data.get("kb"),
+        examples=_path(data["examples"], base, "examples", where) if data.get("examples") else None,
+        allow_finetune=bool(data.get("allow_finetune", False)),
+        finetune=_finetune_spec(data.get("finetune"), base, where),
+        judge=data.get("judge"),
+        no_judge=bool(data.get("no_judge", False)),
+        limit=limit,
+        language=language,
+        explicit_rungs=explicit,
+    )
+
+
+def load_decision_config(path: str | Path) -> DecisionConfig:
+    """Read and validate a decision YAML (suites' contents are checked later, by ``plan``)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"decision config not found: {path}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a decision config is a YAML mapping (suites, targets, rungs, ...)")
+    config = decision_config_from_dict(data, path.parent, str(path))
+    config.path = path
+    return config

@@ -1,0 +1,204 @@
+"""Why the cheaper rungs fall short: a gap diagnosis from the evidence the rungs left.
+
+Each rule reads numbers the decision already has (estimates, paired comparisons, the
+records' responses and traces) and, when it fires, adds a ``Gap`` with its evidence:
+
+- **data too small to decide**: the closest rung's CI contains the threshold, so the data
+  cannot say whether it meets. Ladder says so, with roughly how many items would separate
+  them (the CI half-width shrinks with the square root of n), instead of guessing.
+- **knowledge**: RAG lifts the score significantly over the first rung and retrieval finds
+  the reference passages (hit rate >= ``HIGH_HIT``), yet the target is missed; or retrieval
+  rarely finds them (hit rate < ``LOW_HIT``): the facts are missing from the knowledge base.
+- **behaviour / format**: answers outside the label set (a classification suite: at most
+  ``MAX_LABELS`` distinct references), unparseable MCQ replies, or reflection's verifier
+  still failing after its last round, at a rate >= ``FORMAT_RATE`` on every prompting rung.
+- **reasoning**: reflection or the agent lifts the score significantly, but not enough.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from evaluation.decide.config import DecisionConfig
+from evaluation.decide.result import EVALUATED, Gap, Paired, Reason, RungResult
+from evaluation.decide.rules import closest_rung, find
+from evaluation.metrics.lexical import normalize
+from evaluation.results import ItemRecord
+
+HIGH_HIT, LOW_HIT = 0.7, 0.5
+FORMAT_RATE = 0.2
+MAX_LABELS = 20
+PROMPTING = ("prompt", "fewshot", "reflection")
+REASONING = ("reflection", "agent")
+
+
+def _evaluated(rungs: Sequence[RungResult]) -> list[RungResult]:
+    return [r for r in rungs if r.state == EVALUATED and r.dev is not None and r.strategy != "finetune"]
+
+
+def data_too_small(
+    rungs: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
+) -> Gap | None:
+    rung = closest_rung(_evaluated(rungs), comparisons, config)
+    if rung is None or rung.dev is None:
+        return None
+    evidence = []
+    for target in config.targets:
+        est = rung.dev.metrics.get(target.metric)
+        if est is None or est.mean is None or est.low is None or est.high is None:
+            continue
+        if est.low <= target.value <= est.high and est.bound_passes is False:
+            margin = abs(est.mean - target.value)
+            half = (est.high - est.low) / 2
+            needed = math.ceil(est.n * (half / margin) ** 2) if margin > 1e-9 else None
+            evidence.append(
+                Reason(
+                    "ci_straddles",
+                    {
+                        "rung": rung.label,
+                        "metric": target.metric,
+                        "low": est.low,
+                        "high": est.high,
+                        "threshold": target.value,
+                        "n": est.n,
+                        "needed": needed,
+                    },
+                )
+            )
+    return Gap("data_too_small", evidence) if evidence else None
+
+
+def _retrieval_hit(rung: RungResult) -> tuple[str, float] | None:
+    assert rung.dev is not None
+    for label, est in rung.dev.metrics.items():
+        if (label.startswith("hit@") or label == "hit_at_k") and est.mean is not None:
+            return label, est.mean
+    return None
+
+
+def _lift(comparisons: Sequence[Paired], rung: RungResult, base: RungResult, metric: str) -> Paired | None:
+    return next(
+        (p for p in find(comparisons, rung.label, base.label) if p.metric == metric and p.a_better), None
+    )
+
+
+def knowledge(
+    rungs: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
+) -> Gap | None:
+    done = _evaluated(rungs)
+    rag = [r for r in done if r.strategy == "rag" and not r.meets]
+    if not done or not rag:
+        return None
+    base, metric = done[0], config.targets[0].metric
+    evidence = []
+    for rung in rag:
+        hit = _retrieval_hit(rung)
+        lift = _lift(comparisons, rung, base, metric) if rung is not base else None
+        if hit is not None and hit[1] < LOW_HIT:
+            evidence.append(
+                Reason(
+                    "kb_missing_facts", {"rung": rung.label, "metric": hit[0], "hit": hit[1], "low": LOW_HIT}
+                )
+            )
+        elif lift is not None and (hit is None or hit[1] >= HIGH_HIT):
+            params = {
+                "rung": rung.label,
+                "base": base.label,
+                "metric": metric,
+                "diff": lift.diff,
+                "p": lift.p_value,
+            }
+            if hit is not None:
+                params.update(hit_metric=hit[0], hit=hit[1])
+            evidence.append(Reason("rag_lifts_short", params))
+    return Gap("knowledge", evidence) if evidence else None
+
+
+def label_set(records: Sequence[ItemRecord]) -> set[str] | None:
+    """The normalised references when they look like a label set (a classification suite)."""
+    if any(r.choices for r in records):
+        return None  # multiple choice: the `unparseable` metric says which replies named no option
+    references = [normalize(r.reference) for r in records if r.reference]
+    labels = set(references)
+    if not references or len(labels) > MAX_LABELS or len(labels) * 2 > len(references):
+        return None
+    return labels
+
+
+def off_format_rate(records: Sequence[ItemRecord], labels: set[str] | None) -> tuple[float, list[str]]:
+    """The share of answers that are off format, and a few of them."""
+    bad: list[str] = []
+    for record in records:
+        unparseable = record.scores.get("unparseable")
+        if unparseable is not None and unparseable.value == 1.0:
+            bad.append(record.response or "")
+        elif labels is not None and record.response is not None and normalize(record.response) not in labels:
+            bad.append(record.response)
+        elif any(step.get("kind") == "stop" and step.get("reason") == "max_rounds" for step in record.trace):
+            bad.append(record.response or "")
+    return (len(bad) / len(records) if records else 0.0), bad[:3]
+
+
+def behaviour(rungs: Sequence[RungResult], records: dict[str, list[ItemRecord]]) -> Gap | None:
+    prompting = [
+        r for r in _evaluated(rungs) if r.strategy in PROMPTING and r.label in records and not r.meets
+    ]
+    if not prompting:
+        return None
+    labels = label_set(records[prompting[0].label])
+    rates = {r.label: off_format_rate(records[r.label], labels) for r in prompting}
+    if not all(rate >= FORMAT_RATE for rate, _ in rates.values()):
+        return None
+    evidence = [
+        Reason(
+            "off_format",
+            {"rung": label, "rate": rate, "examples": examples, "labels": sorted(labels) if labels else None},
+        )
+        for label, (rate, examples) in rates.items()
+    ]
+    if len(rates) > 1:
+        evidence.append(Reason("format_persists", {"rungs": list(rates), "rate": FORMAT_RATE}))
+    return Gap("behaviour", evidence)
+
+
+def reasoning(
+    rungs: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
+) -> Gap | None:
+    done = _evaluated(rungs)
+    if not done:
+        return None
+    base, metric = done[0], config.targets[0].metric
+    evidence = []
+    for rung in done[1:]:
+        lift = _lift(comparisons, rung, base, metric)
+        if rung.strategy in REASONING and not rung.meets and lift is not None:
+            evidence.append(
+                Reason(
+                    "reasoning_lifts_short",
+                    {
+                        "rung": rung.label,
+                        "base": base.label,
+                        "metric": metric,
+                        "diff": lift.diff,
+                        "p": lift.p_value,
+                    },
+                )
+            )
+    return Gap("reasoning", evidence) if evidence else None
+
+
+def diagnose(
+    rungs: Sequence[RungResult],
+    comparisons: Sequence[Paired],
+    records: dict[str, list[ItemRecord]],
+    config: DecisionConfig,
+) -> list[Gap]:
+    """Every gap the evidence supports; "data too small" first, since it qualifies the rest."""
+    found = [
+        data_too_small(rungs, comparisons, config),
+        knowledge(rungs, comparisons, config),
+        behaviour(rungs, records),
+        reasoning(rungs, comparisons, config),
+    ]
+    return [gap for gap in found if gap is not None]

@@ -1,0 +1,316 @@
+"""The ladder: climb the rungs in order of cost, stop at the first that meets the bar, and
+say why, with the evidence.
+
+    decision = run_decision(load_decision_config("decide.yaml"), settings, progress)
+
+1. ``plan_decision`` checks everything that needs no model call (suites, targets, overlaps,
+   training data, each rung's config) and orders the rungs by their stated cost.
+2. Each rung is evaluated on the dev split through the evaluation runner (its answer cache
+   and resume make a re-run free and an interrupted run continue), and judged by the stop
+   rule (``decide_rules``). The climb stops at the first rung that meets.
+3. When none meets: the gap diagnosis, fine-tuning readiness and, if ``allow_finetune``, the
+   fine-tuning rung: train (or reuse) the adapter, evaluate it on dev, test and the general
+   suite, check forgetting, and try it under RAG when a knowledge base is set.
+4. The recommended rung is confirmed on the held-out test split; the decision is stored.
+
+The CLI (``ladder decide``), the UI and ``ladder demo`` all call ``run_decision``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.progress import NullProgress, Progress
+from assistant.settings import Settings
+from evaluation.decide.config import DecisionConfig, load_decision_config
+from evaluation.decide.diagnose import diagnose
+from evaluation.decide.plan import DecisionPlan, PlannedRung, plan_decision
+from evaluation.decide.readiness import measured, readiness
+from evaluation.decide.result import (
+    EVALUATED,
+    MET,
+    NOT_CONFIRMED,
+    NOT_MET,
+    NOT_RUN,
+    RECOMMENDED_ONLY,
+    SKIPPED,
+    TIE,
+    Decision,
+    Reason,
+    RungResult,
+    SuiteScores,
+)
+from evaluation.decide.rules import all_pairs, choose, judge_rung, suite_scores, target_misses
+from evaluation.decide.store import DecisionStore, new_decision_id
+from evaluation.decide.training import Trainer, forgetting, record_evaluation, train_adapter
+from evaluation.results import ItemRecord, RunResult
+from evaluation.store import RunStore, now
+
+if TYPE_CHECKING:
+    from assistant.backends.base import LLMBackend
+
+__all__ = ["Evaluator", "load_decision_config", "run_decision"]
+
+
+class Evaluator:
+    """Evaluates one strategy on one suite through the runner; tests may substitute their own."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: RunStore,
+        progress: Progress,
+        backend: LLMBackend | None = None,
+        judge: Any = None,
+    ) -> None:
+        self.settings, self.store, self.progress = settings, store, progress
+        self.backend, self.judge = backend, judge
+        self.model_calls = 0
+
+    def evaluate(
+        self,
+        suite: Path,
+        strategy: dict[str, Any],
+        model: str,
+        config: DecisionConfig,
+        *,
+        injected: bool = True,
+    ) -> RunResult:
+        """``injected=False`` loads ``model`` by reference even when a backend was injected (an adapter)."""
+        from evaluation.runner import EvalPlan, Runner
+
+        plan = EvalPlan(
+            suite=suite,
+            strategies=[dict(strategy)],
+            model=model,
+            judge=config.judge,
+            no_judge=config.no_judge,
+            limit=config.limit,
+        )
+        backend = self.backend if injected else None
+        runner = Runner(self.settings, self.store, self.progress, backend=backend, judge=self.judge)
+        run = runner.run(plan)
+        self.model_calls += run.model_calls
+        return run
+
+
+class _Climb:
+    """One decision's state while it runs."""
+
+    def __init__(
+        self, plan: DecisionPlan, settings: Settings, evaluator: Evaluator, progress: Progress
+    ) -> None:
+        self.plan, self.config, self.settings = plan, plan.config, settings
+        self.evaluator, self.progress = evaluator, progress
+        self.records: dict[str, list[ItemRecord]] = {}
+        self.metrics = [m.label for m in plan.dev.metrics]
+
+    def scores(self, run: RunResult, label: str | None = None) -> SuiteScores:
+        lane = run.strategies[0].strategy
+        if label is not None:
+            self.records[label] = run.records_for(lane)
+        suite_metrics = run.strategies[0].metrics
+        metrics = [m for m in self.metrics if m in suite_metrics] or list(suite_metrics)
+        return suite_scores(run, lane, metrics, self.config.targets, self.config.confidence)
+
+    def evaluate(
+        self, rung: RungResult, strategy: dict[str, Any], model: str, *, injected: bool = True
+    ) -> RunResult:
+        run = self.evaluator.evaluate(self.config.dev, strategy, model, self.config, injected=injected)
+        rung.dev, rung.state, rung.model = self.scores(run, rung.label), EVALUATED, model
+        judge_rung(rung, self.config)
+        return run
+
+    def climb(self, rungs: list[RungResult], planned: Sequence[PlannedRung]) -> None:
+        total = sum(1 for p in planned if not p.skip and not p.spec.is_finetune)
+        step = 0
+        for rung, plan in zip(rungs, planned, strict=True):
+            if plan.spec.is_finetune:
+                continue
+            if plan.skip:
+                rung.state, rung.note = SKIPPED, plan.skip
+                continue
+            if any(r.meets for r in rungs):
+                rung.state, rung.note = NOT_RUN, "an earlier rung met the target"
+                continue
+            step += 1
+            self.progress.note(
+                f"rung {step}/{total}: {rung.label} on {self.plan.dev.spec.name} "
+                f"({min(len(self.plan.dev.items), self.config.limit or len(self.plan.dev.items))} items)"
+            )
+            self.evaluate(rung, plan.strategy, self.plan.model)
+
+    def finetune(
+        self, rung: RungResult, rungs: list[RungResult], decision: Decision, trainer: Trainer | None
+    ) -> None:
+        config, plan = self.config, self.plan
+        if not config.finetune.has_data:
+            rung.state, rung.note = RECOMMENDED_ONLY, "no training data configured"
+            return
+        decision.readiness = readiness(
+            config, self.settings, plan.training, plan.dev_leaks, plan.model, plan.adapter
+        )
+        if not config.allow_finetune:
+            rung.state, rung.note = RECOMMENDED_ONLY, "allow_finetune is off: recommended, not run"
+            return
+        if not decision.readiness.ready:
+            rung.state, rung.note = RECOMMENDED_ONLY, "the training data is not ready (see readiness)"
+            return
+        self.progress.note(f"fine-tuning {plan.adapter} on {plan.model}")
+        model, _ = train_adapter(config, self.settings, plan.model, plan.adapter, self.progress, trainer)
+        decision.adapter = plan.adapter
+        # The adapter (trained now, or reused: same base, data and settings) has a training run:
+        # its throughput and token count replace the estimate from the examples' text.
+        decision.readiness = measured(decision.readiness, self.settings, plan.model, plan.adapter)
+        strategy = next(p.strategy for p in plan.rungs if p.spec.is_finetune)
+        run = self.evaluate(rung, strategy, model, injected=False)
+        self._record(decision, "dev", run, rung.dev)
+        test = self.evaluator.evaluate(config.test, strategy, model, config, injected=False)
+        rung.test = self.scores(test)
+        self._record(decision, "test", test, rung.test)
+        if plan.general is not None and config.general is not None and plan.general_metric:
+            before = self.evaluator.evaluate(config.general, strategy, plan.model, config)
+            after = self.evaluator.evaluate(config.general, strategy, model, config, injected=False)
+            rung.general = self.scores(after)
+            self._record(decision, "general", after, rung.general)
+            higher = next(m.higher_is_better for m in plan.general.metrics if m.label == plan.general_metric)
+            check = forgetting(before, after, plan.general_metric, config.finetune.max_forgetting, higher)
+            decision.forgetting = check
+            if not check.passed:
+                rung.meets = False
+                rung.misses.append(
+                    Reason(
+                        "forgetting",
+                        {
+                            "metric": check.metric,
+                            "before": check.before,
+                            "after": check.after,
+                            "drop": check.drop,
+                            "max_drop": check.max_drop,
+                        },
+                    )
+                )
+        if config.kb and config.finetune.try_rag:
+            extra = RungResult("finetune+rag", "rag", config={"strategy": "rag", "kb": config.kb})
+            rungs.append(extra)
+            self.evaluate(extra, extra.config, model, injected=False)
+            if decision.forgetting is not None and not decision.forgetting.passed:
+                extra.meets = False
+                extra.misses.append(
+                    Reason(
+                        "forgetting",
+                        {
+                            "metric": decision.forgetting.metric,
+                            "drop": decision.forgetting.drop,
+                            "max_drop": decision.forgetting.max_drop,
+                        },
+                    )
+                )
+
+    def _record(self, decision: Decision, role: str, run: RunResult, scores: SuiteScores | None) -> None:
+        means = {k: v.mean for k, v in (scores.metrics if scores else {}).items()}
+        record_evaluation(self.plan.adapter, self.settings, decision.decision_id, role, run, means)
+
+    def confirm(self, rung: RungResult, decision: Decision) -> None:
+        """Evaluate the recommended rung on the held-out test split."""
+        if rung.test is None:
+            self.progress.note(f"confirming {rung.label} on {self.plan.test.spec.name}")
+            model = rung.model or self.plan.model
+            # The fine-tuned model is loaded by reference, never answered by an injected backend.
+            run = self.evaluator.evaluate(
+                self.config.test, rung.config, model, self.config, injected=model == self.plan.model
+            )
+            rung.test = self.scores(run)
+        misses = target_misses(rung.test, self.config.targets, use_bound=False)
+        if misses:
+            decision.status = NOT_CONFIRMED
+            decision.reasons.append(
+                Reason("test_misses", {"rung": rung.label, "misses": [m.params for m in misses]})
+            )
+        elif target_misses(rung.test, self.config.targets):
+            decision.reasons.append(Reason("test_mean_only", {"rung": rung.label}))
+        else:
+            decision.reasons.append(Reason("test_confirms", {"rung": rung.label}))
+
+
+def run_decision(
+    config: DecisionConfig,
+    settings: Settings,
+    progress: Progress | None = None,
+    *,
+    backend: LLMBackend | None = None,
+    judge: Any = None,
+    evaluator: Evaluator | None = None,
+    trainer: Trainer | None = None,
+    allow_finetune: bool | None = None,
+    language: str | None = None,
+    store: bool = True,
+) -> Decision:
+    """Decide, store and return the decision. ``backend`` answers for every base-model rung (tests,
+    demos); the fine-tuned model is always loaded by reference. Bad input raises ``ConfigError``
+    before any model call."""
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    if allow_finetune is not None:
+        config.allow_finetune = allow_finetune
+    plan = plan_decision(config, settings)
+    run_store = DecisionStore(settings.db_path)
+    try:
+        evaluator = evaluator or Evaluator(settings, run_store, progress, backend, judge)
+        climb = _Climb(plan, settings, evaluator, progress)
+        decision = Decision(
+            decision_id=new_decision_id(),
+            name=config.name,
+            created=now(),
+            status=NOT_MET,
+            recommended=None,
+            config_path=str(config.path or ""),
+            model=plan.model,
+            dev_suite=plan.dev.spec.name,
+            test_suite=plan.test.spec.name,
+            general_suite=plan.general.spec.name if plan.general else None,
+            targets=[str(t) for t in config.targets],
+            confidence=config.confidence,
+            limits={"max_cost_per_1k": config.max_cost_per_1k, "max_p95_latency_s": config.max_p95_latency_s},
+            language=language or config.language or settings.language,
+        )
+        rungs = [
+            RungResult(p.spec.label, p.spec.strategy, stated_cost=p.stated_cost, config=p.strategy)
+            for p in plan.rungs
+        ]
+        decision.rungs = rungs
+        climb.climb(rungs, plan.rungs)
+        finetune_rung = next((r for r in rungs if r.strategy == "finetune"), None)
+        if finetune_rung is not None:
+            if any(r.meets for r in rungs):
+                finetune_rung.state, finetune_rung.note = NOT_RUN, "an earlier rung met the target"
+            else:
+                climb.finetune(finetune_rung, rungs, decision, trainer)
+        decision.comparisons = all_pairs(rungs, climb.records, config)
+        winner, recommended, reasons = choose(rungs, decision.comparisons, config)
+        decision.reasons = reasons
+        if recommended is not None:
+            decision.recommended = recommended.label
+            decision.status = TIE if recommended.label != winner else MET
+            climb.confirm(recommended, decision)
+        cheaper_met = any(r.meets and r.strategy != "finetune" for r in rungs)
+        if not cheaper_met:
+            decision.gaps = diagnose(rungs, decision.comparisons, climb.records, config)
+        decision.model_calls = evaluator.model_calls
+        decision.wall_s = time.perf_counter() - started
+        if store:
+            run_store.save(decision)
+    finally:
+        run_store.close()
+    return decision
+
+
+EXIT_MET, EXIT_NOT_MET = 0, 1
+
+
+def exit_code(decision: Decision) -> int:
+    """0 when the recommended rung met the target (and the test split did not contradict it), else 1."""
+    return EXIT_MET if decision.status in (MET, TIE) else EXIT_NOT_MET

@@ -1,0 +1,196 @@
+"""Checking a decision before any model is called: the suites load, the targets name metrics
+the suites produce, the splits do not overlap, the training data exists and does not leak
+into the test split, and every rung builds. The rungs come out in ladder order with their
+stated cost (expected tokens per question, from the strategy itself).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import ConfigError, LadderError
+from assistant.settings import Settings
+from evaluation.decide.config import NEEDS_KB, DecisionConfig, RungSpec
+from evaluation.suites.spec import Suite, load_suite
+
+if TYPE_CHECKING:
+    from finetune.data.load import Example
+
+
+@dataclass
+class PlannedRung:
+    spec: RungSpec
+    strategy: dict[str, Any]  # the strategy config to evaluate (kb / examples filled in)
+    stated_cost: float | None
+    skip: str | None = None  # why this rung is left out (a default rung missing its inputs)
+
+
+@dataclass
+class DecisionPlan:
+    config: DecisionConfig
+    model: str
+    dev: Suite
+    test: Suite
+    general: Suite | None
+    rungs: list[PlannedRung]
+    adapter: str
+    training: list[Example] = field(default_factory=list)
+    dev_leaks: int = 0
+    general_metric: str | None = None
+
+
+def _questions(suite: Suite) -> list[Any]:
+    from finetune.data.dedup import EvalQuestion
+
+    return [
+        EvalQuestion(suite.spec.name, i.question.id or i.source, i.question.user_input) for i in suite.items
+    ]
+
+
+def _overlap(reference: Suite, probes: list[Example]) -> list[dict[str, Any]]:
+    from finetune.data.dedup import LeakageChecker
+
+    return LeakageChecker(_questions(reference)).split(probes)[1]
+
+
+def _as_examples(suite: Suite) -> list[Example]:
+    from finetune.data.load import Example
+
+    return [
+        Example(
+            messages=[{"role": "user", "content": i.question.user_input}],
+            source=f"{suite.spec.name}:{i.question.id or i.source}",
+        )
+        for i in suite.items
+    ]
+
+
+def _fix_targets(config: DecisionConfig, dev: Suite, test: Suite) -> None:
+    produced = {m.label: m for m in dev.metrics}
+    in_test = {m.label for m in test.metrics}
+    fixed = []
+    for target in config.targets:
+        metric = produced.get(target.metric)
+        if metric is None:
+            raise ConfigError(
+                f"target {target.metric!r} is not a metric of the dev suite {dev.spec.name}",
+                hint=f"its metrics: {', '.join(produced)} (add it to the suite's `metrics`)",
+            )
+        if target.metric not in in_test:
+            raise ConfigError(f"target {target.metric!r} is not a metric of the test suite {test.spec.name}")
+        if config.no_judge and getattr(metric, "needs_judge", False):
+            raise ConfigError(f"target {target.metric!r} needs a judge, but no_judge is set")
+        bounds = metric.bounds
+        if bounds is not None and not bounds[0] <= target.value <= bounds[1]:
+            raise ConfigError(f"target {target} is outside {bounds[0]:g}..{bounds[1]:g}")
+        op = target.op or (">=" if metric.higher_is_better else "<=")
+        fixed.append(dataclasses.replace(target, op=op))
+    config.targets = fixed
+
+
+def _strategy_data(spec: RungSpec, config: DecisionConfig) -> dict[str, Any]:
+    data = dict(spec.config)
+    if config.kb and spec.strategy in ("rag", "agent") and not data.get("kb"):
+        data["kb"] = config.kb
+    if (
+        spec.strategy == "fewshot"
+        and not data.get("examples")
+        and not data.get("examples_file")
+        and config.examples
+    ):
+        data["examples_file"] = str(config.examples)
+    return data
+
+
+def _plan_rung(spec: RungSpec, config: DecisionConfig, settings: Settings) -> PlannedRung:
+    from assistant.backends.fake import FakeBackend
+    from assistant.service import build_strategy
+
+    serve = config.finetune.strategy
+    data = _strategy_data(spec, config)
+    if spec.is_finetune:
+        data = dict(serve) if isinstance(serve, dict) else {"strategy": serve}
+    missing = None
+    if spec.strategy in NEEDS_KB and not data.get("kb"):
+        missing = "no knowledge base: set `kb`"
+    elif spec.strategy == "fewshot" and not data.get("examples") and not data.get("examples_file"):
+        missing = "no few-shot examples: set `examples`"
+    if missing:
+        if config.explicit_rungs:
+            raise ConfigError(f"rung {spec.label!r}: {missing}")
+        return PlannedRung(spec, data, None, skip=missing)
+    try:
+        # A stand-in backend: building checks the config (and opens the kb); cost() calls no model.
+        strategy = build_strategy(data, settings, backend=FakeBackend(model_id="plan"))
+    except LadderError as exc:
+        raise ConfigError(f"rung {spec.label!r}: {exc.message}", hint=exc.hint) from None
+    # The fine-tuned model answers like its serving strategy; training is paid once, not per question.
+    return PlannedRung(spec, data, None if spec.is_finetune else strategy.cost().total_tokens)
+
+
+def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
+    """Every check that needs no model call; raises ``ConfigError`` (exit 2) on bad input."""
+    from evaluation.decide.training import owned_adapter_name
+    from finetune.adapters import check_name
+
+    if not config.rungs:
+        raise ConfigError("the rung list is empty", hint="list at least one rung, e.g. rungs: [prompt]")
+    dev, test = load_suite(config.dev), load_suite(config.test)
+    general = load_suite(config.general) if config.general else None
+    _fix_targets(config, dev, test)
+    leaks = _overlap(test, _as_examples(dev))
+    if leaks:
+        first = leaks[0]
+        raise ConfigError(
+            f"the test split overlaps the dev split: {len(leaks)} dev question(s) match test questions "
+            f"(first: {first['source']} ~ {first['item']}, {first['match']})",
+            hint="a held-out split must not repeat dev questions: remove them from one of the two",
+        )
+    adapter = check_name(config.finetune.adapter or owned_adapter_name(config))
+    has_finetune = any(r.is_finetune for r in config.rungs)
+    if config.allow_finetune and has_finetune and not config.finetune.has_data:
+        raise ConfigError(
+            "allow_finetune is set but there is no training data",
+            hint="set finetune.data (a `ladder finetune prepare` folder) or finetune.raw (files to prepare)",
+        )
+    training: list[Example] = []
+    dev_leaks = 0
+    if has_finetune and config.finetune.has_data:
+        from evaluation.decide.readiness import load_training_examples
+
+        training = load_training_examples(config)
+        leaks = _overlap(test, training)
+        if leaks:
+            first = leaks[0]
+            raise ConfigError(
+                f"the training data overlaps the test split: {len(leaks)} training example(s) match test "
+                f"questions (first: {first['source']} ~ {first['item']}, {first['match']})",
+                hint="drop them (`ladder finetune prepare --suites TEST.yaml` does it)",
+            )
+        dev_leaks = len(_overlap(dev, training))
+    rungs = [_plan_rung(spec, config, settings) for spec in config.rungs]
+    if config.order == "cost":
+        # Stable: equal costs keep the given order; the finetune rung always comes last.
+        rungs.sort(
+            key=lambda r: (r.spec.is_finetune, r.stated_cost if r.stated_cost is not None else math.inf)
+        )
+    general_metric = None
+    if general is not None:
+        targets = {t.metric for t in config.targets}
+        labels = [m.label for m in general.metrics]
+        general_metric = next((m for m in labels if m in targets), labels[0])
+    return DecisionPlan(
+        config,
+        config.model or settings.model,
+        dev,
+        test,
+        general,
+        rungs,
+        adapter,
+        training,
+        dev_leaks,
+        general_metric,
+    )

@@ -1,0 +1,210 @@
+"""Plain words for a decision, in English or Chinese.
+
+Reasons are stored as codes with parameters; ``say(reason, lang)`` fills the template of that
+language. Numbers are shown with 3 decimals (p-values as ``p=0.012``), lists joined.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evaluation.decide.result import MET, NOT_CONFIRMED, NOT_MET, TIE, Decision, Reason
+
+LANGS = ("en", "zh")
+
+TEMPLATES: dict[str, dict[str, str]] = {
+    "en": {
+        "no_scores": "{metric}: no item could be scored",
+        "nothing_measured": "no target applies to this rung ({metrics} are not measured for it)",
+        "mean_misses": "{metric} = {mean} misses the target {op} {threshold}",
+        "bound_misses": "{metric} = {mean}, but its CI {ci} does not clear {op} {threshold}: not sure enough",
+        "cost_unknown": "the cost is unknown ({source}), so the cost limit cannot be checked",
+        "cost_over": "costs {cost} {currency} per 1,000 questions, over the limit of {limit}",
+        "latency_over": "p95 latency {p95} s is over the limit of {limit} s",
+        "forgetting": "fine-tuning cost general ability: {metric} dropped by {drop} (allowed: {max_drop})",
+        "none_meets": "No rung meets every target and limit (tried: {rungs}).",
+        "closest": "The closest is {rung} (the cheapest rung not significantly worse than the best).",
+        "first_meets": "{rung} is the first rung, in order of cost, that meets every target and limit.",
+        "tie": "{winner} meets the target, but it is not significantly better than the cheaper {cheaper} "
+        "({metric}: difference {diff}, {p}, n={n}; significance level {alpha}). The data cannot separate "
+        "them, so Ladder does not call a winner: it recommends the cheaper {cheaper}, whose mean already "
+        "clears the target; more items would settle it.",
+        "better_than": "{rung} is significantly better than {other} ({metric}: {diff}, {p}).",
+        "test_misses": "On the held-out test split {rung} misses: {misses}. The dev result did not hold.",
+        "test_mean_only": "On the held-out test split {rung} clears the targets on the mean, but the CI is "
+        "too wide to be sure.",
+        "test_confirms": "The held-out test split confirms {rung}.",
+        "ci_straddles": "{rung}: the {metric} CI {ci} contains the threshold {threshold} with n={n}: "
+        "the data is too small to decide (about {needed} items would separate them).",
+        "kb_missing_facts": "{rung}: retrieval finds the reference passage for only {hit} of questions "
+        "({metric} < {low}): the facts are missing from the knowledge base, or cannot be found.",
+        "rag_lifts_short": "{rung} lifts {metric} over {base} by {diff} ({p}) and retrieval works, yet the "
+        "target is missed: a knowledge gap the model cannot close from context alone.",
+        "off_format": "{rung}: {rate} of answers are off format (not one of the labels, unparseable, or "
+        "failing the verifier), e.g. {examples}.",
+        "format_persists": "Off-format answers persist across {rungs}: no prompt fixes the behaviour.",
+        "reasoning_lifts_short": "{rung} lifts {metric} over {base} by {diff} ({p}), but not enough: a "
+        "reasoning gap.",
+    },
+    "zh": {
+        "no_scores": "{metric}：没有任何题目能被评分",
+        "nothing_measured": "没有适用于这一级的目标（{metrics} 无法对其测量）",
+        "mean_misses": "{metric} = {mean}，未达到目标 {op} {threshold}",
+        "bound_misses": "{metric} = {mean}，但置信区间 {ci} 未能稳定满足 {op} {threshold}：把握不够",
+        "cost_unknown": "成本未知（{source}），无法检查成本上限",
+        "cost_over": "每千个问题成本 {cost} {currency}，超过上限 {limit}",
+        "latency_over": "p95 延迟 {p95} 秒，超过上限 {limit} 秒",
+        "forgetting": "微调损害了通用能力：{metric} 下降 {drop}（允许 {max_drop}）",
+        "none_meets": "没有任何一级同时满足所有目标和限制（已尝试：{rungs}）。",
+        "closest": "最接近的是 {rung}（与最佳一级相比没有显著更差的最便宜一级）。",
+        "first_meets": "按成本排序，{rung} 是第一个满足所有目标和限制的一级。",
+        "tie": "{winner} 达到了目标，但并不显著优于更便宜的 {cheaper}（{metric}：差值 {diff}，{p}，n={n}；"
+        "显著性水平 {alpha}）。数据无法区分两者，Ladder 不判定胜者：推荐更便宜的 {cheaper}"
+        "（其均值已达标）；更多题目可以给出定论。",
+        "better_than": "{rung} 显著优于 {other}（{metric}：{diff}，{p}）。",
+        "test_misses": "在留出的测试集上 {rung} 未达标：{misses}。开发集上的结果没有保持。",
+        "test_mean_only": "在留出的测试集上 {rung} 的均值达标，但置信区间太宽，尚不能确定。",
+        "test_confirms": "留出的测试集确认了 {rung}。",
+        "ci_straddles": "{rung}：{metric} 的置信区间 {ci} 包含阈值 {threshold}（n={n}）：数据太少，无法判断"
+        "（约需 {needed} 道题才能区分）。",
+        "kb_missing_facts": "{rung}：检索只为 {hit} 的问题找到了参考段落（{metric} < {low}）："
+        "知识库缺少这些事实，或无法检索到。",
+        "rag_lifts_short": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}），检索也有效，但仍未达标："
+        "这是知识差距，仅靠上下文无法弥补。",
+        "off_format": "{rung}：{rate} 的回答格式不对（不在标签集合内、无法解析或未通过校验），"
+        "例如 {examples}。",
+        "format_persists": "在 {rungs} 中格式错误持续存在：提示词无法修正这种行为。",
+        "reasoning_lifts_short": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}），但不够：这是推理差距。",
+    },
+}
+
+GAP_NAMES = {
+    "en": {
+        "knowledge": "Knowledge gap",
+        "behaviour": "Behaviour / format gap",
+        "reasoning": "Reasoning gap",
+        "data_too_small": "Data too small to decide",
+    },
+    "zh": {
+        "knowledge": "知识差距",
+        "behaviour": "行为 / 格式差距",
+        "reasoning": "推理差距",
+        "data_too_small": "数据太少，无法判断",
+    },
+}
+
+HEADLINES = {
+    "en": {
+        MET: "Recommended: {rung}.",
+        TIE: "Recommended: {rung} (a tie: the cheaper of two that cannot be separated).",
+        NOT_MET: "No rung meets the target.",
+        NOT_CONFIRMED: "{rung} met the target on dev, but the held-out test split did not confirm it.",
+    },
+    "zh": {
+        MET: "推荐：{rung}。",
+        TIE: "推荐：{rung}（平局：两者无法区分，取更便宜的一个）。",
+        NOT_MET: "没有任何一级达到目标。",
+        NOT_CONFIRMED: "{rung} 在开发集上达标，但留出的测试集没有确认。",
+    },
+}
+
+NOTES_ZH = {
+    "an earlier rung met the target": "更便宜的一级已达标",
+    "no knowledge base: set `kb`": "没有知识库：请设置 `kb`",
+    "no few-shot examples: set `examples`": "没有少样本示例：请设置 `examples`",
+    "no training data configured": "未配置训练数据",
+    "allow_finetune is off: recommended, not run": "allow_finetune 关闭：只推荐，不运行",
+    "the training data is not ready (see readiness)": "训练数据尚未就绪（见就绪检查）",
+}
+
+FINETUNE_ADVICE = {
+    "en": {
+        "ready": "Fine-tuning is the next rung and the data is ready: {command}",
+        "not_ready": "Fine-tuning is the next rung, but the data is not ready: {failed}.",
+    },
+    "zh": {
+        "ready": "下一级是微调，数据已就绪：{command}",
+        "not_ready": "下一级是微调，但数据尚未就绪：{failed}。",
+    },
+}
+
+
+def fmt(value: Any, key: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if key == "p":
+        return "p<0.001" if value < 0.001 else f"p={value:.3f}"
+    if key in ("rate", "hit") and isinstance(value, float):
+        return f"{value:.0%}"
+    if isinstance(value, float):
+        return (
+            f"{value:.3f}".rstrip("0").rstrip(".")
+            if key in ("threshold", "limit", "max_drop", "alpha")
+            else f"{value:.3f}"
+        )
+    if isinstance(value, list):
+        return ", ".join(fmt(v) if not isinstance(v, dict) else _miss(v) for v in value)
+    return str(value)
+
+
+def _miss(params: dict[str, Any]) -> str:
+    bound = f"{params.get('op')} {fmt(params.get('threshold'), 'threshold')}"
+    return f"{params.get('metric')} = {fmt(params.get('mean'))} ({bound})"
+
+
+def say(reason: Reason, lang: str = "en") -> str:
+    templates = TEMPLATES.get(lang, TEMPLATES["en"])
+    template = templates.get(reason.code)
+    if template is None:
+        return f"{reason.code}: {reason.params}"
+    params = {k: fmt(v, k) for k, v in reason.params.items()}
+    low, high = reason.params.get("low"), reason.params.get("high")
+    params["ci"] = f"[{fmt(low)}, {fmt(high)}]"
+    if reason.code == "off_format":
+        shown = (" ".join(str(e).split())[:60] for e in reason.params.get("examples") or [])
+        params["examples"] = "; ".join(f"“{e}”" for e in shown) or "-"  # one line, no escapes
+    return template.format_map(_Default(params))
+
+
+class _Default(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "n/a"
+
+
+def note(text: str, lang: str) -> str:
+    return NOTES_ZH.get(text, text) if lang == "zh" else text
+
+
+def headline(decision: Decision, lang: str) -> str:
+    rung = decision.recommended or next(
+        (r.params.get("rung") for r in decision.reasons if r.code == "first_meets"), ""
+    )
+    return HEADLINES.get(lang, HEADLINES["en"])[decision.status].format(rung=rung)
+
+
+def gap_lines(decision: Decision, lang: str) -> list[str]:
+    names = GAP_NAMES.get(lang, GAP_NAMES["en"])
+    return [f"{names[gap.kind]}: " + " ".join(say(e, lang) for e in gap.evidence) for gap in decision.gaps]
+
+
+def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> list[str]:
+    """The decision in sentences: the headline, why, the gaps (unless ``gaps=False``: a report
+    gives them a section of their own), and what fine-tuning would take."""
+    lang = lang or decision.language
+    lines = [headline(decision, lang)]
+    lines += [say(r, lang) for r in decision.reasons]
+    for rung in decision.rungs:
+        if rung.misses and rung.state == "evaluated" and rung.label != decision.recommended:
+            lines.append(f"{rung.label}: " + "; ".join(say(m, lang) for m in rung.misses))
+    if gaps:
+        lines += gap_lines(decision, lang)
+    ready = decision.readiness
+    if ready is not None and decision.status == NOT_MET:
+        advice = FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])
+        failed = ", ".join(f"{c.name} = {c.value} ({c.rule})" for c in ready.checks if not c.ok)
+        lines.append(
+            advice["ready"].format(command=ready.command)
+            if ready.ready
+            else advice["not_ready"].format(failed=failed)
+        )
+    return lines

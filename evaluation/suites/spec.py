@@ -1,0 +1,524 @@
+"""Suite specs (YAML) and loading a suite into ``SuiteItem``s with rendered prompts.
+
+A suite is data, not code::
+
+    name: demo_exam
+    kind: mcq                  # qa | mcq
+    format: ceval              # qa | mcq_jsonl | ceval | mmlu | cmmlu (inferred when left out)
+    data: demo_exam            # files, or an exam tree's root; relative to this YAML
+    split: val                 # exam trees: which split folder to score
+    subjects: [law]            # exam trees: optional filter
+    k_shot: 5                  # exemplars from dev (exam trees) or from `dev` files
+    dev: [dev.jsonl]           # qa / mcq_jsonl: where k-shot exemplars come from
+    prompt: "{question}"       # qa / mcq_jsonl: the template; exam trees use their own format
+    chain_of_thought: false    # ceval: exemplars with their explanation ("让我们一步一步思考")
+    chat_template: false       # logprob mode: wrap the prompt in the model's chat template?
+                               # default: no for exam trees (their formats are completion-style,
+                               # as lm-evaluation-harness scores them), yes otherwise
+    metrics: [accuracy, unparseable, {hit_at_k: {k: 3}}]
+    thresholds: {accuracy: 0.8}
+
+Every mistake is a ``SuiteError`` with the YAML file and line of the offending key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assistant.errors import ConfigError
+from evaluation.metrics.base import Metric, build_metric
+from evaluation.suites.readers import (
+    EXAM_LAYOUTS,
+    ExamLayout,
+    ExamRow,
+    SuiteError,
+    SuiteItem,
+    _Ids,
+    exam_files,
+    exam_item,
+    iter_csv,
+    iter_jsonl,
+    load_mcq_jsonl,
+    load_qa,
+    read_exam_csv,
+    register_subject,
+    subject_zh,
+)
+
+__all__ = [
+    "Suite",
+    "SuiteError",
+    "SuiteItem",
+    "SuiteSpec",
+    "ceval_prompt",
+    "data_file_spec",
+    "is_data_file",
+    "load_suite",
+    "load_suite_spec",
+    "suite_yaml_for",
+]
+
+KINDS = ("qa", "mcq")
+FORMATS = {"qa": ("qa",), "mcq": ("mcq_jsonl", *EXAM_LAYOUTS)}
+DEFAULT_METRICS = {"qa": ["exact_match", "token_f1", "rouge_l"], "mcq": ["accuracy", "unparseable"]}
+DEFAULT_PROMPTS = {"qa": "{question}", "mcq": "{question}\n{options}\nAnswer:"}
+
+
+class _SpecValueError(ValueError):
+    """A bad value, with the YAML key it belongs to (for the line number)."""
+
+    def __init__(self, key: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.key, self.hint = key, hint
+
+
+@dataclass
+class SuiteSpec:
+    """A validated suite; ``data``/``dev`` paths are already resolved against the YAML's folder."""
+
+    name: str
+    kind: str
+    data: list[Path]
+    format: str = ""
+    split: str = "val"
+    subjects: list[str] | None = None
+    k_shot: int = 0
+    dev: list[Path] = field(default_factory=list)
+    prompt: str | None = None
+    chain_of_thought: bool = False
+    chat_template: bool | None = None  # None: False for exam trees, True otherwise
+    metrics: list[Any] = field(default_factory=list)  # names or {name: {options}}
+    thresholds: dict[str, float] = field(default_factory=dict)
+    description: str = ""
+    # For exams in C-Eval's layout with subjects of their own: {subject: {name_zh, category}}.
+    subject_info: dict[str, dict[str, str]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise _SpecValueError("name", "name must be a non-empty string")
+        if self.kind not in KINDS:
+            raise _SpecValueError("kind", f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if not self.data:
+            raise _SpecValueError("data", "data must name at least one file or folder")
+        if not self.format:
+            exam_tree = self.kind == "mcq" and self.data[0].is_dir()
+            self.format = "qa" if self.kind == "qa" else ("ceval" if exam_tree else "mcq_jsonl")
+        if self.format not in FORMATS[self.kind]:
+            raise _SpecValueError(
+                "format",
+                f"format {self.format!r} does not fit kind {self.kind!r}",
+                hint=f"for {self.kind}: {', '.join(FORMATS[self.kind])}",
+            )
+        if isinstance(self.k_shot, bool) or not isinstance(self.k_shot, int) or self.k_shot < 0:
+            raise _SpecValueError("k_shot", f"k_shot must be an integer >= 0, got {self.k_shot!r}")
+        if self.is_exam_tree:
+            if self.prompt is not None:
+                raise _SpecValueError(
+                    "prompt",
+                    f"a {self.format} suite uses the {self.format} prompt format",
+                    hint="leave `prompt` out, or use format mcq_jsonl",
+                )
+            if self.dev:
+                raise _SpecValueError("dev", "exam trees take exemplars from their own dev/ folder")
+        else:
+            if self.subjects is not None:
+                raise _SpecValueError("subjects", "subjects filters exam trees (ceval, mmlu, cmmlu) only")
+            if self.k_shot and not self.dev:
+                raise _SpecValueError("k_shot", "k_shot needs `dev`: the file(s) exemplars come from")
+            if self.prompt is not None and "{question}" not in self.prompt:
+                raise _SpecValueError("prompt", f"prompt must contain {{question}}, got {self.prompt!r}")
+        for subject, info in self.subject_info.items():
+            if not isinstance(info, dict) or not {"name_zh", "category"} <= set(info):
+                raise _SpecValueError("subject_info", f"subject_info.{subject} needs name_zh and category")
+        if self.chain_of_thought and self.format != "ceval":
+            raise _SpecValueError("chain_of_thought", "chain_of_thought is for the ceval format")
+        if not self.metrics:
+            self.metrics = list(DEFAULT_METRICS[self.kind])
+        if self.chat_template is None:
+            self.chat_template = not self.is_exam_tree
+        elif not isinstance(self.chat_template, bool):
+            raise _SpecValueError("chat_template", f"chat_template must be a boolean: {self.chat_template!r}")
+
+    @property
+    def is_exam_tree(self) -> bool:
+        return self.format in EXAM_LAYOUTS
+
+    def prompt_template(self) -> str:
+        return self.prompt if self.prompt is not None else DEFAULT_PROMPTS[self.kind]
+
+
+@dataclass
+class Suite:
+    spec: SuiteSpec
+    items: list[SuiteItem]
+    metrics: list[Metric]
+
+    @property
+    def has_references(self) -> bool:
+        """False for a predictions-only suite (e.g. C-Eval's test split): nothing to score."""
+        return any(i.question.reference is not None or i.question.reference_contexts for i in self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+# ---- YAML with line numbers --------------------------------------------------------------------
+def _key_lines(node: yaml.Node, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """``path -> 1-based line`` for every mapping key and sequence item in a composed YAML tree."""
+    lines: dict[tuple[Any, ...], int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = (*prefix, key_node.value)
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            lines[(*prefix, index)] = child.start_mark.line + 1
+            lines.update(_key_lines(child, (*prefix, index)))
+    return lines
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def load_suite_spec(path: str | Path) -> SuiteSpec:
+    """Read and validate a suite YAML (metrics and thresholds included) without loading data."""
+    return _load_spec(Path(path))[0]
+
+
+# ---- a data file where a suite YAML is expected ------------------------------------------------
+DATA_SUFFIXES = (".jsonl", ".csv")
+WHAT_A_SUITE_IS = (
+    "a suite is a YAML file (name, kind, data, metrics, thresholds) that names its data files; "
+    "data is JSONL or CSV with user_input and reference (QA), or JSONL with question, options "
+    "and label (MCQ)"
+)
+
+
+def is_data_file(path: str | Path) -> bool:
+    """A QA/MCQ data file (``.jsonl``, ``.csv``), which ``load_suite`` runs as a suite of its own."""
+    return Path(path).suffix.lower() in DATA_SUFFIXES
+
+
+def data_file_spec(path: str | Path) -> SuiteSpec:
+    """The suite a bare data file stands for: named after the file, its kind inferred from the
+    first record (``user_input`` → qa, ``question`` + ``options`` → mcq), default metrics."""
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError("data file not found", file=path)
+    from_csv = path.suffix.lower() == ".csv"
+    first = next(iter(iter_csv(path) if from_csv else iter_jsonl(path)), None)
+    if first is None:
+        raise SuiteError("the data file has no items", file=path, hint=WHAT_A_SUITE_IS)
+    line, row = first
+    keys = set(row) if isinstance(row, dict) else set()
+    if "user_input" in keys:
+        kind = "qa"
+    elif {"question", "options"} <= keys and not from_csv:
+        kind = "mcq"
+    else:
+        found = ", ".join(sorted(str(k) for k in keys)) or "no named fields"
+        raise SuiteError(
+            f"neither a suite nor suite data: the first record has {found}", file=path, line=line,
+            hint=WHAT_A_SUITE_IS,
+        )  # fmt: skip
+    return SuiteSpec(
+        name=path.stem, kind=kind, data=[path], path=path,
+        description=f"the data file {path.name}, run without a suite YAML",
+    )  # fmt: skip
+
+
+def suite_yaml_for(data: str | Path, spec_path: str | Path) -> str:
+    """The text of a suite YAML, to be written at ``spec_path``, for a data file (kind inferred)."""
+    import os
+
+    spec = data_file_spec(data)
+    relative = os.path.relpath(Path(data).resolve(), Path(spec_path).resolve().parent)
+    body = {"name": spec.name, "kind": spec.kind, "data": Path(relative).as_posix(), "metrics": spec.metrics}
+    return (
+        f"# Suite for {Path(data).name}. Keys: name, kind (qa | mcq), data (relative to this file),\n"
+        '# metrics, thresholds ({metric: minimum}), prompt ("{question}" ...), k_shot + dev.\n'
+        "# `ladder suite validate` checks it, `ladder eval` runs it.\n"
+        + yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+    )
+
+
+def _refuse_json_array(path: Path, text: str) -> None:
+    """A ``.json`` file may be a suite written as JSON (JSON is YAML); an array is data."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(value, list):
+        raise SuiteError(
+            "a JSON array is data, not a suite, and data files are .jsonl (one JSON object per line) or .csv",
+            file=path,
+            hint=f"write one object per line to {path.with_suffix('.jsonl').name}, then run `ladder eval` "
+            f"on it; {WHAT_A_SUITE_IS}",
+        )
+
+
+def _load_spec(path: Path) -> tuple[SuiteSpec, dict[tuple[Any, ...], int]]:
+    if is_data_file(path):
+        spec = data_file_spec(path)
+        spec_metrics(spec)
+        return spec, {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        raise SuiteError("suite file not found", file=path) from None
+    if path.suffix.lower() == ".json":
+        _refuse_json_array(path, text)
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise SuiteError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}", file=path, line=line, column=column
+        ) from None
+    if not isinstance(data, dict):
+        raise SuiteError(
+            "a suite file is a YAML mapping (name, kind, data, ...)", file=path, line=1, hint=WHAT_A_SUITE_IS
+        )
+    lines = _key_lines(root) if root is not None else {}
+    known = {f.name for f in dataclasses.fields(SuiteSpec)} - {"path"}
+    for key in data:
+        if key not in known:
+            raise SuiteError(
+                f"unknown key {key!r}",
+                file=path,
+                line=lines.get((key,)),
+                hint=f"known keys: {', '.join(sorted(known))}",
+            )
+    for key in ("name", "kind", "data"):
+        if key not in data:
+            raise SuiteError(f"missing required key {key!r}", file=path, line=1)
+    values = dict(data)
+    base = path.parent
+    for key in ("data", "dev"):
+        entries = _as_list(values.get(key))
+        if not all(isinstance(e, str) for e in entries):
+            raise SuiteError(f"{key} must be a path or a list of paths", file=path, line=lines.get((key,)))
+        values[key] = [base / e for e in entries]
+    for key in ("subjects", "metrics"):
+        if key in values and values[key] is not None and not isinstance(values[key], list):
+            raise SuiteError(f"{key} must be a list", file=path, line=lines.get((key,)))
+    thresholds = values.get("thresholds") or {}
+    if not isinstance(thresholds, dict):
+        raise SuiteError(
+            "thresholds must be a mapping of metric: number", file=path, line=lines.get(("thresholds",))
+        )
+    values["thresholds"] = thresholds
+    try:
+        spec = SuiteSpec(**values, path=path)
+    except _SpecValueError as exc:
+        raise SuiteError(str(exc), file=path, line=lines.get((exc.key,)), hint=exc.hint) from None
+    except TypeError as exc:
+        raise SuiteError(str(exc), file=path) from None
+    spec_metrics(spec, lines)  # names, options, kinds and thresholds are checked here, before any data
+    return spec, lines
+
+
+def spec_metrics(spec: SuiteSpec, lines: dict[tuple[Any, ...], int] | None = None) -> list[Metric]:
+    """Build the suite's metrics; unknown names, bad options and bad thresholds are ``SuiteError``s."""
+    lines = lines or {}
+    built: dict[str, Metric] = {}
+    for index, entry in enumerate(spec.metrics):
+        line = lines.get(("metrics", index))
+        name: Any
+        options: Any
+        if isinstance(entry, str):
+            name, options = entry, {}
+        elif isinstance(entry, dict) and len(entry) == 1:
+            name, options = next(iter(entry.items()))
+            options = options or {}
+        else:
+            name, options = None, None
+        if not isinstance(name, str) or not isinstance(options, dict):
+            raise SuiteError(
+                f"bad metric entry {entry!r}",
+                file=spec.path,
+                line=line,
+                hint="a metric name, or {name: {option: value}}",
+            )
+        try:
+            metric = build_metric(name, **options)
+        except ConfigError as exc:
+            raise SuiteError(f"unknown metric {name!r}", file=spec.path, line=line, hint=exc.hint) from None
+        except (TypeError, ValueError) as exc:
+            raise SuiteError(f"metric {name!r}: {exc}", file=spec.path, line=line) from None
+        if spec.kind not in metric.kinds:
+            raise SuiteError(
+                f"metric {name!r} does not apply to {spec.kind} suites", file=spec.path, line=line
+            )
+        if metric.label in built:
+            raise SuiteError(f"metric {metric.label!r} is listed twice", file=spec.path, line=line)
+        built[metric.label] = metric
+    for label, target in spec.thresholds.items():
+        line = lines.get(("thresholds", label))
+        if label not in built:
+            raise SuiteError(
+                f"threshold for {label!r}, which is not among the suite's metrics",
+                file=spec.path,
+                line=line,
+                hint=f"metrics: {', '.join(built)}",
+            )
+        bounds = built[label].bounds
+        if isinstance(target, bool) or not isinstance(target, int | float):
+            raise SuiteError(
+                f"threshold for {label!r} must be a number, got {target!r}", file=spec.path, line=line
+            )
+        if bounds is not None and not bounds[0] <= target <= bounds[1]:
+            raise SuiteError(
+                f"threshold {target} for {label!r} is outside {bounds[0]:g}..{bounds[1]:g}",
+                file=spec.path,
+                line=line,
+            )
+    return list(built.values())
+
+
+# ---- prompts ------------------------------------------------------------------------------------
+def _options_block(choices: list[str]) -> str:
+    return "\n".join(f"{'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[i]}. {c}" for i, c in enumerate(choices))
+
+
+def ceval_prompt(subject: str, row: ExamRow, exemplars: list[ExamRow], chain_of_thought: bool = False) -> str:
+    """C-Eval's k-shot prompt: the header, exemplars with answers, then the question and "答案："."""
+    parts = [f"以下是中国关于{subject_zh(subject)}考试的单项选择题，请选出其中的正确答案。\n\n"]
+    for shot in exemplars:
+        body = f"{shot.question}\n{_options_block(shot.choices)}\n答案："
+        if chain_of_thought and shot.explanation:
+            body += f"让我们一步一步思考，\n{shot.explanation.strip()}\n所以答案是{shot.answer}。"
+        else:
+            body += str(shot.answer)
+        parts.append(body + "\n\n")
+    parts.append(f"{row.question}\n{_options_block(row.choices)}\n答案：")
+    if chain_of_thought:
+        parts.append("让我们一步一步思考，\n")
+    return "".join(parts)
+
+
+def mmlu_prompt(subject: str, row: ExamRow, exemplars: list[ExamRow]) -> str:
+    topic = subject.replace("_", " ")
+    header = f"The following are multiple choice questions (with answers) about {topic}.\n\n"
+    shots = "".join(f"{s.question}\n{_options_block(s.choices)}\nAnswer: {s.answer}\n\n" for s in exemplars)
+    return f"{header}{shots}{row.question}\n{_options_block(row.choices)}\nAnswer:"
+
+
+def cmmlu_prompt(subject: str, row: ExamRow, exemplars: list[ExamRow]) -> str:
+    header = f"以下是关于{subject_zh(subject)}的单项选择题，请直接给出正确答案的选项。\n\n"
+    shots = "".join(
+        f"题目：{shot.question}\n{_options_block(shot.choices)}\n答案是：{shot.answer}\n\n"
+        for shot in exemplars
+    )
+    return f"{header}{shots}题目：{row.question}\n{_options_block(row.choices)}\n答案是："
+
+
+def render_prompt(template: str, item: SuiteItem) -> str:
+    """Fill ``{question}`` (and ``{options}`` for MCQ) by replacement, so other braces stay as written."""
+    options = _options_block(item.question.choices) if item.question.choices else ""
+    return template.replace("{question}", item.question.user_input).replace("{options}", options)
+
+
+# ---- loading -------------------------------------------------------------------------------------
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate the spec, load every item and render its prompt."""
+    spec, lines = _load_spec(Path(path))
+    metrics = spec_metrics(spec, lines)
+    items = _load_exam_tree(spec, lines) if spec.is_exam_tree else _load_files(spec)
+    if not items:
+        raise SuiteError(
+            "the suite has no items",
+            file=spec.path,
+            line=lines.get(("data",)),
+            hint="check the data paths, split and subjects",
+        )
+    return Suite(spec, items, metrics)
+
+
+def _load_files(spec: SuiteSpec) -> list[SuiteItem]:
+    reader = load_qa if spec.kind == "qa" else load_mcq_jsonl
+    ids = _Ids()
+    items = [item for data in spec.data for item in reader(data, ids)]
+    exemplars = [item for dev in spec.dev for item in reader(dev, _Ids())][: spec.k_shot]
+    if len(exemplars) < spec.k_shot:
+        raise SuiteError(
+            f"k_shot is {spec.k_shot} but the dev file(s) hold {len(exemplars)} items",
+            file=spec.path,
+            hint="lower k_shot or add exemplars",
+        )
+    template = spec.prompt_template()
+    shots = "".join(f"{render_prompt(template, e)} {_exemplar_answer(e)}\n\n" for e in exemplars)
+    for item in items:
+        item.prompt = shots + render_prompt(template, item)
+    return items
+
+
+def _exemplar_answer(item: SuiteItem) -> str:
+    answer = item.reference_letter or item.question.reference
+    if answer is None:
+        # item.source is already "file:line".
+        raise SuiteError(
+            "a k-shot exemplar has no answer", file=item.source, hint="dev items need a reference or label"
+        )
+    return answer
+
+
+def _load_exam_tree(spec: SuiteSpec, lines: dict[tuple[Any, ...], int]) -> list[SuiteItem]:
+    layout: ExamLayout = spec.format  # type: ignore[assignment]
+    items: list[SuiteItem] = []
+    for subject, info in spec.subject_info.items():
+        register_subject(subject, info["name_zh"], info["category"])
+    for root in spec.data:
+        files = exam_files(root, spec.split, layout)
+        wanted = spec.subjects if spec.subjects is not None else list(files)
+        for subject in wanted:
+            if subject not in files:
+                raise SuiteError(
+                    f"no {spec.split} file for subject {subject!r} in {root}",
+                    file=spec.path,
+                    line=lines.get(("subjects",)),
+                    hint=f"found: {', '.join(files)}",
+                )
+            exemplars = _exam_exemplars(root, subject, layout, spec.k_shot) if spec.k_shot else []
+            for row in read_exam_csv(files[subject], subject, layout):
+                if layout == "ceval":
+                    prompt = ceval_prompt(subject, row, exemplars, spec.chain_of_thought)
+                elif layout == "mmlu":
+                    prompt = mmlu_prompt(subject, row, exemplars)
+                else:
+                    prompt = cmmlu_prompt(subject, row, exemplars)
+                items.append(exam_item(row, spec.split, prompt))
+    return items
+
+
+def _exam_exemplars(root: Path, subject: str, layout: ExamLayout, k_shot: int) -> list[ExamRow]:
+    dev_files = exam_files(root, "dev", layout)
+    if subject not in dev_files:
+        raise SuiteError(
+            f"k_shot needs dev exemplars, but there is no dev file for {subject!r}", file=root / "dev"
+        )
+    rows = read_exam_csv(dev_files[subject], subject, layout)
+    if len(rows) < k_shot:
+        raise SuiteError(
+            f"k_shot is {k_shot} but the dev file has {len(rows)} exemplars",
+            file=dev_files[subject],
+            hint="lower k_shot",
+        )
+    for row in rows[:k_shot]:
+        if row.answer is None:
+            raise SuiteError("dev exemplars need an answer column", file=dev_files[subject], line=1)
+    return rows[:k_shot]

@@ -1,0 +1,100 @@
+"""``ladder doctor``: versions, LADDER_HOME, packs, disk, RAM, threads and the offline state."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from ui.cli.common import ConfigOpt, HomeOpt, console, human_size, settings_from
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
+
+_DOCTOR_PACKAGES = ("torch", "transformers", "peft", "trl", "gguf", "langchain-core", "langgraph",
+                    "chromadb", "ragas", "sentence-transformers", "streamlit", "openai")  # fmt: skip
+
+
+def doctor_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Versions, LADDER_HOME, packs, disk, RAM, threads and the offline state."""
+    import platform
+    import shutil
+    from importlib.metadata import PackageNotFoundError, version
+
+    import psutil
+
+    from assistant import __version__
+    from assistant.models.pull import list_installed
+    from assistant.offline import offline_state
+
+    settings = settings_from(config, home)
+    out = console()
+    problems: list[str] = []
+    table = Table(title=f"ladder {__version__} doctor", show_header=False)
+    table.add_column("item")
+    table.add_column("value")
+    table.add_row("python", f"{platform.python_version()} ({sys.executable})")
+    for package in _DOCTOR_PACKAGES:
+        try:
+            table.add_row(package, version(package))
+        except PackageNotFoundError:
+            table.add_row(package, "[red]not installed[/red]")
+            problems.append(f"{package} is not installed")
+    table.add_row("LADDER_HOME", f"{settings.home} ({settings.sources['home']})")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if not os.access(settings.home, os.W_OK):
+        problems.append(f"LADDER_HOME {settings.home} is not writable")
+    packs = list_installed(settings)
+    table.add_row("packs", ", ".join(f"{p['name']} ({human_size(p['size_bytes'])})" for p in packs) or "none")
+    if not packs:
+        problems.append("no model pack installed: run `ladder models pull smollm2-135m`")
+    table.add_row("default model", f"{settings.model} ({settings.sources['model']})")
+    free = shutil.disk_usage(settings.home).free
+    table.add_row("free disk", human_size(free))
+    memory = psutil.virtual_memory()
+    table.add_row("RAM", f"{human_size(memory.available)} available of {human_size(memory.total)}")
+    table.add_row("threads", _threads_line(settings.threads, settings.sources["threads"], problems))
+    table.add_row("dtype / device", _dtype_line(settings))
+    state = offline_state()
+    offline = state.get("HF_HUB_OFFLINE") == "1"
+    table.add_row("offline", ("yes" if offline else "[yellow]no[/yellow]") + "  " +
+                  " ".join(f"{k}={v}" for k, v in state.items()))  # fmt: skip
+    if not offline:
+        problems.append("HF_HUB_OFFLINE is not 1: model code may reach the Hugging Face hub")
+    out.print(table)
+    for problem in problems:
+        out.print(f"[yellow]![/yellow] {problem}")
+    if any("not writable" in p or "not installed" in p.split(":")[0] for p in problems if "pack" not in p):
+        raise typer.Exit(1)
+
+
+def _threads_line(threads: int, source: str, problems: list[str]) -> str:
+    """Threads, CPUs, the load other processes put on them and the OpenMP wait policy: with
+    threads that spin on busy cores one answer took 11.8 s instead of 4.3 s (benchmarks/threads.py)."""
+    cpus = os.cpu_count() or 1
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    policy = os.environ.get("OMP_WAIT_POLICY", "") or "unset"
+    spin = os.environ.get("GOMP_SPINCOUNT", "") or "unset"
+    if load > cpus / 2 and not policy.upper().startswith("PASSIVE") and threads > 1:
+        problems.append(f"the CPUs are busy (load {load:.1f}) and OpenMP threads spin: "
+                        "unset OMP_WAIT_POLICY and GOMP_SPINCOUNT (Ladder then sets a short spin) "
+                        "or use --threads 1")  # fmt: skip
+    return (f"{threads} ({source}); {cpus} CPUs, load {load:.1f}; idle threads wait: "
+            f"OMP_WAIT_POLICY={policy} GOMP_SPINCOUNT={spin}")  # fmt: skip
+
+
+def _dtype_line(settings: Settings) -> str:
+    """The dtype setting, and what ``auto`` chose on this machine if it has measured."""
+    line = f"{settings.dtype} / {settings.device}"
+    if settings.dtype == "auto":
+        try:
+            profile = json.loads((settings.home / "cpu_profile.json").read_text(encoding="utf-8"))
+            line += f" (auto picked {profile['faster']} on this CPU)"
+        except (OSError, ValueError, KeyError):
+            line += " (auto measures on the first model load)"
+    return line + "; exam scores use a float32 head"

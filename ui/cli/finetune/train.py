@@ -1,0 +1,344 @@
+"""``ladder finetune train | list | info | rm | export``, added to ``finetune_app``.
+
+Exit codes of ``train``: 0 when the adapter is published, 1 when the loss monitor stopped a
+diverging run (nothing published), 2 for bad data, flags or names (nothing written), 3 for an
+unknown or missing base model. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from assistant.errors import ConfigError
+from ui.cli.common import (
+    Col,
+    ConfigOpt,
+    HomeOpt,
+    RichProgress,
+    console,
+    err_console,
+    fitted_table,
+    human_size,
+    settings_from,
+)
+
+
+class TrainProgressBar(RichProgress):
+    """``RichProgress`` plus live training metrics after the step count: loss, val loss,
+    learning rate and tokens/s (on a terminal live, in a log with each periodic line)."""
+
+    def __init__(self) -> None:
+        super().__init__(eta=True)
+        self._val: float | None = None
+        self._metrics_text = ""
+
+    def _info(self) -> str:
+        return self._metrics_text
+
+    def start(self, stage: str, total: float | None = None, unit: str = "items") -> None:
+        super().start(stage, total, unit)
+        self._metrics_text = ""
+
+    def metrics(self, step: int, total: int, values: dict[str, float]) -> None:
+        self._val = values.get("val_loss", self._val)
+        val = f"  val {self._val:.4f}" if self._val is not None else ""
+        speed = f"{values['tokens_per_s']:,.0f} tok/s"
+        self._metrics_text = f"loss {values['train_loss']:.4f}{val}  lr {values['lr']:.2e}  {speed}"
+        self._refresh()
+
+
+def loss_change(
+    series: Sequence[tuple[int, float]], first: float | None = None, last: float | None = None
+) -> str:
+    """``3.6000 → 2.6000 (mean of steps 1-6 → 25-30)``: like with like, the mean of the first k
+    logged steps against the mean of the last k (k = a fifth of the steps, 1 to 10), so one
+    noisy step at either end does not read as the trend. Without a series (an old run), the
+    first and the last step, labelled as such."""
+    if not series:
+        if first is None or last is None:
+            return "n/a"
+        return f"{first:.4f} → {last:.4f} (first step → last step)"
+    k = max(1, min(10, len(series) // 5))
+    head, tail = series[:k], series[-k:]
+    start = sum(value for _, value in head) / k
+    end = sum(value for _, value in tail) / k
+    if k == 1:
+        return f"{start:.4f} → {end:.4f} (step {head[0][0]} → step {tail[0][0]})"
+    return f"{start:.4f} → {end:.4f} (mean of steps {head[0][0]}-{head[-1][0]} → {tail[0][0]}-{tail[-1][0]})"
+
+
+def _train_loss_line(settings: Any, manifest: dict[str, Any]) -> str:
+    """The loss change of a finished run, from the per-step series it logged in ``ladder.db``."""
+    from finetune.store import TrainingStore
+
+    res = manifest["results"]
+    series: list[tuple[int, float]] = []
+    if manifest.get("run_id"):
+        with TrainingStore(settings.db_path) as store:
+            series = store.series(str(manifest["run_id"]), "train_loss")
+    last = res.get("last_train_loss", res.get("train_loss"))
+    return "train loss " + loss_change(series, res.get("first_train_loss"), last)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
+
+
+def train_cmd(
+    name: Annotated[str, typer.Option("--name", help="Adapter name (LADDER_HOME/adapters/<name>).")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Prepared data folder (train.jsonl, val.jsonl) or a JSONL file."),
+    ] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base model: pack name or folder.")] = None,
+    mode: Annotated[str, typer.Option(help="sft (chat, loss on replies) or cpt (raw text).")] = "sft",
+    method: Annotated[
+        str, typer.Option(help="sft (supervised, see --mode) or dpo (preference pairs, see --beta).")
+    ] = "sft",
+    beta: Annotated[float, typer.Option(help="DPO: how far the adapter may move from the base.")] = 0.1,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
+    target_modules: Annotated[str, typer.Option(help="all-linear or names: q_proj,v_proj")] = "all-linear",
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-4,
+    warmup: Annotated[float, typer.Option(help="Warmup, as a fraction of the steps.")] = 0.05,
+    epochs: Annotated[float | None, typer.Option(help="Epochs (default 3 for sft, 1 for cpt).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Examples per micro-batch.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    max_seq_len: Annotated[int, typer.Option(help="Longest example, in tokens.")] = 1024,
+    batching: Annotated[
+        str, typer.Option(help="packed (no padding), grouped (by length) or padded.")
+    ] = "packed",
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed: LoRA init, data order, dropout.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="Checkpoint every N steps (0: none).")] = 50,
+    eval_every: Annotated[
+        int | None, typer.Option(help="Val loss every N steps (default: 10 per run).")
+    ] = None,
+    patience: Annotated[
+        int, typer.Option(help="Evaluations without improvement before stopping (0: never).")
+    ] = 3,
+    min_examples: Annotated[int, typer.Option(help="Fewest training examples accepted.")] = 50,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an adapter of that name.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the unfinished run of --name (its own settings).")
+    ] = False,
+    keep_checkpoints: Annotated[bool, typer.Option(help="Keep the work folder after success.")] = False,
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Train a LoRA adapter (SFT on chat data, continued pre-training on text, or DPO on preference
+    pairs) and register it."""
+    if method not in ("sft", "dpo"):
+        raise ConfigError(f"unknown --method {method!r}", hint="use sft or dpo")
+    if method == "dpo":
+        from finetune.train.dpo import DPOSettings
+
+        dpo = DPOSettings(
+            beta=beta, rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules,
+            learning_rate=lr, epochs=epochs or 3.0, max_steps=max_steps, batch_size=batch_size,
+            grad_accum=grad_accum, max_length=max_seq_len, seed=seed, min_pairs=min_examples,
+        )  # fmt: skip
+        _train_dpo(name, data, base, dpo, overwrite, threads, as_json, config, home)
+        return
+    from finetune.train.config import TrainConfig
+    from finetune.train.run import TrainRequest, run_training
+    from finetune.train.run import prepare as prepare_training
+
+    settings = settings_from(config, home, threads=threads)
+    train_config = TrainConfig(
+        mode=mode,
+        rank=rank,
+        alpha=alpha,
+        dropout=dropout,
+        target_modules=target_modules,
+        learning_rate=lr,
+        warmup_ratio=warmup,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        max_seq_len=max_seq_len,
+        batching=batching,
+        weight_decay=weight_decay,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        eval_every=eval_every,
+        patience=patience,
+        min_examples=min_examples,
+        gradient_checkpointing=gradient_checkpointing,
+    )
+    request = TrainRequest(
+        base or settings.model,
+        data,
+        name,
+        train_config,
+        overwrite=overwrite,
+        resume=resume,
+        keep_checkpoints=keep_checkpoints,
+    )
+    prepared = prepare_training(request, settings)
+    if resume:
+        err_console().print("[dim]resuming with the settings the run started with[/dim]")
+    try:
+        with TrainProgressBar() as progress:
+            result = run_training(prepared, settings, progress=progress)
+    except KeyboardInterrupt:
+        hint = f"continue with `ladder finetune train --name {name} --resume`"
+        err_console().print(f"[yellow]stopped: {escape(hint)}[/yellow]")
+        raise
+    if as_json:
+        print(json.dumps(result.manifest, ensure_ascii=False, default=str))
+        return
+    res = result.manifest["results"]
+    out = console()
+    out.print(f"[green]trained[/green] {escape(name)} → {escape(str(result.path))}")
+    out.print(
+        f"{res['status']} after {res['steps']} steps ({res['epochs']} epochs) · "
+        f"{_train_loss_line(settings, result.manifest)} · "
+        f"val loss {_fmt(res['first_val_loss'])} → "
+        f"{_fmt(res['val_loss'])} (step {res['best_step']}) · {_fmt(res['tokens_per_s'], 0)} tok/s · "
+        f"{result.manifest['wall_time_s']:.1f} s on {result.manifest['device']}"
+    )
+    if res["monitor"]["verdict"]:
+        out.print(f"[dim]loss curve: {escape(str(res['monitor']['message']))}[/dim]")
+    out.print(f"[dim]use it: --model {escape(result.manifest['base_model']['ref'])}+{escape(name)}[/dim]")
+
+
+def _train_dpo(
+    name: str, data: Path | None, base: str | None, dpo: Any, overwrite: bool, threads: int | None,
+    as_json: bool, config: Path | None, home: Path | None,
+) -> None:  # fmt: skip
+    from finetune.train.dpo import DPORequest, train_dpo
+
+    if data is None:
+        raise ConfigError(
+            "DPO needs preference pairs", hint="pass --data pairs.jsonl (ladder feedback promote)"
+        )
+    settings = settings_from(config, home, threads=threads)
+    request = DPORequest(base or settings.model, data, name, dpo, overwrite=overwrite)
+    with TrainProgressBar() as progress:
+        result = train_dpo(request, settings, progress=progress)
+    if as_json:
+        print(json.dumps(result.manifest, ensure_ascii=False, default=str))
+        return
+    res = result.manifest["results"]
+    console().print(
+        f"[green]trained[/green] {escape(name)} (DPO, beta {dpo.beta}) → {escape(str(result.path))}\n"
+        f"{res['steps']} steps · {_train_loss_line(settings, result.manifest)} · "
+        f"chosen − rejected log-prob margin {_fmt(res['margin_before'], 2)} → {_fmt(res['margin_after'], 2)}"
+    )
+    console().print(
+        f"[dim]use it: --model {escape(result.manifest['base_model']['ref'])}+{escape(name)}[/dim]"
+    )
+
+
+def list_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Registered adapters, newest first."""
+    from finetune.adapters import list_adapters
+
+    settings = settings_from(config, home)
+    rows = list_adapters(settings)
+    if not rows:
+        console().print("no adapters yet: `ladder finetune train --base MODEL --data DIR --name NAME`")
+        return
+    table_rows = []
+    for m in rows:
+        res = m.get("results", {})
+        table_rows.append([
+            escape(m["name"]), escape(str(m.get("base_model", {}).get("ref", "?"))), str(m.get("mode", "?")),
+            str(res.get("steps", "-")), _fmt(res.get("train_loss")), _fmt(res.get("val_loss")),
+            str(m.get("created", "-")), human_size(m["size_bytes"]),
+        ])  # fmt: skip
+    columns = [Col("name", key=True), Col("base", drop=3, min_width=16), Col("mode", key=True),
+               Col("steps", drop=4, justify="right"), Col("train loss", drop=2),
+               Col("val loss", drop=1), Col("created", drop=6, key=True), Col("size", drop=5)]  # fmt: skip
+    out = console()
+    table = fitted_table("Adapters", columns, table_rows, out.width)
+    out.print(table)
+
+
+def info_cmd(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """An adapter's manifest: base model, data, hyperparameters, results, evaluations."""
+    from finetune.adapters import adapter_dir, read_manifest
+
+    settings = settings_from(config, home)
+    manifest = read_manifest(name, settings)
+    if as_json:
+        print(json.dumps(manifest, ensure_ascii=False, default=str))
+        return
+    out = console()
+    base, data, res = manifest.get("base_model", {}), manifest.get("data", {}), manifest.get("results", {})
+    out.print(f"[bold]{escape(name)}[/bold]  {escape(str(adapter_dir(name, settings)))}")
+    out.print(
+        f"base      {escape(str(base.get('ref')))} ({base.get('kind')}, hash {str(base.get('hash'))[:16]})"
+    )
+    out.print(
+        f"data      {escape(str(data.get('path')))} (hash {str(data.get('data_hash'))[:16]}, "
+        f"{data.get('train_examples')} train / {data.get('val_examples')} val examples)"
+    )
+    hp = manifest.get("hyperparameters", {})
+    out.print("settings  " + ", ".join(f"{k}={v}" for k, v in hp.items()), markup=False)
+    out.print(
+        f"results   {res.get('status')}, {res.get('steps')} steps, {_train_loss_line(settings, manifest)}, "
+        f"val loss {_fmt(res.get('val_loss'))} (step {res.get('best_step')})"
+    )
+    out.print(
+        f"run       {manifest.get('wall_time_s', 0):.1f} s on {manifest.get('device')} "
+        f"({manifest.get('dtype')}), {_fmt(res.get('tokens_per_s'), 0)} tok/s"
+    )
+    for evaluation in manifest.get("evaluations", []):
+        out.print(f"eval      {json.dumps(evaluation, ensure_ascii=False, default=str)}", markup=False)
+
+
+def rm_cmd(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> None:
+    """Delete an adapter (and any unfinished training of that name)."""
+    from assistant.errors import ModelNotFoundError
+    from finetune.adapters import remove_adapter
+
+    settings = settings_from(config, home)
+    if not remove_adapter(name, settings):
+        raise ModelNotFoundError(f"no adapter named {name!r}", hint="see `ladder finetune list`")
+    console().print(f"removed {escape(name)}")
+
+
+def export_cmd(
+    name: str,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the merged model.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Merge an adapter into its base model: a standalone transformers folder (also for vLLM)."""
+    from finetune.adapters import export_adapter
+
+    settings = settings_from(config, home)
+    with RichProgress() as progress:
+        path = export_adapter(name, out, settings, overwrite=overwrite, progress=progress)
+    console().print(
+        f"[green]exported[/green] {escape(name)} → {escape(str(path))} (use it: --model {escape(str(path))})"
+    )
+
+
+def register_training(app: typer.Typer) -> None:
+    """Add the training and adapter commands to the ``ladder finetune`` app."""
+    app.command("train")(train_cmd)
+    app.command("list")(list_cmd)
+    app.command("info")(info_cmd)
+    app.command("rm")(rm_cmd)
+    app.command("export")(export_cmd)
