@@ -8,6 +8,7 @@
 Importing this package is cheap: chromadb, torch and jieba load on first use.
 """
 
+from assistant.knowledge.fusion import Fusion
 from assistant.knowledge.ingest import FileReport, IngestReport
 from assistant.knowledge.kb import (
     EmbeddingModelMismatch,
@@ -17,7 +18,7 @@ from assistant.knowledge.kb import (
     KnowledgeBaseNotFound,
     SourceInfo,
 )
-from assistant.knowledge.retrieve import MODES, Fusion, Hit
+from assistant.knowledge.retrieve import MODES, Hit
 
 __all__ = [
     "MODES",

@@ -35,7 +35,7 @@ from assistant.progress import Progress
 if TYPE_CHECKING:
     import numpy as np
 
-    from assistant.knowledge.kb import KnowledgeBase
+    from assistant.knowledge.index import KnowledgeIndex
 
 WRITE_BATCH = 1000  # chunks per Chroma write
 
@@ -54,7 +54,7 @@ class Pending:
     old_ids: list[str]  # the chunks of the previous version, when the file changed
 
 
-def chunking(kb: KnowledgeBase) -> str:
+def chunking(kb: KnowledgeIndex) -> str:
     return f"{kb.settings.chunk_size}/{kb.settings.chunk_overlap}"
 
 
@@ -63,11 +63,11 @@ def chunk_id(source: str, version: str, number: int) -> str:
 
 
 def read_all(
-    kb: KnowledgeBase, candidates: list[Candidate], report: IngestReport, progress: Progress
+    kb: KnowledgeIndex, candidates: list[Candidate], report: IngestReport, progress: Progress
 ) -> list[Pending]:
     """Read and chunk every file that is new or changed; report the others."""
     size, overlap = kb.settings.chunk_size, kb.settings.chunk_overlap
-    by_hash = {entry["file_hash"]: source for source, entry in kb._manifest.items()}
+    by_hash = {entry["file_hash"]: source for source, entry in kb.manifest.items()}
     pending: list[Pending] = []
     if candidates:
         progress.start("reading files", total=len(candidates), unit="files")
@@ -78,7 +78,7 @@ def read_all(
         try:
             data = read_file(candidate.source, kb.settings.max_file_mb)
             digest = file_hash(data)
-            old = kb._manifest.get(source)
+            old = kb.manifest.get(source)
             if old and old["file_hash"] == digest and old["chunking"] == chunking(kb):
                 file_report.status, file_report.reason = UNCHANGED, "already in the knowledge base"
             elif by_hash.get(digest, source) != source:
@@ -98,7 +98,7 @@ def read_all(
     return pending
 
 
-def write_all(kb: KnowledgeBase, pending: list[Pending], vectors: np.ndarray) -> None:
+def write_all(kb: KnowledgeIndex, pending: list[Pending], vectors: np.ndarray) -> None:
     """Write each file (a failed write fails that file only), then save the index once."""
     added: dict[str, list[str]] = {}
     written: list[str] = []
@@ -143,7 +143,7 @@ def write_all(kb: KnowledgeBase, pending: list[Pending], vectors: np.ndarray) ->
         replaced.extend(item.old_ids)
         item.report.status = REPLACED if item.old_ids else ADDED
         item.report.chunks_added, item.report.chunks_removed = len(ids), len(item.old_ids)
-        kb._manifest[source] = {
+        kb.manifest[source] = {
             "file_hash": item.digest,
             "chunking": chunking(kb),
             "chunk_ids": ids,
@@ -154,17 +154,17 @@ def write_all(kb: KnowledgeBase, pending: list[Pending], vectors: np.ndarray) ->
     if not written:
         return
     try:
-        kb._save_index(added, replaced)
+        kb.save_index(added, replaced)
     except BaseException:
         kb.collection.delete(ids=written)
-        kb._manifest = kb._load_manifest()
+        kb.manifest = kb.load_manifest()
         raise
     if replaced:
         kb.collection.delete(ids=replaced)
 
 
 def write_file(
-    kb: KnowledgeBase,
+    kb: KnowledgeIndex,
     ids: list[str],
     embeddings: np.ndarray,
     documents: list[str],
@@ -172,7 +172,7 @@ def write_file(
 ) -> None:
     """All of one file's chunks into Chroma, or none of them."""
     collection = kb.collection
-    step = max(1, min(WRITE_BATCH, kb._client.get_max_batch_size()))
+    step = max(1, min(WRITE_BATCH, kb.client.get_max_batch_size()))
     try:
         for start in range(0, len(ids), step):
             end = start + step
@@ -188,7 +188,7 @@ def write_file(
         raise
 
 
-def resync(kb: KnowledgeBase) -> None:
+def resync(kb: KnowledgeIndex) -> None:
     """Rebuild the BM25 index and manifest from what Chroma holds."""
     stored = kb.collection.get(include=["documents", "metadatas"])
     metadatas = stored["metadatas"]
@@ -219,8 +219,8 @@ def resync(kb: KnowledgeBase) -> None:
                 tokens[stored["ids"][row]] = tokenize(stored["documents"][row])
     if stale:
         kb.collection.delete(ids=stale)
-    kb._manifest = manifest
-    kb._save_index(tokens, list(kb.bm25.ids))
+    kb.manifest = manifest
+    kb.save_index(tokens, list(kb.bm25.ids))
 
 
 __all__ = ["Pending", "chunk_id", "read_all", "resync", "write_all", "write_file"]
