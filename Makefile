@@ -35,9 +35,12 @@ setup: $(STAMP)
 pack-%: $(STAMP)
 	$(LADDER) models pull $*
 
+# lint-imports checks the floors in .importlinter (ui > evaluation > finetune > assistant, only
+# evaluation.decide imports finetune, no import circles): docs/architecture.md.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(PACKAGES) tests benchmarks
 	$(VENV)/bin/ruff format --check $(PACKAGES) tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy
 
 # The browser tests (tests/ui/test_ui_browser.py) drive Debian's chromium through playwright,
