@@ -240,7 +240,7 @@ def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
 
     from evaluation.decide.config import decision_config_from_dict
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "decisions.md").read_text(encoding="utf-8")
     block = (
         readme.split("`decide.yaml` (paths are relative to the file):")[1]
         .split("```yaml\n")[1]
