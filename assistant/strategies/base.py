@@ -4,20 +4,20 @@ A strategy turns questions into answers with a backend: plain prompting, few-sho
 self-reflection, RAG, an agent. Each declares a config dataclass that validates itself
 and its expected cost per question, which is how the ladder orders the rungs.
 
-Strategies are registered as ``"module:Class"`` strings so naming one imports nothing
-heavy; a second registration under the same name is a bug and raises ``KeyError``.
+Strategies are registered (``assistant.registry``) as ``"module:Class"`` strings so naming one
+imports nothing heavy; a second registration under the same name is a bug and raises ``KeyError``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from assistant.errors import ConfigError
+from assistant.registry import Registry
 from assistant.types import Answer, Completion, GenParams, Message, Question, Trace, Usage
 
 if TYPE_CHECKING:
@@ -93,30 +93,22 @@ class Strategy(Protocol):
     def cost(self) -> StrategyCost: ...
 
 
-_STRATEGIES: dict[str, str] = {}
+# Strategy classes by name; the "module:Class" targets are imported only when built.
+STRATEGIES: Registry[type[BaseStrategy]] = Registry("strategy")
 
 
-def register_strategy(name: str, target: str) -> None:
-    """Register ``"module:Class"`` under ``name``; refuse a second ``name``."""
-    if name in _STRATEGIES:
-        raise KeyError(f"strategy {name!r} is already registered ({_STRATEGIES[name]})")
-    if ":" not in target:
-        raise ValueError(f"strategy target must be 'module:Class', got {target!r}")
-    _STRATEGIES[name] = target
+def register_strategy(name: str, target: str | type[BaseStrategy]) -> None:
+    """Register ``"module:Class"`` (or a class) under ``name``; refuse a second ``name``."""
+    STRATEGIES.register(name, target)
 
 
 def strategy_names() -> list[str]:
-    return list(_STRATEGIES)
+    return STRATEGIES.names()
 
 
 def strategy_class(name: str) -> type[BaseStrategy]:
-    try:
-        target = _STRATEGIES[name]
-    except KeyError:
-        raise ConfigError(f"unknown strategy {name!r}", hint=f"known: {', '.join(_STRATEGIES)}") from None
-    module_name, _, class_name = target.partition(":")
-    cls: type[BaseStrategy] = getattr(importlib.import_module(module_name), class_name)
-    return cls
+    """The class registered as ``name``; an unknown name is a ``ConfigError`` listing the known."""
+    return STRATEGIES.get(name)
 
 
 # Cheapest first: the ladder's default rung order.

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import ConfigError
+from assistant.registry import Registry
 from assistant.strategies.verifiers import database_schema, json_safe_rows, run_readonly_sql
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ class ToolSpec:
         return f"- {self.name}: {self.description} action_input: {{{example}}}"
 
 
-_TOOLS: dict[str, ToolSpec] = {}
+# Tools by name: their specs are registered as objects (a tool is defined where it is registered).
+TOOLS: Registry[ToolSpec] = Registry("tool")
 
 
 def register_tool(
@@ -95,23 +96,20 @@ def register_tool(
     """Decorator: register a tool under ``name``; a second ``name`` raises ``KeyError``."""
 
     def decorate(function: ToolFunction) -> ToolFunction:
-        if name in _TOOLS:
-            raise KeyError(f"tool {name!r} is already registered")
-        _TOOLS[name] = ToolSpec(name, description, dict(args), function, tuple(optional), tuple(requires))
+        spec = ToolSpec(name, description, dict(args), function, tuple(optional), tuple(requires))
+        TOOLS.register(name, spec)
         return function
 
     return decorate
 
 
 def tool_names() -> list[str]:
-    return list(_TOOLS)
+    return TOOLS.names()
 
 
 def get_tool(name: str) -> ToolSpec:
-    try:
-        return _TOOLS[name]
-    except KeyError:
-        raise ConfigError(f"unknown tool {name!r}", hint=f"known tools: {', '.join(_TOOLS)}") from None
+    """The tool registered as ``name``; an unknown name is a ``ConfigError`` listing the known."""
+    return TOOLS.get(name)
 
 
 def coerce_args(spec: ToolSpec, raw: Any) -> dict[str, Any]:

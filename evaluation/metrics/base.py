@@ -11,20 +11,19 @@ least one). A field that is absent or ``None`` gives the score "n/a" with the re
 never a crash, never a silent 0. Values are in ``bounds`` (all built-ins: 0..1, higher is
 better), so a suite threshold can be checked against them.
 
-Metrics are registered as ``"module:Class"`` strings (or classes) so naming one imports
-nothing heavy; a second registration under the same name raises ``KeyError``.
+Metrics are registered (``assistant.registry``) as ``"module:Class"`` strings (or classes) so
+naming one imports nothing heavy; a second registration under the same name raises ``KeyError``.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from assistant.errors import ConfigError
+from assistant.registry import Registry
 
 if TYPE_CHECKING:
     from assistant.types import Answer
@@ -106,32 +105,22 @@ class BaseMetric:
 
 
 # ---- registry -----------------------------------------------------------------------------
-_METRICS: dict[str, str | type[Any]] = {}
+# Metric classes by name; the "module:Class" targets are imported only when scored.
+METRICS: Registry[type[Any]] = Registry("metric")
 
 
 def register_metric(name: str, target: str | type[Any]) -> None:
     """Register ``"module:Class"`` (or a class) under ``name``; refuse a second ``name``."""
-    if name in _METRICS:
-        raise KeyError(f"metric {name!r} is already registered ({_METRICS[name]})")
-    if isinstance(target, str) and ":" not in target:
-        raise ValueError(f"metric target must be 'module:Class', got {target!r}")
-    _METRICS[name] = target
+    METRICS.register(name, target)
 
 
 def metric_names() -> list[str]:
-    return list(_METRICS)
+    return METRICS.names()
 
 
 def metric_class(name: str) -> type[Any]:
-    try:
-        target = _METRICS[name]
-    except KeyError:
-        raise ConfigError(f"unknown metric {name!r}", hint=f"known: {', '.join(_METRICS)}") from None
-    if not isinstance(target, str):
-        return target
-    module_name, _, class_name = target.partition(":")
-    cls: type[Any] = getattr(importlib.import_module(module_name), class_name)
-    return cls
+    """The class registered as ``name``; an unknown name is a ``ConfigError`` listing the known."""
+    return METRICS.get(name)
 
 
 def build_metric(name: str, **options: Any) -> Metric:

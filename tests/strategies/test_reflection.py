@@ -135,7 +135,7 @@ def test_parse_critique(critique: str, ok: bool) -> None:
 
 
 def test_verifier_crash_ends_that_question_gracefully(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verifiers, "_VERIFIERS", dict(verifiers._VERIFIERS))
+    monkeypatch.setattr(verifiers.base, "VERIFIERS", verifiers.VERIFIERS.copy())
 
     @register_verifier("fragile")
     class Fragile:

@@ -73,7 +73,7 @@ def test_registry_refuses_duplicates_and_accepts_user_tools(monkeypatch: pytest.
         register_tool("calculator", "again", args={})(lambda args, ctx: "x")
     with pytest.raises(ConfigError, match="unknown tool 'nope'"):
         get_tool("nope")
-    monkeypatch.setattr(tools, "_TOOLS", dict(tools._TOOLS))
+    monkeypatch.setattr(tools, "TOOLS", tools.TOOLS.copy())
 
     @register_tool("shout", "Upper-case a text.", args={"text": "the text"})
     def shout(args: dict[str, Any], context: ToolContext) -> str:

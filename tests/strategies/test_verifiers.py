@@ -54,7 +54,7 @@ def test_registry_names_refuses_duplicates_and_unknown(monkeypatch: pytest.Monke
         register_verifier("regex")(type("Other", (), {}))
     with pytest.raises(ConfigError, match="unknown verifier 'nope'"):
         build_verifier("nope")
-    monkeypatch.setattr(verifiers, "_VERIFIERS", dict(verifiers._VERIFIERS))
+    monkeypatch.setattr(verifiers.base, "VERIFIERS", verifiers.VERIFIERS.copy())
 
     @register_verifier("even_length")
     class EvenLength:
