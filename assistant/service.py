@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.backends.load import build_backend
 from assistant.backends.streaming import Sink, stream_to
 from assistant.errors import ConfigError
-from assistant.models.refs import load_backend, parse_model_ref
+from assistant.models.refs import parse_model_ref
 from assistant.settings import Settings
 from assistant.strategies.base import (
     BaseStrategy,
@@ -34,12 +35,12 @@ def get_backend(model: str | None, settings: Settings) -> LLMBackend:
     """A backend for ``model``; local models are loaded once per process and reused."""
     ref = parse_model_ref(model, settings)
     if ref.kind == "fake":
-        return load_backend(model, settings)
+        return build_backend(ref, settings)
     key = (ref.text, settings.fingerprint())
     if key not in _BACKENDS:
         if len(_BACKENDS) >= _MAX_CACHED_BACKENDS:
             _BACKENDS.pop(next(iter(_BACKENDS)))
-        _BACKENDS[key] = load_backend(ref.text, settings)
+        _BACKENDS[key] = build_backend(ref, settings)
     return _BACKENDS[key]
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import assistant  # noqa: F401  (offline env first)
 from assistant.backends.hf.local import HFLocalBackend
-from assistant.models.refs import load_backend
+from assistant.backends.load import load_backend
 from assistant.settings import load_settings
 from evaluation.suites.readers import ExamRow, exam_files, read_exam_csv
 from evaluation.suites.spec import ceval_prompt

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CELL = """
 import sys, time
 import assistant
-from assistant.models.refs import load_backend
+from assistant.backends.load import load_backend
 from assistant.settings import load_settings
 from assistant.types import GenParams, user
 backend = load_backend(sys.argv[2], load_settings({"threads": int(sys.argv[1]), "dtype": "float32"}))

@@ -1,16 +1,16 @@
 """The one abstraction every model backend implements, and the backend registry.
 
-Backends are registered by name as ``"module:Class"`` strings so that naming a backend
-never imports torch or the openai client: the module is imported only when the backend
-is built (lm-eval's ``MODEL_MAPPING`` pattern).
+Backends are registered by name (``assistant.registry``) as ``"module:Class"`` strings so that
+naming a backend never imports torch or the openai client: the module is imported only when
+the backend is built (lm-eval's ``MODEL_MAPPING`` pattern).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from assistant.registry import Registry
 from assistant.types import Completion, GenParams, Message
 
 if TYPE_CHECKING:
@@ -42,35 +42,28 @@ class LLMBackend(Protocol):
         ...
 
 
-_BACKENDS: dict[str, str] = {}
+# Backend classes by name; ``assistant.backends.load`` builds one from a model reference with
+# the class's ``from_ref``. The modules (torch, openai) are imported only when one is built.
+BACKENDS: Registry[type[Any]] = Registry("backend")
 
 
-def register_backend(name: str, target: str) -> None:
-    """Register ``"module:Class"`` under ``name``; a second registration is a bug."""
-    if name in _BACKENDS:
-        raise KeyError(f"backend {name!r} is already registered ({_BACKENDS[name]})")
-    if ":" not in target:
-        raise ValueError(f"backend target must be 'module:Class', got {target!r}")
-    _BACKENDS[name] = target
+def register_backend(name: str, target: str | type[Any]) -> None:
+    """Register ``"module:Class"`` (or a class) under ``name``; a second registration is a bug."""
+    BACKENDS.register(name, target)
 
 
 def backend_names() -> list[str]:
-    return sorted(_BACKENDS)
+    return sorted(BACKENDS)
 
 
 def backend_class(name: str) -> type[Any]:
-    try:
-        target = _BACKENDS[name]
-    except KeyError:
-        raise KeyError(f"unknown backend {name!r}; known: {', '.join(backend_names())}") from None
-    module_name, _, class_name = target.partition(":")
-    cls: type[Any] = getattr(importlib.import_module(module_name), class_name)
-    return cls
+    """The class registered as ``name``; an unknown name raises ``UnknownNameError`` (a ``KeyError``)."""
+    return BACKENDS.get(name)
 
 
+register_backend("fake", "assistant.backends.fake:FakeBackend")
 register_backend("hf_local", "assistant.backends.hf.local:HFLocalBackend")
 register_backend("openai_compat", "assistant.backends.openai_compat:OpenAICompatBackend")
-register_backend("fake", "assistant.backends.fake:FakeBackend")
 
 
 def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

@@ -30,6 +30,9 @@ from assistant.types import Completion, GenParams, Message, ToolCall, Usage
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from assistant.models.refs import ModelRef
+    from assistant.settings import Settings
+
 Reply = str | Completion | dict[str, Any]
 _CJK_OR_WORD = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")
 # A streamed piece: a word or CJK character with the whitespace before it (or trailing space).
@@ -85,6 +88,11 @@ class FakeBackend:
             model_id=model_id or f"fake:{path.name}",
             delay_s=float(data.get("delay_s", 0.0)),
         )
+
+    @classmethod
+    def from_ref(cls, ref: ModelRef, settings: Settings) -> FakeBackend:
+        """``fake`` (echoes) or ``fake:<script.json>`` (``assistant.backends.load``)."""
+        return cls.from_file(ref.target) if ref.target else cls()
 
     def enqueue(self, replies: Sequence[Reply] | Reply) -> FakeBackend:
         if isinstance(replies, (str, dict, Completion)):

@@ -32,6 +32,8 @@ from assistant.types import Completion, GenParams, Message, ToolCall, Usage
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from assistant.models.refs import ModelRef
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -126,6 +128,11 @@ class OpenAICompatBackend:
             timeout=self.settings.request_timeout_s,
             max_retries=self.settings.max_retries,
         )
+
+    @classmethod
+    def from_ref(cls, ref: ModelRef, settings: Settings) -> OpenAICompatBackend:
+        """``openai:<model>@<base_url>`` (``assistant.backends.load``)."""
+        return cls(ref.target, ref.base_url or "", settings=settings)
 
     # -- LLMBackend ---------------------------------------------------------------------
 

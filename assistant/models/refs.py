@@ -7,20 +7,20 @@
 - the scripted fake: ``fake`` or ``fake:<script.json>``
 
 Any local reference may carry a PEFT adapter: ``<ref>+<adapter name or folder>``.
+
+This module parses and checks references; ``assistant.backends.load`` builds the backend one
+names (models are below backends: nothing here imports a backend).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.models.catalog import load_catalog
 from assistant.settings import Settings
-
-if TYPE_CHECKING:
-    from assistant.backends.base import LLMBackend
 
 RefKind = Literal["pack", "folder", "openai", "fake"]
 
@@ -33,11 +33,21 @@ class ModelRef:
     adapter: Path | None = None
     text: str = ""
 
-    @property
-    def backend_name(self) -> str:
-        return {"pack": "hf_local", "folder": "hf_local", "openai": "openai_compat", "fake": "fake"}[
-            self.kind
-        ]
+    def local_folder(self, settings: Settings) -> Path:
+        """The transformers folder of a pack or folder reference; a pack must be installed."""
+        if self.kind == "folder":
+            return Path(self.target)
+        if self.kind != "pack":
+            raise ValueError(f"{self.text!r} is not a local model (a pack or a folder)")
+        from assistant.models.pull import installed_pack_dir
+
+        folder = installed_pack_dir(self.target, settings)
+        if folder is None:
+            raise ModelNotFoundError(
+                f"model pack {self.target!r} is not installed",
+                hint=f"run `ladder models pull {self.target}`",
+            )
+        return folder
 
 
 def _resolve_adapter(text: str, settings: Settings) -> Path:
@@ -104,29 +114,3 @@ def parse_model_ref(text: str | None, settings: Settings) -> ModelRef:
         f"unknown model {base!r}: not a pack name, a folder, or openai:<model>@<url>",
         hint=f"known packs: {', '.join(sorted(catalog))}",
     )
-
-
-def load_backend(text: str | None, settings: Settings) -> LLMBackend:
-    """Build the backend a model reference names."""
-    ref = parse_model_ref(text, settings)
-    if ref.kind == "openai":
-        from assistant.backends.openai_compat import OpenAICompatBackend
-
-        return OpenAICompatBackend(ref.target, ref.base_url or "", settings=settings)
-    if ref.kind == "fake":
-        from assistant.backends.fake import FakeBackend
-
-        return FakeBackend.from_file(ref.target) if ref.target else FakeBackend()
-    from assistant.backends.hf.local import HFLocalBackend
-
-    if ref.kind == "pack":
-        from assistant.models.pull import installed_pack_dir
-
-        folder = installed_pack_dir(ref.target, settings)
-        if folder is None:
-            raise ModelNotFoundError(
-                f"model pack {ref.target!r} is not installed",
-                hint=f"run `ladder models pull {ref.target}`",
-            )
-        return HFLocalBackend(folder, settings, adapter=ref.adapter, model_id=ref.text)
-    return HFLocalBackend(Path(ref.target), settings, adapter=ref.adapter, model_id=ref.text)

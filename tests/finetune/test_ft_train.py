@@ -79,7 +79,7 @@ def test_the_adapter_loads_by_name_through_model_references(
 ) -> None:
     from peft import PeftModel
 
-    from assistant.models.refs import load_backend
+    from assistant.backends.load import load_backend
     from assistant.types import GenParams, Message
 
     data = write_chat_data(tmp_path / "data")

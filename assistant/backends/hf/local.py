@@ -26,7 +26,7 @@ from assistant.backends.hf.scoring import PrefixScoring
 from assistant.backends.streaming import current_sink
 from assistant.backends.toolcalls import parse_tool_calls
 from assistant.errors import ContextOverflowError, ModelNotFoundError
-from assistant.models.refs import check_model_folder
+from assistant.models.refs import ModelRef, check_model_folder
 from assistant.settings import Settings, load_settings
 from assistant.types import Completion, GenParams, Message, ToolCall, Usage
 
@@ -156,6 +156,11 @@ class HFLocalBackend(PrefixScoring):
         window = getattr(self.model.config, "max_position_embeddings", 0)
         self.context_window = int(window or _FALLBACK_CONTEXT)
         self._eos_ids = self._collect_eos_ids()
+
+    @classmethod
+    def from_ref(cls, ref: ModelRef, settings: Settings) -> HFLocalBackend:
+        """A pack (installed) or a folder, with the reference's adapter (``assistant.backends.load``)."""
+        return cls(ref.local_folder(settings), settings, adapter=ref.adapter, model_id=ref.text)
 
     def _load_model(self, dtype: torch.dtype) -> Any:
         """The model (with the adapter, if any) in ``dtype`` on the device, in eval mode."""
