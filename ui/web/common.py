@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 log = logging.getLogger("ladder.ui")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # Page icons are emoji: Streamlit draws one into a data: URL, where a ":material/...:" page icon
 # is fetched from fonts.gstatic.com. No page may make the browser leave the machine.
 PAGE_ICON = "🪜"
