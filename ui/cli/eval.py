@@ -26,6 +26,7 @@ from ui.cli.common import (
     fitted_table,
     settings_from,
 )
+from ui.cli.suite import suite_file
 
 if TYPE_CHECKING:
     from evaluation.results import Comparison, RunResult
@@ -53,7 +54,10 @@ def parse_fail_under(values: list[str] | None) -> dict[str, float]:
 def eval_cmd(
     suite: Annotated[
         Path,
-        typer.Argument(help="Suite YAML (see datasets/suites/), or a .jsonl/.csv data file to run as one."),
+        typer.Argument(
+            help="Suite YAML, a .jsonl/.csv data file to run as one, or the name of a built-in suite "
+            "(`ladder suite list`)."
+        ),
     ],
     strategy: Annotated[
         list[str] | None,
@@ -90,6 +94,7 @@ def eval_cmd(
     from evaluation.runner import EvalPlan, Runner
 
     settings = settings_from(config, home, threads=threads, batch_size=batch_size)
+    suite = suite_file(suite)
     _note_data_file(suite)
     plan = EvalPlan(
         suite=suite, strategies=strategy or ["prompt"], model=model, judge=judge, no_judge=no_judge,

@@ -1,4 +1,5 @@
-"""``ladder suite``: generate a QA suite from a knowledge base, apply its review, validate a suite.
+"""``ladder suite``: list the built-in suites, write a suite YAML for a data file, generate a QA
+suite from a knowledge base, apply its review, validate a suite.
 
 Registered in ``ui.cli.app`` as ``app.add_typer(suite_app, name="suite")``. Importing
 this module imports nothing heavy: the knowledge base, the model and the evaluation code
@@ -17,14 +18,14 @@ from rich.table import Table
 
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
-from ui.cli.common import ConfigOpt, HomeOpt, ThreadsOpt
+from ui.cli.common import Col, ConfigOpt, HomeOpt, ThreadsOpt, fitted_table
 
 if TYPE_CHECKING:
     from evaluation.generate.engine import GenerationReport
 
 suite_app = typer.Typer(
-    help="Evaluation suites: write one for a data file, generate one from a knowledge base, review it, "
-    "validate it.",
+    help="Evaluation suites: list the built-in ones, write one for a data file, generate one from a "
+    "knowledge base, review it, validate it.",
     no_args_is_help=True,
 )
 
@@ -41,6 +42,23 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+def suite_file(argument: Path) -> Path:
+    """The suite file a command-line argument names: the path as given, or, for a bare name (no
+    folder, no suffix) that is no file here, the built-in suite of that name: an installed
+    Ladder has no checkout whose datasets/suites a user could point at."""
+    if argument.exists() or argument.suffix or len(argument.parts) != 1:
+        return argument
+    from assistant.resources import builtin_suites
+
+    builtin = builtin_suites()
+    if argument.name in builtin:
+        return builtin[argument.name]
+    raise ConfigError(
+        f"{argument} is neither a file here nor a built-in suite",
+        hint=f"built-in suites: {', '.join(builtin)} (`ladder suite list`); or give the path of a suite YAML",
+    )
+
+
 def _rejections(report: GenerationReport) -> Table:
     from evaluation.generate.checks import REASONS
 
@@ -54,6 +72,27 @@ def _rejections(report: GenerationReport) -> Table:
         example = example[:120] + ("…" if len(example) > 120 else "")
         table.add_row(reason, str(count), REASONS.get(reason, ""), escape(example))
     return table
+
+
+@suite_app.command("list")
+def suite_list() -> None:
+    """The suites shipped with Ladder: run one by name (`ladder eval demo_qa --model fake`)."""
+    from assistant.resources import builtin_suites, datasets_dir
+    from evaluation.suites.spec import load_suite
+
+    rows = []
+    for name, path in builtin_suites().items():
+        suite = load_suite(path)
+        rows.append([name, suite.spec.kind, str(len(suite)), escape(suite.spec.description)])
+    columns = [Col("name", key=True), Col("kind", key=True), Col("items", key=True, justify="right"),
+               Col("description", min_width=20)]  # fmt: skip
+    console = _out()
+    console.print(fitted_table("Built-in suites", columns, rows, console.width))
+    console.print(
+        f"[dim]files: {escape(str(datasets_dir() / 'suites'))} (copy one to adapt it); "
+        "run one: `ladder eval NAME --model MODEL`[/dim]",
+        soft_wrap=True,
+    )
 
 
 @suite_app.command("generate")
@@ -179,13 +218,15 @@ def suite_init(
 
 
 @suite_app.command("validate")
-def suite_validate(suite: Annotated[Path, typer.Argument(help="A suite YAML file.")]) -> None:
+def suite_validate(
+    suite: Annotated[Path, typer.Argument(help="A suite YAML file, or the name of a built-in suite.")],
+) -> None:
     """Load a suite as an evaluation run would; print its size, kind and metrics, or what is wrong."""
     from collections import Counter
 
     from evaluation.suites.spec import load_suite
 
-    loaded = load_suite(suite)
+    loaded = load_suite(suite_file(suite))
     spec = loaded.spec
     tags = Counter(tag for item in loaded.items for tag in item.question.tags)
     console = _out()
@@ -204,4 +245,4 @@ def suite_validate(suite: Annotated[Path, typer.Argument(help="A suite YAML file
         console.print("  tags       " + escape(", ".join(f"{t} {c}" for t, c in tags.most_common(8))))
 
 
-__all__ = ["suite_app"]
+__all__ = ["suite_app", "suite_file"]
