@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from assistant.backends.hf.local import HFLocalBackend, pick_dtype
+from assistant.backends.hf.device import pick_dtype
+from assistant.backends.hf.local import HFLocalBackend
 from assistant.errors import ContextOverflowError, ModelNotFoundError
 from assistant.settings import Settings, replace
 from assistant.types import GenParams, Message, user
@@ -232,17 +233,17 @@ def test_auto_dtype_measures_again_on_another_cpu_or_instruction_set(
 ) -> None:
     """A LADDER_HOME moved to another CPU kind, or a run with the matmul libraries capped to
     AVX2 (the numerics reruns), must not reuse a choice measured elsewhere."""
-    from assistant.backends.hf import local as hf_local
+    from assistant.backends.hf import device
 
     timings = {torch.float32: 1.0, torch.bfloat16: 0.5}
-    monkeypatch.setattr(hf_local, "_measure_matmul", lambda dtype, repeats=12: timings[dtype])
+    monkeypatch.setattr(device, "_measure_matmul", lambda dtype, repeats=12: timings[dtype])
     assert pick_dtype("auto", "cpu", tmp_path) == torch.bfloat16
     timings[torch.bfloat16] = 20.0  # as if bf16 were emulated: capped to AVX2
     assert pick_dtype("auto", "cpu", tmp_path) == torch.bfloat16, "same machine, same settings: remembered"
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert pick_dtype("auto", "cpu", tmp_path) == torch.float32, "another instruction set: measured again"
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
-    monkeypatch.setattr(hf_local, "_cpu_model", lambda: "Another CPU @ 2.0GHz")
+    monkeypatch.setattr(device, "_cpu_model", lambda: "Another CPU @ 2.0GHz")
     assert pick_dtype("auto", "cpu", tmp_path) == torch.float32, "another CPU model: measured again"
     profile = json.loads((tmp_path / "cpu_profile.json").read_text())
     assert "Another CPU" in profile["key"]
