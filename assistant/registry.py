@@ -25,7 +25,8 @@ class UnknownNameError(ConfigError, KeyError):
 
     A ``ConfigError``, because the name usually comes from a user's config or flag (the CLI
     reports it with the known names as the hint), and a ``KeyError``, because it is a failed
-    lookup by key (what the backend registry raised before it was built on this class).
+    lookup by key, as ``mapping[name]`` would raise (code that asks for a name it made itself,
+    such as a backend for a kind of model reference, treats it as one).
     """
 
 
