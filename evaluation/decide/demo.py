@@ -93,7 +93,7 @@ def demo_dir() -> Path:
     if not (DEMO_DIR / "decisions").is_dir():
         raise ConfigError(
             f"the demo data is missing ({DEMO_DIR / 'decisions'})",
-            hint="run `ladder demo` from a checkout of the Ladder repository (datasets/demo)",
+            hint="reinstall Ladder (`pip install -e .` in a checkout, or the wheel): it ships the demo data",
         )
     return DEMO_DIR
 

@@ -49,6 +49,7 @@ def doctor_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     settings.home.mkdir(parents=True, exist_ok=True)
     if not os.access(settings.home, os.W_OK):
         problems.append(f"LADDER_HOME {settings.home} is not writable")
+    table.add_row("data", _data_line(problems))
     packs = list_installed(settings)
     table.add_row("packs", ", ".join(f"{p['name']} ({human_size(p['size_bytes'])})" for p in packs) or "none")
     if not packs:
@@ -98,3 +99,15 @@ def _dtype_line(settings: Settings) -> str:
         except (OSError, ValueError, KeyError):
             line += " (auto measures on the first model load)"
     return line + "; exam scores use a float32 head"
+
+
+def _data_line(problems: list[str]) -> str:
+    """Where the data Ladder ships (built-in suites, general set, demo) is read from."""
+    from assistant.errors import LadderError
+    from assistant.resources import builtin_suites, datasets_dir
+
+    try:
+        return f"{datasets_dir()} ({len(builtin_suites())} built-in suites)"
+    except LadderError as exc:
+        problems.append(f"{exc.message}: {exc.hint}" if exc.hint else exc.message)
+        return "[red]missing[/red]"
