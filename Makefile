@@ -25,7 +25,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 # constraints.txt pins what the suite last passed with, so a fresh install is reproducible.
-$(STAMP): pyproject.toml constraints.txt | $(PY)
+$(STAMP): pyproject.toml setup.py constraints.txt | $(PY)
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
 	$(PIP) install --quiet -e ".[dev]" -c constraints.txt
 	touch $@
