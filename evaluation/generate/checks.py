@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.knowledge.retrieve import cjk_share
+from assistant.knowledge.fusion import cjk_share
 from assistant.knowledge.store import STOPWORDS
-from evaluation.metrics.lexical import normalize, tokenize
+from assistant.text import EN, ZH, ZH_SHARE, as_question, language, normalize
+from evaluation.metrics.lexical import tokenize
 
 # Why an item was rejected; the run reports a count for each.
 REASONS = {
@@ -40,14 +41,11 @@ REASONS = {
     "duplicate": "near-identical to a question already kept",
 }
 
-ZH, EN = "zh", "en"
 # An answer this long (in tokens) that covers most of its passage is a copy of the passage;
 # a shorter one may be the whole of a one-fact chunk.
 COPY_MIN_TOKENS = 30
 # Content-unit Jaccard with the worked example at which a reply is a copy of it.
 COPIED_EXAMPLE = 0.5
-# A text is Chinese when at least this share of its words are CJK (see ``cjk_share``).
-ZH_SHARE = 0.5
 # Answer words that need no support in the passage: a yes/no answer is still an answer.
 _FREE_UNITS = frozenset(
     {
@@ -68,26 +66,12 @@ _FREE_UNITS = frozenset(
         "没有",
     }
 )
-_QUESTION_WORDS_ZH = (
-    *("吗", "呢", "什么", "多少", "几", "哪", "如何", "怎么", "怎样"),
-    *("为什么", "为何", "是否", "谁", "多久", "多长"),
-)
-_QUESTION_START_EN = re.compile(
-    r"^(?:what|when|where|who|whom|whose|which|why|how|is|are|was|were|do|does|did|can|could|should|"
-    r"will|would|may|must|has|have|had|in what|within how|for how|according to)\b",
-    re.IGNORECASE,
-)
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _UNIT = re.compile(rf"(?P<cjk>[{_CJK}]+)|[^\W_{_CJK}]+")
 _WORDY = re.compile(r"[^\W_]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
 _KEYS = {"question": ("question", "问题", "q"), "answer": ("answer", "答案", "a")}
-
-
-def language(text: str) -> str:
-    """``zh`` for a mostly Chinese text, ``en`` otherwise."""
-    return ZH if cjk_share(text) >= ZH_SHARE else EN
 
 
 def content_units(text: str) -> list[str]:
@@ -158,19 +142,6 @@ def extract_qa(reply: str) -> tuple[str, str] | None:
 
 
 # ---- checks -----------------------------------------------------------------------------
-def as_question(text: str, lang: str) -> str | None:
-    """The question with its question mark, or ``None`` when it is not a question."""
-    text = " ".join(text.split()).strip()
-    if text.endswith(("?", "？")):
-        return text
-    body = text.rstrip("。.!！ ")
-    if lang == ZH and any(word in body[-6:] or body.startswith(word) for word in _QUESTION_WORDS_ZH):
-        return body + "？"
-    if lang == EN and _QUESTION_START_EN.match(body):
-        return body + "?"
-    return None
-
-
 def support(text: str, context: str) -> float:
     """The share of ``text``'s content units that occur in ``context`` (see ``content_units``)."""
     units = content_units(text)

@@ -1,7 +1,7 @@
 """Lexical answer metrics: exact match, contained answer, token F1, ROUGE-L and BLEU, all CJK-aware.
 
 Chinese (and Japanese kana) is scored per character and Latin script per word, after
-``normalize``: NFKC, case folding, punctuation dropped (ASCII and full-width), English
+``assistant.text.normalize``: NFKC, case folding, punctuation dropped (ASCII and full-width), English
 articles dropped, whitespace collapsed. ragas' own ``RougeScore`` and ``BleuScore`` are not
 used: rouge_score's default tokenizer deletes every non-ASCII character and sacrebleu's
 13a keeps a Chinese sentence as one token, so both score Chinese as 0 or 1. We compute
@@ -11,25 +11,16 @@ ROUGE-L ourselves and give sacrebleu our tokens. Scores are in 0..1 (BLEU too, n
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from assistant.text import normalize
 from evaluation.metrics.base import BaseMetric, Score
 
 # CJK ideographs (incl. extensions and compatibility), kana: one token per character.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
-_ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-
-
-def normalize(text: str) -> str:
-    """Comparable form: NFKC, casefold, no punctuation/symbols, no English articles."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
 
 
 def tokenize(text: str) -> list[str]:
