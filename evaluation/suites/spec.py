@@ -18,7 +18,9 @@ A suite is data, not code::
     metrics: [accuracy, unparseable, {hit_at_k: {k: 3}}]
     thresholds: {accuracy: 0.8}
 
-Every mistake is a ``SuiteError`` with the YAML file and line of the offending key.
+Every mistake is a ``SuiteError`` with the YAML file and line of the offending key. The
+data files are read by ``evaluation.suites.readers`` (QA, MCQ JSONL) and
+``evaluation.suites.exam`` (exam trees).
 """
 
 from __future__ import annotations
@@ -30,32 +32,26 @@ from typing import Any
 
 import yaml
 
-from assistant.errors import ConfigError
-from evaluation.metrics.base import Metric, build_metric
+from evaluation.items import SuiteItem
+from evaluation.metrics.base import Metric
+from evaluation.suites.errors import WHAT_A_SUITE_IS, SuiteError
+from evaluation.suites.exam import EXAM_LAYOUTS, ExamLayout, ExamTree
+from evaluation.suites.metrics import suite_metrics
 from evaluation.suites.readers import (
-    EXAM_LAYOUTS,
-    ExamLayout,
-    ExamRow,
-    SuiteError,
-    SuiteItem,
-    _Ids,
-    exam_files,
-    exam_item,
-    iter_csv,
-    iter_jsonl,
+    ItemIds,
+    data_file_kind,
+    is_data_file,
     load_mcq_jsonl,
     load_qa,
-    read_exam_csv,
-    register_subject,
-    subject_zh,
+    options_block,
 )
+from evaluation.suites.subjects import register_subject
 
 __all__ = [
     "Suite",
     "SuiteError",
     "SuiteItem",
     "SuiteSpec",
-    "ceval_prompt",
     "data_file_spec",
     "is_data_file",
     "load_suite",
@@ -196,43 +192,12 @@ def load_suite_spec(path: str | Path) -> SuiteSpec:
 
 
 # ---- a data file where a suite YAML is expected ------------------------------------------------
-DATA_SUFFIXES = (".jsonl", ".csv")
-WHAT_A_SUITE_IS = (
-    "a suite is a YAML file (name, kind, data, metrics, thresholds) that names its data files; "
-    "data is JSONL or CSV with user_input and reference (QA), or JSONL with question, options "
-    "and label (MCQ)"
-)
-
-
-def is_data_file(path: str | Path) -> bool:
-    """A QA/MCQ data file (``.jsonl``, ``.csv``), which ``load_suite`` runs as a suite of its own."""
-    return Path(path).suffix.lower() in DATA_SUFFIXES
-
-
 def data_file_spec(path: str | Path) -> SuiteSpec:
     """The suite a bare data file stands for: named after the file, its kind inferred from the
     first record (``user_input`` → qa, ``question`` + ``options`` → mcq), default metrics."""
     path = Path(path)
-    if not path.is_file():
-        raise SuiteError("data file not found", file=path)
-    from_csv = path.suffix.lower() == ".csv"
-    first = next(iter(iter_csv(path) if from_csv else iter_jsonl(path)), None)
-    if first is None:
-        raise SuiteError("the data file has no items", file=path, hint=WHAT_A_SUITE_IS)
-    line, row = first
-    keys = set(row) if isinstance(row, dict) else set()
-    if "user_input" in keys:
-        kind = "qa"
-    elif {"question", "options"} <= keys and not from_csv:
-        kind = "mcq"
-    else:
-        found = ", ".join(sorted(str(k) for k in keys)) or "no named fields"
-        raise SuiteError(
-            f"neither a suite nor suite data: the first record has {found}", file=path, line=line,
-            hint=WHAT_A_SUITE_IS,
-        )  # fmt: skip
     return SuiteSpec(
-        name=path.stem, kind=kind, data=[path], path=path,
+        name=path.stem, kind=data_file_kind(path), data=[path], path=path,
         description=f"the data file {path.name}, run without a suite YAML",
     )  # fmt: skip
 
@@ -272,7 +237,7 @@ def _refuse_json_array(path: Path, text: str) -> None:
 def _load_spec(path: Path) -> tuple[SuiteSpec, dict[tuple[Any, ...], int]]:
     if is_data_file(path):
         spec = data_file_spec(path)
-        spec_metrics(spec)
+        suite_metrics(spec.kind, spec.metrics, spec.thresholds, spec.path)
         return spec, {}
     try:
         text = path.read_text(encoding="utf-8")
@@ -328,108 +293,15 @@ def _load_spec(path: Path) -> tuple[SuiteSpec, dict[tuple[Any, ...], int]]:
         raise SuiteError(str(exc), file=path, line=lines.get((exc.key,)), hint=exc.hint) from None
     except TypeError as exc:
         raise SuiteError(str(exc), file=path) from None
-    spec_metrics(spec, lines)  # names, options, kinds and thresholds are checked here, before any data
+    # Names, options, kinds and thresholds are checked here, before any data is read.
+    suite_metrics(spec.kind, spec.metrics, spec.thresholds, spec.path, lines)
     return spec, lines
 
 
-def spec_metrics(spec: SuiteSpec, lines: dict[tuple[Any, ...], int] | None = None) -> list[Metric]:
-    """Build the suite's metrics; unknown names, bad options and bad thresholds are ``SuiteError``s."""
-    lines = lines or {}
-    built: dict[str, Metric] = {}
-    for index, entry in enumerate(spec.metrics):
-        line = lines.get(("metrics", index))
-        name: Any
-        options: Any
-        if isinstance(entry, str):
-            name, options = entry, {}
-        elif isinstance(entry, dict) and len(entry) == 1:
-            name, options = next(iter(entry.items()))
-            options = options or {}
-        else:
-            name, options = None, None
-        if not isinstance(name, str) or not isinstance(options, dict):
-            raise SuiteError(
-                f"bad metric entry {entry!r}",
-                file=spec.path,
-                line=line,
-                hint="a metric name, or {name: {option: value}}",
-            )
-        try:
-            metric = build_metric(name, **options)
-        except ConfigError as exc:
-            raise SuiteError(f"unknown metric {name!r}", file=spec.path, line=line, hint=exc.hint) from None
-        except (TypeError, ValueError) as exc:
-            raise SuiteError(f"metric {name!r}: {exc}", file=spec.path, line=line) from None
-        if spec.kind not in metric.kinds:
-            raise SuiteError(
-                f"metric {name!r} does not apply to {spec.kind} suites", file=spec.path, line=line
-            )
-        if metric.label in built:
-            raise SuiteError(f"metric {metric.label!r} is listed twice", file=spec.path, line=line)
-        built[metric.label] = metric
-    for label, target in spec.thresholds.items():
-        line = lines.get(("thresholds", label))
-        if label not in built:
-            raise SuiteError(
-                f"threshold for {label!r}, which is not among the suite's metrics",
-                file=spec.path,
-                line=line,
-                hint=f"metrics: {', '.join(built)}",
-            )
-        bounds = built[label].bounds
-        if isinstance(target, bool) or not isinstance(target, int | float):
-            raise SuiteError(
-                f"threshold for {label!r} must be a number, got {target!r}", file=spec.path, line=line
-            )
-        if bounds is not None and not bounds[0] <= target <= bounds[1]:
-            raise SuiteError(
-                f"threshold {target} for {label!r} is outside {bounds[0]:g}..{bounds[1]:g}",
-                file=spec.path,
-                line=line,
-            )
-    return list(built.values())
-
-
 # ---- prompts ------------------------------------------------------------------------------------
-def _options_block(choices: list[str]) -> str:
-    return "\n".join(f"{'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[i]}. {c}" for i, c in enumerate(choices))
-
-
-def ceval_prompt(subject: str, row: ExamRow, exemplars: list[ExamRow], chain_of_thought: bool = False) -> str:
-    """C-Eval's k-shot prompt: the header, exemplars with answers, then the question and "答案："."""
-    parts = [f"以下是中国关于{subject_zh(subject)}考试的单项选择题，请选出其中的正确答案。\n\n"]
-    for shot in exemplars:
-        body = f"{shot.question}\n{_options_block(shot.choices)}\n答案："
-        if chain_of_thought and shot.explanation:
-            body += f"让我们一步一步思考，\n{shot.explanation.strip()}\n所以答案是{shot.answer}。"
-        else:
-            body += str(shot.answer)
-        parts.append(body + "\n\n")
-    parts.append(f"{row.question}\n{_options_block(row.choices)}\n答案：")
-    if chain_of_thought:
-        parts.append("让我们一步一步思考，\n")
-    return "".join(parts)
-
-
-def mmlu_prompt(subject: str, row: ExamRow, exemplars: list[ExamRow]) -> str:
-    topic = subject.replace("_", " ")
-    header = f"The following are multiple choice questions (with answers) about {topic}.\n\n"
-    shots = "".join(f"{s.question}\n{_options_block(s.choices)}\nAnswer: {s.answer}\n\n" for s in exemplars)
-    return f"{header}{shots}{row.question}\n{_options_block(row.choices)}\nAnswer:"
-
-
-def cmmlu_prompt(subject: str, row: ExamRow, exemplars: list[ExamRow]) -> str:
-    header = f"以下是关于{subject_zh(subject)}的单项选择题，请直接给出正确答案的选项。\n\n"
-    shots = "".join(
-        f"题目：{shot.question}\n{_options_block(shot.choices)}\n答案是：{shot.answer}\n\n"
-        for shot in exemplars
-    )
-    return f"{header}{shots}题目：{row.question}\n{_options_block(row.choices)}\n答案是："
-
-
 def render_prompt(template: str, item: SuiteItem) -> str:
     """Fill ``{question}`` (and ``{options}`` for MCQ) by replacement, so other braces stay as written."""
-    options = _options_block(item.question.choices) if item.question.choices else ""
+    options = options_block(item.question.choices) if item.question.choices else ""
     return template.replace("{question}", item.question.user_input).replace("{options}", options)
 
 
@@ -437,7 +309,7 @@ def render_prompt(template: str, item: SuiteItem) -> str:
 def load_suite(path: str | Path) -> Suite:
     """Read and validate the spec, load every item and render its prompt."""
     spec, lines = _load_spec(Path(path))
-    metrics = spec_metrics(spec, lines)
+    metrics = suite_metrics(spec.kind, spec.metrics, spec.thresholds, spec.path, lines)
     items = _load_exam_tree(spec, lines) if spec.is_exam_tree else _load_files(spec)
     if not items:
         raise SuiteError(
@@ -451,9 +323,9 @@ def load_suite(path: str | Path) -> Suite:
 
 def _load_files(spec: SuiteSpec) -> list[SuiteItem]:
     reader = load_qa if spec.kind == "qa" else load_mcq_jsonl
-    ids = _Ids()
+    ids = ItemIds()
     items = [item for data in spec.data for item in reader(data, ids)]
-    exemplars = [item for dev in spec.dev for item in reader(dev, _Ids())][: spec.k_shot]
+    exemplars = [item for dev in spec.dev for item in reader(dev, ItemIds())][: spec.k_shot]
     if len(exemplars) < spec.k_shot:
         raise SuiteError(
             f"k_shot is {spec.k_shot} but the dev file(s) hold {len(exemplars)} items",
@@ -478,47 +350,17 @@ def _exemplar_answer(item: SuiteItem) -> str:
 
 
 def _load_exam_tree(spec: SuiteSpec, lines: dict[tuple[Any, ...], int]) -> list[SuiteItem]:
-    layout: ExamLayout = spec.format  # type: ignore[assignment]
-    items: list[SuiteItem] = []
     for subject, info in spec.subject_info.items():
         register_subject(subject, info["name_zh"], info["category"])
-    for root in spec.data:
-        files = exam_files(root, spec.split, layout)
-        wanted = spec.subjects if spec.subjects is not None else list(files)
-        for subject in wanted:
-            if subject not in files:
-                raise SuiteError(
-                    f"no {spec.split} file for subject {subject!r} in {root}",
-                    file=spec.path,
-                    line=lines.get(("subjects",)),
-                    hint=f"found: {', '.join(files)}",
-                )
-            exemplars = _exam_exemplars(root, subject, layout, spec.k_shot) if spec.k_shot else []
-            for row in read_exam_csv(files[subject], subject, layout):
-                if layout == "ceval":
-                    prompt = ceval_prompt(subject, row, exemplars, spec.chain_of_thought)
-                elif layout == "mmlu":
-                    prompt = mmlu_prompt(subject, row, exemplars)
-                else:
-                    prompt = cmmlu_prompt(subject, row, exemplars)
-                items.append(exam_item(row, spec.split, prompt))
-    return items
-
-
-def _exam_exemplars(root: Path, subject: str, layout: ExamLayout, k_shot: int) -> list[ExamRow]:
-    dev_files = exam_files(root, "dev", layout)
-    if subject not in dev_files:
-        raise SuiteError(
-            f"k_shot needs dev exemplars, but there is no dev file for {subject!r}", file=root / "dev"
-        )
-    rows = read_exam_csv(dev_files[subject], subject, layout)
-    if len(rows) < k_shot:
-        raise SuiteError(
-            f"k_shot is {k_shot} but the dev file has {len(rows)} exemplars",
-            file=dev_files[subject],
-            hint="lower k_shot",
-        )
-    for row in rows[:k_shot]:
-        if row.answer is None:
-            raise SuiteError("dev exemplars need an answer column", file=dev_files[subject], line=1)
-    return rows[:k_shot]
+    layout: ExamLayout = spec.format  # type: ignore[assignment]
+    tree = ExamTree(
+        roots=tuple(spec.data),
+        layout=layout,
+        split=spec.split,
+        subjects=tuple(spec.subjects) if spec.subjects is not None else None,
+        k_shot=spec.k_shot,
+        chain_of_thought=spec.chain_of_thought,
+        spec_file=spec.path,
+        subjects_line=lines.get(("subjects",)),
+    )
+    return tree.items()

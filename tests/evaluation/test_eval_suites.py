@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.suites.readers import (
-    CATEGORIES,
-    CEVAL_SUBJECTS,
-    ExamRow,
-    SuiteError,
-    load_mcq_jsonl,
-    load_qa,
-    register_subject,
-    subject_zh,
-)
-from evaluation.suites.spec import ceval_prompt, load_suite, load_suite_spec
+from evaluation.suites.errors import SuiteError
+from evaluation.suites.exam import ExamRow, ceval_prompt
+from evaluation.suites.readers import load_mcq_jsonl, load_qa
+from evaluation.suites.spec import load_suite, load_suite_spec
+from evaluation.suites.subjects import CATEGORIES, CEVAL_SUBJECTS, register_subject, subject_zh
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ROOT / "datasets" / "suites"
