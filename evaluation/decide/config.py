@@ -218,8 +218,7 @@ def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
     for key in ("prepare", "train"):
         if not isinstance(getattr(spec, key), dict):
             raise _fail(where, f"finetune.{key} must be a mapping")
-    from evaluation.decide.training import prepare_options
-    from finetune.data.prepare import PrepareConfig
+    from finetune.data.prepare import PrepareConfig, prepare_options
     from finetune.train.config import TrainConfig
 
     try:

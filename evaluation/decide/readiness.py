@@ -55,6 +55,7 @@ MAX_LABELS = 20
 
 def load_training_examples(config: DecisionConfig) -> list[Example]:
     """The training examples the finetune rung would use (prepared ``train.jsonl``, or the raw files)."""
+    from evaluation.suites.source import SuiteFiles
     from finetune.data.load import load_file
 
     spec = config.finetune
@@ -62,9 +63,9 @@ def load_training_examples(config: DecisionConfig) -> list[Example]:
         from finetune.train.data import locate_data
 
         source = locate_data(spec.data)
-        return load_file(source.train_file, "auto")
+        return load_file(source.train_file, "auto", SuiteFiles())
     fmt = str(spec.prepare.get("format", "auto"))
-    return [e for path in spec.raw for e in load_file(path, fmt)]
+    return [e for path in spec.raw for e in load_file(path, fmt, SuiteFiles())]
 
 
 def _labels(examples: Sequence[Example]) -> Counter[str] | None:

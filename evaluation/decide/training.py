@@ -31,22 +31,6 @@ def decision_dir(config: DecisionConfig, settings: Settings) -> Path:
     return settings.home / "decisions" / config.name
 
 
-def prepare_options(raw: dict[str, Any]) -> dict[str, Any]:
-    """``finetune.prepare`` as ``PrepareConfig`` keywords; ``split`` may be a mapping
-    (``{train: 0.9, val: 0.1, test: 0}``), a list or ``"0.9,0.1,0"`` as on the command line."""
-    from finetune.data.split import SplitFractions
-
-    options = dict(raw)
-    split = options.get("split")
-    if isinstance(split, str):
-        split = [float(part) for part in split.split(",")]
-    if isinstance(split, list | tuple):
-        split = dict(zip(("train", "val", "test"), split, strict=True))
-    if isinstance(split, dict):
-        options["split"] = SplitFractions(**split)
-    return options
-
-
 def prepared_data(config: DecisionConfig, settings: Settings, progress: Progress) -> Path:
     """The prepared folder: ``finetune.data`` as given, or ``finetune.raw`` prepared once."""
     spec = config.finetune
@@ -54,7 +38,8 @@ def prepared_data(config: DecisionConfig, settings: Settings, progress: Progress
         return spec.data
     import json
 
-    from finetune.data.prepare import PrepareConfig, prepare, sha256_file
+    from evaluation.suites.source import SuiteFiles
+    from finetune.data.prepare import PrepareConfig, prepare, prepare_options, sha256_file
 
     options = prepare_options(spec.prepare)
     suites = tuple(p for p in (config.dev, config.test, config.general) if p is not None)
@@ -69,7 +54,7 @@ def prepared_data(config: DecisionConfig, settings: Settings, progress: Progress
             progress.note(f"reusing prepared data {out}")
             return out
     progress.note(f"preparing training data into {out}")
-    prepare(prep, settings, progress)
+    prepare(prep, settings, progress, suites=SuiteFiles())
     return out
 
 

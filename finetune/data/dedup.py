@@ -1,6 +1,6 @@
 """Exact and near-duplicate detection (MinHash + LSH), and the leakage check against suites.
 
-Texts are compared after ``evaluation.metrics.lexical.normalize`` (NFKC, case folding,
+Texts are compared after ``assistant.text.normalize`` (NFKC, case folding,
 punctuation dropped, whitespace collapsed), the same normalisation the evaluation's
 exact-match metric uses, except that arithmetic operators are kept (as words). A near
 duplicate must also state the same numbers, in the same order: templated questions that
@@ -18,7 +18,8 @@ differ only in their numbers ("4 × 8 等于多少？" and "2 × 8 等于多少�
 The leakage check compares every user-side text of a training example (each user turn, and
 Alpaca's ``input`` on its own) with every question of every evaluation suite: a normalised
 exact match or a near-duplicate at the same threshold drops the example. In text mode a
-training text leaks when it contains an evaluation question (normalised substring).
+training text leaks when it contains an evaluation question (normalised substring). The
+suites are read by the ``SuiteReader`` the caller passes (``finetune.data.suites``).
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.resources import datasets_dir
+from assistant.text import normalize
 from finetune.data.load import Example
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from finetune.data.suites import SuiteReader
 
 NUM_PERM = 128
 DEFAULT_THRESHOLD = 0.85
@@ -53,8 +57,6 @@ _OPERATOR = re.compile(r"[+×*÷/=<>%]|(?<=[\d\s])-(?=[\d\s])")
 
 
 def normalized(text: str) -> str:
-    from evaluation.metrics.lexical import normalize
-
     return normalize(_OPERATOR.sub(lambda m: _OPERATORS.get(m.group(), " minus "), text))
 
 
@@ -221,11 +223,10 @@ def project_suites_dir() -> Path:
 
 
 def load_eval_questions(
-    extra: Iterable[Path] = (), include_project: bool = True
+    suites: SuiteReader, extra: Iterable[Path] = (), include_project: bool = True
 ) -> tuple[list[EvalQuestion], list[SuiteInfo]]:
-    """The questions of every project suite (``datasets/suites/*.yaml``) and of ``extra`` suites."""
-    from evaluation.suites.spec import load_suite
-
+    """The questions of every project suite (``datasets/suites/*.yaml``) and of ``extra`` suites,
+    read with ``suites``."""
     paths: list[Path] = sorted(project_suites_dir().glob("*.yaml")) if include_project else []
     seen = {p.resolve() for p in paths}
     for path in extra:
@@ -235,12 +236,12 @@ def load_eval_questions(
     questions: list[EvalQuestion] = []
     infos: list[SuiteInfo] = []
     for path in paths:
-        suite = load_suite(path)
+        name, items = suites.suite(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        infos.append(SuiteInfo(suite.spec.name, str(path), len(suite.items), digest))
-        for item in suite.items:
+        infos.append(SuiteInfo(name, str(path), len(items), digest))
+        for item in items:
             text = item.question.user_input
-            questions.append(EvalQuestion(suite.spec.name, item.question.id or item.source, text))
+            questions.append(EvalQuestion(name, item.question.id or item.source, text))
     return questions, infos
 
 

@@ -6,18 +6,24 @@ reply to learn) or, in text mode, one ``text``. Each keeps where it came from
 (``source`` = ``file:line``) so every later report and error can point at the input.
 
 A file that cannot be read as its format is an error naming the file, line and (for bad
-JSON) column, or the field that is missing; nothing is skipped silently.
+JSON) column, or the field that is missing; nothing is skipped silently. Records are read by
+``assistant.records_io``; QA data and suites by the ``SuiteReader`` the caller passes
+(``finetune.data.suites``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant.errors import ConfigError, LadderError
+from assistant import records_io
+from assistant.errors import ConfigError
+from finetune.data.errors import DataError
+
+if TYPE_CHECKING:
+    from finetune.data.suites import SuiteReader
 
 FORMATS = ("auto", "alpaca", "chat", "qa", "text")
 TEXT_SUFFIXES = (".txt", ".md")
@@ -33,34 +39,6 @@ SHAREGPT_ROLES = {
     "bot": "assistant",
     "model": "assistant",
 }
-
-
-class DataError(LadderError):
-    """A bad training-data file; the message starts with ``file:line[:column]``.
-
-    The sibling of ``evaluation.suites.readers.SuiteError`` for training data: the same
-    ``file:line:column`` form, with the missing or bad *field* named.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        hint: str | None = None,
-        file: str | Path | None = None,
-        line: int | None = None,
-        column: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.file = str(file) if file is not None else None
-        self.line, self.column, self.field = line, column, field
-        where = self.file or ""
-        if line is not None:
-            where += f":{line}"
-        if column is not None:
-            where += f":{column}"
-        if field is not None:
-            message = f"field {field!r}: {message}"
-        super().__init__(f"{where}: {message}" if where else message, hint)
 
 
 @dataclass
@@ -117,60 +95,12 @@ class Example:
 
 # ---- reading files -------------------------------------------------------------------------
 def read_text(path: Path) -> str:
-    if not path.exists():
-        raise DataError("file not found", file=path, hint="check the path")
-    if not path.is_file():
-        raise DataError("not a file", file=path, hint="give data files, not folders")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError("not valid UTF-8", file=path, line=line, hint="save the file as UTF-8") from None
+    return records_io.read_text(path, DataError)
 
 
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` from JSONL (one object per line) or a JSON array (``.json``)."""
-    text = read_text(path)
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        yield from _json_array(path, text)
-        return
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"invalid JSON: {exc.msg}",
-                file=path,
-                line=number,
-                column=exc.colno,
-                hint="each line of a .jsonl file must be one JSON object",
-            ) from None
-        if not isinstance(value, dict):
-            raise DataError(f"expected a JSON object, got {type(value).__name__}", file=path, line=number)
-        yield number, value
-
-
-def _json_array(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The objects of a JSON array, each with the line it starts on."""
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, column=exc.colno) from None
-    decoder = json.JSONDecoder()
-    position = text.index("[") + 1
-    while True:
-        while position < len(text) and text[position] in " \t\r\n,":
-            position += 1
-        if position >= len(text) or text[position] == "]":
-            return
-        value, end = decoder.raw_decode(text, position)
-        line = text.count("\n", 0, position) + 1
-        if not isinstance(value, dict):
-            raise DataError(f"expected a JSON object, got {type(value).__name__}", file=path, line=line)
-        yield line, value
-        position = end
+    return records_io.iter_jsonl(path, DataError, json_arrays=True)
 
 
 def _string(row: dict[str, Any], key: str, path: Path, line: int, required: bool = True) -> str:
@@ -224,13 +154,18 @@ def detect_format(path: Path) -> str:
     raise DataError("the file holds no records", file=path)
 
 
-def load_file(path: Path, fmt: str = "auto") -> list[Example]:
-    """Every example of one file, in the given format (``auto``: detected per file)."""
+def load_file(path: Path, fmt: str = "auto", suites: SuiteReader | None = None) -> list[Example]:
+    """Every example of one file, in the given format (``auto``: detected per file). QA data is
+    read with ``suites`` (``evaluation.suites.source.SuiteFiles()``)."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     if fmt == "auto":
         fmt = detect_format(path)
-    loader = {"alpaca": _load_alpaca, "chat": _load_chat, "qa": _load_qa, "text": _load_text}[fmt]
+    if fmt == "qa":
+        if suites is None:
+            raise TypeError(f"{path} is QA data, which is read as suites are: pass suites=SuiteFiles()")
+        return _load_qa(path, suites)
+    loader = {"alpaca": _load_alpaca, "chat": _load_chat, "text": _load_text}[fmt]
     return loader(path)
 
 
@@ -306,19 +241,13 @@ def _load_chat(path: Path) -> list[Example]:
     return examples
 
 
-def _load_qa(path: Path) -> list[Example]:
+def _load_qa(path: Path, suites: SuiteReader) -> list[Example]:
     """Ladder QA data (``user_input``/``reference``): a JSONL/CSV file or a suite YAML."""
-    from evaluation.items import SuiteItem
-    from evaluation.suites.readers import load_qa
-
-    items: list[SuiteItem]
     if path.suffix.lower() in SUITE_SUFFIXES:
-        from evaluation.suites.spec import load_suite
-
-        items = load_suite(path).items
+        items = suites.suite(path)[1]
     else:
-        read_text(path)  # our own "not found" error before the suite loader's
-        items = load_qa(path)
+        read_text(path)  # our own "not found" error before the suite reader's
+        items = suites.qa_file(path)
     examples = []
     for item in items:
         question = item.question

@@ -11,7 +11,8 @@ writes ``train.jsonl``, ``val.jsonl``, ``test.jsonl`` (chat: ``{"messages", "tag
 2. clean (``data_clean``: Unicode, control characters, whitespace, optional PII masking)
    and drop empty, too-short and too-long examples;
 3. drop exact, then near duplicates (``data_dedup``, MinHash at ``dedup_threshold``);
-4. drop examples that match a question of any evaluation suite (leakage);
+4. drop examples that match a question of any evaluation suite (leakage; the suites are read
+   by the ``SuiteReader`` the caller passes, see ``finetune.data.suites``);
 5. refuse fewer than ``min_examples`` domain examples, with the count at every step;
 6. split the domain data (``data_split``, seeded, optionally stratified);
 7. load the general set, clean it, dedup it against the domain data and itself, check it
@@ -37,12 +38,14 @@ from assistant.progress import NullProgress, Progress
 from assistant.resources import datasets_dir
 from finetune.data.clean import CleanConfig, TokenCounter, clean_examples
 from finetune.data.dedup import DEFAULT_THRESHOLD, Deduplicator, LeakageChecker, load_eval_questions
-from finetune.data.load import FORMATS, DataError, Example, chunk_texts, detect_format, load_file
+from finetune.data.errors import DataError
+from finetune.data.load import FORMATS, Example, chunk_texts, detect_format, load_file
 from finetune.data.report import DataReport, balance_key, label_balance, length_stats
 from finetune.data.split import SplitFractions, mix_general, split_examples
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
+    from finetune.data.suites import SuiteReader
 
 SPLITS = ("train", "val", "test")
 DEFAULT_GENERAL = datasets_dir() / "general" / "general_instructions.jsonl"
@@ -104,6 +107,21 @@ class PrepareConfig:
         return data
 
 
+def prepare_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """A ``prepare`` mapping (a decision's ``finetune.prepare``) as ``PrepareConfig`` keywords;
+    ``split`` may be a mapping (``{train: 0.9, val: 0.1, test: 0}``), a list or ``"0.9,0.1,0"``
+    as on the command line."""
+    options = dict(raw)
+    split = options.get("split")
+    if isinstance(split, str):
+        split = [float(part) for part in split.split(",")]
+    if isinstance(split, list | tuple):
+        split = dict(zip(("train", "val", "test"), split, strict=True))
+    if isinstance(split, dict):
+        options["split"] = SplitFractions(**split)
+    return options
+
+
 @dataclass
 class PrepareResult:
     out: Path
@@ -127,11 +145,13 @@ def _check_out(out: Path, force: bool) -> None:
         raise ConfigError(f"{out} already exists and is not empty", hint="pass --force to replace it")
 
 
-def _load(paths: tuple[Path, ...], fmt: str, inputs: list[dict[str, Any]], role: str) -> list[Example]:
+def _load(
+    paths: tuple[Path, ...], fmt: str, inputs: list[dict[str, Any]], role: str, suites: SuiteReader
+) -> list[Example]:
     examples: list[Example] = []
     for path in paths:
         found = fmt if fmt != "auto" else detect_format(path)
-        loaded = load_file(path, found)
+        loaded = load_file(path, found, suites)
         inputs.append(
             {
                 "role": role,
@@ -176,7 +196,9 @@ def _filter(
     return kept
 
 
-def _general_examples(config: PrepareConfig, text_mode: bool, inputs: list[dict[str, Any]]) -> list[Example]:
+def _general_examples(
+    config: PrepareConfig, text_mode: bool, inputs: list[dict[str, Any]], suites: SuiteReader
+) -> list[Example]:
     if config.general == "default":
         if not DEFAULT_GENERAL.is_file():
             raise ConfigError(
@@ -186,7 +208,7 @@ def _general_examples(config: PrepareConfig, text_mode: bool, inputs: list[dict[
         path = DEFAULT_GENERAL
     else:
         path = Path(config.general)
-    examples = _load((path,), "auto", inputs, "general")
+    examples = _load((path,), "auto", inputs, "general", suites)
     out = []
     for example in examples:
         example.origin = "general"
@@ -197,14 +219,18 @@ def _general_examples(config: PrepareConfig, text_mode: bool, inputs: list[dict[
     return chunk_texts(out, config.text_chunk_chars) if text_mode else out
 
 
-def prepare(config: PrepareConfig, settings: Settings, progress: Progress | None = None) -> PrepareResult:
-    """Run every step in memory, then write the output folder (see the module docstring)."""
+def prepare(
+    config: PrepareConfig, settings: Settings, progress: Progress | None = None, *, suites: SuiteReader
+) -> PrepareResult:
+    """Run every step in memory, then write the output folder (see the module docstring).
+    ``suites`` reads the evaluation suites (leakage) and QA data: ``SuiteFiles()`` of
+    ``evaluation.suites.source``."""
     progress = progress or NullProgress()
     _check_out(config.out, config.force)
     report = DataReport()
     inputs: list[dict[str, Any]] = []
     progress.start("loading data", total=None)
-    domain = _load(config.domain, config.format, inputs, "domain")
+    domain = _load(config.domain, config.format, inputs, "domain", suites)
     modes = {("text" if e.is_text else "chat") for e in domain}
     if len(modes) > 1:
         texts = sorted({i["path"] for i in inputs if i["format"] == "text"})
@@ -217,8 +243,8 @@ def prepare(config: PrepareConfig, settings: Settings, progress: Progress | None
     if text_mode:
         domain = chunk_texts(domain, config.text_chunk_chars)
     report.step("domain", "load", len(domain), len(domain))
-    questions, suites = load_eval_questions(config.suites, config.project_suites)
-    report.suites = [asdict(s) for s in suites]
+    questions, checked = load_eval_questions(suites, config.suites, config.project_suites)
+    report.suites = [asdict(s) for s in checked]
     leakage = LeakageChecker(questions, config.dedup_threshold)
     counter = TokenCounter.for_model(config.tokenizer, settings) if config.tokenizer else TokenCounter()
     dedup = Deduplicator(config.dedup_threshold)
@@ -234,7 +260,7 @@ def prepare(config: PrepareConfig, settings: Settings, progress: Progress | None
     train, val, test = split_examples(domain, config.split, config.seed, config.stratify_by)
     used = 0
     if config.ratio > 0 and config.general != "none":
-        general = _general_examples(config, text_mode, inputs)
+        general = _general_examples(config, text_mode, inputs, suites)
         report.step("general", "load", len(general), len(general))
         general = _filter("general", general, config, counter, dedup, leakage, report, lengths)
         train, used = mix_general(train, general, config.ratio, config.seed)
@@ -316,4 +342,12 @@ def _write(
     return manifest
 
 
-__all__ = ["DEFAULT_GENERAL", "SPLITS", "PrepareConfig", "PrepareResult", "prepare", "sha256_file"]
+__all__ = [
+    "DEFAULT_GENERAL",
+    "SPLITS",
+    "PrepareConfig",
+    "PrepareResult",
+    "prepare",
+    "prepare_options",
+    "sha256_file",
+]

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.errors import ConfigError
-from finetune.data.load import DataError, Example
+from finetune.data.errors import DataError
+from finetune.data.load import Example
 
 NONE = "(none)"
 

@@ -1,11 +1,14 @@
 """Synthetic training data from a knowledge base with a teacher model (knowledge distillation).
 
-    report = synthesize(kb, teacher, SynthConfig(n=200, paraphrase=2))
+    generation = GenerateConfig(n=200)   # evaluation.generate.engine
+    report = synthesize(kb, teacher, SynthConfig(paraphrase=2), suites=SuiteFiles(),
+                        generate=lambda progress: generate_items(kb, teacher, generation, progress, "synth"))
     write_rows(report.rows, Path("synthetic.jsonl"))
 
 The question/answer pairs come from the evaluation suite generator
-(``evaluation.generate.engine.generate_items``): the same prompts, in the passage's language, and the
-same checks (JSON, question form, language, grounding in the passage, near-duplicates).
+(``evaluation.generate.engine.generate_items``, passed in by the caller: finetune does not
+import evaluation): the same prompts, in the passage's language, and the same checks (JSON,
+question form, language, grounding in the passage, near-duplicates).
 Paraphrase augmentation then asks the teacher to rephrase each question ``paraphrase``
 times; a paraphrase is kept only when it is not identical to the question (or to another
 paraphrase of it), is still a question, is in the same language, keeps every number, every
@@ -25,21 +28,22 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, LadderError
 from assistant.progress import NullProgress, Progress
+from assistant.text import ZH, as_question, language
 from assistant.types import GenParams, Message
-from evaluation.generate.checks import ZH, as_question, language
-from evaluation.generate.engine import GenerateConfig, GeneratedItem, GenerationReport, NothingGenerated
 from finetune.data.dedup import DEFAULT_THRESHOLD, Deduplicator, LeakageChecker, load_eval_questions
 from finetune.data.load import Example
 
 if TYPE_CHECKING:
     from assistant.backends.base import LLMBackend
     from assistant.knowledge import KnowledgeBase
+    from finetune.data.suites import SuiteReader
 
 PARAPHRASE_REASONS = {
     "empty": "no question in the reply",
@@ -71,13 +75,52 @@ _QUOTED = re.compile(r"[\"“「『]([^\"”」』]{2,})[\"”」』]")
 _NAME = re.compile(r"\b[A-Za-z]*[A-Z0-9][A-Za-z0-9]*\b")
 
 
+class NothingSynthesized(LadderError):
+    """No example to write: the teacher wrote no valid pair, or none survived the checks."""
+
+    exit_code = 1
+
+
+class _Located(Protocol):
+    @property
+    def where(self) -> str: ...  # the chunk a pair was drawn from: "file#number"
+
+
+class GeneratedPair(Protocol):
+    """A grounded question/answer pair (``evaluation.generate.engine.GeneratedItem``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # single_hop or multi_hop
+    @property
+    def lang(self) -> str: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def chunks(self) -> Sequence[_Located]: ...
+
+
+class Generation(Protocol):
+    """What the pair generator reports (``evaluation.generate.engine.GenerationReport``)."""
+
+    @property
+    def items(self) -> Sequence[GeneratedPair]: ...
+    @property
+    def calls(self) -> int: ...
+
+
+G = TypeVar("G", bound=Generation)
+
+
 @dataclass(frozen=True)
 class SynthConfig:
-    n: int
+    """Paraphrasing, dedup and the leakage check; how many pairs to generate is the generator's."""
+
     paraphrase: int = 0
     seed: int = 0
-    multi_hop_share: float = 0.25
-    max_attempts: int = 4
     batch_size: int = 8
     dedup_threshold: float = DEFAULT_THRESHOLD
     suites: tuple[Path, ...] = ()
@@ -92,8 +135,8 @@ class SynthConfig:
 
 
 @dataclass
-class SynthReport:
-    generation: GenerationReport
+class SynthReport(Generic[G]):
+    generation: G
     paraphrase_rejected: Counter[str] = field(default_factory=Counter)
     paraphrases: int = 0
     paraphrase_calls: int = 0
@@ -140,16 +183,16 @@ def check_paraphrase(
     return question
 
 
-def _example(item: GeneratedItem, question: str, tags: list[str], source: str) -> Example:
+def _example(item: GeneratedPair, question: str, tags: list[str], source: str) -> Example:
     messages = [{"role": "user", "content": question}, {"role": "assistant", "content": item.answer}]
     return Example(messages, tags=tags, source=source)
 
 
 def _paraphrase(
-    items: list[GeneratedItem],
+    items: Sequence[GeneratedPair],
     teacher: LLMBackend,
     config: SynthConfig,
-    report: SynthReport,
+    report: SynthReport[Any],
     progress: Progress,
 ) -> dict[str, list[str]]:
     """item id -> kept paraphrases; each item gets ``paraphrase`` attempts plus one retry per rejection."""
@@ -157,7 +200,7 @@ def _paraphrase(
     tasks = [(item, slot) for item in items for slot in range(config.paraphrase)]
     progress.start(f"paraphrasing {len(items)} questions × {config.paraphrase}", total=len(tasks))
     for attempt in range(2):
-        retry: list[tuple[GeneratedItem, int]] = []
+        retry: list[tuple[GeneratedPair, int]] = []
         for start in range(0, len(tasks), config.batch_size):
             batch = tasks[start : start + config.batch_size]
             prompts = []
@@ -188,29 +231,24 @@ def _paraphrase(
 
 
 def synthesize(
-    kb: KnowledgeBase, teacher: LLMBackend, config: SynthConfig, progress: Progress | None = None
-) -> SynthReport:
-    """Generate grounded pairs, paraphrase them, then drop duplicates and evaluation leaks."""
-    from evaluation.generate.engine import generate_items
-
+    kb: KnowledgeBase,
+    teacher: LLMBackend,
+    config: SynthConfig,
+    progress: Progress | None = None,
+    *,
+    generate: Callable[[Progress], G],
+    suites: SuiteReader,
+) -> SynthReport[G]:
+    """Generate grounded pairs (``generate``: the caller's configured generator, given the
+    progress), paraphrase them, then drop duplicates and leaks into the suites ``suites`` reads."""
     progress = progress or NullProgress()
-    try:
-        options = GenerateConfig(
-            n=config.n,
-            seed=config.seed,
-            multi_hop_share=config.multi_hop_share,
-            max_attempts=config.max_attempts,
-            batch_size=config.batch_size,
-        )
-    except ValueError as exc:
-        raise ConfigError(
-            str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
-        ) from None
-    questions, _ = load_eval_questions(config.suites, config.project_suites)  # a bad suite fails early
-    generation = generate_items(kb, teacher, options, progress, id_prefix="synth")
+    questions, _ = load_eval_questions(
+        suites, config.suites, config.project_suites
+    )  # a bad suite fails early
+    generation = generate(progress)
     report = SynthReport(generation)
     if not generation.items:
-        raise NothingGenerated(
+        raise NothingSynthesized(
             f"the teacher produced no valid pair in {generation.calls} calls; nothing was written",
             hint="see the rejection reasons; try a larger --teacher model",
         )
@@ -240,7 +278,7 @@ def synthesize(
 def write_rows(rows: list[dict[str, Any]], out: Path, force: bool = False) -> None:
     """Write the rows as JSONL, atomically; an existing file needs ``force``."""
     if not rows:
-        raise NothingGenerated(
+        raise NothingSynthesized(
             "no synthetic example survived dedup and the leakage check; nothing was written"
         )
     if out.exists() and not force:
@@ -251,4 +289,14 @@ def write_rows(rows: list[dict[str, Any]], out: Path, force: bool = False) -> No
     os.replace(tmp, out)
 
 
-__all__ = ["PARAPHRASE_REASONS", "SynthConfig", "SynthReport", "check_paraphrase", "synthesize", "write_rows"]
+__all__ = [
+    "PARAPHRASE_REASONS",
+    "GeneratedPair",
+    "Generation",
+    "NothingSynthesized",
+    "SynthConfig",
+    "SynthReport",
+    "check_paraphrase",
+    "synthesize",
+    "write_rows",
+]

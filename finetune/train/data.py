@@ -5,7 +5,7 @@ A data folder is what ``ladder finetune prepare`` writes: ``train.jsonl``, optio
 ``manifest.json`` (with the ``data_hash``) and ``report.json``. One record per line, either
 chat (``{"messages": [{"role": ..., "content": ...}, ...]}``, for ``sft``) or raw text
 (``{"text": ...}``, for ``cpt``). Every problem is reported as ``file:line`` before any
-model is loaded, so a bad file costs nothing.
+model is loaded, so a bad file costs nothing; the lines are read by ``assistant.records_io``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import ConfigError
+from assistant.records_io import iter_jsonl
+from finetune.data.errors import TrainDataError
 
 ROLES = ("system", "user", "assistant")
-
-
-class TrainDataError(ConfigError):
-    """The training data cannot be used as it is (exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -51,62 +48,45 @@ class DataSource:
     val: list[Record] = field(default_factory=list)
 
 
-def _message(value: Any, where: str, index: int) -> dict[str, str]:
+def _message(value: Any, path: Path, line: int, index: int) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise TrainDataError(f"{where}: messages[{index}] is not an object")
+        raise TrainDataError(f"messages[{index}] is not an object", file=path, line=line)
     role, content = value.get("role"), value.get("content")
     if role not in ROLES:
         raise TrainDataError(
-            f"{where}: messages[{index}] has role {role!r}", hint=f"roles are {', '.join(ROLES)}"
+            f"messages[{index}] has role {role!r}", hint=f"roles are {', '.join(ROLES)}", file=path, line=line
         )
     if not isinstance(content, str):
-        raise TrainDataError(f"{where}: messages[{index}] has no text content")
+        raise TrainDataError(f"messages[{index}] has no text content", file=path, line=line)
     return {"role": str(role), "content": content}
 
 
-def json_object(line: str, where: str) -> dict[str, Any]:
-    """One JSONL line as an object; ``where`` (file:line) starts the error."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise TrainDataError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-    if not isinstance(data, dict):
-        raise TrainDataError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def parse_record(line: str, where: str) -> Record:
-    data = json_object(line, where)
+def parse_record(data: dict[str, Any], path: Path, line: int) -> Record:
+    """One record of a JSONL file: chat ``messages`` or raw ``text``."""
     if "messages" in data:
         raw = data["messages"]
         if not isinstance(raw, list) or not raw:
-            raise TrainDataError(f"{where}: messages must be a non-empty list")
-        messages = tuple(_message(m, where, i) for i, m in enumerate(raw))
+            raise TrainDataError("messages must be a non-empty list", file=path, line=line)
+        messages = tuple(_message(m, path, line, i) for i, m in enumerate(raw))
         if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
-            raise TrainDataError(f"{where}: no assistant message with content: nothing to learn from")
-        return Record(where, messages=messages)
+            raise TrainDataError(
+                "no assistant message with content: nothing to learn from", file=path, line=line
+            )
+        return Record(f"{path}:{line}", messages=messages)
     if "text" in data:
         text = data["text"]
         if not isinstance(text, str) or not text.strip():
-            raise TrainDataError(f"{where}: text must be a non-empty string")
-        return Record(where, text=text)
+            raise TrainDataError("text must be a non-empty string", file=path, line=line)
+        return Record(f"{path}:{line}", text=text)
     raise TrainDataError(
-        f'{where}: a record needs "messages" (chat, for --mode sft) or "text" (raw text, for --mode cpt)'
+        'a record needs "messages" (chat, for --mode sft) or "text" (raw text, for --mode cpt)',
+        file=path,
+        line=line,
     )
 
 
 def read_records(path: Path) -> list[Record]:
-    if not path.is_file():
-        raise TrainDataError(f"data file not found: {path}")
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        try:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    records.append(parse_record(line, f"{path}:{number}"))
-        except UnicodeDecodeError as exc:
-            raise TrainDataError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    return records
+    return [parse_record(data, path, line) for line, data in iter_jsonl(path, TrainDataError)]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -7,7 +7,10 @@ the pairs' SHA-256, the losses, and the mean chosen-minus-rejected log-prob marg
 after training). The reference model is the base itself: with a ``peft_config``, trl computes
 the reference log-probs with the adapter disabled, so no second copy of the model is loaded.
 
-The pairs usually come from end users' feedback (``ladder feedback promote --to pairs``).
+The pairs usually come from end users' feedback (``ladder feedback promote --to pairs``) and
+are read by ``finetune.data.preference``. Conversational pairs are rendered with the model's
+chat template (``finetune.train.data.render``: the same text the ``hf_local`` backend gives
+the model), so DPO teaches the turn the model will actually produce.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from assistant.errors import ConfigError
 from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from finetune import adapters
-from finetune.data.preference import load_pairs, preference_margins, render_pair
+from finetune.data.preference import Pair, load_pairs
 from finetune.store import FAILED, TrainingStore
 from finetune.train.config import lora_config
+from finetune.train.data import render
 from finetune.train.run import TrainResult
 
 
@@ -165,6 +169,43 @@ def train_dpo(request: DPORequest, settings: Settings, progress: Progress | None
         store.close()
         shutil.rmtree(work, ignore_errors=True)
     return TrainResult(name, path, "complete", manifest)
+
+
+def render_pair(tokenizer: Any, pair: Pair) -> dict[str, str]:
+    """trl's standard format: the prompt as the model sees it, each completion as the rest."""
+    prompt = render(tokenizer, list(pair.prompt), add_generation_prompt=True)
+    out = {"prompt": prompt}
+    for key, text in (("chosen", pair.chosen), ("rejected", pair.rejected)):
+        full = render(tokenizer, [*pair.prompt, {"role": "assistant", "content": text}], False)
+        out[key] = full[len(prompt) :] if full.startswith(prompt) else text
+        eos = tokenizer.eos_token
+        if eos and not out[key].endswith(eos):
+            out[key] += eos  # as trl adds it: the reply ends where the model stops
+    return out
+
+
+def preference_margins(model: Any, tokenizer: Any, rows: list[dict[str, str]]) -> list[float]:
+    """log p(chosen | prompt) - log p(rejected | prompt) per pair, under ``model`` as it is."""
+    import torch
+
+    def logprob(prompt: str, completion: str) -> float:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt_ids + completion_ids], device=model.device)
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, :-1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        targets = ids[0, 1:]
+        start = len(prompt_ids) - 1
+        picked = logprobs[start:].gather(1, targets[start:].unsqueeze(1))
+        return float(picked.sum())
+
+    was_training = model.training
+    model.eval()
+    try:
+        return [logprob(r["prompt"], r["chosen"]) - logprob(r["prompt"], r["rejected"]) for r in rows]
+    finally:
+        model.train(was_training)
 
 
 def _quiet(trainer: Any) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.suites.source import SuiteFiles
 from finetune.data.dedup import (
     Deduplicator,
     EvalQuestion,
@@ -144,11 +145,11 @@ def test_load_eval_questions_reads_project_and_extra_suites(tmp_path: Path) -> N
     rows = [{"id": "mine-1", "user_input": "What colour is the sky?", "reference": "blue"}]
     (tmp_path / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     (tmp_path / "mine.yaml").write_text("name: mine\nkind: qa\ndata: mine.jsonl\n", encoding="utf-8")
-    questions, suites = load_eval_questions([tmp_path / "mine.yaml"])
+    questions, suites = load_eval_questions(SuiteFiles(), [tmp_path / "mine.yaml"])
     names = {s.name for s in suites}
     assert {"demo_qa", "demo_exam", "support_tickets", "mine"} <= names
     assert EvalQuestion("mine", "mine-1", "What colour is the sky?") in questions
-    only_mine, suites = load_eval_questions([tmp_path / "mine.yaml"], include_project=False)
+    only_mine, suites = load_eval_questions(SuiteFiles(), [tmp_path / "mine.yaml"], include_project=False)
     assert [q.item_id for q in only_mine] == ["mine-1"] and suites[0].items == 1
 
 

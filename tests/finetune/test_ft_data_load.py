@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ConfigError, LadderError
+from evaluation.suites.source import SuiteFiles
 from finetune.data.load import DataError, chunk_texts, detect_format, load_file
 
 
@@ -81,8 +82,8 @@ def test_qa_jsonl_and_suite_yaml(tmp_path: Path) -> None:
     )
     (tmp_path / "s.yaml").write_text("name: s\nkind: qa\ndata: qa.jsonl\n", encoding="utf-8")
     assert detect_format(data) == "qa"
-    from_jsonl = load_file(data)
-    from_suite = load_file(tmp_path / "s.yaml")
+    from_jsonl = load_file(data, suites=SuiteFiles())
+    from_suite = load_file(tmp_path / "s.yaml", suites=SuiteFiles())
     for examples in (from_jsonl, from_suite):
         assert [e.prompt for e in examples] == ["Capital of France?", "年假几天？"]
         assert [e.response for e in examples] == ["Paris", "十天"]
@@ -181,7 +182,7 @@ def test_qa_without_reference_is_refused(tmp_path: Path) -> None:
         tmp_path / "qa.jsonl", [{"user_input": "Q1?", "reference": "A"}, {"user_input": "Q2?"}]
     )
     with pytest.raises(DataError) as info:
-        load_file(path, "qa")
+        load_file(path, "qa", SuiteFiles())
     assert f"{path}:2" in str(info.value) and "'reference'" in str(info.value)
 
 

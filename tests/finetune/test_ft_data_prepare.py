@@ -12,10 +12,13 @@ import pytest
 
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
+from evaluation.suites.source import SuiteFiles
 from finetune.data.load import DataError
 from finetune.data.prepare import PrepareConfig, prepare
 from finetune.data.split import SplitFractions, general_needed, split_examples, stratum_key
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
+
+SUITES = SuiteFiles()  # how fine-tuning reads the evaluation suites (leakage, QA data)
 
 # fmt: off
 VOCAB = (
@@ -104,6 +107,7 @@ def test_prepare_writes_splits_report_and_manifest(tmp_path: Path, settings: Set
             tmp_path, [domain], general=str(general), ratio=0.5, mask_pii=True, stratify_by="label", seed=3
         ),
         settings,
+        suites=SUITES,
     )
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
@@ -165,6 +169,7 @@ def test_prepare_writes_splits_report_and_manifest(tmp_path: Path, settings: Set
             force=True,
         ),
         settings,
+        suites=SUITES,
     )
     assert again.manifest["data_hash"] == manifest["data_hash"]
     other = prepare(
@@ -179,6 +184,7 @@ def test_prepare_writes_splits_report_and_manifest(tmp_path: Path, settings: Set
             force=True,
         ),
         settings,
+        suites=SUITES,
     )
     assert other.manifest["data_hash"] != manifest["data_hash"]
 
@@ -196,7 +202,7 @@ def test_leaking_examples_are_dropped_and_named(tmp_path: Path, settings: Settin
     write_jsonl(tmp_path / "held.jsonl", suite_rows)
     (tmp_path / "held.yaml").write_text("name: heldout\nkind: qa\ndata: held.jsonl\n", encoding="utf-8")
     domain = write_jsonl(tmp_path / "d.jsonl", rows)
-    result = prepare(config(tmp_path, [domain], suites=(tmp_path / "held.yaml",)), settings)
+    result = prepare(config(tmp_path, [domain], suites=(tmp_path / "held.yaml",)), settings, suites=SUITES)
     leaks = {leak["source"]: leak for leak in result.report.leaks}
     assert set(leaks) == {f"{domain}:5", f"{domain}:8"}
     assert (leaks[f"{domain}:5"]["suite"], leaks[f"{domain}:5"]["item"], leaks[f"{domain}:5"]["match"]) == (
@@ -219,7 +225,7 @@ def test_text_mode_writes_text_records(tmp_path: Path, settings: Settings) -> No
     paragraphs = [" ".join(rng.sample(VOCAB, 12)) + "." for _ in range(40)]
     notes = tmp_path / "notes.md"
     notes.write_text("\n\n".join(paragraphs), encoding="utf-8")
-    result = prepare(config(tmp_path, [notes], text_chunk_chars=200, min_tokens=10), settings)
+    result = prepare(config(tmp_path, [notes], text_chunk_chars=200, min_tokens=10), settings, suites=SUITES)
     assert result.report.mode == "text"
     train = read(tmp_path / "out" / "train.jsonl")
     assert set(train[0]) == {"text", "tags", "source"}
@@ -232,7 +238,7 @@ def test_not_enough_general_data_is_refused_before_writing(tmp_path: Path, setti
     domain = write_jsonl(tmp_path / "d.jsonl", domain_rows(50))
     general = write_jsonl(tmp_path / "g.jsonl", domain_rows(30, seed=9, prefix="Summarise"))
     with pytest.raises(DataError) as info:
-        prepare(config(tmp_path, [domain], general=str(general), ratio=1), settings)
+        prepare(config(tmp_path, [domain], general=str(general), ratio=1), settings, suites=SUITES)
     assert "--ratio 1 needs 40 general examples for 40 domain training examples" in info.value.message
     assert "only 30 are available" in info.value.message
     assert info.value.hint == "use --ratio 0.7 or less, or give a larger --general file"
@@ -244,7 +250,7 @@ def test_too_few_examples_explains_every_step(tmp_path: Path, settings: Settings
     rows = domain_rows(12) + domain_rows(12) + [{"instruction": "x", "output": "y"}]
     domain = write_jsonl(tmp_path / "d.jsonl", rows)
     with pytest.raises(DataError) as info:
-        prepare(config(tmp_path, [domain], min_examples=20), settings)
+        prepare(config(tmp_path, [domain], min_examples=20), settings, suites=SUITES)
     message = info.value.message
     assert "only 12 domain examples remain, fewer than the minimum of 20" in message
     assert "load 25 → clean 24 (1 too short) → exact dedup 12 (12 exact duplicate)" in message
@@ -256,7 +262,7 @@ def test_bad_line_and_unknown_format_write_nothing(tmp_path: Path, settings: Set
     with domain.open("a", encoding="utf-8") as handle:
         handle.write('{"instruction": "broken", "output": }\n')
     with pytest.raises(DataError) as info:
-        prepare(config(tmp_path, [domain]), settings)
+        prepare(config(tmp_path, [domain]), settings, suites=SUITES)
     assert str(info.value).startswith(f"{domain}:21:")
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="unknown format 'yaml'"):
@@ -270,9 +276,9 @@ def test_existing_output_needs_force(tmp_path: Path, settings: Settings) -> None
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(ConfigError, match="already exists"):
-        prepare(config(tmp_path, [domain]), settings)
+        prepare(config(tmp_path, [domain]), settings, suites=SUITES)
     assert (tmp_path / "out" / "keep.txt").exists()
-    prepare(config(tmp_path, [domain], force=True), settings)
+    prepare(config(tmp_path, [domain], force=True), settings, suites=SUITES)
     assert not (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "out" / "train.jsonl").exists()
 
 
@@ -280,7 +286,9 @@ def test_project_general_set_is_correct_and_clean(settings: Settings, tmp_path: 
     """The shipped general set loads, survives cleaning and dedup whole, and leaks no suite item."""
     domain = write_jsonl(tmp_path / "d.jsonl", domain_rows(60))
     result = prepare(
-        PrepareConfig(domain=(domain,), out=tmp_path / "out", ratio=1, min_examples=10), settings
+        PrepareConfig(domain=(domain,), out=tmp_path / "out", ratio=1, min_examples=10),
+        settings,
+        suites=SUITES,
     )
     steps = {(s.data, s.step): s for s in result.report.steps}
     loaded = steps[("general", "load")].after
@@ -411,7 +419,9 @@ def test_support_ticket_set_passes_cleaning_dedup_and_the_leakage_check(
     assert len(suite.items) == 120
     training = ROOT / "datasets" / "sft" / "support_tickets.jsonl"
     result = prepare(
-        PrepareConfig(domain=(training,), out=tmp_path / "out", general="none", stratify_by="label"), settings
+        PrepareConfig(domain=(training,), out=tmp_path / "out", general="none", stratify_by="label"),
+        settings,
+        suites=SUITES,
     )
     steps = {s.step: s for s in result.report.steps if s.data == "domain"}
     assert steps["load"].after == steps["leakage"].after == 360

@@ -18,11 +18,13 @@ import pytest
 from assistant.backends.fake import FakeBackend
 from assistant.knowledge import KnowledgeBase
 from assistant.settings import Settings, load_settings
+from assistant.text import language
 from assistant.types import Message
-from evaluation.generate.checks import language
+from evaluation.generate.engine import GenerateConfig, GenerationReport, generate_items
+from evaluation.suites.source import SuiteFiles
 from finetune.data.dedup import Deduplicator, jaccard, shingles
 from finetune.data.load import Example, load_file
-from finetune.data.synth import SynthConfig, check_paraphrase, synthesize, write_rows
+from finetune.data.synth import SynthConfig, SynthReport, check_paraphrase, synthesize, write_rows
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 
 DOCUMENTS = {
@@ -88,6 +90,26 @@ class Teacher:
         return REPHRASINGS_EN[number % 3].format(question.split(" about ", 1)[1].rstrip("?"))
 
 
+def synth(
+    kb: KnowledgeBase,
+    teacher: FakeBackend,
+    n: int,
+    paraphrase: int = 0,
+    seed: int = 0,
+    suites: tuple[Path, ...] = (),
+) -> SynthReport[GenerationReport]:
+    """``synthesize`` as ``ladder finetune synthesize`` runs it: the suite generator writes ``n``
+    single-hop pairs; only ``suites`` (not the project's) are checked for leakage."""
+    generation = GenerateConfig(n=n, seed=seed, multi_hop_share=0.0)
+    return synthesize(
+        kb,
+        teacher,
+        SynthConfig(paraphrase=paraphrase, seed=seed, suites=suites, project_suites=False),
+        generate=lambda progress: generate_items(kb, teacher, generation, progress, id_prefix="synth"),
+        suites=SuiteFiles(),
+    )
+
+
 @pytest.fixture(scope="module")
 def kb_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("synth_home")
@@ -134,8 +156,7 @@ def test_synthesize_writes_tagged_grounded_pairs_and_paraphrases(
     handbook: KnowledgeBase, tmp_path: Path
 ) -> None:
     teacher = FakeBackend(default=Teacher(bad_first_paraphrase=True), model_id="teacher")
-    config = SynthConfig(n=4, paraphrase=2, multi_hop_share=0.0, project_suites=False, seed=1)
-    report = synthesize(handbook, teacher, config)
+    report = synth(handbook, teacher, n=4, paraphrase=2, seed=1)
     generation = report.generation
     assert len(generation.items) == 4
     assert report.paraphrase_rejected == {"identical": 1}  # retried once, then accepted
@@ -165,17 +186,13 @@ def test_synthesize_writes_tagged_grounded_pairs_and_paraphrases(
 
 
 def test_synthesize_drops_pairs_that_leak_into_a_suite(handbook: KnowledgeBase, tmp_path: Path) -> None:
-    config = SynthConfig(n=3, multi_hop_share=0.0, project_suites=False, seed=2)
-    first = synthesize(handbook, FakeBackend(default=Teacher()), config)
+    first = synth(handbook, FakeBackend(default=Teacher()), n=3, seed=2)
     leaked = first.rows[1]["instruction"]
     (tmp_path / "held.jsonl").write_text(
         json.dumps({"id": "h-7", "user_input": leaked, "reference": "x"}) + "\n"
     )
     (tmp_path / "held.yaml").write_text("name: held\nkind: qa\ndata: held.jsonl\n", encoding="utf-8")
-    config = SynthConfig(
-        n=3, multi_hop_share=0.0, project_suites=False, seed=2, suites=(tmp_path / "held.yaml",)
-    )
-    second = synthesize(handbook, FakeBackend(default=Teacher()), config)
+    second = synth(handbook, FakeBackend(default=Teacher()), n=3, seed=2, suites=(tmp_path / "held.yaml",))
     assert [r["instruction"] for r in second.rows] == [
         r["instruction"] for r in first.rows if r["instruction"] != leaked
     ]
@@ -192,9 +209,7 @@ def test_synthesize_drops_pairs_that_leak_into_a_suite(handbook: KnowledgeBase, 
 
 def test_paraphrase_prompts_match_the_question_language(handbook: KnowledgeBase) -> None:
     teacher = FakeBackend(default=Teacher())
-    report = synthesize(
-        handbook, teacher, SynthConfig(n=6, paraphrase=1, multi_hop_share=0.0, project_suites=False)
-    )
+    report = synth(handbook, teacher, n=6, paraphrase=1)
     asks = [
         conversation
         for conversation, _ in teacher.calls

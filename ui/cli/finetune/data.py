@@ -22,6 +22,7 @@ from ui.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from evaluation.generate.engine import GenerationReport
     from finetune.data.report import DataReport
     from finetune.data.synth import SynthReport
 
@@ -175,6 +176,7 @@ def prepare_cmd(
     Nothing is written unless every check passes: bad lines, missing fields, too few
     examples and too little general data are errors naming the file and line or the counts.
     """
+    from evaluation.suites.source import SuiteFiles
     from finetune.data.prepare import PrepareConfig, prepare
     from finetune.data.split import SplitFractions
 
@@ -198,7 +200,7 @@ def prepare_cmd(
         force=force,
     )
     with RichProgress() as progress:
-        result = prepare(options, settings, progress)
+        result = prepare(options, settings, progress, suites=SuiteFiles())
     _print_report(result.report)
     console().print(
         f"[green]wrote[/green] {escape(str(result.out))}: train {result.counts['train']}, "
@@ -208,7 +210,7 @@ def prepare_cmd(
 
 
 # ---- synthesize ---------------------------------------------------------------------------------
-def _print_synth(report: SynthReport, out: Path) -> None:
+def _print_synth(report: SynthReport[GenerationReport], out: Path) -> None:
     from evaluation.generate.checks import REASONS
     from finetune.data.synth import PARAPHRASE_REASONS
 
@@ -277,26 +279,42 @@ def synthesize_cmd(
     from assistant.errors import ConfigError
     from assistant.knowledge import KnowledgeBase
     from assistant.service import get_backend
-    from evaluation.generate.engine import ensure_chunks
+    from evaluation.generate.engine import GenerateConfig, ensure_chunks, generate_items
+    from evaluation.suites.source import SuiteFiles
     from finetune.data.synth import SynthConfig, synthesize, write_rows
 
     settings = settings_from(config, home, threads=threads)
     if out.exists() and not force:
         raise ConfigError(f"{out} already exists", hint="pass --force to overwrite it")
+    batch_size = min(settings.batch_size, 8)
     options = SynthConfig(
-        n=n,
         paraphrase=paraphrase,
         seed=seed,
-        multi_hop_share=multi_hop,
-        max_attempts=max_attempts,
-        batch_size=min(settings.batch_size, 8),
+        batch_size=batch_size,
         dedup_threshold=dedup_threshold,
         suites=tuple(suite or ()),
     )
+    try:
+        generation = GenerateConfig(
+            n=n, seed=seed, multi_hop_share=multi_hop, max_attempts=max_attempts, batch_size=batch_size
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
+        ) from None
     with KnowledgeBase.open(kb, settings) as knowledge_base:
         ensure_chunks(knowledge_base)
         backend = get_backend(teacher or settings.model, settings)
         with RichProgress() as progress:
-            report = synthesize(knowledge_base, backend, options, progress)
+            report = synthesize(
+                knowledge_base,
+                backend,
+                options,
+                progress,
+                generate=lambda shown: generate_items(
+                    knowledge_base, backend, generation, shown, id_prefix="synth"
+                ),
+                suites=SuiteFiles(),
+            )
     write_rows(report.rows, out, force=force)
     _print_synth(report, out)
