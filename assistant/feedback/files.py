@@ -2,7 +2,10 @@
 and the export of the whole store. Files are appended to; a new suite gets its YAML.
 
 - Suite rows use the Ladder QA fields (``id``, ``user_input``, ``reference``, ``tags``), so
-  ``ladder eval`` reads them with ``evaluation.suites.readers.load_qa``.
+  ``ladder eval`` reads them with ``evaluation.suites.readers.load_qa``. An existing suite's
+  YAML is read by the ``SuiteSpecReader`` the caller passes (``assistant`` may not import
+  evaluation: the CLI and the web view pass ``evaluation.suites.source.SuiteFiles()``); its
+  JSONL by ``assistant.records_io``.
 - SFT rows are ``{"messages": [user, assistant], "tags", "source"}``: what ``ladder finetune
   prepare`` and ``ladder finetune train`` take.
 - Pair rows are trl's conversational preference format: ``{"prompt": [user], "chosen":
@@ -15,9 +18,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from assistant.feedback.errors import FeedbackError
+from assistant.records_io import iter_jsonl
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -27,14 +33,28 @@ FILE_NAMES = {"suite": "feedback_suite.yaml", "sft": "feedback_sft.jsonl", "pair
 TAG = "feedback"
 
 
+class SuiteSpec(Protocol):
+    """What promotion uses of a suite YAML (``evaluation.suites.spec.SuiteSpec``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def data(self) -> Sequence[Path]: ...  # resolved against the YAML's folder
+
+
+class SuiteSpecReader(Protocol):
+    def spec(self, path: Path) -> SuiteSpec:
+        """The suite YAML at ``path``, validated; a bad one raises the reader's located error."""
+        ...
+
+
 def default_path(target: str, settings: Settings) -> Path:
     return settings.home / "feedback" / FILE_NAMES[target]
 
 
 def reference_of(item: FeedbackItem, reference: str | None) -> str:
     """The answer a promoted item teaches or is judged against."""
-    from assistant.feedback import FeedbackError
-
     if reference is not None and reference.strip():
         return reference
     if item.correction:
@@ -57,10 +77,8 @@ def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
-def _suite_data_file(path: Path) -> Path:
+def _suite_data_file(path: Path, suites: SuiteSpecReader | None) -> Path:
     """The JSONL file of an existing QA suite to append to, or the one a new suite gets."""
-    from assistant.feedback import FeedbackError
-
     if not path.is_file():
         if path.suffix not in {".yaml", ".yml"}:
             raise FeedbackError(f"a suite is a YAML file, got {path}")
@@ -76,9 +94,9 @@ def _suite_data_file(path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return path.with_name(f"{path.stem}.jsonl")
-    from evaluation.suites.spec import load_suite_spec
-
-    spec_loaded = load_suite_spec(path)
+    if suites is None:
+        raise TypeError(f"extending the suite {path} needs its reader: pass suites=SuiteFiles()")
+    spec_loaded = suites.spec(path)
     jsonl = [p for p in spec_loaded.data if p.suffix == ".jsonl"]
     if spec_loaded.kind != "qa" or not jsonl:
         raise FeedbackError(
@@ -88,22 +106,23 @@ def _suite_data_file(path: Path) -> Path:
 
 
 def _suite_row(item: FeedbackItem, reference: str, data_file: Path) -> dict[str, Any]:
-    from assistant.feedback import FeedbackError
-
     row_id = f"feedback-{item.id}"
     if data_file.is_file():
-        for number, line in enumerate(data_file.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip() and json.loads(line).get("id") == row_id:
-                raise FeedbackError(f"{data_file}:{number}: the suite already holds id {row_id}")
+        for number, row in iter_jsonl(data_file, FeedbackError):
+            if row.get("id") == row_id:
+                raise FeedbackError(f"the suite already holds id {row_id}", file=data_file, line=number)
     return {"id": row_id, "user_input": item.question, "reference": reference, "tags": [TAG, item.rating]}
 
 
-def write_row(target: str, item: FeedbackItem, path: Path, reference: str | None) -> Path:
-    """Append one item to the target's file; return the file the reviewer should know about."""
+def write_row(
+    target: str, item: FeedbackItem, path: Path, reference: str | None, suites: SuiteSpecReader | None = None
+) -> Path:
+    """Append one item to the target's file; return the file the reviewer should know about.
+    ``suites`` reads an existing suite's YAML (target ``suite``)."""
     path = path.expanduser()
     source = f"feedback:{item.id}"
     if target == "suite":
-        data_file = _suite_data_file(path)
+        data_file = _suite_data_file(path, suites)
         _append_jsonl(data_file, _suite_row(item, reference_of(item, reference), data_file))
         return path
     if target == "sft":
@@ -129,8 +148,6 @@ EXPORT_FIELDS = ("id", "created", "status", "rating", "question", "answer", "cor
 
 
 def write_export(items: list[FeedbackItem], out: Path, fmt: str) -> int:
-    from assistant.feedback import FeedbackError
-
     if fmt not in {"jsonl", "csv"}:
         raise FeedbackError(f"unknown export format {fmt!r}", hint="use jsonl or csv")
     out.parent.mkdir(parents=True, exist_ok=True)

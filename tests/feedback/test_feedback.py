@@ -23,6 +23,9 @@ from assistant.feedback import (
 )
 from assistant.settings import Settings, load_settings
 from assistant.types import Citation
+from evaluation.suites.source import SuiteFiles
+
+SUITES = SuiteFiles()  # how promotion reads an existing suite's YAML
 
 
 @pytest.fixture
@@ -94,9 +97,9 @@ def test_promote_to_a_new_suite_that_ladder_eval_loads(settings: Settings, tmp_p
         settings, question="Do you ship abroad?", answer="Yes, to 12 countries.", rating="up"
     )
     suite_yaml = tmp_path / "suites" / "from_users.yaml"
-    (promotion,) = promote(settings, fid, "suite", path=suite_yaml)
+    (promotion,) = promote(settings, fid, "suite", path=suite_yaml, suites=SUITES)
     assert promotion.target == "suite" and promotion.side == "test" and promotion.path == str(suite_yaml)
-    promote(settings, up.id, "suite", path=suite_yaml)
+    promote(settings, up.id, "suite", path=suite_yaml, suites=SUITES)
     suite = load_suite(suite_yaml)
     assert suite.spec.kind == "qa" and suite.spec.name == "from_users"
     by_id = {item.question.id: item.question for item in suite.items}
@@ -111,7 +114,7 @@ def test_promote_extends_an_existing_suite(settings: Settings, tmp_path: Path) -
     (tmp_path / "s.jsonl").write_text(json.dumps({"id": "a1", "user_input": "Q?", "reference": "A"}) + "\n")
     (tmp_path / "s.yaml").write_text("name: s\nkind: qa\ndata: s.jsonl\n")
     fid = _down(settings)
-    promote(settings, fid, "suite", path=tmp_path / "s.yaml")
+    promote(settings, fid, "suite", path=tmp_path / "s.yaml", suites=SUITES)
     assert [item.question.id for item in load_suite(tmp_path / "s.yaml").items] == ["a1", f"feedback-{fid}"]
 
 
@@ -157,7 +160,7 @@ def test_thumbs_up_trains_sft_only_and_a_bare_thumbs_down_has_nothing_to_teach(s
 
 def test_one_rating_never_feeds_training_and_the_test_split(settings: Settings, tmp_path: Path) -> None:
     fid = _down(settings)
-    promote(settings, fid, "suite", path=tmp_path / "t.yaml")
+    promote(settings, fid, "suite", path=tmp_path / "t.yaml", suites=SUITES)
     sft_file = settings.home / "feedback" / "feedback_sft.jsonl"
     with pytest.raises(LeakageRefused, match="already feeds the test side"):
         promote(settings, fid, "sft")
@@ -166,7 +169,7 @@ def test_one_rating_never_feeds_training_and_the_test_split(settings: Settings, 
     assert not sft_file.exists(), "a refusal writes nothing"
     assert [p.target for p in get_feedback(settings, fid).promotions] == ["suite"]
     with pytest.raises(FeedbackError, match="already promoted to suite"):
-        promote(settings, fid, "suite", path=tmp_path / "t.yaml")
+        promote(settings, fid, "suite", path=tmp_path / "t.yaml", suites=SUITES)
 
 
 def test_the_same_question_rated_twice_cannot_go_to_both_sides(settings: Settings, tmp_path: Path) -> None:
@@ -174,7 +177,7 @@ def test_the_same_question_rated_twice_cannot_go_to_both_sides(settings: Setting
     second = _down(settings, question="how long is the RETURN window", answer="two weeks")
     promote(settings, first, "sft")
     with pytest.raises(LeakageRefused, match=f"feedback {first} was promoted to sft"):
-        promote(settings, second, "suite", path=tmp_path / "t.yaml")
+        promote(settings, second, "suite", path=tmp_path / "t.yaml", suites=SUITES)
     assert not (tmp_path / "t.yaml").exists()
     promote(settings, second, "pairs")  # the same side is fine
 

@@ -120,8 +120,11 @@ def promote_cmd(
 ) -> None:
     """Promote a rating to an eval suite, SFT data or preference pairs; refuse train/test leaks."""
     from assistant.feedback import promote
+    from evaluation.suites.source import SuiteFiles
 
-    for promotion in promote(settings_from(config, home), feedback_id, to, path=out, reference=reference):
+    settings = settings_from(config, home)
+    done = promote(settings, feedback_id, to, path=out, reference=reference, suites=SuiteFiles())
+    for promotion in done:
         console().print(
             f"[green]promoted[/green] feedback {feedback_id} to {promotion.target} ({promotion.side} side) "
             f"→ {escape(promotion.path)}"

@@ -19,6 +19,7 @@ st.caption(t("fb.caption"))
 
 with guard():
     from assistant.feedback import dismiss, feedback_counts, list_feedback, promote
+    from evaluation.suites.source import SuiteFiles
 
     counts = feedback_counts(cfg)
     c1, c2, c3 = st.columns(3)
@@ -84,7 +85,9 @@ with guard():
                     st.error(error_text(exc))
             if target is not None:
                 try:
-                    done = promote(cfg, item.id, target, reference=reference.strip() or None)
+                    done = promote(
+                        cfg, item.id, target, reference=reference.strip() or None, suites=SuiteFiles()
+                    )
                     st.session_state["fb_flash"] = t(
                         "fb.promoted", id=item.id, where=", ".join(f"{p.target} → {p.path}" for p in done)
                     )
