@@ -30,8 +30,7 @@ import assistant  # noqa: F401  (offline env first)
 from assistant.backends.hf.local import HFLocalBackend
 from assistant.backends.load import load_backend
 from assistant.settings import load_settings
-from evaluation.suites.readers import ExamRow, exam_files, read_exam_csv
-from evaluation.suites.spec import ceval_prompt
+from evaluation.suites.exam import ExamRow, ceval_prompt, exam_files, read_exam_csv
 
 LETTERS = ["A", "B", "C", "D"]
 THRESHOLDS = [0.05, 0.1, 0.2, 0.3, 0.5]

@@ -15,8 +15,7 @@ import torch
 
 from assistant.backends.hf.local import HFLocalBackend
 from assistant.types import Message
-from evaluation.suites.readers import ExamRow
-from evaluation.suites.spec import ceval_prompt
+from evaluation.suites.exam import ExamRow, ceval_prompt
 from tests.conftest import REAL_HOME, TEST_PACK
 
 pytestmark = pytest.mark.numerics
