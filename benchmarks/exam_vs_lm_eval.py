@@ -56,7 +56,7 @@ from typing import Any
 import yaml
 
 import assistant  # noqa: F401  (offline env first)
-from evaluation.suites.readers import subject_category, subject_zh
+from evaluation.suites.subjects import subject_category, subject_zh
 
 ROOT = Path(__file__).resolve().parent.parent
 TASKS_DIR = Path(__file__).resolve().parent / "lm_eval_tasks"
