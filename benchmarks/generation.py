@@ -156,7 +156,7 @@ def main() -> None:
 
     import torch
 
-    from assistant.backends.hf.local import pick_dtype
+    from assistant.backends.hf.device import pick_dtype
 
     with tempfile.TemporaryDirectory() as probe_home:
         auto = str(pick_dtype("auto", "cpu", Path(probe_home))).removeprefix("torch.")

@@ -144,7 +144,6 @@ def base_model_identity(path: Path) -> dict[str, Any]:
 
 def resolve_base(reference: str, settings: Settings) -> tuple[str, Path]:
     """A base model reference (pack name or folder) as (reference, local folder)."""
-    from assistant.models.pull import installed_pack_dir
     from assistant.models.refs import parse_model_ref
 
     ref = parse_model_ref(reference, settings)
@@ -157,14 +156,7 @@ def resolve_base(reference: str, settings: Settings) -> tuple[str, Path]:
         raise ConfigError(
             f"the base model {ref.text!r} carries an adapter", hint="train on the base model alone"
         )
-    if ref.kind == "pack":
-        folder = installed_pack_dir(ref.target, settings)
-        if folder is None:
-            raise ModelNotFoundError(
-                f"model pack {ref.target!r} is not installed", hint=f"run `ladder models pull {ref.target}`"
-            )
-        return ref.text, folder
-    return ref.text, Path(ref.target)
+    return ref.text, ref.local_folder(settings)
 
 
 # ---- export -----------------------------------------------------------------------------------

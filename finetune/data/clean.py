@@ -40,8 +40,6 @@ from typing import TYPE_CHECKING, Any
 from finetune.data.load import Example
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from assistant.settings import Settings
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
@@ -168,30 +166,18 @@ class TokenCounter:
         """The tokenizer of a local model (pack or folder); ``None`` gives the estimate."""
         if not model:
             return cls()
-        from assistant.errors import ConfigError, ModelNotFoundError
+        from assistant.errors import ConfigError
         from assistant.models.refs import parse_model_ref
 
         ref = parse_model_ref(model, settings)
-        folder: Path | str | None
-        if ref.kind == "pack":
-            from assistant.models.pull import installed_pack_dir
-
-            folder = installed_pack_dir(ref.target, settings)
-            if folder is None:
-                raise ModelNotFoundError(
-                    f"model pack {ref.target!r} is not installed",
-                    hint=f"run `ladder models pull {ref.target}`",
-                )
-        elif ref.kind == "folder":
-            folder = ref.target
-        else:
+        if ref.kind not in ("pack", "folder"):
             raise ConfigError(
                 f"--tokenizer needs a local model (a pack or a folder), got {model!r}",
                 hint="leave --tokenizer out to use the character-based estimate",
             )
         from transformers import AutoTokenizer
 
-        return cls(AutoTokenizer.from_pretrained(str(folder)), name=model)
+        return cls(AutoTokenizer.from_pretrained(str(ref.local_folder(settings))), name=model)
 
     def content(self, example: Example) -> int:
         """Tokens of the texts alone (what ``min_tokens`` is compared with)."""

@@ -222,7 +222,7 @@ def _load(base_dir: Path, settings: Settings) -> tuple[Any, Any, str]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from assistant.backends.hf.local import pick_device
+    from assistant.backends.hf.device import pick_device
     from assistant.errors import ModelNotFoundError
 
     hf_logging.disable_progress_bar()

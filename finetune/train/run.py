@@ -131,7 +131,7 @@ def prepare(request: TrainRequest, settings: Settings) -> Prepared:
 def _device_and_dtype(settings: Settings) -> tuple[str, Any]:
     import torch
 
-    from assistant.backends.hf.local import pick_device, pick_dtype
+    from assistant.backends.hf.device import pick_device, pick_dtype
 
     device = pick_device(settings.device)
     if device == "cuda":
