@@ -226,3 +226,19 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         self._console.print(message, markup=False, soft_wrap=True)
+
+
+def generation_options(n: int, seed: int, multi_hop: float, max_attempts: int, batch_size: int) -> Any:
+    """The question generator's ``GenerateConfig`` from the flags ``ladder suite generate`` and
+    ``ladder finetune synthesize`` share; a value out of range is a usage error, not a traceback."""
+    from assistant.errors import ConfigError
+    from evaluation.generate.engine import GenerateConfig
+
+    try:
+        return GenerateConfig(
+            n=n, seed=seed, multi_hop_share=multi_hop, max_attempts=max_attempts, batch_size=batch_size
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
+        ) from None

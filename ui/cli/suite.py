@@ -128,21 +128,13 @@ def suite_generate(
     """
     from assistant.knowledge import KnowledgeBase
     from assistant.service import get_backend
-    from evaluation.generate.engine import GenerateConfig, ensure_chunks, generate_items
+    from evaluation.generate.engine import ensure_chunks, generate_items
     from evaluation.generate.output import check_suite_name, write_suite
-    from ui.cli.common import RichProgress
+    from ui.cli.common import RichProgress, generation_options
 
     settings = _settings(config, home, threads=threads)
     suite_name = check_suite_name(name or f"{kb}_generated")
-    try:
-        options = GenerateConfig(
-            n=n, seed=seed, multi_hop_share=multi_hop, max_attempts=max_attempts,
-            batch_size=min(settings.batch_size, 8),
-        )  # fmt: skip
-    except ValueError as exc:
-        raise ConfigError(
-            str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
-        ) from None
+    options = generation_options(n, seed, multi_hop, max_attempts, min(settings.batch_size, 8))
     knowledge_base = KnowledgeBase.open(kb, settings)
     ensure_chunks(knowledge_base)
     backend = get_backend(generator or settings.model, settings)

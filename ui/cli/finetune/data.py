@@ -18,6 +18,7 @@ from ui.cli.common import (
     ThreadsOpt,
     console,
     err_console,
+    generation_options,
     settings_from,
 )
 
@@ -279,7 +280,7 @@ def synthesize_cmd(
     from assistant.errors import ConfigError
     from assistant.knowledge import KnowledgeBase
     from assistant.service import get_backend
-    from evaluation.generate.engine import GenerateConfig, ensure_chunks, generate_items
+    from evaluation.generate.engine import ensure_chunks, generate_items
     from evaluation.suites.source import SuiteFiles
     from finetune.data.synth import SynthConfig, synthesize, write_rows
 
@@ -294,14 +295,7 @@ def synthesize_cmd(
         dedup_threshold=dedup_threshold,
         suites=tuple(suite or ()),
     )
-    try:
-        generation = GenerateConfig(
-            n=n, seed=seed, multi_hop_share=multi_hop, max_attempts=max_attempts, batch_size=batch_size
-        )
-    except ValueError as exc:
-        raise ConfigError(
-            str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
-        ) from None
+    generation = generation_options(n, seed, multi_hop, max_attempts, batch_size)
     with KnowledgeBase.open(kb, settings) as knowledge_base:
         ensure_chunks(knowledge_base)
         backend = get_backend(teacher or settings.model, settings)
