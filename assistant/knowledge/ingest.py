@@ -93,6 +93,7 @@ class Chunk:
     number: int  # position in the file, from 0
     page: int | None
     content_hash: str
+    record: str | None = None  # the record of a record file (see ``Section.record``)
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,11 @@ def file_hash(data: bytes) -> str:
 
 
 def chunk_file(data: bytes, suffix: str, size: int, overlap: int) -> tuple[list[Chunk], int | None]:
-    """The chunks of a file (identical chunks kept once) and its page count (PDF only)."""
+    """The chunks of a file (identical chunks kept once) and its page count (PDF only).
+
+    Each section (a PDF page, a record of a JSONL or CSV file) is chunked on its own, so no
+    chunk mixes two pages or two records.
+    """
     try:
         sections = load_bytes(data, suffix)
     except LoadError as exc:
@@ -275,7 +280,7 @@ def chunk_file(data: bytes, suffix: str, size: int, overlap: int) -> tuple[list[
             if digest in seen:  # repeated boilerplate (headers, footers) adds nothing to search
                 continue
             seen.add(digest)
-            chunks.append(Chunk(text, len(chunks), section.page, digest))
+            chunks.append(Chunk(text, len(chunks), section.page, digest, section.record))
     if not chunks:
         raise FileProblem("no text found in the file")
     pages = len(sections) if any(s.page is not None for s in sections) else None

@@ -1,7 +1,9 @@
 """Turn a file's bytes into text sections, one loader per format.
 
 A loader returns ``Section``s: the whole text for most formats, one per page for PDF (so
-every chunk knows its page). Anything wrong with the file itself raises ``LoadError`` with a
+every chunk knows its page), one per record for record files (JSONL lines, CSV rows), so a
+record is chunked on its own, never merged with its neighbours, and every chunk knows its
+record. Anything wrong with the file itself raises ``LoadError`` with a
 reason a user can act on; the ingest step records it against that file and goes on.
 """
 
@@ -25,6 +27,9 @@ class LoadError(Exception):
 class Section:
     text: str
     page: int | None = None  # 1-based PDF page; None for formats without pages
+    # The record of a record file: its id field when it has one, else "line N" (JSONL) or
+    # "row N" (CSV, data rows from 1); None for formats without records.
+    record: str | None = None
 
 
 # ---- text and encodings ------------------------------------------------------------------
@@ -240,19 +245,22 @@ def load_csv(data: bytes) -> list[Section]:
     header, records = rows[0], rows[1:]
     if not records:  # a header-only file, or a file of one row: keep it as it is
         return [Section(" | ".join(header))]
-    lines = []
-    # "column: value" per cell keeps each row understandable on its own inside a chunk.
-    for row in records:
+    id_column = next((i for i, name in enumerate(header) if name.strip().lower() in _ID_KEYS), None)
+    sections = []
+    # "column: value" per cell keeps each row understandable on its own.
+    for number, row in enumerate(records, start=1):
         cells = [
             f"{name.strip() or f'column {i + 1}'}: {value.strip()}"
             for i, (name, value) in enumerate(zip(header, row, strict=False))
             if value.strip()
         ]
         cells += [value.strip() for value in row[len(header) :] if value.strip()]
-        lines.append("; ".join(cells))
-    return [Section("\n".join(lines))]
+        key = row[id_column].strip() if id_column is not None and id_column < len(row) else ""
+        sections.append(Section("; ".join(cells), record=key or f"row {number}"))
+    return sections
 
 
+_ID_KEYS = ("id", "_id", "doc_id", "record_id")
 _TEXT_KEYS = ("text", "content", "body", "document", "page_content", "passage", "context")
 
 
@@ -271,9 +279,21 @@ def _record_text(record: object) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
+def _record_id(record: object) -> str | None:
+    if isinstance(record, dict):
+        for key in _ID_KEYS:
+            value = record.get(key)
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+                return str(value).strip()
+    return None
+
+
 def load_jsonl(data: bytes) -> list[Section]:
-    """One record per line: its text field (text, content, body, …) or all its fields."""
-    records = []
+    """One section per record (line): its text field (text, content, body, …) or all its fields.
+
+    Records are never joined: a chunk holds text of one record only, and names it.
+    """
+    sections = []
     for number, line in enumerate(decode_text(data).splitlines(), start=1):
         if not line.strip():
             continue
@@ -281,9 +301,10 @@ def load_jsonl(data: bytes) -> list[Section]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise LoadError(f"line {number} is not valid JSON ({exc.msg}, column {exc.colno})") from None
-        records.append(_record_text(record).strip())
-    # A blank line between records: each record starts a new sentence for the chunker.
-    return [Section("\n\n".join(r for r in records if r))]
+        text = _record_text(record).strip()
+        if text:
+            sections.append(Section(text, record=_record_id(record) or f"line {number}"))
+    return sections or [Section("")]
 
 
 LOADERS: dict[str, Callable[[bytes], list[Section]]] = {

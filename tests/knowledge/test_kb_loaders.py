@@ -101,10 +101,13 @@ def test_corrupt_docx_is_a_load_error() -> None:
         load_bytes(b"PK\x03\x04 not really a zip", ".docx")
 
 
-def test_csv_rows_become_labelled_lines() -> None:
+def test_csv_rows_become_labelled_records() -> None:
     data = "name,days,note\n年假,15,带薪\nSick leave,10,\n".encode("gbk")
-    [section] = load_bytes(data, ".csv")
-    assert section.text.splitlines() == ["name: 年假; days: 15; note: 带薪", "name: Sick leave; days: 10"]
+    sections = load_bytes(data, ".csv")
+    assert [(s.text, s.record) for s in sections] == [
+        ("name: 年假; days: 15; note: 带薪", "row 1"),
+        ("name: Sick leave; days: 10", "row 2"),
+    ]
 
 
 def test_csv_with_semicolons_is_sniffed() -> None:
@@ -115,8 +118,8 @@ def test_csv_with_semicolons_is_sniffed() -> None:
 def test_jsonl_uses_the_text_field_or_all_fields() -> None:
     lines = [{"title": "Leave", "text": "Fifteen days a year."}, {"q": "年假几天？", "a": 15}, "plain string"]
     data = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines).encode()
-    [section] = load_bytes(data, ".jsonl")
-    assert section.text.split("\n\n") == [
+    sections = load_bytes(data, ".jsonl")
+    assert [s.text for s in sections] == [
         "Leave\nFifteen days a year.",
         "q: 年假几天？; a: 15",
         "plain string",
