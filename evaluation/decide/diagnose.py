@@ -38,9 +38,12 @@ def _evaluated(rungs: Sequence[RungResult]) -> list[RungResult]:
 
 
 def data_too_small(
-    rungs: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
+    rungs: Sequence[RungResult],
+    comparisons: Sequence[Paired],
+    config: DecisionConfig,
+    records: dict[str, list[ItemRecord]] | None = None,
 ) -> Gap | None:
-    rung = closest_rung(_evaluated(rungs), comparisons, config)
+    rung = closest_rung(_evaluated(rungs), comparisons, config, records)
     if rung is None or rung.dev is None:
         return None
     evidence = []
@@ -196,7 +199,7 @@ def diagnose(
 ) -> list[Gap]:
     """Every gap the evidence supports; "data too small" first, since it qualifies the rest."""
     found = [
-        data_too_small(rungs, comparisons, config),
+        data_too_small(rungs, comparisons, config, records),
         knowledge(rungs, comparisons, config),
         behaviour(rungs, records),
         reasoning(rungs, comparisons, config),

@@ -290,7 +290,7 @@ def run_decision(
             else:
                 climb.finetune(finetune_rung, rungs, decision, trainer)
         decision.comparisons = all_pairs(rungs, climb.records, config)
-        winner, recommended, reasons = choose(rungs, decision.comparisons, config)
+        winner, recommended, reasons = choose(rungs, decision.comparisons, config, climb.records)
         decision.reasons = reasons
         if recommended is not None:
             decision.recommended = recommended.label

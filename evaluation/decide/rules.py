@@ -9,8 +9,11 @@ it meets every target and limit, paired comparisons, and which rung to recommend
   the meeting rung is not significantly better on any target metric (paired test at
   ``alpha = 1 - confidence``), the two cannot be separated on this data. That is a tie;
   Ladder says so, and recommends the cheaper one.
-- With no rung meeting, the closest rung is the cheapest one not significantly worse than
-  the best on the first target.
+- With no rung meeting, the closest rung is the one with the best mean on the targets (most
+  targets cleared on the mean, then the smallest total shortfall). A cheaper rung is named
+  as its equal only when nothing separates the two: no target *and no other reported
+  metric* differs significantly (the same paired test). A cheaper rung that ties on the
+  target but loses on exact match, say, is not "as close".
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from evaluation.aggregate import compare, values_of
 from evaluation.decide.config import DecisionConfig, Target
 from evaluation.decide.result import EVALUATED, Estimate, Paired, Reason, RungResult, SuiteScores
 from evaluation.plan import NOT_APPLICABLE
-from evaluation.results import ItemRecord, RunResult
+from evaluation.results import Comparison, ItemRecord, RunResult
 from evaluation.stats import bootstrap_ci
 
 
@@ -182,16 +185,24 @@ def find(comparisons: Sequence[Paired], a: str, b: str) -> list[Paired]:
 
 
 def choose(
-    rungs: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
+    rungs: Sequence[RungResult],
+    comparisons: Sequence[Paired],
+    config: DecisionConfig,
+    records: dict[str, list[ItemRecord]] | None = None,
 ) -> tuple[str | None, RungResult | None, list[Reason]]:
-    """``(winner that met or None, recommended rung, reasons)``; a tie recommends the cheaper rung."""
+    """``(winner that met or None, recommended rung, reasons)``; a tie recommends the cheaper rung.
+    ``records`` (per rung) let the closest rule test the metrics that are not targets too."""
     evaluated = [r for r in rungs if r.state == EVALUATED]
     winner = next((r for r in evaluated if r.meets), None)
     if winner is None:
-        closest = closest_rung(evaluated, comparisons, config)
+        pair = closest_pair(evaluated, comparisons, config, records)
         reasons = [Reason("none_meets", {"rungs": [r.label for r in evaluated]})]
-        if closest is not None:
-            reasons.append(Reason("closest", {"rung": closest.label}))
+        if pair is not None:
+            closest, best = pair
+            if closest is best:
+                reasons.append(Reason("closest", {"rung": best.label}))
+            else:
+                reasons.append(Reason("closest_equal", {"rung": closest.label, "best": best.label}))
         return None, None, reasons
     reasons = [Reason("first_meets", {"rung": winner.label})]
     for earlier in evaluated[: evaluated.index(winner)]:
@@ -234,24 +245,83 @@ def choose(
     return winner.label, winner, reasons
 
 
-def closest_rung(
-    evaluated: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
-) -> RungResult | None:
-    """The cheapest rung not significantly worse than the best one on the first target."""
-    target = config.targets[0]
+def _target_key(rung: RungResult, targets: Sequence[Target]) -> tuple[int, float]:
+    """How close a rung's means come to the targets: targets cleared on the mean, then the
+    total signed margin (a shortfall counts negative) over every target it is scored on."""
+    assert rung.dev is not None
+    cleared, margin = 0, 0.0
+    for target in targets:
+        est = rung.dev.metrics.get(target.metric)
+        if est is None or est.mean is None:
+            continue
+        cleared += bool(target.holds(est.mean))
+        margin += (target.value - est.mean) if target.op == "<=" else (est.mean - target.value)
+    return cleared, margin
+
+
+def _scored_metrics(rung: RungResult) -> set[str]:
+    assert rung.dev is not None
+    return {m for m, est in rung.dev.metrics.items() if est.mean is not None and not est.not_applicable}
+
+
+def separating(
+    best: RungResult,
+    other: RungResult,
+    comparisons: Sequence[Paired],
+    config: DecisionConfig,
+    records: dict[str, list[ItemRecord]] | None = None,
+) -> Comparison | Paired | None:
+    """The first target, then any other reported metric, on which ``best`` and ``other`` differ
+    significantly (paired test at ``alpha``, either direction); ``None`` when nothing separates them."""
+    metrics = {t.metric for t in config.targets}
+    target_pairs = [p for p in find(comparisons, best.label, other.label) if p.metric in metrics]
+    hit = next((p for p in target_pairs if p.significant), None)
+    if hit is not None:
+        return hit
+    if records is None or best.label not in records or other.label not in records:
+        return None
+    done = {p.metric for p in target_pairs}
+    shared = sorted((_scored_metrics(best) & _scored_metrics(other)) - done)
+    if not shared:
+        return None
+    for c in compare(
+        best.label, other.label, records[best.label], records[other.label], shared, config.confidence
+    ):
+        if c.p_value is not None and c.p_value < config.alpha:
+            return c
+    return None
+
+
+def closest_pair(
+    evaluated: Sequence[RungResult],
+    comparisons: Sequence[Paired],
+    config: DecisionConfig,
+    records: dict[str, list[ItemRecord]] | None = None,
+) -> tuple[RungResult, RungResult] | None:
+    """``(closest, best)``: ``best`` has the best mean on the targets; ``closest`` is the cheapest
+    rung that nothing separates from it (``best`` itself when every cheaper rung is separated)."""
     scored = [
         r
         for r in evaluated
-        if r.dev and r.dev.metrics.get(target.metric) and r.dev.metrics[target.metric].mean is not None
+        if r.dev and any((e := r.dev.metrics.get(t.metric)) and e.mean is not None for t in config.targets)
     ]
     if not scored:
         return None
-    sign = -1.0 if target.op == "<=" else 1.0
-    best = max(scored, key=lambda r: sign * (r.dev.metrics[target.metric].mean or 0.0))  # type: ignore[union-attr]
-    for rung in scored:
-        if rung is best:
-            return rung
-        pairs = [p for p in find(comparisons, best.label, rung.label) if p.metric == target.metric]
-        if pairs and not pairs[0].a_better:
-            return rung
-    return best
+    best = max(scored, key=lambda r: _target_key(r, config.targets))  # the cheapest on a tie
+    for rung in scored[: scored.index(best)]:
+        if separating(best, rung, comparisons, config, records) is None and find(
+            comparisons, best.label, rung.label
+        ):
+            return rung, best
+    return best, best
+
+
+def closest_rung(
+    evaluated: Sequence[RungResult],
+    comparisons: Sequence[Paired],
+    config: DecisionConfig,
+    records: dict[str, list[ItemRecord]] | None = None,
+) -> RungResult | None:
+    """The rung named closest when none meets (see ``closest_pair``)."""
+    pair = closest_pair(evaluated, comparisons, config, records)
+    return pair[0] if pair else None

@@ -23,7 +23,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "latency_over": "p95 latency {p95} s is over the limit of {limit} s",
         "forgetting": "fine-tuning cost general ability: {metric} dropped by {drop} (allowed: {max_drop})",
         "none_meets": "No rung meets every target and limit (tried: {rungs}).",
-        "closest": "The closest is {rung} (the cheapest rung not significantly worse than the best).",
+        "closest": "The closest is {rung} (the best mean on the targets).",
+        "closest_equal": "The closest is {rung}: {best} has the best mean on the targets, but no target and "
+        "no other reported metric separates the cheaper {rung} from it.",
         "first_meets": "{rung} is the first rung, in order of cost, that meets every target and limit.",
         "tie": "{winner} meets the target, but it is not significantly better than the cheaper {cheaper} "
         "({metric}: difference {diff}, {p}, n={n}; significance level {alpha}). The data cannot separate "
@@ -56,7 +58,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "latency_over": "p95 延迟 {p95} 秒，超过上限 {limit} 秒",
         "forgetting": "微调损害了通用能力：{metric} 下降 {drop}（允许 {max_drop}）",
         "none_meets": "没有任何一级同时满足所有目标和限制（已尝试：{rungs}）。",
-        "closest": "最接近的是 {rung}（与最佳一级相比没有显著更差的最便宜一级）。",
+        "closest": "最接近的是 {rung}（目标指标均值最好）。",
+        "closest_equal": "最接近的是 {rung}：{best} 的目标指标均值最好，但在任何目标和其他报告的指标上，"
+        "更便宜的 {rung} 与它都没有显著差别。",
         "first_meets": "按成本排序，{rung} 是第一个满足所有目标和限制的一级。",
         "tie": "{winner} 达到了目标，但并不显著优于更便宜的 {cheaper}（{metric}：差值 {diff}，{p}，n={n}；"
         "显著性水平 {alpha}）。数据无法区分两者，Ladder 不判定胜者：推荐更便宜的 {cheaper}"

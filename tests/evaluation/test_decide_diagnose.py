@@ -73,7 +73,10 @@ def config_for(targets: dict[str, Any] | None = None) -> DecisionConfig:
     return decision_config_from_dict(data, Path("."), "test")
 
 
-def gaps_of(runs: dict[str, tuple[str, RunResult]], config: DecisionConfig) -> dict[str, list[Any]]:
+def judged(
+    runs: dict[str, tuple[str, RunResult]], config: DecisionConfig
+) -> tuple[list[RungResult], dict[str, list[ItemRecord]]]:
+    """Rungs judged by the real rules from synthetic runs (label -> (strategy, run)), and their records."""
     rungs, records = [], {}
     for label, (strategy, run) in runs.items():
         result = RungResult(label, strategy, state=EVALUATED)
@@ -81,6 +84,11 @@ def gaps_of(runs: dict[str, tuple[str, RunResult]], config: DecisionConfig) -> d
         judge_rung(result, config)
         rungs.append(result)
         records[label] = run.records_for(label)
+    return rungs, records
+
+
+def gaps_of(runs: dict[str, tuple[str, RunResult]], config: DecisionConfig) -> dict[str, list[Any]]:
+    rungs, records = judged(runs, config)
     found = diagnose(rungs, all_pairs(rungs, records, config), records, config)
     return {gap.kind: gap.evidence for gap in found}
 
@@ -289,6 +297,8 @@ def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | N
     from finetune.adapters import resolve_base
     from finetune.train.data import locate_data
 
+    source = request.data or data
+    assert source is not None
     folder = settings.adapters_dir / request.name
     folder.mkdir(parents=True)
     (folder / "adapter_config.json").write_text("{}", encoding="utf-8")
@@ -296,7 +306,7 @@ def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | N
         "name": request.name,
         "evaluations": [],
         "hyperparameters": request.config.to_dict(),
-        "data": {"data_hash": locate_data(request.data or data).data_hash},
+        "data": {"data_hash": locate_data(source).data_hash},
         "base_model": {"ref": resolve_base(request.base, settings)[0]},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
