@@ -28,6 +28,7 @@ the rungs to climb, and what the fine-tuning rung may use.
       strategy: prompt               # how the fine-tuned model is asked
       min_examples: 100              # readiness: training examples needed
       max_forgetting: 0.05           # the general suite's main metric may drop at most this much
+      max_minutes: 30                # estimated longer: recommended with the command, not trained
       try_rag: true                  # also evaluate the fine-tuned model under rag when a kb is set
 
 Every mistake raises ``ConfigError`` naming the file and key before anything runs.
@@ -92,6 +93,11 @@ class FinetuneSpec:
     # Steps of a probe training run that measures tokens/s on this machine when the store has no
     # run of this base model yet (0: no probe; the estimate then falls back or says n/a).
     probe_steps: int = 2
+    # The longest training (estimated, on this machine) a decision starts by itself; longer
+    # becomes a recommendation with the estimate and the exact command. None: no limit. 30
+    # minutes fits a 2-core CPU: the demo's routing fine-tune (61.7k tokens on a 0.5B model)
+    # trains within it, a three-epoch run over 800+ examples does not.
+    max_minutes: float | None = 30.0
     try_rag: bool = True
 
     @property
@@ -233,6 +239,8 @@ def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
         raise _fail(where, "finetune.min_examples must be >= 1, min_per_label and probe_steps >= 0")
     if not 0 <= spec.max_forgetting <= 1 or not 0 <= spec.max_duplicate_rate <= 1:
         raise _fail(where, "finetune.max_forgetting and max_duplicate_rate must be in [0, 1]")
+    if spec.max_minutes is not None and not spec.max_minutes > 0:
+        raise _fail(where, "finetune.max_minutes must be > 0 (or null: no limit)")
     return spec
 
 

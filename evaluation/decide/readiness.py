@@ -12,14 +12,17 @@ The rules (each a ``Check`` in the verdict, with the measured value):
   (normalised exact or near match). Leakage is refused as bad input before anything runs;
   an overlap with the dev split is reported (it flatters the dev score).
 - **a local base model**: fine-tuning needs weights (a pack or a folder), not an endpoint.
+- **time budget**: the estimated training time on this machine at most ``finetune.max_minutes``
+  (default 30); a longer run is recommended with the estimate and the exact command, not started.
 
-Training time and cost are estimated from the training tokens (one token per CJK character
-and per four other characters, times the epochs):
+Training time and cost are estimated from the tokens training will see
+(``planned_train_tokens``: each example through the base model's chat template, the split's
+training share, the general mix, the ``max_seq_len`` cut, the epochs):
 
 - on **this machine** from the tokens/s of earlier training runs in the store (the same base
-  model preferred; without one, and when the decision will not train, a probe run of
-  ``finetune.probe_steps`` steps measures it and stays in the store), charged at the price
-  table's compute rate;
+  model preferred; without one, when the decision will not train or has a time budget to
+  check, a probe run of ``finetune.probe_steps`` steps measures it and stays in the store),
+  charged at the price table's compute rate;
 - on a **GPU** from ``GPU_TABLE``: tokens/s = MFU x peak dense BF16 FLOP/s / (4 x parameters)
   (a LoRA step costs about a forward pass, 2N FLOPs per token, plus the backward pass through
   the activations, 2N; the frozen weights get no gradient). Peak FLOP/s are NVIDIA's datasheet
@@ -265,6 +268,21 @@ def planned_train_tokens(
     return int(seen)
 
 
+def time_budget(local: dict[str, Any], max_minutes: float | None) -> Check | None:
+    """``finetune.max_minutes`` against the estimate on this machine: a run estimated longer is
+    recommended with its command instead of started. No check without a limit or an estimate."""
+    if max_minutes is None or local.get("hours") is None:
+        return None
+    minutes = float(local["hours"]) * 60
+    return Check(
+        "time_budget",
+        minutes <= max_minutes,
+        round(minutes, 1),
+        f"<= {max_minutes:g} min of training on this machine (finetune.max_minutes)",
+        {"tokens_per_s": local.get("tokens_per_s"), "source": local.get("source")},
+    )
+
+
 def readiness(
     config: DecisionConfig,
     settings: Settings,
@@ -319,8 +337,11 @@ def readiness(
     tokens = planned_train_tokens(config, settings, examples, model if local else None, train)
     base_ref, base_dir = local_base(model, settings)
     probe = None
-    # A run that will train measures itself; one that will not probes a local base.
-    if base_dir is not None and spec.probe_steps and not config.allow_finetune:
+    # A run that will not train probes a local base for the estimate; so does one that will,
+    # when a time budget must be checked before it starts (the probe's speed is stored, so
+    # later decisions on this base need none).
+    needs_speed = not config.allow_finetune or spec.max_minutes is not None
+    if base_dir is not None and spec.probe_steps and needs_speed:
         steps = spec.probe_steps
 
         def probe() -> tuple[float | None, str]:
@@ -336,11 +357,15 @@ def readiness(
     ):
         if key in spec.train:
             command += f" {flag} {spec.train[key]}"
+    costs = estimates(settings, base_ref, base_dir, tokens, probe)
+    budget = time_budget(costs[0], spec.max_minutes)
+    if budget is not None:
+        checks.append(budget)
     return Readiness(
         ready=all(c.ok for c in checks if c.name != "dev_overlap"),
         examples=len(domain),
         checks=checks,
-        estimates=estimates(settings, base_ref, base_dir, tokens, probe),
+        estimates=costs,
         train_tokens=tokens,
         epochs=epochs,
         command=command,

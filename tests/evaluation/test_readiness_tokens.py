@@ -80,3 +80,32 @@ def test_the_length_cut_and_max_steps(tmp_path: Path) -> None:
     config = config_for(tmp_path, {"general": "none"}, {"max_steps": 5, "batch_size": 2, "max_seq_len": 8})
     _, _, tokens = plan(config)
     assert tokens == 5 * 2 * 8  # max_steps batches of 2 examples, 8 tokens each
+
+
+def test_a_run_estimated_over_the_time_budget_is_not_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evaluation.decide import readiness as module
+
+    assert module.time_budget({"hours": 0.25}, 30.0).ok  # type: ignore[union-attr]
+    over = module.time_budget({"hours": 0.75, "tokens_per_s": 12.5, "source": "probe"}, 30.0)
+    assert over is not None and not over.ok and over.value == 45.0 and "finetune.max_minutes" in over.rule
+    assert module.time_budget({"hours": 5.0}, None) is None  # no limit
+    assert module.time_budget({"hours": None}, 30.0) is None  # no estimate, no verdict on time
+
+    config = config_for(tmp_path, {"general": "none"}, {"epochs": 1})
+    config.finetune.min_examples = 1
+    examples, _, _ = plan(config)
+    base = tmp_path / "base"  # a folder reference is enough: the estimate itself is replaced
+    base.mkdir()
+    (base / "config.json").write_text("{}", encoding="utf-8")
+    (base / "model.safetensors").write_bytes(b"")
+    monkeypatch.setattr(module, "planned_train_tokens", lambda *args: 45_000)
+    for hours, ready in ((0.75, False), (0.25, True)):
+        monkeypatch.setattr(
+            module, "estimates", lambda *args, h=hours: [{"where": "this machine", "hours": h}]
+        )
+        result = module.readiness(config, load_settings(), examples, 0, str(base), "tokens-ladder")
+        budget = next(c for c in result.checks if c.name == "time_budget")
+        assert (budget.ok, result.ready) == (ready, ready)
+        assert result.command.startswith("ladder finetune train --base")
