@@ -13,11 +13,18 @@ records' responses and traces) and, when it fires, adds a ``Gap`` with its evide
   ``MAX_LABELS`` distinct references), unparseable MCQ replies, or reflection's verifier
   still failing after its last round, at a rate >= ``FORMAT_RATE`` on every prompting rung.
 - **reasoning**: reflection or the agent lifts the score significantly, but not enough.
+- **the model does not know this** (a knowledge gap no prompt can fix): on a multiple-choice
+  suite every rung's interval on the target (accuracy or exact match) reaches down to chance
+  (1 / the number of options, averaged over the items), or on a label set to the majority
+  label's share of the dev items. The evidence names each rung against that baseline and the
+  ways out with what each would cost (a larger model, a knowledge source for RAG, far more
+  data). One rung clearly above the baseline means the model knows something: no such gap.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 from evaluation.decide.config import DecisionConfig
@@ -30,6 +37,7 @@ HIGH_HIT, LOW_HIT = 0.7, 0.5
 FORMAT_RATE = 0.2
 MAX_LABELS = 20
 PROMPTING = ("prompt", "fewshot", "reflection")
+CHANCE_METRICS = ("accuracy", "exact_match")  # one item right or wrong: chance is a share of items
 REASONING = ("reflection", "agent")
 
 
@@ -191,15 +199,122 @@ def reasoning(
     return Gap("reasoning", evidence) if evidence else None
 
 
+def baseline(records: Sequence[ItemRecord]) -> tuple[str, float] | None:
+    """``("chance", 1/options averaged over the items)`` for a multiple-choice suite,
+    ``("majority", the commonest label's share)`` for a label set, else ``None``."""
+    if records and all(r.choices for r in records):
+        return "chance", sum(1 / len(r.choices or ()) for r in records) / len(records)
+    if label_set(records) is None:
+        return None
+    references = [normalize(r.reference) for r in records if r.reference]
+    return "majority", Counter(references).most_common(1)[0][1] / len(references)
+
+
+def _remedies(
+    done: Sequence[RungResult], rungs: Sequence[RungResult], config: DecisionConfig, kind: str
+) -> list[Reason]:
+    """The ways out of a gap no prompt can fix, each with what it would cost, from this decision's
+    numbers: for an exam a larger model, a knowledge source, far more data; for labels, labelled
+    examples to fine-tune on, then a larger model."""
+    base = done[0]
+    assert base.dev is not None
+    current = {
+        "rung": base.label,
+        "cost": base.dev.cost_per_1k,
+        "currency": base.dev.currency,
+        "tokens": base.dev.tokens_per_question,
+    }
+    rag = next((r for r in rungs if r.strategy == "rag"), None)
+    stated = {r.strategy: r.stated_cost for r in rungs if r.stated_cost is not None}
+    extra = (
+        stated["rag"] - stated[base.strategy]
+        if rag is not None and "rag" in stated and base.strategy in stated
+        else None
+    )
+    source = (
+        Reason("remedy_better_kb", {"rung": rag.label})
+        if rag is not None and rag.state == EVALUATED
+        else Reason("remedy_knowledge_source", {"extra_tokens": extra})
+    )
+    if kind == "majority":
+        labels = {
+            "min_examples": config.finetune.min_examples,
+            "min_per_label": config.finetune.min_per_label,
+        }
+        return [Reason("remedy_labelled_data", labels), Reason("remedy_larger_model", current)]
+    return [
+        Reason("remedy_larger_model", current),
+        source,
+        Reason("remedy_more_data", {"min_examples": config.finetune.min_examples}),
+    ]
+
+
+def at_chance(
+    rungs: Sequence[RungResult], records: dict[str, list[ItemRecord]], config: DecisionConfig
+) -> Gap | None:
+    """Every rung no better than chance (or than always answering the majority label)."""
+    done = [r for r in rungs if r.state == EVALUATED and r.dev is not None and r.label in records]
+    target = next((t for t in config.targets if t.metric in CHANCE_METRICS and t.op != "<="), None)
+    if not done or target is None:
+        return None
+    found = baseline(records[done[0].label])
+    if found is None:
+        return None
+    kind, level = found
+    evidence = []
+    for rung in done:
+        assert rung.dev is not None
+        est = rung.dev.metrics.get(target.metric)
+        if est is None or est.mean is None or est.low is None or est.high is None:
+            continue
+        if est.low > level:
+            return None  # clearly above the baseline: the model knows something
+        evidence.append(
+            Reason(
+                "at_chance" if kind == "chance" else "at_majority",
+                {
+                    "rung": rung.label,
+                    "metric": target.metric,
+                    "mean": est.mean,
+                    "low": est.low,
+                    "high": est.high,
+                    "chance": level,
+                    "n": est.n,
+                },
+            )
+        )
+    if not evidence:
+        return None
+    return Gap("knowledge", evidence + _remedies(done, rungs, config, kind))
+
+
+def no_closest_at_chance(reasons: Sequence[Reason], gaps: Sequence[Gap]) -> list[Reason]:
+    """With every rung at chance, "the closest is prompt" is true and useless: the reason
+    becomes "no rung beats chance", and the gap says what would help."""
+    chance = [e for g in gaps for e in g.evidence if e.code in ("at_chance", "at_majority")]
+    if not chance:
+        return list(reasons)
+    params = {
+        "metric": chance[0].params["metric"],
+        "chance": chance[0].params["chance"],
+        "baseline": "chance" if chance[0].code == "at_chance" else "majority",
+    }
+    kept = [r for r in reasons if not r.code.startswith("closest")]
+    return [*kept, Reason("beats_no_baseline", params)]
+
+
 def diagnose(
     rungs: Sequence[RungResult],
     comparisons: Sequence[Paired],
     records: dict[str, list[ItemRecord]],
     config: DecisionConfig,
 ) -> list[Gap]:
-    """Every gap the evidence supports; "data too small" first, since it qualifies the rest."""
+    """Every gap the evidence supports; "the model does not know this" first (no rung beats
+    chance, so nothing else matters much), then "data too small", since it qualifies the rest."""
+    chance = at_chance(rungs, records, config)
     found = [
-        data_too_small(rungs, comparisons, config, records),
+        chance,
+        None if chance is not None else data_too_small(rungs, comparisons, config, records),
         knowledge(rungs, comparisons, config),
         behaviour(rungs, records),
         reasoning(rungs, comparisons, config),

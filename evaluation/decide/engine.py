@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.decide.config import DecisionConfig, load_decision_config
-from evaluation.decide.diagnose import diagnose
+from evaluation.decide.diagnose import diagnose, no_closest_at_chance
 from evaluation.decide.plan import DecisionPlan, PlannedRung, plan_decision
 from evaluation.decide.readiness import measured, readiness
 from evaluation.decide.result import (
@@ -299,6 +299,8 @@ def run_decision(
         cheaper_met = any(r.meets and r.strategy != "finetune" for r in rungs)
         if not cheaper_met:
             decision.gaps = diagnose(rungs, decision.comparisons, climb.records, config)
+            if not any(r.meets for r in rungs):
+                decision.reasons = no_closest_at_chance(decision.reasons, decision.gaps)
         decision.model_calls = evaluator.model_calls
         decision.wall_s = time.perf_counter() - started
         if store:

@@ -47,6 +47,30 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "format_persists": "Off-format answers persist across {rungs}: no prompt fixes the behaviour.",
         "reasoning_lifts_short": "{rung} lifts {metric} over {base} by {diff} ({p}), but not enough: a "
         "reasoning gap.",
+        "beats_no_baseline": "No rung does better than {baseline} on {metric} ({chance}), so none is "
+        "close: the gaps below say what would help.",
+        "at_chance": "{rung}: {metric} = {mean} {ci} includes chance ({chance}: an option picked at "
+        "random; n={n}). The model does not know this, and no prompt will fix it.",
+        "at_majority": "{rung}: {metric} = {mean} {ci} is no better than always answering the commonest "
+        "label ({chance} of the items; n={n}). The model has not learned the labels.",
+        "remedy_larger_model": "Way out: a larger model (name it as a rung's `model`; `ladder models list` "
+        "shows the local packs). Cost: answer time and cost per question grow roughly with its parameter "
+        "count; {rung} now costs {cost} {currency} per 1,000 questions ({tokens} tokens per question).",
+        "remedy_knowledge_source": "Way out: a knowledge source for RAG (set `kb` to texts that cover the "
+        "subject). Cost: gathering those texts and indexing them once, then about {extra_tokens} more "
+        "prompt tokens per question.",
+        "remedy_knowledge_source_unknown": "Way out: a knowledge source for RAG (set `kb` to texts that "
+        "cover the subject). Cost: gathering those texts and indexing them once, then the retrieved "
+        "passages in every prompt.",
+        "remedy_better_kb": "Way out: a knowledge base that holds the facts: RAG ran and stayed at this "
+        "level, so the texts in `kb` do not cover what is asked. Cost: gathering and indexing those texts.",
+        "remedy_labelled_data": "Way out: labelled examples to fine-tune on (readiness asks for at least "
+        "{min_examples}, {min_per_label} per label). Cost: collecting and labelling them, and the training "
+        "time readiness estimates.",
+        "remedy_more_data": "Way out: far more training data. Cost: fine-tuning has to teach the facts "
+        "themselves, which takes examples covering what the questions ask (thousands, not the "
+        "{min_examples} readiness asks for: that many teach the format, not the subject), and training "
+        "time grows with every example.",
     },
     "zh": {
         "no_scores": "{metric}：没有任何题目能被评分",
@@ -79,6 +103,30 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "例如 {examples}。",
         "format_persists": "在 {rungs} 中格式错误持续存在：提示词无法修正这种行为。",
         "reasoning_lifts_short": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}），但不够：这是推理差距。",
+        "beats_no_baseline": "没有任何一级在 {metric} 上好于{baseline}（{chance}），所以谈不上哪一级最接近："
+        "下面的差距说明什么会有帮助。",
+        "at_chance": "{rung}：{metric} = {mean} {ci} 包含随机猜测的水平（{chance}：随机选一个选项；n={n}）。"
+        "模型不具备这方面的知识，任何提示词都无法弥补。",
+        "at_majority": "{rung}：{metric} = {mean} {ci} 不比总是回答最常见的标签更好"
+        "（占题目的 {chance}；n={n}）。"
+        "模型没有学会这些标签。",
+        "remedy_larger_model": "出路：更大的模型（在某一级的 `model` 中指定；"
+        "`ladder models list` 列出本地模型包）。"
+        "代价：每题的回答时间和成本大致随参数量增长；"
+        "{rung} 目前每千题成本 {cost} {currency}（每题 {tokens} 个词元）。",
+        "remedy_knowledge_source": "出路：为 RAG 提供知识来源（把 `kb` 设为涵盖该学科的文本）。"
+        "代价：收集这些文本并建立一次索引，"
+        "之后每题约多 {extra_tokens} 个提示词元。",
+        "remedy_knowledge_source_unknown": "出路：为 RAG 提供知识来源（把 `kb` 设为涵盖该学科的文本）。"
+        "代价：收集这些文本并建立一次索引，之后每个提示都带上检索到的段落。",
+        "remedy_better_kb": "出路：一个包含这些事实的知识库：RAG 已运行但仍停留在这一水平，"
+        "说明 `kb` 中的文本没有涵盖所问内容。"
+        "代价：收集并索引这些文本。",
+        "remedy_labelled_data": "出路：用带标签的示例做微调（就绪检查要求至少 {min_examples} 个，每个标签 "
+        "{min_per_label} 个）。代价：收集并标注这些示例，以及就绪检查估计的训练时间。",
+        "remedy_more_data": "出路：多得多的训练数据。代价：微调必须教会事实本身，需要覆盖所问内容的示例"
+        "（数以千计，而不是就绪检查要求的 {min_examples} 个：那么少只能教会格式，教不会学科），"
+        "训练时间随示例数增长。",
     },
 }
 
@@ -164,6 +212,19 @@ def say(reason: Reason, lang: str = "en") -> str:
     params = {k: fmt(v, k) for k, v in reason.params.items()}
     low, high = reason.params.get("low"), reason.params.get("high")
     params["ci"] = f"[{fmt(low)}, {fmt(high)}]"
+    if reason.code in ("at_chance", "at_majority", "beats_no_baseline"):
+        params["chance"] = f"{reason.params.get('chance', 0.0):.3f}"
+        baselines = {
+            "en": {"chance": "chance", "majority": "the majority label"},
+            "zh": {"chance": "随机猜测", "majority": "多数标签"},
+        }
+        params["baseline"] = baselines.get(lang, baselines["en"]).get(
+            str(reason.params.get("baseline")), "n/a"
+        )
+    if reason.code == "remedy_knowledge_source" and reason.params.get("extra_tokens") is None:
+        template = templates["remedy_knowledge_source_unknown"]
+    if reason.code == "remedy_knowledge_source" and reason.params.get("extra_tokens") is not None:
+        params["extra_tokens"] = f"{reason.params['extra_tokens']:.0f}"
     if reason.code == "off_format":
         shown = (" ".join(str(e).split())[:60] for e in reason.params.get("examples") or [])
         params["examples"] = "; ".join(f"“{e}”" for e in shown) or "-"  # one line, no escapes

@@ -126,7 +126,8 @@ def test_reasoning_gap_when_reflection_or_the_agent_lifts_but_not_enough() -> No
 
 
 def test_no_gap_is_claimed_without_evidence() -> None:
-    runs = {"prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(200, 20)}))}
+    # 0.5 on four labels: well above the majority label's 0.25, well below the target's 0.8.
+    runs = {"prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(200, 100)}))}
     assert gaps_of(runs, config_for()) == {}
 
 

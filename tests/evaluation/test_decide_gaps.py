@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from evaluation.decide.config import DecisionConfig
-from evaluation.decide.diagnose import diagnose
-from evaluation.decide.result import Gap, Reason
+from evaluation.decide.diagnose import diagnose, no_closest_at_chance
+from evaluation.decide.result import Decision, Gap, Reason
 from evaluation.decide.rules import all_pairs, choose
+from evaluation.decide.text import explain
 from evaluation.results import RunResult
 from tests.evaluation.test_decide_diagnose import config_for, hits, judged, synthetic_run
 
@@ -85,3 +86,65 @@ def test_the_closest_is_the_best_mean_not_the_first_target_alone() -> None:
     }
     reason = closest_reason(runs, config)
     assert reason.params["rung"] == "fewshot", "fewshot clears token_f1 on the mean; prompt clears nothing"
+
+
+def mcq_run(label: str, right: int, n: int = 60, options: int = 4) -> RunResult:
+    """A multiple-choice run: ``right`` of ``n`` items answered correctly, ``options`` choices each."""
+    run = synthetic_run(label, {"accuracy": hits(n, right)})
+    for record in run.records:
+        record.choices = [f"option {i}" for i in range(options)]
+    return run
+
+
+def exam(rights: dict[str, int], **kwargs: Any) -> dict[str, tuple[str, RunResult]]:
+    return {label: (label, mcq_run(label, right, **kwargs)) for label, right in rights.items()}
+
+
+def test_every_rung_at_chance_is_a_knowledge_gap_with_the_ways_out_and_their_cost() -> None:
+    config = config_for({"accuracy": ">= 0.6"})
+    runs = exam({"prompt": 14, "reflection": 11, "fewshot": 12})  # 0.233, 0.183, 0.200 on four options
+    (gap,) = gaps(runs, config)
+    assert gap.kind == "knowledge"
+    at_chance = [e for e in gap.evidence if e.code == "at_chance"]
+    assert [e.params["rung"] for e in at_chance] == ["prompt", "reflection", "fewshot"]
+    assert all(e.params["chance"] == 0.25 and e.params["low"] <= 0.25 for e in at_chance)
+    remedies = [e.code for e in gap.evidence if e.code.startswith("remedy_")]
+    assert remedies == ["remedy_larger_model", "remedy_knowledge_source", "remedy_more_data"]
+    more_data = next(e for e in gap.evidence if e.code == "remedy_more_data")
+    assert more_data.params["min_examples"] == config.finetune.min_examples
+    decision = Decision("d", "exam", "now", "not_met", None, gaps=[gap], rungs=[])
+    rungs, records = judged(runs, config)
+    _, _, decision.reasons = choose(rungs, all_pairs(rungs, records, config), config, records)
+    assert any(r.code == "closest" for r in decision.reasons)
+    decision.reasons = no_closest_at_chance(decision.reasons, decision.gaps)
+    assert not any(r.code.startswith("closest") for r in decision.reasons)
+    for lang in ("en", "zh"):
+        text = " ".join(explain(decision, lang))
+        assert "0.250" in text and "ladder models list" in text and "kb" in text
+    english = " ".join(explain(decision, "en"))
+    assert "does not know this" in english and "The closest" not in english
+
+
+def test_chance_is_per_item_from_the_number_of_options() -> None:
+    config = config_for({"accuracy": ">= 0.6"})
+    runs = exam({"prompt": 12}, options=2)  # 0.2 against chance 0.5 on two options: below chance
+    (gap,) = gaps(runs, config)
+    assert gap.evidence[0].params["chance"] == 0.5
+
+
+def test_a_rung_clearly_above_chance_is_no_knowledge_gap() -> None:
+    config = config_for({"accuracy": ">= 0.8"})
+    runs = exam({"prompt": 14, "fewshot": 33})  # fewshot 0.55, its CI well above 0.25
+    assert not [g for g in gaps(runs, config) if g.kind == "knowledge"]
+
+
+def test_labels_compare_with_the_majority_label() -> None:
+    config = config_for({"exact_match": ">= 0.8"})
+    at_majority = {"prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(60, 15)}))}
+    (gap,) = gaps(at_majority, config)
+    (evidence,) = [e for e in gap.evidence if e.code == "at_majority"]
+    assert evidence.params["chance"] == 0.25, "four labels in equal shares"
+    remedies = [e.code for e in gap.evidence if e.code.startswith("remedy_")]
+    assert remedies == ["remedy_labelled_data", "remedy_larger_model"], "no knowledge source for labels"
+    above = {"fewshot": ("fewshot", synthetic_run("fewshot", {"exact_match": hits(60, 41)}))}
+    assert not [g for g in gaps(above, config) if g.kind == "knowledge"]
