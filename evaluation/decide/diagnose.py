@@ -9,6 +9,14 @@ records' responses and traces) and, when it fires, adds a ``Gap`` with its evide
 - **knowledge**: RAG lifts the score significantly over the first rung and retrieval finds
   the reference passages (hit rate >= ``HIGH_HIT``), yet the target is missed; or retrieval
   rarely finds them (hit rate < ``LOW_HIT``): the facts are missing from the knowledge base.
+- **reading / retrieval** (per item, for a RAG rung whose items were scored for retrieval):
+  the 2x2 table retrieved yes/no x answered right/wrong (right: the item passes the first
+  answer target, e.g. token_f1 >= 0.5 for that one item). When most wrong answers had their
+  passage retrieved, the model fails to read it: a reading gap (a stronger model, or
+  fine-tuning on questions with retrieved passages: the ``finetune+rag`` rung). When most
+  had not, a retrieval gap (chunking, embedder, k, fusion; or the facts are not in the
+  knowledge base). This replaces the knowledge reading of "RAG lifts the score and retrieval
+  works" whenever the per-item table exists.
 - **behaviour / format**: answers outside the label set (a classification suite: at most
   ``MAX_LABELS`` distinct references), unparseable MCQ replies, or reflection's verifier
   still failing after its last round, at a rate >= ``FORMAT_RATE`` on every prompting rung.
@@ -27,7 +35,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from evaluation.decide.config import DecisionConfig
+from evaluation.decide.config import DecisionConfig, Target
 from evaluation.decide.result import EVALUATED, Gap, Paired, Reason, RungResult
 from evaluation.decide.rules import closest_rung, find
 from evaluation.metrics.lexical import normalize
@@ -94,10 +102,95 @@ def _lift(comparisons: Sequence[Paired], rung: RungResult, base: RungResult, met
     )
 
 
+EXAMPLES = 2  # item ids shown per cell of the RAG table
+
+
+def _answer_target(config: DecisionConfig, records: Sequence[ItemRecord]) -> tuple[str, Target | None] | None:
+    """The metric that says, per item, whether the answer was right: the first target that is
+    not a retrieval metric, else ``contains_answer`` (right when 1)."""
+    for target in config.targets:
+        if not _is_retrieval(target.metric):
+            return target.metric, target
+    if any("contains_answer" in r.scores for r in records):
+        return "contains_answer", None
+    return None
+
+
+def _is_retrieval(metric: str) -> bool:
+    return metric.startswith(("hit@", "mrr")) or metric == "hit_at_k"
+
+
+def rag_table(rung: RungResult, records: Sequence[ItemRecord], config: DecisionConfig) -> Reason | None:
+    """Retrieved yes/no x answered right/wrong, per item, with counts and a few item ids."""
+    hit = _retrieval_hit(rung)
+    answer = _answer_target(config, records)
+    if hit is None or answer is None:
+        return None
+    metric, target = answer
+    cells: dict[str, list[str]] = {
+        "retrieved_right": [],
+        "retrieved_wrong": [],
+        "missed_right": [],
+        "missed_wrong": [],
+    }
+    for record in records:
+        found, score = record.scores.get(hit[0]), record.scores.get(metric)
+        if found is None or found.value is None or score is None or score.value is None:
+            continue
+        right = target.holds(score.value) if target is not None else score.value >= 1.0
+        cell = ("retrieved_" if found.value >= 1.0 else "missed_") + ("right" if right else "wrong")
+        cells[cell].append(record.item_id)
+    if not any(cells.values()):
+        return None
+    params: dict[str, object] = {"rung": rung.label, "hit_metric": hit[0], "metric": metric}
+    params["right_if"] = f"{target.op or '>='} {target.value:g}" if target is not None else "= 1"
+    for cell, ids in cells.items():
+        params[cell] = len(ids)
+        params[f"{cell}_examples"] = ids[:EXAMPLES]
+    return Reason("rag_table", params)
+
+
+def rag_misses(
+    rungs: Sequence[RungResult], records: dict[str, list[ItemRecord]], config: DecisionConfig
+) -> list[Gap]:
+    """A reading or a retrieval gap for each RAG rung that falls short, from its per-item table."""
+    gaps = []
+    for rung in _rag_with_table(rungs, records):
+        table = rag_table(rung, records[rung.label], config)
+        if table is None:
+            continue
+        read, missed = int(table.params["retrieved_wrong"]), int(table.params["missed_wrong"])
+        wrong = read + missed
+        if wrong == 0:
+            continue
+        params = {"rung": rung.label, "wrong": wrong, "read": read, "missed": missed}
+        if read >= missed:
+            gaps.append(Gap("reading", [table, Reason("reading_gap", params)]))
+        else:
+            gaps.append(Gap("retrieval", [table, Reason("retrieval_gap", params)]))
+    return gaps
+
+
+def _rag_with_table(rungs: Sequence[RungResult], records: dict[str, list[ItemRecord]]) -> list[RungResult]:
+    """The RAG rungs that fall short and whose items were scored for retrieval one by one."""
+    out = []
+    for rung in rungs:
+        if rung.state != EVALUATED or rung.dev is None or rung.strategy != "rag" or rung.meets:
+            continue
+        hit = _retrieval_hit(rung)
+        if hit is not None and rung.label in records:
+            out.append(rung)
+    return out
+
+
 def knowledge(
-    rungs: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
+    rungs: Sequence[RungResult],
+    comparisons: Sequence[Paired],
+    config: DecisionConfig,
+    records: dict[str, list[ItemRecord]] | None = None,
 ) -> Gap | None:
     done = _evaluated(rungs)
+    tabled = {r.label for r in _rag_with_table(rungs, records or {})}
     rag = [r for r in done if r.strategy == "rag" and not r.meets]
     if not done or not rag:
         return None
@@ -112,7 +205,8 @@ def knowledge(
                     "kb_missing_facts", {"rung": rung.label, "metric": hit[0], "hit": hit[1], "low": LOW_HIT}
                 )
             )
-        elif lift is not None and (hit is None or hit[1] >= HIGH_HIT):
+        elif lift is not None and (hit is None or hit[1] >= HIGH_HIT) and rung.label not in tabled:
+            # Without a per-item table; with one, ``rag_misses`` says reading or retrieval.
             params = {
                 "rung": rung.label,
                 "base": base.label,
@@ -315,8 +409,9 @@ def diagnose(
     found = [
         chance,
         None if chance is not None else data_too_small(rungs, comparisons, config, records),
-        knowledge(rungs, comparisons, config),
+        knowledge(rungs, comparisons, config, records),
         behaviour(rungs, records),
         reasoning(rungs, comparisons, config),
     ]
+    found += rag_misses(rungs, records, config)
     return [gap for gap in found if gap is not None]

@@ -102,7 +102,7 @@ class Paired:
 
 @dataclass
 class Gap:
-    kind: str  # knowledge | behaviour | reasoning | data_too_small
+    kind: str  # knowledge | reading | retrieval | behaviour | reasoning | data_too_small
     evidence: list[Reason] = field(default_factory=list)
 
 

@@ -47,6 +47,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "format_persists": "Off-format answers persist across {rungs}: no prompt fixes the behaviour.",
         "reasoning_lifts_short": "{rung} lifts {metric} over {base} by {diff} ({p}), but not enough: a "
         "reasoning gap.",
+        "rag_table": "{rung}, item by item (right: {metric} {right_if}; retrieved: {hit_metric}): passage "
+        "retrieved and answer right {retrieved_right}; retrieved but wrong {retrieved_wrong} (e.g. "
+        "{retrieved_wrong_examples}); not retrieved and right {missed_right}; not retrieved and wrong "
+        "{missed_wrong} (e.g. {missed_wrong_examples}).",
+        "reading_gap": "{read} of {rung}'s {wrong} wrong answers had the passage in front of the model: it "
+        "fails to read it, a reading gap. What helps: a stronger model, or fine-tuning on questions with "
+        "their retrieved passages (the finetune+rag rung).",
+        "retrieval_gap": "{missed} of {rung}'s {wrong} wrong answers never got the passage: a retrieval gap. "
+        "What helps: chunking, the embedder, k, fusion (or the facts are not in the knowledge base).",
         "beats_no_baseline": "No rung does better than {baseline} on {metric} ({chance}), so none is "
         "close: the gaps below say what would help.",
         "at_chance": "{rung}: {metric} = {mean} {ci} includes chance ({chance}: an option picked at "
@@ -103,6 +112,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "例如 {examples}。",
         "format_persists": "在 {rungs} 中格式错误持续存在：提示词无法修正这种行为。",
         "reasoning_lifts_short": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}），但不够：这是推理差距。",
+        "rag_table": "{rung} 逐题统计（答对：{metric} {right_if}；检索到：{hit_metric}）：检索到且答对 "
+        "{retrieved_right}；检索到但答错 {retrieved_wrong}（例如 {retrieved_wrong_examples}）；"
+        "未检索到但答对 {missed_right}；未检索到且答错 {missed_wrong}（例如 {missed_wrong_examples}）。",
+        "reading_gap": "{rung} 的 {wrong} 个错误回答中有 {read} 个已检索到段落：模型没能读懂，这是阅读差距。"
+        "有帮助的做法：更强的模型，或用带检索段落的问题做微调（finetune+rag 一级）。",
+        "retrieval_gap": "{rung} 的 {wrong} 个错误回答中有 {missed} 个没有检索到段落：这是检索差距。"
+        "有帮助的做法：调整分块、嵌入模型、k、融合方式（或知识库中没有这些事实）。",
         "beats_no_baseline": "没有任何一级在 {metric} 上好于{baseline}（{chance}），所以谈不上哪一级最接近："
         "下面的差距说明什么会有帮助。",
         "at_chance": "{rung}：{metric} = {mean} {ci} 包含随机猜测的水平（{chance}：随机选一个选项；n={n}）。"
@@ -136,12 +152,16 @@ GAP_NAMES = {
         "behaviour": "Behaviour / format gap",
         "reasoning": "Reasoning gap",
         "data_too_small": "Data too small to decide",
+        "reading": "Reading gap",
+        "retrieval": "Retrieval gap",
     },
     "zh": {
         "knowledge": "知识差距",
         "behaviour": "行为 / 格式差距",
         "reasoning": "推理差距",
         "data_too_small": "数据太少，无法判断",
+        "reading": "阅读差距",
+        "retrieval": "检索差距",
     },
 }
 

@@ -148,3 +148,55 @@ def test_labels_compare_with_the_majority_label() -> None:
     assert remedies == ["remedy_labelled_data", "remedy_larger_model"], "no knowledge source for labels"
     above = {"fewshot": ("fewshot", synthetic_run("fewshot", {"exact_match": hits(60, 41)}))}
     assert not [g for g in gaps(above, config) if g.kind == "knowledge"]
+
+
+def rag_runs(retrieved: Sequence[bool], right: Sequence[bool]) -> dict[str, tuple[str, RunResult]]:
+    """prompt answers 4 of 40; rag's items scored item by item for retrieval and the answer."""
+    n = len(retrieved)
+    rag = synthetic_run(
+        "rag",
+        {
+            "token_f1": [0.9 if ok else 0.1 for ok in right],
+            "hit@4": [1.0 if found else 0.0 for found in retrieved],
+        },
+    )
+    prompt = synthetic_run("prompt", {"token_f1": [0.9 if i < 4 else 0.1 for i in range(n)]})
+    return {"prompt": ("prompt", prompt), "rag": ("rag", rag)}
+
+
+def cells(gap: Gap) -> dict[str, Any]:
+    table = next(e for e in gap.evidence if e.code == "rag_table")
+    return table.params
+
+
+def test_passages_retrieved_but_answers_wrong_is_a_reading_gap_not_a_knowledge_gap() -> None:
+    # 40 items: retrieval finds 32 passages; 14 right (12 of them retrieved); 20 wrong despite the passage.
+    retrieved = [True] * 32 + [False] * 8
+    right = [True] * 12 + [False] * 20 + [True] * 2 + [False] * 6
+    config = config_for({"token_f1": ">= 0.5"})
+    found = {g.kind: g for g in gaps(rag_runs(retrieved, right), config)}
+    assert "reading" in found and "retrieval" not in found
+    assert not any(e.code == "rag_lifts_short" for g in found.values() for e in g.evidence)
+    table = cells(found["reading"])
+    assert (table["retrieved_right"], table["retrieved_wrong"]) == (12, 20)
+    assert (table["missed_right"], table["missed_wrong"]) == (2, 6)
+    assert table["retrieved_wrong_examples"] == ["i12", "i13"] and table["right_if"] == ">= 0.5"
+    decision = Decision("d", "rc", "now", "not_met", None, gaps=[found["reading"]])
+    english = " ".join(explain(decision, "en"))
+    assert "reading gap" in english and "finetune+rag" in english and "i12, i13" in english
+    assert "阅读差距" in " ".join(explain(decision, "zh"))
+
+
+def test_passages_not_retrieved_is_a_retrieval_gap() -> None:
+    # retrieval finds 10 passages of 40 and those are answered; 26 wrong answers never saw theirs.
+    retrieved = [True] * 10 + [False] * 30
+    right = [True] * 8 + [False] * 2 + [True] * 4 + [False] * 26
+    config = config_for({"token_f1": ">= 0.5"})
+    found = {g.kind: g for g in gaps(rag_runs(retrieved, right), config)}
+    assert "retrieval" in found and "reading" not in found
+    table = cells(found["retrieval"])
+    assert (table["retrieved_wrong"], table["missed_wrong"]) == (2, 26)
+    verdict = next(e for e in found["retrieval"].evidence if e.code == "retrieval_gap")
+    assert (verdict.params["missed"], verdict.params["wrong"]) == (26, 28)
+    english = " ".join(explain(Decision("d", "rc", "now", "not_met", None, gaps=[found["retrieval"]]), "en"))
+    assert "retrieval gap" in english and "chunking" in english
