@@ -39,6 +39,10 @@ class Settings:
     # (log-probability per choice token) is scored again with a float32 copy of the model,
     # because bf16 rounding can flip a close call; 0 = never (benchmarks/scoring_dtype.py).
     score_recheck_margin: float = 0.25
+    # ``ladder eval``: after a batched run, this many of the suite's questions are answered again
+    # one at a time to measure the single-request latency (p50/p95) that one user waits; 0 = do
+    # not measure. Five keeps the demo fast; their p95 is the slowest of them (nearest rank).
+    latency_sample: int = 5
     context_overflow: str = "truncate"
     # openai_compat backend
     openai_base_url: str | None = None
@@ -103,6 +107,8 @@ class Settings:
             raise ConfigError(f"score_recheck_margin must be >= 0, got {self.score_recheck_margin}")
         if self.batch_size <= 0:
             raise ConfigError(f"batch_size must be > 0, got {self.batch_size}")
+        if self.latency_sample < 0:
+            raise ConfigError(f"latency_sample must be >= 0, got {self.latency_sample}")
         if self.max_concurrency <= 0:
             raise ConfigError(f"max_concurrency must be > 0, got {self.max_concurrency}")
         if self.max_retries < 0:

@@ -49,8 +49,12 @@ def summarize_strategy(
     thresholds: Mapping[str, float],
     model: str,
     prices: PriceTable,
+    latency: tuple[Sequence[float], str] | None = None,
 ) -> None:
-    """Fill ``result``'s metrics, breakdown and cost from its records."""
+    """Fill ``result``'s metrics, breakdown and cost from its records.
+
+    ``latency``: the single-request times the runner measured and how (``cost_summary``).
+    """
     for metric in metrics:
         result.metrics[metric.label] = metric_result(
             metric.label, records, metric.higher_is_better, thresholds.get(metric.label)
@@ -62,7 +66,10 @@ def summarize_strategy(
         for by in ("subject", "category"):
             groups = breakdown(values, [getattr(r, by) for r in records])
             result.breakdown[by] = {g: GroupResult(g, s.mean, s.n, s.n_na) for g, s in groups.items()}
-    result.cost = cost_summary(records, model, prices)
+    if latency is None:
+        result.cost = cost_summary(records, model, prices)
+    else:
+        result.cost = cost_summary(records, model, prices, latency[0], latency[1])
 
 
 def is_binary(values: Sequence[float | None]) -> bool:

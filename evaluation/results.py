@@ -97,18 +97,28 @@ class GroupResult:
 
 @dataclass
 class CostResult:
-    """Cost per question, from the records' usage and the price table."""
+    """Cost per question, from the records' usage and the price table.
+
+    Two times, never mixed: ``compute_s_mean`` is the machine time per question of the batched
+    run (each batch's wall time divided by the items it held), what the price is charged on;
+    ``latency_p50_s``/``latency_p95_s`` are the *single-request* latency, what one user waits
+    for one answer, measured on ``latency_n`` requests answered one at a time
+    (``latency_source`` says how). A batch's wall time is neither.
+    """
 
     questions: int
     prompt_tokens_mean: float
     completion_tokens_mean: float
     model_calls_mean: float
-    latency_p50_s: float | None
-    latency_p95_s: float | None
+    latency_p50_s: float | None  # single request, nearest rank over latency_n requests
+    latency_p95_s: float | None  # single request; with fewer than 20 requests, the slowest one
     cost_per_1k_questions: float | None  # in the price table's currency; None: no price known
     currency: str = "USD"
     price_source: str = ""  # which price-table entry, or why there is none
     cached_items: int = 0  # answered from the cache (latency is the original run's)
+    compute_s_mean: float | None = None  # per question, batched: batch wall time / batch size
+    latency_n: int = 0  # single requests the latency percentiles come from; 0: not measured
+    latency_source: str = ""  # how they were measured (LATENCY_SAMPLE, LATENCY_EVERY_ITEM, ...)
 
 
 @dataclass
@@ -161,6 +171,7 @@ class RunResult:
     error: str | None = None  # why a FAILED run stopped
     wall_s: float = 0.0
     model_calls: int = 0  # calls made in this run (0 when everything came from the cache)
+    latency_calls: int = 0  # further calls made only to measure single-request latency
 
     @property
     def passed(self) -> bool:

@@ -18,6 +18,16 @@ subject/category breakdowns, paired comparisons between strategies, cost.
   ``generate`` lets any strategy answer in free text and extracts the letter.
 - **Determinism.** Strategies decode greedily unless their config says otherwise; the
   bootstrap is seeded.
+- **Compute and latency.** Each item's ``compute_s`` is its batch's wall time divided by the
+  items the batch held (what the price is charged on). A batched backend reports the whole
+  batch's wall time as every answer's latency, which is no one's latency, so after a lane's
+  batched run the runner answers ``latency_sample`` of its items again one at a time and keeps
+  their wall times as the single-request latency (p50/p95; the decision's latency limit reads
+  the p95). They are cached under their own keys like any answer, so a re-run from the cache
+  makes no call and keeps the measured times; their calls are counted apart from the run's
+  (``latency_calls``). When each batch held one item, every item's wall time already is a
+  single request's, and a backend that answers and times every request on its own
+  (``batches_together = False``, the fake) reports it per answer: then no sample is taken.
 """
 
 from __future__ import annotations
@@ -32,7 +42,12 @@ from assistant.settings import Settings
 from evaluation.aggregate import compare, summarize_strategy, threshold_failures
 from evaluation.items import SuiteItem
 from evaluation.metrics.base import Metric
-from evaluation.metrics.cost import load_price_table
+from evaluation.metrics.cost import (
+    LATENCY_EVERY_ITEM,
+    LATENCY_PER_ANSWER,
+    LATENCY_SAMPLE,
+    load_price_table,
+)
 from evaluation.plan import (
     MODES,
     EvalPlan,
@@ -75,6 +90,7 @@ class Runner:
         self.backend = backend
         self.judge = judge
         self.model_calls = 0
+        self.latency_calls = 0  # calls made only to measure single-request latency
         self.chat_template = True
 
     # ---- running -----------------------------------------------------------------------------
@@ -131,8 +147,13 @@ class Runner:
         started = time.perf_counter()
         try:
             judge = self._judge(judge_ref) if judge_ref else None
+            latency: dict[str, tuple[list[float], str]] = {}
             for lane in lanes:
                 self._run_lane(run.run_id, lane, items, keys[lane.label], mode, metrics, judged, judge, plan)
+                pairs = list(zip(items, keys[lane.label], strict=True))
+                latency[lane.label] = self._single_request_latency(
+                    run.run_id, lane, pairs, mode, plan.use_cache
+                )
         except BaseException as exc:
             self.store.fail_run(run.run_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -141,7 +162,13 @@ class Runner:
         all_metrics = [*metrics, *(judged if judge_ref else [])]
         for lane, result in zip(lanes, run.strategies, strict=True):
             summarize_strategy(
-                result, run.records_for(lane.label), all_metrics, thresholds, lane.model_ref, prices
+                result,
+                run.records_for(lane.label),
+                all_metrics,
+                thresholds,
+                lane.model_ref,
+                prices,
+                latency[lane.label],
             )
         first = lanes[0].label
         for lane in lanes[1:]:
@@ -156,6 +183,7 @@ class Runner:
         run.failures = threshold_failures(run)
         run.wall_s = time.perf_counter() - started
         run.model_calls = self.model_calls
+        run.latency_calls = self.latency_calls
         self.store.finish_run(run)
         return run
 
@@ -189,7 +217,7 @@ class Runner:
             self.progress.advance(len(items) - len(todo))
         # Logprob scoring hands the backend several micro-batches at once, so prompts that share
         # a long prefix (an exam subject's k-shot exemplars) reuse its KV cache across them.
-        size = max(1, self.settings.batch_size) * (LOGPROB_CALL_BATCHES if mode == "logprob" else 1)
+        size = self._batch_items(mode)
         for start in range(0, len(todo), size):
             batch = todo[start : start + size]
             cached = self.store.cached_answers(k for _, _, k in batch) if plan.use_cache else {}
@@ -205,6 +233,47 @@ class Runner:
                 self.store.put_answers(fresh)
                 self.store.add_records(run_id, records, [seq for seq, _, _ in batch])
             self.progress.advance(len(batch))
+
+    def _batch_items(self, mode: str) -> int:
+        """How many items one batch holds (one call to the strategy or ``score_choices``)."""
+        return max(1, self.settings.batch_size) * (LOGPROB_CALL_BATCHES if mode == "logprob" else 1)
+
+    def _single_request_latency(
+        self, run_id: str, lane: Lane, pairs: Sequence[tuple[SuiteItem, str]], mode: str, use_cache: bool
+    ) -> tuple[list[float], str]:
+        """Wall times of single requests, and how they were measured.
+
+        A backend that answers and times each request on its own (``batches_together``
+        False, the fake): its per-answer latencies. Batches of one, all answered in this run:
+        every item's wall time. Otherwise (a cached answer may come from a batched run)
+        ``latency_sample`` items spread over the suite, answered again one at a time and cached
+        under their own keys; their calls are counted apart (``RunResult.latency_calls``).
+        """
+        records = [r for r in self.store.records(run_id) if r.strategy == lane.label]
+        if not getattr(lane.strategy.backend, "batches_together", True):
+            return [r.latency_s for r in records], LATENCY_PER_ANSWER
+        if self._batch_items(mode) == 1 and records and not any(r.cached for r in records):
+            return [r.compute_s for r in records], LATENCY_EVERY_ITEM
+        count = min(self.settings.latency_sample, len(pairs))
+        picked = sorted({i * len(pairs) // count for i in range(count)}) if count else []
+        times: list[float] = []
+        if picked:
+            self.progress.start(f"{lane.label}: single-request latency", total=len(picked))
+        for index in picked:
+            item, item_key = pairs[index]
+            key = stable_hash([item_key, "single request"])
+            entry = self.store.cached_answers([key]).get(key) if use_cache else None
+            if entry is None:
+                calls = self.model_calls
+                fresh = self._answer(lane, [(item, key)], mode)
+                self.latency_calls += self.model_calls - calls
+                self.model_calls = calls
+                with self.store.transaction():
+                    self.store.put_answers(fresh)
+                entry = fresh[key]
+            times.append(float(entry["compute_s"]))
+            self.progress.advance(1)
+        return times, LATENCY_SAMPLE
 
     def _answer(
         self, lane: Lane, todo: Sequence[tuple[SuiteItem, str]], mode: str

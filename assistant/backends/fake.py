@@ -50,6 +50,11 @@ def _echo(conversation: list[Message]) -> str:
 
 
 class FakeBackend:
+    # Each conversation is answered and timed on its own, one after another, so an answer's
+    # latency_s is a single request's; the evaluation runner then needs no unbatched sample to
+    # measure it (a batched local model reports the whole batch's wall time instead).
+    batches_together = False
+
     def __init__(
         self,
         replies: Sequence[Reply] = (),

@@ -1,10 +1,17 @@
-"""Cost per question: tokens, model calls, latency, and money from a price table.
+"""Cost per question: tokens, model calls, compute, latency, and money from a price table.
 
 Cost is not a per-item score but a summary of a strategy's records. Tokens and calls come
-from the backends' usage; ``compute_s`` is the wall time the runner measured for the batch
-an item was answered in, divided by the batch size, so a batched local model is charged
-for the machine time it really used (the per-answer ``latency_s`` of a batched backend is
-the whole batch's wall time, which is right for p50/p95 but would overcharge).
+from the backends' usage. Two times, kept apart:
+
+- **Compute per question (batched)**: ``compute_s`` is the wall time the runner measured for
+  the batch an item was answered in, divided by the items the batch held, so a batched local
+  model is charged for the machine time it really used. The price uses it.
+- **Single-request latency**: what one user waits for one answer. A batched backend reports
+  the whole batch's wall time as each answer's ``latency_s``, which is no one's latency, so
+  the runner measures it on requests answered one at a time (``latency_sample`` of the
+  suite's questions after the batched run, or every item when each batch held one) and
+  passes those times here. p50/p95 are nearest-rank: with fewer than 20 requests the p95 is
+  the slowest request measured, and the report says on how many it was measured.
 
 The price table is YAML (the ``price_table`` setting), first match wins::
 
@@ -109,17 +116,37 @@ def load_price_table(path: Path | str | None) -> PriceTable:
     return PriceTable(prices, str(data.get("currency", "USD")), str(path))
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default); ``None`` for no values."""
+# How the single-request latencies were measured (``CostResult.latency_source``).
+LATENCY_SAMPLE = "unbatched sample"  # a few items answered again one at a time after the run
+LATENCY_EVERY_ITEM = "every item, one at a time"  # each batch held one item: its wall time
+LATENCY_PER_ANSWER = "per answer"  # the records' own latency_s (callers that answered one by one)
+LATENCY_NOT_MEASURED = "not measured"
+
+
+def nearest_rank(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank percentile: the smallest value with at least ``q`` of them at or below.
+
+    For latencies: it is always a time some request took, and with few requests the p95 is
+    the slowest one (5 requests: the max) rather than an interpolation below it.
+    """
     if not values:
         return None
     ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def cost_summary(records: Sequence[ItemRecord], model: str, table: PriceTable) -> CostResult:
+def cost_summary(
+    records: Sequence[ItemRecord],
+    model: str,
+    table: PriceTable,
+    latencies: Sequence[float] | None = None,
+    latency_source: str = LATENCY_PER_ANSWER,
+) -> CostResult:
+    """Summarise ``records``' usage; ``latencies`` are single-request times measured apart.
+
+    Without ``latencies`` the records' own ``latency_s`` are taken as single requests, which
+    is right only when each was answered on its own (the runner always passes them).
+    """
     n = len(records)
     if n == 0:
         return CostResult(0, 0.0, 0.0, 0.0, None, None, None, table.currency, "no records")
@@ -127,7 +154,10 @@ def cost_summary(records: Sequence[ItemRecord], model: str, table: PriceTable) -
     completion = sum(r.completion_tokens for r in records) / n
     calls = sum(r.model_calls for r in records) / n
     compute = sum(r.compute_s for r in records) / n
-    latencies = [r.latency_s for r in records]
+    if latencies is None:
+        latencies = [r.latency_s for r in records]
+    elif not latencies:
+        latency_source = LATENCY_NOT_MEASURED
     price, source = table.lookup(model)
     per_1k = None if price is None else 1000 * price.per_question(prompt, completion, calls, compute)
     return CostResult(
@@ -135,10 +165,13 @@ def cost_summary(records: Sequence[ItemRecord], model: str, table: PriceTable) -
         prompt_tokens_mean=prompt,
         completion_tokens_mean=completion,
         model_calls_mean=calls,
-        latency_p50_s=percentile(latencies, 0.5),
-        latency_p95_s=percentile(latencies, 0.95),
+        latency_p50_s=nearest_rank(latencies, 0.5),
+        latency_p95_s=nearest_rank(latencies, 0.95),
         cost_per_1k_questions=per_1k,
         currency=table.currency,
         price_source=source,
         cached_items=sum(1 for r in records if r.cached),
+        compute_s_mean=compute,
+        latency_n=len(latencies),
+        latency_source=latency_source,
     )

@@ -9,7 +9,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from assistant.errors import ConfigError
-from evaluation.results import COMPLETE, FAILED, Comparison, ItemRecord, MetricResult, RunResult
+from evaluation.metrics.cost import LATENCY_EVERY_ITEM, LATENCY_NOT_MEASURED, LATENCY_SAMPLE
+from evaluation.results import (
+    COMPLETE,
+    FAILED,
+    Comparison,
+    CostResult,
+    ItemRecord,
+    MetricResult,
+    RunResult,
+)
 
 NO_JUDGE = "no judge (deterministic metrics only)"
 CONTEXT_CHARS = 300  # retrieved contexts are clipped to this in the drill-down
@@ -47,6 +56,43 @@ def seconds(value: float | None) -> str:
     minutes, secs = divmod(round(value), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+# ---- compute and latency -------------------------------------------------------------------
+COST_HEADER = ["compute / q (batched)", "single-request p50", "single-request p95"]
+COMPUTE_NOTE = (
+    "Compute per question (batched): each batch's wall time divided by the questions it held; "
+    "the price is charged on it. It is not what one user waits."
+)
+
+
+def latency_how(cost: CostResult) -> str:
+    """How the single-request latency was measured, in words (the reports' note per strategy)."""
+    n = cost.latency_n
+    if cost.latency_source == LATENCY_SAMPLE:
+        slowest = " (its p95 is the slowest of them)" if 0 < n < 20 else ""
+        return (
+            f"single-request latency measured on {n} request{'s' if n != 1 else ''} answered one at a "
+            f"time after the batched run{slowest}"
+        )
+    if cost.latency_source == LATENCY_EVERY_ITEM:
+        return f"single-request latency measured on all {n} items, each answered on its own (batches of one)"
+    if cost.latency_source == LATENCY_NOT_MEASURED or (n == 0 and cost.latency_source):
+        return "single-request latency not measured (latency_sample is 0)"
+    if not cost.latency_source:
+        return "latency from an older run: the backend's per-answer time, a batch's wall time when batched"
+    return (
+        f"single-request latency from the backend's per-answer time on {n} answers "
+        "(it answers and times each request on its own)"
+    )
+
+
+def latency_cells(cost: CostResult) -> list[str]:
+    """compute / q, single-request p50, single-request p95 (with the n it was measured on)."""
+    p95 = seconds(cost.latency_p95_s)
+    if cost.latency_n and not is_na(cost.latency_p95_s):
+        p95 += f" (n={cost.latency_n})"
+    return [seconds(cost.compute_s_mean), seconds(cost.latency_p50_s), p95]
 
 
 def money(value: float | None, currency: str) -> str:

@@ -178,8 +178,7 @@ def _cost(run: RunResult) -> str:
                 f"{cost.prompt_tokens_mean:,.1f}",
                 f"{cost.completion_tokens_mean:,.1f}",
                 f"{cost.model_calls_mean:.2f}",
-                c.seconds(cost.latency_p50_s),
-                c.seconds(cost.latency_p95_s),
+                *c.latency_cells(cost),
                 _e(c.money(cost.cost_per_1k_questions, cost.currency)),
                 _e(cost.price_source or "n/a"),
                 f"{cost.cached_items:,}",
@@ -188,9 +187,12 @@ def _cost(run: RunResult) -> str:
     if not rows:
         return ""
     header = ["strategy", "model", "questions", "prompt tok/q", "completion tok/q", "calls/q"]
-    header += ["latency p50", "latency p95", "cost / 1,000 q", "price source", "cached"]
-    table = _table(header, rows, numeric={2, 3, 4, 5, 6, 7, 8, 10})
-    return f"<section><h2>Cost</h2>{table}</section>\n"
+    header += [*c.COST_HEADER, "cost / 1,000 q", "price source", "cached"]
+    table = _table(header, rows, numeric={2, 3, 4, 5, 6, 7, 8, 9, 11})
+    notes = [_e(c.COMPUTE_NOTE)]
+    notes += [f"{_e(s.strategy)}: {_e(c.latency_how(s.cost))}" for s in run.strategies if s.cost]
+    items = "".join(f"<li>{n}</li>" for n in notes)
+    return f'<section><h2>Cost</h2>{table}<ul class="notes">{items}</ul></section>\n'
 
 
 def _comparisons(run: RunResult) -> str:
@@ -294,7 +296,7 @@ def _item(rank: int, item: c.WorstItem, metric: str | None) -> str:
     )
     rows.append(("Scores", scores or '<span class="na">none</span>'))
     usage = f"{r.prompt_tokens:,} prompt + {r.completion_tokens:,} completion tokens, {r.model_calls} call(s)"
-    usage += f", {c.seconds(r.latency_s)}"
+    usage += f", {c.seconds(r.compute_s)} compute (its batch's wall time / batch size)"
     rows.append(("Usage", _e(usage)))
     if r.source:
         rows.append(("Source", f"<code>{_e(r.source)}</code>"))

@@ -98,8 +98,7 @@ def _cost(run: RunResult) -> list[str]:
                 f"{cost.prompt_tokens_mean:,.1f}",
                 f"{cost.completion_tokens_mean:,.1f}",
                 f"{cost.model_calls_mean:.2f}",
-                c.seconds(cost.latency_p50_s),
-                c.seconds(cost.latency_p95_s),
+                *c.latency_cells(cost),
                 c.money(cost.cost_per_1k_questions, cost.currency),
                 _cell(cost.price_source or "n/a"),
                 f"{cost.cached_items:,}",
@@ -107,9 +106,11 @@ def _cost(run: RunResult) -> list[str]:
         )
     if not rows:
         return []
-    header = ["strategy", "model", "questions", "prompt tok/q", "completion tok/q", "calls/q", "latency p50"]
-    header += ["latency p95", "cost / 1,000 q", "price source", "cached"]
-    return ["", "## Cost", "", *_table(header, rows)]
+    header = ["strategy", "model", "questions", "prompt tok/q", "completion tok/q", "calls/q", *c.COST_HEADER]
+    header += ["cost / 1,000 q", "price source", "cached"]
+    notes = [f"- {_text(c.COMPUTE_NOTE)}"]
+    notes += [f"- {_cell(s.strategy)}: {_text(c.latency_how(s.cost))}" for s in run.strategies if s.cost]
+    return ["", "## Cost", "", *_table(header, rows), "", *notes]
 
 
 def _comparisons(run: RunResult) -> list[str]:

@@ -29,7 +29,7 @@ from ui.cli.common import (
 from ui.cli.suite import suite_file
 
 if TYPE_CHECKING:
-    from evaluation.results import Comparison, RunResult
+    from evaluation.results import Comparison, CostResult, RunResult
     from evaluation.store import RunStore
 
 runs_app = typer.Typer(help="Past evaluation runs: list, show, compare, delete.", no_args_is_help=True)
@@ -137,7 +137,17 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _speed_cells(cost: CostResult) -> list[str]:
+    """calls per question, compute per question (batched), single-request p95 (n)."""
+    p95 = _num(cost.latency_p95_s)
+    if cost.latency_n and cost.latency_p95_s is not None:
+        p95 += f" (n={cost.latency_n})"
+    return [f"{cost.model_calls_mean:.1f}", _num(cost.compute_s_mean), p95]
+
+
 def print_run(run: RunResult) -> None:
+    from evaluation.report.common import latency_how
+
     out = console()
     judge = run.judge or "none (deterministic metrics only)"
     out.print(
@@ -150,7 +160,9 @@ def print_run(run: RunResult) -> None:
     for label in labels:
         table.add_column(label)
     table.add_column("cost / 1k q")
-    table.add_column("calls/q · p50 s")
+    table.add_column("calls/q")
+    table.add_column("compute/q s (batched)")
+    table.add_column("1-request p95 s")
     for strategy in run.strategies:
         cells = []
         for label in labels:
@@ -172,9 +184,16 @@ def print_run(run: RunResult) -> None:
             if cost is None or cost.cost_per_1k_questions is None
             else (f"{cost.cost_per_1k_questions:.4f} {cost.currency}")
         )
-        speed = "-" if cost is None else f"{cost.model_calls_mean:.1f} · {_num(cost.latency_p50_s)}"
-        table.add_row(escape(strategy.strategy), *cells, money, speed)
+        speed = ["-", "-", "-"] if cost is None else _speed_cells(cost)
+        table.add_row(escape(strategy.strategy), *cells, money, *speed)
     out.print(table)
+    out.print(
+        "[dim]compute/q: each batch's wall time / the questions it held (what the price is charged "
+        "on); 1-request p95: what one user waits, measured on single requests[/dim]"
+    )
+    for strategy in run.strategies:
+        if strategy.cost is not None:
+            out.print(f"[dim]{escape(strategy.strategy)}: {escape(latency_how(strategy.cost))}[/dim]")
     for strategy in run.strategies:
         for label, metric in strategy.metrics.items():
             for reason, count in metric.na_reasons.items():
@@ -191,8 +210,9 @@ def print_run(run: RunResult) -> None:
     for comparison in run.comparisons:
         out.print(describe_comparison(comparison))
     cached = sum(1 for r in run.records if r.cached)
+    extra = f" (+{run.latency_calls} to measure single-request latency)" if run.latency_calls else ""
     out.print(
-        f"[dim]{len(run.records)} records · {run.model_calls} model calls · {cached} from cache · "
+        f"[dim]{len(run.records)} records · {run.model_calls} model calls{extra} · {cached} from cache · "
         f"{run.wall_s:.1f} s[/dim]"
     )
 
