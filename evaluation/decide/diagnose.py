@@ -5,7 +5,8 @@ records' responses and traces) and, when it fires, adds a ``Gap`` with its evide
 
 - **data too small to decide**: the closest rung's CI contains the threshold, so the data
   cannot say whether it meets. Ladder says so, with roughly how many items would separate
-  them (the CI half-width shrinks with the square root of n), instead of guessing.
+  them (``items_needed``: from the observed effect and spread, at 80% power; always more than
+  the items used), or, past 25x the items, that the difference is too small to matter.
 - **knowledge**: RAG lifts the score significantly over the first rung and retrieval finds
   the reference passages (hit rate >= ``HIGH_HIT``), yet the target is missed; or retrieval
   rarely finds them (hit rate < ``LOW_HIT``): the facts are missing from the knowledge base.
@@ -20,7 +21,9 @@ records' responses and traces) and, when it fires, adds a ``Gap`` with its evide
 - **behaviour / format**: answers outside the label set (a classification suite: at most
   ``MAX_LABELS`` distinct references), unparseable MCQ replies, or reflection's verifier
   still failing after its last round, at a rate >= ``FORMAT_RATE`` on every prompting rung.
-- **reasoning**: reflection or the agent lifts the score significantly, but not enough.
+- **reasoning**: reflection or the agent lifts the score significantly, but not enough; unless
+  most of the items it gained were off format in the first rung (a label or option letter the
+  answer missed): then the lift is a format fix, a **format** gap, not a reasoning one.
 - **the model does not know this** (a knowledge gap no prompt can fix): on a multiple-choice
   suite every rung's interval on the target (accuracy or exact match) reaches down to chance
   (1 / the number of options, averaged over the items), or on a label set to the majority
@@ -34,6 +37,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from statistics import NormalDist
 
 from evaluation.decide.config import DecisionConfig, Target
 from evaluation.decide.result import EVALUATED, Gap, Paired, Reason, RungResult
@@ -53,6 +57,27 @@ def _evaluated(rungs: Sequence[RungResult]) -> list[RungResult]:
     return [r for r in rungs if r.state == EVALUATED and r.dev is not None and r.strategy != "finetune"]
 
 
+POWER = 0.8  # the chance that about ``needed`` items separate the mean from the threshold
+TOO_CLOSE = 25  # needing more than 25x the items: the difference is too small to matter
+
+
+def items_needed(
+    mean: float, low: float, high: float, n: int, threshold: float, confidence: float
+) -> int | None:
+    """About how many items would put the threshold outside the CI, from the observed effect
+    (the mean's distance to the threshold) and spread (the CI's half on the threshold's side,
+    z * sd / sqrt(n)), with power ``POWER``: n * ((z_a + z_b) / z_a * half / margin)^2.
+    Always more than ``n`` (the CI contains the threshold at ``n``); ``None`` when the mean sits
+    on the threshold."""
+    margin = abs(mean - threshold)
+    if margin <= 1e-9 or n <= 0:
+        return None
+    half = (high - mean) if mean < threshold else (mean - low)
+    z_a = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    z_b = NormalDist().inv_cdf(POWER)
+    return max(n + 1, math.ceil(n * ((z_a + z_b) / z_a * half / margin) ** 2))
+
+
 def data_too_small(
     rungs: Sequence[RungResult],
     comparisons: Sequence[Paired],
@@ -68,18 +93,19 @@ def data_too_small(
         if est is None or est.mean is None or est.low is None or est.high is None:
             continue
         if est.low <= target.value <= est.high and est.bound_passes is False:
-            margin = abs(est.mean - target.value)
-            half = (est.high - est.low) / 2
-            needed = math.ceil(est.n * (half / margin) ** 2) if margin > 1e-9 else None
+            needed = items_needed(est.mean, est.low, est.high, est.n, target.value, config.confidence)
+            close = needed is None or needed > TOO_CLOSE * est.n
             evidence.append(
                 Reason(
-                    "ci_straddles",
+                    "ci_straddles_close" if close else "ci_straddles",
                     {
                         "rung": rung.label,
                         "metric": target.metric,
+                        "mean": est.mean,
                         "low": est.low,
                         "high": est.high,
                         "threshold": target.value,
+                        "margin": abs(est.mean - target.value),
                         "n": est.n,
                         "needed": needed,
                     },
@@ -183,6 +209,10 @@ def _rag_with_table(rungs: Sequence[RungResult], records: dict[str, list[ItemRec
     return out
 
 
+def _lift_params(rung: RungResult, base: RungResult, metric: str, lift: Paired) -> dict[str, object]:
+    return {"rung": rung.label, "base": base.label, "metric": metric, "diff": lift.diff, "p": lift.p_value}
+
+
 def knowledge(
     rungs: Sequence[RungResult],
     comparisons: Sequence[Paired],
@@ -207,13 +237,7 @@ def knowledge(
             )
         elif lift is not None and (hit is None or hit[1] >= HIGH_HIT) and rung.label not in tabled:
             # Without a per-item table; with one, ``rag_misses`` says reading or retrieval.
-            params = {
-                "rung": rung.label,
-                "base": base.label,
-                "metric": metric,
-                "diff": lift.diff,
-                "p": lift.p_value,
-            }
+            params = _lift_params(rung, base, metric, lift)
             if hit is not None:
                 params.update(hit_metric=hit[0], hit=hit[1])
             evidence.append(Reason("rag_lifts_short", params))
@@ -233,16 +257,18 @@ def label_set(records: Sequence[ItemRecord]) -> set[str] | None:
 
 def off_format_rate(records: Sequence[ItemRecord], labels: set[str] | None) -> tuple[float, list[str]]:
     """The share of answers that are off format, and a few of them."""
-    bad: list[str] = []
-    for record in records:
-        unparseable = record.scores.get("unparseable")
-        if unparseable is not None and unparseable.value == 1.0:
-            bad.append(record.response or "")
-        elif labels is not None and record.response is not None and normalize(record.response) not in labels:
-            bad.append(record.response)
-        elif any(step.get("kind") == "stop" and step.get("reason") == "max_rounds" for step in record.trace):
-            bad.append(record.response or "")
+    bad = [record.response or "" for record in records if off_format(record, labels)]
     return (len(bad) / len(records) if records else 0.0), bad[:3]
+
+
+def off_format(record: ItemRecord, labels: set[str] | None) -> bool:
+    """Unparseable, not one of the labels, or still failing reflection's verifier at its last round."""
+    unparseable = record.scores.get("unparseable")
+    if unparseable is not None and unparseable.value == 1.0:
+        return True
+    if labels is not None and record.response is not None and normalize(record.response) not in labels:
+        return True
+    return any(step.get("kind") == "stop" and step.get("reason") == "max_rounds" for step in record.trace)
 
 
 def behaviour(rungs: Sequence[RungResult], records: dict[str, list[ItemRecord]]) -> Gap | None:
@@ -268,29 +294,51 @@ def behaviour(rungs: Sequence[RungResult], records: dict[str, list[ItemRecord]])
 
 
 def reasoning(
-    rungs: Sequence[RungResult], comparisons: Sequence[Paired], config: DecisionConfig
-) -> Gap | None:
+    rungs: Sequence[RungResult],
+    comparisons: Sequence[Paired],
+    config: DecisionConfig,
+    records: dict[str, list[ItemRecord]] | None = None,
+) -> tuple[Gap | None, Gap | None]:
+    """``(reasoning gap, format gap)``: a significant lift from reflection or the agent that falls
+    short is a reasoning gap, unless most of the items it gained were off format before (the
+    label, the option letter): then it fixed the format, a format gap."""
     done = _evaluated(rungs)
     if not done:
-        return None
-    base, metric = done[0], config.targets[0].metric
-    evidence = []
+        return None, None
+    base, target = done[0], config.targets[0]
+    metric = target.metric
+    evidence, fixes = [], []
     for rung in done[1:]:
         lift = _lift(comparisons, rung, base, metric)
-        if rung.strategy in REASONING and not rung.meets and lift is not None:
-            evidence.append(
-                Reason(
-                    "reasoning_lifts_short",
-                    {
-                        "rung": rung.label,
-                        "base": base.label,
-                        "metric": metric,
-                        "diff": lift.diff,
-                        "p": lift.p_value,
-                    },
-                )
-            )
-    return Gap("reasoning", evidence) if evidence else None
+        if rung.strategy not in REASONING or rung.meets or lift is None:
+            continue
+        params = _lift_params(rung, base, metric, lift)
+        gained, fixed = _format_fixes(records or {}, base.label, rung.label, target)
+        if gained and fixed * 2 >= gained:
+            fixes.append(Reason("format_fix_lifts", {**params, "gained": gained, "fixed": fixed}))
+        else:
+            evidence.append(Reason("reasoning_lifts_short", params))
+    return (Gap("reasoning", evidence) if evidence else None), (Gap("behaviour", fixes) if fixes else None)
+
+
+def _format_fixes(
+    records: dict[str, list[ItemRecord]], base: str, rung: str, target: Target
+) -> tuple[int, int]:
+    """Items ``rung`` got right and ``base`` wrong, and how many of those ``base`` answered off format."""
+    if base not in records or rung not in records:
+        return 0, 0
+    labels = label_set(records[base])
+    before = {r.item_id: r for r in records[base]}
+    gained = fixed = 0
+    for record in records[rung]:
+        old = before.get(record.item_id)
+        now, then = record.scores.get(target.metric), old.scores.get(target.metric) if old else None
+        if old is None or now is None or then is None or now.value is None:
+            continue
+        if target.holds(now.value) and not target.holds(then.value):
+            gained += 1
+            fixed += off_format(old, labels)
+    return gained, fixed
 
 
 def baseline(records: Sequence[ItemRecord]) -> tuple[str, float] | None:
@@ -411,7 +459,7 @@ def diagnose(
         None if chance is not None else data_too_small(rungs, comparisons, config, records),
         knowledge(rungs, comparisons, config, records),
         behaviour(rungs, records),
-        reasoning(rungs, comparisons, config),
+        *reasoning(rungs, comparisons, config, records),
     ]
     found += rag_misses(rungs, records, config)
     return [gap for gap in found if gap is not None]

@@ -38,6 +38,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "test_confirms": "The held-out test split confirms {rung}.",
         "ci_straddles": "{rung}: the {metric} CI {ci} contains the threshold {threshold} with n={n}: "
         "the data is too small to decide (about {needed} items would separate them).",
+        "ci_straddles_close": "{rung}: {metric} = {mean} is only {margin} from the threshold {threshold} "
+        "(CI {ci}, n={n}): a difference too small to matter; settling it would take about {needed} items.",
+        "ci_straddles_close_on": "{rung}: {metric} = {mean} sits on the threshold {threshold} (CI {ci}, "
+        "n={n}): whether it meets is a difference too small to matter.",
         "kb_missing_facts": "{rung}: retrieval finds the reference passage for only {hit} of questions "
         "({metric} < {low}): the facts are missing from the knowledge base, or cannot be found.",
         "rag_lifts_short": "{rung} lifts {metric} over {base} by {diff} ({p}) and retrieval works, yet the "
@@ -56,6 +60,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "their retrieved passages (the finetune+rag rung).",
         "retrieval_gap": "{missed} of {rung}'s {wrong} wrong answers never got the passage: a retrieval gap. "
         "What helps: chunking, the embedder, k, fusion (or the facts are not in the knowledge base).",
+        "format_fix_lifts": "{rung} lifts {metric} over {base} by {diff} ({p}), but {fixed} of the {gained} "
+        "items it gained were off format in {base}: it fixed the format (the label, the option), not the "
+        "reasoning. A format gap: state the output format, constrain it, or fine-tune on the format.",
         "beats_no_baseline": "No rung does better than {baseline} on {metric} ({chance}), so none is "
         "close: the gaps below say what would help.",
         "at_chance": "{rung}: {metric} = {mean} {ci} includes chance ({chance}: an option picked at "
@@ -104,6 +111,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "test_confirms": "留出的测试集确认了 {rung}。",
         "ci_straddles": "{rung}：{metric} 的置信区间 {ci} 包含阈值 {threshold}（n={n}）：数据太少，无法判断"
         "（约需 {needed} 道题才能区分）。",
+        "ci_straddles_close": "{rung}：{metric} = {mean}，与阈值 {threshold} 只差 {margin}"
+        "（置信区间 {ci}，n={n}）："
+        "差别小到无关紧要；要定论约需 {needed} 道题。",
+        "ci_straddles_close_on": "{rung}：{metric} = {mean} 正好落在阈值 {threshold} 上"
+        "（置信区间 {ci}，n={n}）："
+        "是否达标只是无关紧要的差别。",
         "kb_missing_facts": "{rung}：检索只为 {hit} 的问题找到了参考段落（{metric} < {low}）："
         "知识库缺少这些事实，或无法检索到。",
         "rag_lifts_short": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}），检索也有效，但仍未达标："
@@ -119,6 +132,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "有帮助的做法：更强的模型，或用带检索段落的问题做微调（finetune+rag 一级）。",
         "retrieval_gap": "{rung} 的 {wrong} 个错误回答中有 {missed} 个没有检索到段落：这是检索差距。"
         "有帮助的做法：调整分块、嵌入模型、k、融合方式（或知识库中没有这些事实）。",
+        "format_fix_lifts": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}），但它多答对的 {gained} 道题中有 "
+        "{fixed} 道在 {base} 中格式不对：它修正的是格式（标签、选项），不是推理。这是格式差距："
+        "写明输出格式、加以约束，或针对格式做微调。",
         "beats_no_baseline": "没有任何一级在 {metric} 上好于{baseline}（{chance}），所以谈不上哪一级最接近："
         "下面的差距说明什么会有帮助。",
         "at_chance": "{rung}：{metric} = {mean} {ci} 包含随机猜测的水平（{chance}：随机选一个选项；n={n}）。"
@@ -191,10 +207,16 @@ NOTES_ZH = {
 
 FINETUNE_ADVICE = {
     "en": {
+        "ran": "Fine-tuning already ran ({rung}: {metric} = {mean} {ci} on dev, {test} on test) and misses "
+        "the target {op} {threshold}, so it is not the next step. What would help: more training data like "
+        "it, or a larger base model.",
         "ready": "Fine-tuning is the next rung and the data is ready: {command}",
         "not_ready": "Fine-tuning is the next rung, but the data is not ready: {failed}.",
     },
     "zh": {
+        "ran": "微调已经运行过（{rung}：开发集 {metric} = {mean} {ci}，测试集 {test}），"
+        "未达到目标 {op} {threshold}，"
+        "所以它不是下一步。有帮助的做法：更多同类训练数据，或更大的基础模型。",
         "ready": "下一级是微调，数据已就绪：{command}",
         "not_ready": "下一级是微调，但数据尚未就绪：{failed}。",
     },
@@ -241,6 +263,8 @@ def say(reason: Reason, lang: str = "en") -> str:
         params["baseline"] = baselines.get(lang, baselines["en"]).get(
             str(reason.params.get("baseline")), "n/a"
         )
+    if reason.code == "ci_straddles_close" and reason.params.get("needed") is None:
+        template = templates["ci_straddles_close_on"]
     if reason.code == "remedy_knowledge_source" and reason.params.get("extra_tokens") is None:
         template = templates["remedy_knowledge_source_unknown"]
     if reason.code == "remedy_knowledge_source" and reason.params.get("extra_tokens") is not None:
@@ -284,7 +308,10 @@ def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> l
     if gaps:
         lines += gap_lines(decision, lang)
     ready = decision.readiness
-    if ready is not None and decision.status == NOT_MET:
+    ran = _finetune_ran(decision, lang)
+    if ran is not None and decision.status == NOT_MET:
+        lines.append(ran)
+    elif ready is not None and decision.status == NOT_MET:
         advice = FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])
         failed = ", ".join(f"{c.name} = {c.value} ({c.rule})" for c in ready.checks if not c.ok)
         lines.append(
@@ -293,3 +320,25 @@ def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> l
             else advice["not_ready"].format(failed=failed)
         )
     return lines
+
+
+def _finetune_ran(decision: Decision, lang: str) -> str | None:
+    """What the fine-tuned rung scored, when it was evaluated: it is no longer "the next rung"."""
+    rung = next((r for r in decision.rungs if r.strategy == "finetune" and r.state == "evaluated"), None)
+    if rung is None or rung.dev is None or not decision.targets:
+        return None
+    metric = decision.targets[0].split()[0]
+    est = rung.dev.metrics.get(metric)
+    if est is None:
+        return None
+    test = rung.test.metrics.get(metric) if rung.test is not None else None
+    params = {
+        "rung": rung.label,
+        "metric": metric,
+        "mean": fmt(est.mean),
+        "ci": f"[{fmt(est.low)}, {fmt(est.high)}]",
+        "test": fmt(test.mean if test is not None else None),
+        "op": est.op,
+        "threshold": fmt(est.threshold, "threshold"),
+    }
+    return FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])["ran"].format(**params)

@@ -7,10 +7,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from evaluation.decide.config import DecisionConfig
-from evaluation.decide.diagnose import diagnose, no_closest_at_chance
-from evaluation.decide.result import Decision, Gap, Reason
+from evaluation.decide.diagnose import diagnose, items_needed, no_closest_at_chance
+from evaluation.decide.result import (
+    EVALUATED,
+    Decision,
+    Estimate,
+    Gap,
+    Readiness,
+    Reason,
+    RungResult,
+    SuiteScores,
+)
 from evaluation.decide.rules import all_pairs, choose
-from evaluation.decide.text import explain
+from evaluation.decide.text import explain, say
 from evaluation.results import RunResult
 from tests.evaluation.test_decide_diagnose import config_for, hits, judged, synthetic_run
 
@@ -200,3 +209,72 @@ def test_passages_not_retrieved_is_a_retrieval_gap() -> None:
     assert (verdict.params["missed"], verdict.params["wrong"]) == (26, 28)
     english = " ".join(explain(Decision("d", "rc", "now", "not_met", None, gaps=[found["retrieval"]]), "en"))
     assert "retrieval gap" in english and "chunking" in english
+
+
+def finetuned_decision(state: str) -> Decision:
+    dev = SuiteScores("dev", None, items=60)
+    dev.metrics["exact_match"] = Estimate(
+        "exact_match", 0.7, 0.583, 0.817, 60, target="exact_match >= 0.8", threshold=0.8
+    )
+    test = SuiteScores("test", None, items=60)
+    test.metrics["exact_match"] = Estimate("exact_match", 0.767, 0.65, 0.867, 60)
+    finetune = RungResult("finetune", "finetune", state=state)
+    if state == EVALUATED:
+        finetune.dev, finetune.test = dev, test
+    ready = Readiness(True, examples=540, command="ladder finetune train --name rules-ft")
+    return Decision(
+        "d",
+        "rules",
+        "now",
+        "not_met",
+        None,
+        targets=["exact_match >= 0.8"],
+        rungs=[finetune],
+        readiness=ready,
+    )
+
+
+def test_a_finetune_that_ran_is_never_called_the_next_rung() -> None:
+    for lang in ("en", "zh"):
+        text = " ".join(explain(finetuned_decision(EVALUATED), lang))
+        assert "ladder finetune train" not in text and "0.700 [0.583, 0.817]" in text and "0.767" in text
+    english = " ".join(explain(finetuned_decision(EVALUATED), "en"))
+    assert "next rung" not in english and "already ran" in english
+    not_run = " ".join(explain(finetuned_decision("recommended_only"), "en"))
+    assert "Fine-tuning is the next rung and the data is ready: ladder finetune train" in not_run
+
+
+def test_a_reflection_lift_that_fixes_the_label_format_is_a_format_gap_not_reasoning() -> None:
+    config = config_for()
+    prompt = synthetic_run("prompt", {"exact_match": hits(60, 12)})
+    for record in prompt.records[12:30]:
+        record.response = f"The category is probably {record.reference}."  # the label, off format
+    runs = {
+        "prompt": ("prompt", prompt),
+        "reflection": ("reflection", synthetic_run("reflection", {"exact_match": hits(60, 30)})),
+    }
+    found = {g.kind: g for g in gaps(runs, config)}
+    assert "reasoning" not in found
+    (fix,) = [e for e in found["behaviour"].evidence if e.code == "format_fix_lifts"]
+    assert (fix.params["gained"], fix.params["fixed"]) == (18, 18)
+    text = " ".join(explain(Decision("d", "r", "now", "not_met", None, gaps=[found["behaviour"]]), "en"))
+    assert "format gap" in text and "reasoning gap" not in text
+
+
+def test_items_needed_is_always_more_than_the_items_used() -> None:
+    # The few-shot rung: 0.683 [0.567, 0.800] on 60 items against >= 0.8 was told "about 60".
+    assert items_needed(0.683, 0.567, 0.8, 60, 0.8, 0.95) > 60
+    for mean, low, high, threshold in [(0.5, 0.3, 0.7, 0.6), (0.75, 0.6, 0.82, 0.8), (0.62, 0.5, 0.74, 0.6)]:
+        for n in (10, 40, 200):
+            assert items_needed(mean, low, high, n, threshold, 0.95) > n  # type: ignore[operator]
+    assert items_needed(0.8, 0.7, 0.9, 60, 0.8, 0.95) is None
+
+
+def test_a_difference_too_small_to_matter_is_said_so() -> None:
+    needed = items_needed(0.795, 0.68, 0.9, 60, 0.8, 0.95)
+    params = {"rung": "fewshot", "metric": "exact_match", "mean": 0.795, "low": 0.68, "high": 0.9}
+    close = Reason(
+        "ci_straddles_close", {**params, "threshold": 0.8, "margin": 0.005, "n": 60, "needed": needed}
+    )
+    assert close.params["needed"] > 25 * 60
+    assert "too small to matter" in say(close, "en") and "无关紧要" in say(close, "zh")
