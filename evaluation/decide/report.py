@@ -29,6 +29,7 @@ TITLES = {
         "forget": "Forgetting check",
         "why": "Why",
         "estimates": "Training time and cost (estimates)",
+        "rag": "RAG misses by cause (item by item)",
     },
     "zh": {
         "rungs": "各级结果（开发集）",
@@ -39,6 +40,7 @@ TITLES = {
         "forget": "遗忘检查",
         "why": "理由",
         "estimates": "训练时间与成本（估算）",
+        "rag": "RAG 错误按原因分类（逐题）",
     },
 }
 
@@ -146,6 +148,29 @@ def estimates_table(decision: Decision) -> Table:
     return ["where", "tokens/s", "time", "cost", "basis"], rows
 
 
+RAG_HEADERS = {
+    "en": (["rung", "passage", "answer right", "answer wrong"], "retrieved", "not retrieved", "e.g."),
+    "zh": (["级", "段落", "答对", "答错"], "检索到", "未检索到", "例如"),
+}
+
+
+def rag_tables(decision: Decision, lang: str) -> Table:
+    """The 2x2 table retrieved yes/no x answered right/wrong of each RAG rung the diagnosis read."""
+    header, yes, no, eg = RAG_HEADERS.get(lang, RAG_HEADERS["en"])
+    rows = []
+    for table in (e for gap in decision.gaps for e in gap.evidence if e.code == "rag_table"):
+        p = table.params
+
+        def cell(key: str, p: dict[str, object] = p) -> str:
+            ids = p.get(f"{key}_examples") or []
+            shown = ", ".join(str(i) for i in ids) if isinstance(ids, list) else ""
+            return f"{p.get(key)}" + (f" ({eg} {shown})" if shown else "")
+
+        rows.append([str(p["rung"]), yes, cell("retrieved_right"), cell("retrieved_wrong")])
+        rows.append([str(p["rung"]), no, cell("missed_right"), cell("missed_wrong")])
+    return header, rows
+
+
 def forgetting_rows(decision: Decision) -> list[str]:
     f = decision.forgetting
     if f is None:
@@ -170,6 +195,9 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
         out.append((t["pairs"], pairs_table(decision)))
     if decision.gaps:
         out.append((t["gaps"], gap_lines(decision, lang)))
+        tables = rag_tables(decision, lang)
+        if tables[1]:
+            out.append((t["rag"], tables))
     if decision.readiness is not None:
         out.append((t["ready"], readiness_table(decision)))
         out.append((t["estimates"], estimates_table(decision)))

@@ -3,11 +3,13 @@ explanation says, from synthetic runs (scripted per item) judged by the real rul
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from evaluation.decide.config import DecisionConfig
 from evaluation.decide.diagnose import diagnose, items_needed, no_closest_at_chance
+from evaluation.decide.report import render_html, render_markdown
 from evaluation.decide.result import (
     EVALUATED,
     Decision,
@@ -194,6 +196,10 @@ def test_passages_retrieved_but_answers_wrong_is_a_reading_gap_not_a_knowledge_g
     english = " ".join(explain(decision, "en"))
     assert "reading gap" in english and "finetune+rag" in english and "i12, i13" in english
     assert "阅读差距" in " ".join(explain(decision, "zh"))
+    section = render_markdown(decision).split("## RAG misses by cause")[1]
+    assert "| rag | retrieved | 12 (e.g. i0, i1) | 20 (e.g. i12, i13) |" in section
+    assert "| rag | not retrieved | 2 (e.g. i32, i33) | 6 (e.g. i34, i35) |" in section
+    assert "RAG 错误按原因分类" in render_html(dataclasses.replace(decision, language="zh"))
 
 
 def test_passages_not_retrieved_is_a_retrieval_gap() -> None:
