@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from assistant.settings import Settings, load_settings
 from evaluation.decide.config import DecisionConfig
 from evaluation.decide.diagnose import diagnose, items_needed, no_closest_at_chance
+from evaluation.decide.engine import load_decision_config, run_decision
 from evaluation.decide.report import render_html, render_markdown
 from evaluation.decide.result import (
     EVALUATED,
@@ -24,6 +29,7 @@ from evaluation.decide.rules import all_pairs, choose
 from evaluation.decide.text import explain, say
 from evaluation.results import RunResult
 from tests.evaluation.test_decide_diagnose import config_for, hits, judged, synthetic_run
+from tests.helpers.decide import CaseFake, rung, write_config
 
 
 def closest_reason(runs: dict[str, tuple[str, RunResult]], config: DecisionConfig) -> Reason:
@@ -284,3 +290,28 @@ def test_a_difference_too_small_to_matter_is_said_so() -> None:
     )
     assert close.params["needed"] > 25 * 60
     assert "too small to matter" in say(close, "en") and "无关紧要" in say(close, "zh")
+
+
+@pytest.fixture
+def settings(isolated_home: Path) -> Settings:
+    return load_settings({"batch_size": 8, "threads": 1})
+
+
+@pytest.mark.parametrize(("right", "at_majority"), [(10, True), (28, False)])
+def test_a_decision_whose_rungs_are_no_better_than_the_majority_label_says_so(
+    right: int, at_majority: bool, settings: Settings, tmp_path: Path
+) -> None:
+    # 40 dev cases over four labels in equal shares: always answering one label scores 0.25.
+    path = write_config(tmp_path, rungs=[rung("prompt"), rung("reflection")])
+    fake = CaseFake({"prompt": right, "reflection": right})
+    decision = run_decision(load_decision_config(path), settings, backend=fake, store=False)
+    assert decision.status == "not_met"
+    codes = {r.code for r in decision.reasons}
+    evidence = {e.code for g in decision.gaps for e in g.evidence}
+    if at_majority:
+        assert "beats_no_baseline" in codes and not any(c.startswith("closest") for c in codes)
+        assert {"at_majority", "remedy_labelled_data"} <= evidence
+        assert "no better than always answering the commonest label" in " ".join(explain(decision, "en"))
+    else:
+        assert "closest" in codes and "beats_no_baseline" not in codes
+        assert "at_majority" not in evidence
