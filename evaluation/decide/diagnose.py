@@ -29,7 +29,8 @@ records' responses and traces) and, when it fires, adds a ``Gap`` with its evide
   (1 / the number of options, averaged over the items), or on a label set to the majority
   label's share of the dev items. The evidence names each rung against that baseline and the
   ways out with what each would cost (a larger model, a knowledge source for RAG, far more
-  data). One rung clearly above the baseline means the model knows something: no such gap.
+  data). One rung clearly above the baseline means the model knows something: no such gap;
+  a rung answering off format (``FORMAT_RATE``) is no evidence either way.
 """
 
 from __future__ import annotations
@@ -403,6 +404,7 @@ def at_chance(
     if found is None:
         return None
     kind, level = found
+    labels = label_set(records[done[0].label])
     evidence = []
     for rung in done:
         assert rung.dev is not None
@@ -411,6 +413,8 @@ def at_chance(
             continue
         if est.low > level:
             return None  # clearly above the baseline: the model knows something
+        if off_format_rate(records[rung.label], labels)[0] >= FORMAT_RATE:
+            continue  # answers off format say nothing of what the model knows (a behaviour gap)
         evidence.append(
             Reason(
                 "at_chance" if kind == "chance" else "at_majority",

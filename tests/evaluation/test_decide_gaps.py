@@ -315,3 +315,13 @@ def test_a_decision_whose_rungs_are_no_better_than_the_majority_label_says_so(
     else:
         assert "closest" in codes and "beats_no_baseline" not in codes
         assert "at_majority" not in evidence
+
+
+def test_rungs_answering_off_format_are_no_evidence_that_the_model_does_not_know(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = write_config(tmp_path, rungs=[rung("prompt"), rung("reflection")])
+    fake = CaseFake({"prompt": 40, "reflection": 40}, off_format={"prompt", "reflection"})
+    decision = run_decision(load_decision_config(path), settings, backend=fake, store=False)
+    kinds = {g.kind for g in decision.gaps}
+    assert "behaviour" in kinds and "knowledge" not in kinds
