@@ -207,16 +207,19 @@ NOTES_ZH = {
 
 FINETUNE_ADVICE = {
     "en": {
-        "ran": "Fine-tuning already ran ({rung}: {metric} = {mean} {ci} on dev, {test} on test) and misses "
-        "the target {op} {threshold}, so it is not the next step. What would help: more training data like "
-        "it, or a larger base model.",
+        "ran": "Fine-tuning already ran ({rung}: {metric} = {mean} {ci} on dev, {test} on test) and does not "
+        "meet ({why}), so it is not the next step. What would help: {help}.",
+        "help_data": "more training data like it, or a larger base model",
+        "help_forgetting": "more general data in the training mix, or fewer epochs or a lower learning rate, "
+        "so it keeps its general ability",
         "ready": "Fine-tuning is the next rung and the data is ready: {command}",
         "not_ready": "Fine-tuning is the next rung, but the data is not ready: {failed}.",
     },
     "zh": {
-        "ran": "微调已经运行过（{rung}：开发集 {metric} = {mean} {ci}，测试集 {test}），"
-        "未达到目标 {op} {threshold}，"
-        "所以它不是下一步。有帮助的做法：更多同类训练数据，或更大的基础模型。",
+        "ran": "微调已经运行过（{rung}：开发集 {metric} = {mean} {ci}，测试集 {test}），未达标（{why}），"
+        "所以它不是下一步。有帮助的做法：{help}。",
+        "help_data": "更多同类训练数据，或更大的基础模型",
+        "help_forgetting": "在训练数据中混入更多通用数据，或减少轮数、降低学习率，以保住通用能力",
         "ready": "下一级是微调，数据已就绪：{command}",
         "not_ready": "下一级是微调，但数据尚未就绪：{failed}。",
     },
@@ -338,7 +341,9 @@ def _finetune_ran(decision: Decision, lang: str) -> str | None:
         "mean": fmt(est.mean),
         "ci": f"[{fmt(est.low)}, {fmt(est.high)}]",
         "test": fmt(test.mean if test is not None else None),
-        "op": est.op,
-        "threshold": fmt(est.threshold, "threshold"),
     }
-    return FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])["ran"].format(**params)
+    advice = FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])
+    forgot = any(m.code == "forgetting" for m in rung.misses)
+    params["why"] = "; ".join(say(m, lang) for m in rung.misses) or "n/a"
+    params["help"] = advice["help_forgetting" if forgot else "help_data"]
+    return advice["ran"].format(**params)

@@ -223,14 +223,14 @@ def test_passages_not_retrieved_is_a_retrieval_gap() -> None:
     assert "retrieval gap" in english and "chunking" in english
 
 
-def finetuned_decision(state: str) -> Decision:
+def finetuned_decision(state: str, misses: list[Reason] | None = None) -> Decision:
     dev = SuiteScores("dev", None, items=60)
     dev.metrics["exact_match"] = Estimate(
         "exact_match", 0.7, 0.583, 0.817, 60, target="exact_match >= 0.8", threshold=0.8
     )
     test = SuiteScores("test", None, items=60)
     test.metrics["exact_match"] = Estimate("exact_match", 0.767, 0.65, 0.867, 60)
-    finetune = RungResult("finetune", "finetune", state=state)
+    finetune = RungResult("finetune", "finetune", state=state, misses=misses or [])
     if state == EVALUATED:
         finetune.dev, finetune.test = dev, test
     ready = Readiness(True, examples=540, command="ladder finetune train --name rules-ft")
@@ -252,6 +252,14 @@ def test_a_finetune_that_ran_is_never_called_the_next_rung() -> None:
         assert "ladder finetune train" not in text and "0.700 [0.583, 0.817]" in text and "0.767" in text
     english = " ".join(explain(finetuned_decision(EVALUATED), "en"))
     assert "next rung" not in english and "already ran" in english
+    missed = Reason("mean_misses", {"metric": "exact_match", "op": ">=", "threshold": 0.8, "mean": 0.7})
+    assert "exact_match = 0.700 misses the target >= 0.8" in " ".join(
+        explain(finetuned_decision(EVALUATED, [missed]), "en")
+    )
+    forgot = Reason("forgetting", {"metric": "exact_match", "drop": 0.09, "max_drop": 0.05})
+    assert "general data in the training mix" in " ".join(
+        explain(finetuned_decision(EVALUATED, [forgot]), "en")
+    )
     not_run = " ".join(explain(finetuned_decision("recommended_only"), "en"))
     assert "Fine-tuning is the next rung and the data is ready: ladder finetune train" in not_run
 
