@@ -44,8 +44,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "n={n}): whether it meets is a difference too small to matter.",
         "kb_missing_facts": "{rung}: retrieval finds the reference passage for only {hit} of questions "
         "({metric} < {low}): the facts are missing from the knowledge base, or cannot be found.",
-        "rag_lifts_short": "{rung} lifts {metric} over {base} by {diff} ({p}) and retrieval works, yet the "
-        "target is missed: a knowledge gap the model cannot close from context alone.",
+        "rag_lifts_short": "{rung} lifts {metric} over {base} by {diff} ({p}): the model lacks facts the "
+        "knowledge base gives, yet the target is missed. Without retrieval scores per item (reference "
+        "passages in the suite) Ladder cannot tell whether retrieval or reading falls short.",
         "off_format": "{rung}: {rate} of answers are off format (not one of the labels, unparseable, or "
         "failing the verifier), e.g. {examples}.",
         "format_persists": "Off-format answers persist across {rungs}: no prompt fixes the behaviour.",
@@ -119,8 +120,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "是否达标只是无关紧要的差别。",
         "kb_missing_facts": "{rung}：检索只为 {hit} 的问题找到了参考段落（{metric} < {low}）："
         "知识库缺少这些事实，或无法检索到。",
-        "rag_lifts_short": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}），检索也有效，但仍未达标："
-        "这是知识差距，仅靠上下文无法弥补。",
+        "rag_lifts_short": "{rung} 使 {metric} 比 {base} 提高 {diff}（{p}）：模型缺少知识库提供的事实，"
+        "但仍未达标。"
+        "没有逐题的检索评分（题集中的参考段落），Ladder 无法判断是检索还是阅读不足。",
         "off_format": "{rung}：{rate} 的回答格式不对（不在标签集合内、无法解析或未通过校验），"
         "例如 {examples}。",
         "format_persists": "在 {rungs} 中格式错误持续存在：提示词无法修正这种行为。",

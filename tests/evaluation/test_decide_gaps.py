@@ -333,3 +333,20 @@ def test_rungs_answering_off_format_are_no_evidence_that_the_model_does_not_know
     decision = run_decision(load_decision_config(path), settings, backend=fake, store=False)
     kinds = {g.kind for g in decision.gaps}
     assert "behaviour" in kinds and "knowledge" not in kinds
+
+
+def test_without_retrieval_scores_rag_falling_short_never_claims_retrieval_works() -> None:
+    runs = {
+        "prompt": ("prompt", synthetic_run("prompt", {"exact_match": hits(60, 12)})),
+        "rag": (
+            "rag",
+            synthetic_run("rag", {"exact_match": hits(60, 36)}),
+        ),  # no hit@k: no reference passages
+    }
+    found = {g.kind: g for g in gaps(runs, config_for())}
+    assert set(found) == {"knowledge"}
+    (lift,) = found["knowledge"].evidence
+    assert lift.code == "rag_lifts_short"
+    text = say(lift, "en")
+    assert "retrieval works" not in text and "cannot close from context alone" not in text
+    assert "cannot tell whether retrieval or reading" in text
