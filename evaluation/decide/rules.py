@@ -10,7 +10,7 @@ it meets every target and limit, paired comparisons, and which rung to recommend
   ``alpha = 1 - confidence``), the two cannot be separated on this data. That is a tie;
   Ladder says so, and recommends the cheaper one.
 - With no rung meeting, the closest rung is the one with the best mean on the targets (most
-  targets cleared on the mean, then the smallest total shortfall). A cheaper rung is named
+  targets cleared on the mean, then the smallest mean shortfall). A cheaper rung is named
   as its equal only when nothing separates the two: no target *and no other reported
   metric* differs significantly (the same paired test). A cheaper rung that ties on the
   target but loses on exact match, say, is not "as close".
@@ -247,16 +247,17 @@ def choose(
 
 def _target_key(rung: RungResult, targets: Sequence[Target]) -> tuple[int, float]:
     """How close a rung's means come to the targets: targets cleared on the mean, then the
-    total signed margin (a shortfall counts negative) over every target it is scored on."""
+    mean signed margin (a shortfall counts negative) over the targets it is scored on (a
+    retrieval target does not apply to a rung that does not retrieve)."""
     assert rung.dev is not None
-    cleared, margin = 0, 0.0
+    cleared, margins = 0, []
     for target in targets:
         est = rung.dev.metrics.get(target.metric)
         if est is None or est.mean is None:
             continue
         cleared += bool(target.holds(est.mean))
-        margin += (target.value - est.mean) if target.op == "<=" else (est.mean - target.value)
-    return cleared, margin
+        margins.append((target.value - est.mean) if target.op == "<=" else (est.mean - target.value))
+    return cleared, sum(margins) / len(margins) if margins else float("-inf")
 
 
 def _scored_metrics(rung: RungResult) -> set[str]:

@@ -350,3 +350,15 @@ def test_without_retrieval_scores_rag_falling_short_never_claims_retrieval_works
     text = say(lift, "en")
     assert "retrieval works" not in text and "cannot close from context alone" not in text
     assert "cannot tell whether retrieval or reading" in text
+
+
+def test_a_target_that_does_not_apply_to_a_rung_does_not_count_against_the_rung_it_applies_to() -> None:
+    # rag falls 0.17 short on token_f1 and 0.2 on hit@4 (0.185 on average); prompt, which does
+    # not retrieve, falls 0.3 short on token_f1 alone. Summing the shortfalls would name prompt.
+    config = config_for({"token_f1": ">= 0.5", "hit@4": ">= 0.8"})
+    runs = {
+        "prompt": ("prompt", synthetic_run("prompt", {"token_f1": f1([0.2] * 40)})),
+        "rag": ("rag", synthetic_run("rag", {"token_f1": f1([0.33] * 40), "hit@4": hits(40, 24)})),
+    }
+    reason = closest_reason(runs, config)
+    assert reason.code == "closest" and reason.params["rung"] == "rag"
