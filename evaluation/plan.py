@@ -48,6 +48,9 @@ class EvalPlan:
     resume: bool = True
     kb: str | None = None  # knowledge base for strategies that take one (rag, agent)
     limit: int | None = None  # only the first N items (a quick check)
+    # Questions answered again one at a time to measure single-request latency; None: the
+    # `latency_sample` setting; 0: measure nothing (a run whose latency no one will read).
+    latency_sample: int | None = None
 
 
 @dataclass

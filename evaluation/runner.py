@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.errors import ConfigError
 from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.aggregate import compare, summarize_strategy, threshold_failures
@@ -96,6 +97,8 @@ class Runner:
     # ---- running -----------------------------------------------------------------------------
     def run(self, plan: EvalPlan) -> RunResult:
         """Load, plan, answer, score, summarise. User errors raise before a run row exists."""
+        if plan.latency_sample is not None and plan.latency_sample < 0:
+            raise ConfigError(f"latency_sample must be >= 0, got {plan.latency_sample}")
         suite = load_suite(plan.suite)
         items = suite.items[: plan.limit] if plan.limit else suite.items
         thresholds = merge_thresholds(suite, plan.fail_under)
@@ -151,9 +154,7 @@ class Runner:
             for lane in lanes:
                 self._run_lane(run.run_id, lane, items, keys[lane.label], mode, metrics, judged, judge, plan)
                 pairs = list(zip(items, keys[lane.label], strict=True))
-                latency[lane.label] = self._single_request_latency(
-                    run.run_id, lane, pairs, mode, plan.use_cache
-                )
+                latency[lane.label] = self._single_request_latency(run.run_id, lane, pairs, mode, plan)
         except BaseException as exc:
             self.store.fail_run(run.run_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -239,7 +240,7 @@ class Runner:
         return max(1, self.settings.batch_size) * (LOGPROB_CALL_BATCHES if mode == "logprob" else 1)
 
     def _single_request_latency(
-        self, run_id: str, lane: Lane, pairs: Sequence[tuple[SuiteItem, str]], mode: str, use_cache: bool
+        self, run_id: str, lane: Lane, pairs: Sequence[tuple[SuiteItem, str]], mode: str, plan: EvalPlan
     ) -> tuple[list[float], str]:
         """Wall times of single requests, and how they were measured.
 
@@ -254,7 +255,8 @@ class Runner:
             return [r.latency_s for r in records], LATENCY_PER_ANSWER
         if self._batch_items(mode) == 1 and records and not any(r.cached for r in records):
             return [r.compute_s for r in records], LATENCY_EVERY_ITEM
-        count = min(self.settings.latency_sample, len(pairs))
+        wanted = self.settings.latency_sample if plan.latency_sample is None else plan.latency_sample
+        count = min(wanted, len(pairs))
         picked = sorted({i * len(pairs) // count for i in range(count)}) if count else []
         times: list[float] = []
         if picked:
@@ -262,7 +264,7 @@ class Runner:
         for index in picked:
             item, item_key = pairs[index]
             key = stable_hash([item_key, "single request"])
-            entry = self.store.cached_answers([key]).get(key) if use_cache else None
+            entry = self.store.cached_answers([key]).get(key) if plan.use_cache else None
             if entry is None:
                 calls = self.model_calls
                 fresh = self._answer(lane, [(item, key)], mode)

@@ -136,6 +136,26 @@ def test_latency_sample_zero_measures_nothing_and_says_so(isolated_home: Path) -
 def test_latency_sample_must_not_be_negative(isolated_home: Path) -> None:
     with pytest.raises(ConfigError, match="latency_sample"):
         load_settings({"latency_sample": -1})
+    settings = load_settings({"batch_size": 10})
+    store = RunStore(settings.db_path)
+    with pytest.raises(ConfigError, match="latency_sample"):
+        Runner(settings, store, backend=BatchWallFake()).run(
+            EvalPlan(DATASETS / "demo_qa.yaml", limit=3, latency_sample=-1)
+        )
+    assert store.list_runs() == []
+
+
+def test_a_plan_sets_its_own_sample_size(isolated_home: Path) -> None:
+    settings = load_settings({"batch_size": 10, "threads": 1})
+    backend = BatchWallFake()
+    run = Runner(settings, RunStore(settings.db_path), backend=backend).run(
+        EvalPlan(DATASETS / "demo_qa.yaml", limit=10, no_judge=True, latency_sample=2)
+    )
+    assert backend.batch_sizes == [10, 1, 1] and run.latency_calls == 2
+    cost = run.strategies[0].cost
+    assert cost is not None and cost.latency_n == 2
+    sampled = [conv[-1].content for conv, _ in backend.calls[10:]]
+    assert sampled == [backend.calls[i][0][-1].content for i in (0, 5)]
 
 
 def test_the_report_says_which_time_is_which(isolated_home: Path) -> None:

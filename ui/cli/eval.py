@@ -86,6 +86,14 @@ def eval_cmd(
     fresh: Annotated[bool, typer.Option("--fresh", help="Start a new run instead of resuming one.")] = False,
     threads: ThreadsOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Items per batch (and per commit).")] = None,
+    latency_sample: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Questions answered again one at a time to measure single-request latency "
+            "(default: the latency_sample setting, 5; 0: do not measure).",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
@@ -99,7 +107,7 @@ def eval_cmd(
     plan = EvalPlan(
         suite=suite, strategies=strategy or ["prompt"], model=model, judge=judge, no_judge=no_judge,
         mode=mode, fail_under=parse_fail_under(fail_under), use_cache=not no_cache, resume=not fresh,
-        kb=kb, limit=limit,
+        kb=kb, limit=limit, latency_sample=latency_sample,
     )  # fmt: skip
     with RichProgress(eta=True) as progress:
         run = Runner(settings, progress=progress).run(plan)
