@@ -157,7 +157,13 @@ class _Climb:
             rung.state, rung.note = RECOMMENDED_ONLY, "allow_finetune is off: recommended, not run"
             return
         if not decision.readiness.ready:
-            rung.state, rung.note = RECOMMENDED_ONLY, "the training data is not ready (see readiness)"
+            failed = {c.name for c in decision.readiness.checks if not c.ok and c.name != "dev_overlap"}
+            note = (
+                "over the time budget (finetune.max_minutes): recommended with the command, not started"
+                if failed == {"time_budget"}
+                else "the training data is not ready (see readiness)"
+            )
+            rung.state, rung.note = RECOMMENDED_ONLY, note
             return
         self.progress.note(f"fine-tuning {plan.adapter} on {plan.model}")
         model, _ = train_adapter(config, self.settings, plan.model, plan.adapter, self.progress, trainer)

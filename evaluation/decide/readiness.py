@@ -279,7 +279,7 @@ def time_budget(local: dict[str, Any], max_minutes: float | None) -> Check | Non
         minutes <= max_minutes,
         round(minutes, 1),
         f"<= {max_minutes:g} min of training on this machine (finetune.max_minutes)",
-        {"tokens_per_s": local.get("tokens_per_s"), "source": local.get("source")},
+        {"limit": max_minutes, "tokens_per_s": local.get("tokens_per_s"), "source": local.get("source")},
     )
 
 

@@ -205,6 +205,9 @@ NOTES_ZH = {
     "no training data configured": "未配置训练数据",
     "allow_finetune is off: recommended, not run": "allow_finetune 关闭：只推荐，不运行",
     "the training data is not ready (see readiness)": "训练数据尚未就绪（见就绪检查）",
+    "over the time budget (finetune.max_minutes): recommended with the command, not started": (
+        "超出时间预算（finetune.max_minutes）：只给出命令，未开始训练"
+    ),
 }
 
 FINETUNE_ADVICE = {
@@ -216,6 +219,9 @@ FINETUNE_ADVICE = {
         "so it keeps its general ability",
         "ready": "Fine-tuning is the next rung and the data is ready: {command}",
         "not_ready": "Fine-tuning is the next rung, but the data is not ready: {failed}.",
+        "over_budget": "Fine-tuning is the next rung and the data is ready, but training is estimated at "
+        "{minutes} min on this machine, over finetune.max_minutes ({limit} min), so it was not started. "
+        "Run it when it suits you: {command}",
     },
     "zh": {
         "ran": "微调已经运行过（{rung}：开发集 {metric} = {mean} {ci}，测试集 {test}），未达标（{why}），"
@@ -223,6 +229,8 @@ FINETUNE_ADVICE = {
         "help_data": "更多同类训练数据，或更大的基础模型",
         "help_forgetting": "在训练数据中混入更多通用数据，或减少轮数、降低学习率，以保住通用能力",
         "ready": "下一级是微调，数据已就绪：{command}",
+        "over_budget": "下一级是微调，数据已就绪，但在本机训练预计需要 {minutes} 分钟，"
+        "超过 finetune.max_minutes（{limit} 分钟），因此没有开始。方便时运行：{command}",
         "not_ready": "下一级是微调，但数据尚未就绪：{failed}。",
     },
 }
@@ -318,12 +326,19 @@ def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> l
         lines.append(ran)
     elif ready is not None and decision.status == NOT_MET:
         advice = FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])
+        failing = [c for c in ready.checks if not c.ok and c.name != "dev_overlap"]
         failed = ", ".join(f"{c.name} = {c.value} ({c.rule})" for c in ready.checks if not c.ok)
-        lines.append(
-            advice["ready"].format(command=ready.command)
-            if ready.ready
-            else advice["not_ready"].format(failed=failed)
-        )
+        if ready.ready:
+            lines.append(advice["ready"].format(command=ready.command))
+        elif [c.name for c in failing] == ["time_budget"]:
+            budget = failing[0]
+            lines.append(
+                advice["over_budget"].format(
+                    minutes=f"{budget.value:g}", limit=f"{budget.detail['limit']:g}", command=ready.command
+                )
+            )
+        else:
+            lines.append(advice["not_ready"].format(failed=failed))
     return lines
 
 

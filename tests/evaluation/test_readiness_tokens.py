@@ -109,3 +109,50 @@ def test_a_run_estimated_over_the_time_budget_is_not_ready(
         budget = next(c for c in result.checks if c.name == "time_budget")
         assert (budget.ok, result.ready) == (ready, ready)
         assert result.command.startswith("ladder finetune train --base")
+
+
+def test_an_over_budget_fine_tune_is_recommended_with_its_command_not_trained(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evaluation.decide import readiness as module
+    from evaluation.decide.engine import load_decision_config, run_decision
+    from evaluation.decide.text import explain
+    from tests.evaluation.test_decide_diagnose import SyntheticEvaluator
+    from tests.helpers.decide import LABELS, rung, write_config
+
+    settings = load_settings()
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Sort ticket {i}"},
+                {"role": "assistant", "content": LABELS[i % 4]},
+            ]
+        }
+        for i in range(120)
+    ]
+    (data / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    path = write_config(
+        tmp_path,
+        model=str(tiny_model_dir),
+        rungs=[rung("prompt"), "finetune"],
+        allow_finetune=True,
+        finetune={"data": str(data), "adapter": "cases-ft", "max_minutes": 20, "probe_steps": 0},
+    )
+    speed = {"where": "this machine", "tokens_per_s": 10.0, "hours": 0.75, "source": "a stored run"}
+    monkeypatch.setattr(module, "estimates", lambda *args, **kwargs: [speed])
+
+    def trainer(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("an over-budget fine-tune must not start")
+
+    evaluator = SyntheticEvaluator({("dev", False): 12, ("test", False): 6})
+    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
+    finetune = next(r for r in decision.rungs if r.strategy == "finetune")
+    assert finetune.state == "recommended_only" and "max_minutes" in (finetune.note or "")
+    assert decision.readiness is not None
+    assert [(c.name, c.value) for c in decision.readiness.checks if not c.ok] == [("time_budget", 45.0)]
+    text = "\n".join(explain(decision, "en"))
+    assert "estimated at 45 min" in text and "finetune.max_minutes (20 min)" in text
+    assert decision.readiness.command in text
+    assert "预计需要 45 分钟" in "\n".join(explain(decision, "zh"))
