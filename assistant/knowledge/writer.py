@@ -54,8 +54,16 @@ class Pending:
     old_ids: list[str]  # the chunks of the previous version, when the file changed
 
 
-def chunking(kb: KnowledgeIndex) -> str:
-    return f"{kb.settings.chunk_size}/{kb.settings.chunk_overlap}"
+# Record files (JSONL, CSV) are chunked one record at a time since "records" was added: a file
+# added before, whose records were joined and so shared chunks, counts as changed and is
+# chunked again when it is added again.
+RECORD_SUFFIXES = (".jsonl", ".csv")
+
+
+def chunking(kb: KnowledgeIndex, source: str) -> str:
+    """How ``source`` is chunked: size/overlap, plus the record rule for record files."""
+    rule = f"{kb.settings.chunk_size}/{kb.settings.chunk_overlap}"
+    return rule + "/records" if source.lower().endswith(RECORD_SUFFIXES) else rule
 
 
 def chunk_id(source: str, version: str, number: int) -> str:
@@ -79,7 +87,7 @@ def read_all(
             data = read_file(candidate.source, kb.settings.max_file_mb)
             digest = file_hash(data)
             old = kb.manifest.get(source)
-            if old and old["file_hash"] == digest and old["chunking"] == chunking(kb):
+            if old and old["file_hash"] == digest and old["chunking"] == chunking(kb, source):
                 file_report.status, file_report.reason = UNCHANGED, "already in the knowledge base"
             elif by_hash.get(digest, source) != source:
                 file_report.status, file_report.reason = DUPLICATE, f"same content as {by_hash[digest]}"
@@ -106,14 +114,14 @@ def write_all(kb: KnowledgeIndex, pending: list[Pending], vectors: np.ndarray) -
     offset = 0
     for item in pending:
         source = str(item.candidate.source)
-        version = hashlib.sha256(f"{item.digest}:{chunking(kb)}".encode()).hexdigest()[:12]
+        version = hashlib.sha256(f"{item.digest}:{chunking(kb, source)}".encode()).hexdigest()[:12]
         now = time.time()
         ids = [chunk_id(source, version, c.number) for c in item.chunks]
         file_meta = {
             "source": source,
             "file_hash": item.digest,
             "version": version,
-            "chunking": chunking(kb),
+            "chunking": chunking(kb, source),
             "size_bytes": item.size,
             "added_at": now,
         }
@@ -145,7 +153,7 @@ def write_all(kb: KnowledgeIndex, pending: list[Pending], vectors: np.ndarray) -
         item.report.chunks_added, item.report.chunks_removed = len(ids), len(item.old_ids)
         kb.manifest[source] = {
             "file_hash": item.digest,
-            "chunking": chunking(kb),
+            "chunking": chunking(kb, source),
             "chunk_ids": ids,
             "size_bytes": item.size,
             "pages": item.pages,

@@ -89,6 +89,9 @@ class Evaluator:
             judge=config.judge,
             no_judge=config.no_judge,
             limit=config.limit,
+            # Single requests are measured only when a latency limit will read them: each costs
+            # a few unbatched answers per rung and suite.
+            latency_sample=None if config.max_p95_latency_s is not None else 0,
         )
         backend = self.backend if injected else None
         runner = Runner(self.settings, self.store, self.progress, backend=backend, judge=self.judge)

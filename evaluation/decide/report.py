@@ -2,7 +2,7 @@
 
 Both text renderers lay out the same sections, built once here from the stored ``Decision``:
 the verdict in plain words, the rung table (every metric with its CI and target mark, cost
-per 1,000 questions, p95 latency, tokens per question), the held-out confirmation, the
+per 1,000 questions, single-request p95 latency, tokens per question), the held-out confirmation, the
 paired comparisons, the gaps, readiness and the forgetting check. Number formats and charts
 come from ``evaluation.report`` so decisions read like evaluation reports.
 """
@@ -74,7 +74,7 @@ def _tokens(scores: SuiteScores | None) -> str:
 
 def rung_table(decision: Decision) -> Table:
     metrics = _metrics(decision)
-    header = ["rung", "state", *metrics, "cost / 1k q", "p95 latency", "tokens / q", "meets"]
+    header = ["rung", "state", *metrics, "cost / 1k q", "single-request p95", "tokens / q", "meets"]
     rows = []
     for rung in decision.rungs:
         dev = rung.dev

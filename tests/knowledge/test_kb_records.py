@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
+from assistant.knowledge import KnowledgeBase
 from assistant.knowledge.ingest import chunk_file
 from assistant.knowledge.loaders import load_bytes
 
@@ -97,3 +99,20 @@ def test_csv_rows_are_never_merged() -> None:
         assert len(_owner(chunk.text, texts)) == 1, f"chunk spans rows: {chunk.text!r}"
     assert [c.text for c in chunks] == _txt_chunks(texts)
     assert [c.record for c in chunks] == [f"p{i}" for i in range(1, len(PASSAGES) + 1)]
+
+
+def test_a_record_file_added_under_the_old_rule_is_chunked_again(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """A knowledge base that holds a JSONL file chunked before records were kept apart re-chunks
+    it when the file is added again; a .txt file, chunked as before, stays unchanged."""
+    records = tmp_path / "passages.jsonl"
+    records.write_bytes(_jsonl([{"text": t} for t in PASSAGES]))
+    notes = tmp_path / "notes.txt"
+    notes.write_text(PASSAGES[0], encoding="utf-8")
+    kb.add([records, notes])
+    for entry in kb.manifest.values():  # as a knowledge base written by the old rule recorded it
+        entry["chunking"] = f"{kb.settings.chunk_size}/{kb.settings.chunk_overlap}"
+    kb.save_index({}, [])
+    report = kb.add([records, notes])
+    status = {Path(f.path).name: f.status for f in report.files}
+    assert status == {"passages.jsonl": "replaced", "notes.txt": "unchanged"}
+    assert kb.add([records]).files[0].status == "unchanged"  # and once re-chunked, it stays
