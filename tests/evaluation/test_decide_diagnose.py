@@ -25,7 +25,7 @@ from evaluation.decide.training import forgetting
 from evaluation.metrics.cost import PriceTable, cost_summary
 from evaluation.results import ItemRecord, ItemScore, RunResult, StrategyResult
 from finetune.data.load import Example
-from tests.helpers.decide import LABELS, CaseFake, rung, write_config, write_examples
+from tests.helpers.decide import LABELS, CaseFake, rung, write_config, write_examples, write_prepared_data
 
 
 @pytest.fixture
@@ -320,18 +320,7 @@ def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | N
 def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, tiny_model_dir: Path) -> None:
     from tests.helpers.decide import write_suite
 
-    data = tmp_path / "data"
-    data.mkdir()
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"Sort ticket {i} about {i * 31} boxes"},
-                {"role": "assistant", "content": LABELS[i % 4]},
-            ]
-        }
-        for i in range(120)
-    ]
-    (data / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    data = write_prepared_data(tmp_path)
     write_suite(tmp_path, "general", 40)
     path = write_config(
         tmp_path,
@@ -471,18 +460,7 @@ def test_a_named_adapter_is_never_replaced_but_the_decisions_own_is(
     from assistant.errors import ConfigError
     from finetune.train.config import TrainConfig
 
-    data = tmp_path / "data"
-    data.mkdir()
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"Sort ticket {i} about {i * 31} boxes"},
-                {"role": "assistant", "content": LABELS[i % 4]},
-            ]
-        }
-        for i in range(120)
-    ]
-    (data / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    data = write_prepared_data(tmp_path)
     requests: list[Any] = []
 
     def trainer(request: Any, settings: Settings, progress: Any) -> None:

@@ -118,21 +118,10 @@ def test_an_over_budget_fine_tune_is_recommended_with_its_command_not_trained(
     from evaluation.decide.engine import load_decision_config, run_decision
     from evaluation.decide.text import explain
     from tests.evaluation.test_decide_diagnose import SyntheticEvaluator
-    from tests.helpers.decide import LABELS, rung, write_config
+    from tests.helpers.decide import rung, write_config, write_prepared_data
 
     settings = load_settings()
-    data = tmp_path / "data"
-    data.mkdir()
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"Sort ticket {i}"},
-                {"role": "assistant", "content": LABELS[i % 4]},
-            ]
-        }
-        for i in range(120)
-    ]
-    (data / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    data = write_prepared_data(tmp_path)
     path = write_config(
         tmp_path,
         model=str(tiny_model_dir),

@@ -169,3 +169,20 @@ class CaseFake(FakeBackend):
             if found:
                 out.add(found.group(1))
         return out
+
+
+def write_prepared_data(folder: Path, n: int = 120) -> Path:
+    """A prepared training folder (``train.jsonl``) of ``n`` routing chats labelled from LABELS."""
+    data = folder / "data"
+    data.mkdir()
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Sort ticket {i} about {i * 31} boxes"},
+                {"role": "assistant", "content": LABELS[i % 4]},
+            ]
+        }
+        for i in range(n)
+    ]
+    (data / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return data
