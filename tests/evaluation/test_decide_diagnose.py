@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,78 +12,30 @@ from typing import Any
 import pytest
 
 from assistant.settings import Settings, load_settings
-from evaluation.aggregate import metric_result
-from evaluation.decide.config import DecisionConfig, decision_config_from_dict
+from evaluation.decide.config import DecisionConfig
 from evaluation.decide.diagnose import diagnose
-from evaluation.decide.engine import Evaluator, load_decision_config, run_decision
+from evaluation.decide.engine import load_decision_config, run_decision
 from evaluation.decide.readiness import readiness
 from evaluation.decide.result import EVALUATED, RungResult
 from evaluation.decide.rules import all_pairs, judge_rung, suite_scores
 from evaluation.decide.text import explain
 from evaluation.decide.training import forgetting
-from evaluation.metrics.cost import PriceTable, cost_summary
-from evaluation.results import ItemRecord, ItemScore, RunResult, StrategyResult
+from evaluation.results import RunResult
 from finetune.data.load import Example
 from tests.helpers.decide import LABELS, CaseFake, rung, write_config, write_examples, write_prepared_data
+from tests.helpers.decide_runs import (
+    SyntheticEvaluator,
+    config_for,
+    fake_trainer,
+    hits,
+    judged,
+    synthetic_run,
+)
 
 
 @pytest.fixture
 def settings(isolated_home: Path) -> Settings:
     return load_settings({"batch_size": 8, "threads": 1})
-
-
-def synthetic_run(
-    label: str, scores: dict[str, Sequence[float | None]], suite: str = "cases_dev"
-) -> RunResult:
-    """A finished run of one strategy whose items score ``scores`` (metric -> value per item)."""
-    n = len(next(iter(scores.values())))
-    records = [
-        ItemRecord(
-            label,
-            f"i{i}",
-            "",
-            f"q{i}",
-            f"q{i}",
-            LABELS[i % 4],
-            LABELS[i % 4],
-            scores={m: ItemScore(v[i]) for m, v in scores.items()},
-            latency_s=0.01,
-            model_calls=1,
-        )
-        for i in range(n)
-    ]
-    result = StrategyResult(label, {}, "", "fake")
-    result.metrics = {m: metric_result(m, records, True, None) for m in scores}
-    result.cost = cost_summary(records, "fake", PriceTable([]))
-    return RunResult(
-        uuid.uuid4().hex[:8], suite, suite, "qa", "complete", "now", strategies=[result], records=records
-    )
-
-
-def hits(n: int, right: int) -> list[float | None]:
-    return [1.0 if i < right else 0.0 for i in range(n)]
-
-
-def config_for(targets: dict[str, Any] | None = None) -> DecisionConfig:
-    data = {
-        "suites": {"dev": "dev.yaml", "test": "test.yaml"},
-        "targets": targets or {"exact_match": ">= 0.8"},
-    }
-    return decision_config_from_dict(data, Path("."), "test")
-
-
-def judged(
-    runs: dict[str, tuple[str, RunResult]], config: DecisionConfig
-) -> tuple[list[RungResult], dict[str, list[ItemRecord]]]:
-    """Rungs judged by the real rules from synthetic runs (label -> (strategy, run)), and their records."""
-    rungs, records = [], {}
-    for label, (strategy, run) in runs.items():
-        result = RungResult(label, strategy, state=EVALUATED)
-        result.dev = suite_scores(run, label, list(run.strategies[0].metrics), config.targets, 0.95)
-        judge_rung(result, config)
-        rungs.append(result)
-        records[label] = run.records_for(label)
-    return rungs, records
 
 
 def gaps_of(runs: dict[str, tuple[str, RunResult]], config: DecisionConfig) -> dict[str, list[Any]]:
@@ -275,46 +226,6 @@ def test_forgetting_check_passes_a_drop_of_exactly_the_bound(right_before: int, 
     assert check.drop == pytest.approx(0.05) and check.passed
     worse = synthetic_run("prompt", {"accuracy": hits(n, right_after - 1)}, "general")
     assert not forgetting(before, worse, "accuracy", 0.05).passed
-
-
-class SyntheticEvaluator(Evaluator):
-    """Scores by (suite, fine-tuned or not), or by ("suite:strategy", fine-tuned or not) where the
-    table has that key: no model is loaded or asked."""
-
-    def __init__(self, table: dict[tuple[str, bool], int], n: int = 40) -> None:
-        self.table, self.n, self.model_calls = table, n, 0
-        self.asked: list[tuple[str, str]] = []
-        self.strategies: list[tuple[str, dict[str, Any]]] = []
-
-    def evaluate(
-        self, suite: Path, strategy: dict[str, Any], model: str, config: Any, *, injected: bool = True
-    ) -> RunResult:
-        name = str(strategy["strategy"])
-        self.asked += [(suite.stem, model), (suite.stem, f"{name}:{model}")]
-        self.strategies.append((suite.stem, dict(strategy)))
-        tuned = "+" in model
-        right = self.table.get((f"{suite.stem}:{name}", tuned), self.table.get((suite.stem, tuned), 0))
-        return synthetic_run(name, {"exact_match": hits(self.n, right)}, suite.stem)
-
-
-def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | None = None) -> None:
-    """Publishes an (empty) adapter with the manifest a real training run writes."""
-    from finetune.adapters import resolve_base
-    from finetune.train.data import locate_data
-
-    source = request.data or data
-    assert source is not None
-    folder = settings.adapters_dir / request.name
-    folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text("{}", encoding="utf-8")
-    manifest = {
-        "name": request.name,
-        "evaluations": [],
-        "hyperparameters": request.config.to_dict(),
-        "data": {"data_hash": locate_data(source).data_hash},
-        "base_model": {"ref": resolve_base(request.base, settings)[0]},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
 def test_forgetting_fails_the_finetune_rung(settings: Settings, tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -28,8 +28,8 @@ from evaluation.decide.result import (
 from evaluation.decide.rules import all_pairs, choose
 from evaluation.decide.text import explain, say
 from evaluation.results import RunResult
-from tests.evaluation.test_decide_diagnose import config_for, hits, judged, synthetic_run
 from tests.helpers.decide import CaseFake, rung, write_config
+from tests.helpers.decide_runs import config_for, hits, judged, synthetic_run
 
 
 def closest_reason(runs: dict[str, tuple[str, RunResult]], config: DecisionConfig) -> Reason:

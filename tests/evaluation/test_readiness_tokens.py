@@ -117,8 +117,8 @@ def test_an_over_budget_fine_tune_is_recommended_with_its_command_not_trained(
     from evaluation.decide import readiness as module
     from evaluation.decide.engine import load_decision_config, run_decision
     from evaluation.decide.text import explain
-    from tests.evaluation.test_decide_diagnose import SyntheticEvaluator
     from tests.helpers.decide import rung, write_config, write_prepared_data
+    from tests.helpers.decide_runs import SyntheticEvaluator
 
     settings = load_settings()
     data = write_prepared_data(tmp_path)
