@@ -160,10 +160,9 @@ class _Climb:
             rung.state, rung.note = RECOMMENDED_ONLY, "allow_finetune is off: recommended, not run"
             return
         if not decision.readiness.ready:
-            failed = {c.name for c in decision.readiness.checks if not c.ok and c.name != "dev_overlap"}
             note = (
                 "over the time budget (finetune.max_minutes): recommended with the command, not started"
-                if failed == {"time_budget"}
+                if decision.readiness.only_over_budget
                 else "the training data is not ready (see readiness)"
             )
             rung.state, rung.note = RECOMMENDED_ONLY, note

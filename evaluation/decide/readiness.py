@@ -43,7 +43,7 @@ from typing import Any
 
 from assistant.settings import Settings
 from evaluation.decide.config import DecisionConfig
-from evaluation.decide.result import Check, Readiness
+from evaluation.decide.result import NON_BLOCKING, Check, Readiness
 from finetune.data.load import Example
 
 # GPU, peak dense BF16 TFLOP/s (NVIDIA datasheets), assumed on-demand USD per hour.
@@ -362,7 +362,7 @@ def readiness(
     if budget is not None:
         checks.append(budget)
     return Readiness(
-        ready=all(c.ok for c in checks if c.name != "dev_overlap"),
+        ready=all(c.ok for c in checks if c.name not in NON_BLOCKING),
         examples=len(domain),
         checks=checks,
         estimates=costs,

@@ -127,6 +127,20 @@ class Readiness:
     epochs: float = 0.0
     command: str = ""  # the command to run the fine-tune by hand
 
+    @property
+    def blocking(self) -> list[Check]:
+        """The failed checks that keep the fine-tune from starting (an overlap with the dev split
+        is reported, not blocking: it flatters the dev score but leaks nothing into the test)."""
+        return [c for c in self.checks if not c.ok and c.name not in NON_BLOCKING]
+
+    @property
+    def only_over_budget(self) -> bool:
+        """Ready but for the time budget (``finetune.max_minutes``)."""
+        return [c.name for c in self.blocking] == ["time_budget"]
+
+
+NON_BLOCKING = ("dev_overlap",)
+
 
 @dataclass
 class Forgetting:

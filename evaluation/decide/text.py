@@ -326,12 +326,11 @@ def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> l
         lines.append(ran)
     elif ready is not None and decision.status == NOT_MET:
         advice = FINETUNE_ADVICE.get(lang, FINETUNE_ADVICE["en"])
-        failing = [c for c in ready.checks if not c.ok and c.name != "dev_overlap"]
         failed = ", ".join(f"{c.name} = {c.value} ({c.rule})" for c in ready.checks if not c.ok)
         if ready.ready:
             lines.append(advice["ready"].format(command=ready.command))
-        elif [c.name for c in failing] == ["time_budget"]:
-            budget = failing[0]
+        elif ready.only_over_budget:
+            budget = ready.blocking[0]
             lines.append(
                 advice["over_budget"].format(
                     minutes=f"{budget.value:g}", limit=f"{budget.detail['limit']:g}", command=ready.command
