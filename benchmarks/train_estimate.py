@@ -24,12 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-# benchmarks/finetune.py would shadow the finetune package: this folder leaves the path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # before this folder, whose finetune.py would shadow the package
 
 import assistant  # noqa: E402, F401  (offline env first)
-
-ROOT = Path(__file__).resolve().parent.parent
 
 SUPPORT_TICKETS = """\
 name: support_tickets_estimate
