@@ -14,18 +14,20 @@ from importlib import resources
 import yaml
 
 LANGUAGES = {"en": "English", "zh": "中文"}
-AREAS = ("app", "knowledge", "playground", "evaluate", "chat", "decide", "finetune", "settings", "feedback")
 
 
 def _load_strings() -> dict[str, tuple[str, str]]:
-    """Every area's strings as ``key -> (English, Chinese)``; a key in two files is a mistake."""
+    """Every area's strings (each ``*.yaml`` here) as ``key -> (English, Chinese)``; a key in
+    two files is a mistake."""
     strings: dict[str, tuple[str, str]] = {}
-    folder = resources.files(__name__)
-    for area in AREAS:
-        table = yaml.safe_load(folder.joinpath(f"{area}.yaml").read_text(encoding="utf-8")) or {}
+    areas = sorted(
+        (f for f in resources.files(__name__).iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name
+    )
+    for area in areas:
+        table = yaml.safe_load(area.read_text(encoding="utf-8")) or {}
         for key, texts in table.items():
             if key in strings:
-                raise KeyError(f"string {key!r} is defined twice (again in {area}.yaml)")
+                raise KeyError(f"string {key!r} is defined twice (again in {area.name})")
             strings[key] = (str(texts["en"]), str(texts["zh"]))
     return strings
 
