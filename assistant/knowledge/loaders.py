@@ -319,6 +319,8 @@ LOADERS: dict[str, Callable[[bytes], list[Section]]] = {
     ".jsonl": load_jsonl,
 }
 SUPPORTED_EXTENSIONS = tuple(LOADERS)
+# Formats whose loader gives one section per record (a JSONL line, a CSV row), never joined.
+RECORD_EXTENSIONS = (".csv", ".jsonl")
 
 
 def load_bytes(data: bytes, suffix: str) -> list[Section]:
@@ -330,4 +332,12 @@ def load_bytes(data: bytes, suffix: str) -> list[Section]:
     return loader(data)
 
 
-__all__ = ["LOADERS", "SUPPORTED_EXTENSIONS", "LoadError", "Section", "decode_text", "load_bytes"]
+__all__ = [
+    "LOADERS",
+    "RECORD_EXTENSIONS",
+    "SUPPORTED_EXTENSIONS",
+    "LoadError",
+    "Section",
+    "decode_text",
+    "load_bytes",
+]

@@ -29,6 +29,7 @@ from assistant.knowledge.ingest import (
     file_hash,
     read_file,
 )
+from assistant.knowledge.loaders import RECORD_EXTENSIONS
 from assistant.knowledge.store import tokenize
 from assistant.progress import Progress
 
@@ -57,13 +58,12 @@ class Pending:
 # Record files (JSONL, CSV) are chunked one record at a time since "records" was added: a file
 # added before, whose records were joined and so shared chunks, counts as changed and is
 # chunked again when it is added again.
-RECORD_SUFFIXES = (".jsonl", ".csv")
 
 
 def chunking(kb: KnowledgeIndex, source: str) -> str:
     """How ``source`` is chunked: size/overlap, plus the record rule for record files."""
     rule = f"{kb.settings.chunk_size}/{kb.settings.chunk_overlap}"
-    return rule + "/records" if source.lower().endswith(RECORD_SUFFIXES) else rule
+    return rule + "/records" if source.lower().endswith(RECORD_EXTENSIONS) else rule
 
 
 def chunk_id(source: str, version: str, number: int) -> str:
