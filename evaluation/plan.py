@@ -48,6 +48,9 @@ class EvalPlan:
     resume: bool = True
     kb: str | None = None  # knowledge base for strategies that take one (rag, agent)
     limit: int | None = None  # only the first N items (a quick check)
+    # Only the items with these ids, in the suite's order (a decision's tuning slice or the rest
+    # of dev); None: every item. An id the suite does not have is a ConfigError.
+    items: Sequence[str] | None = None
     # Questions answered again one at a time to measure single-request latency; None: the
     # `latency_sample` setting; 0: measure nothing (a run whose latency no one will read).
     latency_sample: int | None = None
@@ -154,6 +157,17 @@ def pick_mode(suite: Suite, lanes: Sequence[Lane], requested: str | None) -> str
             hint="use --mode generate to let every strategy answer in free text",
         )
     return mode
+
+
+def select_items(items: Sequence[SuiteItem], ids: Sequence[str] | None) -> list[SuiteItem]:
+    """The items whose ids are in ``ids``, in the suite's order; ``None``: all of them."""
+    if ids is None:
+        return list(items)
+    wanted = set(ids)
+    unknown = wanted - {i.question.id for i in items}
+    if unknown:
+        raise ConfigError(f"{len(unknown)} item id(s) not in the suite, e.g. {sorted(unknown)[0]!r}")
+    return [i for i in items if i.question.id in wanted]
 
 
 def merge_thresholds(suite: Suite, fail_under: Mapping[str, float]) -> dict[str, float]:

@@ -59,6 +59,7 @@ from evaluation.plan import (
     model_identity,
     pick_mode,
     question_for,
+    select_items,
     split_metrics,
     stable_hash,
 )
@@ -100,7 +101,8 @@ class Runner:
         if plan.latency_sample is not None and plan.latency_sample < 0:
             raise ConfigError(f"latency_sample must be >= 0, got {plan.latency_sample}")
         suite = load_suite(plan.suite)
-        items = suite.items[: plan.limit] if plan.limit else suite.items
+        items = select_items(suite.items, plan.items)
+        items = items[: plan.limit] if plan.limit else items
         thresholds = merge_thresholds(suite, plan.fail_under)
         lanes = build_lanes(plan, self.settings, self.backend)
         mode = pick_mode(suite, lanes, plan.mode)
@@ -118,6 +120,7 @@ class Runner:
             [
                 str(Path(plan.suite).resolve()),
                 plan.limit,
+                sorted(plan.items) if plan.items is not None else None,
                 mode,
                 judge_ref,
                 thresholds,

@@ -30,6 +30,11 @@ the rungs to climb, and what the fine-tuning rung may use.
       max_forgetting: 0.05           # the general suite's main metric may drop at most this much
       max_minutes: 30                # estimated longer: recommended with the command, not trained
       try_rag: true                  # also evaluate the fine-tuned model under rag when a kb is set
+    search:                          # a rung that misses as written gets its knobs searched (default on)
+      max_attempts: 6                # per rung, the written config included
+      max_minutes: 10                # for the whole decision's search
+      tuning_fraction: 0.4           # searched on this share of dev, judged on the rest
+      slices: 1                      # 2+: repeat on other slices, report whether the verdict holds
 
 Every mistake raises ``ConfigError`` naming the file and key before anything runs.
 """
@@ -106,6 +111,30 @@ class FinetuneSpec:
 
 
 @dataclass
+class SearchSpec:
+    """``search:`` in a decision config."""
+
+    enabled: bool = True
+    # Per rung, the configuration as written included (it costs nothing: its dev answers exist).
+    max_attempts: int = 6
+    # For the whole decision's search; the rungs searched later get what is left. None: no limit.
+    max_minutes: float | None = 10.0
+    # The share of dev items the search tunes on; the rest judge the chosen configuration.
+    tuning_fraction: float = 0.4
+    # Dev splits smaller than this are not split (too few items on either side to mean much).
+    min_items: int = 20
+    # More than 1: the search is repeated on differently seeded slices and the report says
+    # whether the verdict depends on the slice (a nested check; each slice costs a search).
+    slices: int = 1
+    seed: int = 0
+    # Only these rungs (labels or strategy names); None: every rung with knobs to search.
+    rungs: list[str] | None = None
+
+    def covers(self, label: str, strategy: str) -> bool:
+        return self.enabled and (self.rungs is None or label in self.rungs or strategy in self.rungs)
+
+
+@dataclass
 class DecisionConfig:
     name: str
     dev: Path
@@ -122,6 +151,7 @@ class DecisionConfig:
     examples: Path | None = None
     allow_finetune: bool = False
     finetune: FinetuneSpec = field(default_factory=FinetuneSpec)
+    search: SearchSpec = field(default_factory=SearchSpec)
     judge: str | None = None
     no_judge: bool = False
     limit: int | None = None  # only the first N items of each suite (a quick look)
@@ -199,17 +229,22 @@ def _path(value: Any, base: Path, key: str, where: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _only_fields(raw: dict[str, Any], spec: Any, section: str, where: str) -> None:
+    """A ``section`` mapping names only fields of the dataclass ``spec``."""
+    known = {f.name for f in dataclasses.fields(spec)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise _fail(
+            where, f"unknown {section} key(s): {', '.join(unknown)}", f"known: {', '.join(sorted(known))}"
+        )
+
+
 def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
     if raw is None:
         return FinetuneSpec()
     if not isinstance(raw, dict):
         raise _fail(where, "finetune must be a mapping")
-    known = {f.name for f in dataclasses.fields(FinetuneSpec)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise _fail(
-            where, f"unknown finetune key(s): {', '.join(unknown)}", f"known: {', '.join(sorted(known))}"
-        )
+    _only_fields(raw, FinetuneSpec, "finetune", where)
     values = dict(raw)
     if values.get("data") is not None:
         values["data"] = _path(values["data"], base, "finetune.data", where)
@@ -244,6 +279,42 @@ def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
     return spec
 
 
+def _search_spec(raw: Any, where: str) -> SearchSpec:
+    """``search: false`` (off), ``true``/absent (the defaults) or a mapping of ``SearchSpec`` keys."""
+    if raw is None or raw is True:
+        return SearchSpec()
+    if raw is False:
+        return SearchSpec(enabled=False)
+    if not isinstance(raw, dict):
+        raise _fail(where, "search must be true, false or a mapping")
+    _only_fields(raw, SearchSpec, "search", where)
+    try:
+        spec = SearchSpec(**raw)
+    except TypeError as exc:
+        raise _fail(where, f"search: {exc}") from None
+    ints = {"max_attempts": 1, "min_items": 2, "slices": 1}
+    for key, low in ints.items():
+        value = getattr(spec, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise _fail(where, f"search.{key} must be an integer >= {low}, got {value!r}")
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int):
+        raise _fail(where, f"search.seed must be an integer, got {spec.seed!r}")
+    fraction = spec.tuning_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.1 <= fraction <= 0.9:
+        raise _fail(where, f"search.tuning_fraction must be in [0.1, 0.9], got {fraction!r}")
+    minutes = spec.max_minutes
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0
+    ):
+        raise _fail(where, "search.max_minutes must be > 0 (or null: no limit)")
+    if spec.rungs is not None and (
+        not isinstance(spec.rungs, list) or not all(isinstance(r, str) for r in spec.rungs)
+    ):
+        raise _fail(where, "search.rungs must be a list of rung labels or strategy names")
+    spec.enabled = bool(spec.enabled)
+    return spec
+
+
 _TOP_KEYS = {
     "name",
     "model",
@@ -261,6 +332,7 @@ _TOP_KEYS = {
     "no_judge",
     "limit",
     "language",
+    "search",
 }
 
 
@@ -331,6 +403,7 @@ def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> D
         examples=_path(data["examples"], base, "examples", where) if data.get("examples") else None,
         allow_finetune=bool(data.get("allow_finetune", False)),
         finetune=_finetune_spec(data.get("finetune"), base, where),
+        search=_search_spec(data.get("search"), where),
         judge=data.get("judge"),
         no_judge=bool(data.get("no_judge", False)),
         limit=limit,

@@ -43,7 +43,16 @@ from evaluation.decide.result import (
     RungResult,
     SuiteScores,
 )
-from evaluation.decide.rules import all_pairs, choose, judge_rung, suite_scores, target_misses
+from evaluation.decide.rules import all_pairs, choose, estimate, judge_rung, suite_scores, target_misses
+from evaluation.decide.search import (
+    RungSearch,
+    Scored,
+    SliceSearch,
+    given_knobs,
+    knob_space,
+    search_knobs,
+    split_dev,
+)
 from evaluation.decide.store import DecisionStore, new_decision_id
 from evaluation.decide.training import Trainer, forgetting, record_evaluation, train_adapter
 from evaluation.results import ItemRecord, RunResult
@@ -78,8 +87,10 @@ class Evaluator:
         config: DecisionConfig,
         *,
         injected: bool = True,
+        items: Sequence[str] | None = None,
     ) -> RunResult:
-        """``injected=False`` loads ``model`` by reference even when a backend was injected (an adapter)."""
+        """``injected=False`` loads ``model`` by reference even when a backend was injected (an adapter);
+        ``items``: only the dev items with these ids (the rung search's slices)."""
         from evaluation.runner import EvalPlan, Runner
 
         plan = EvalPlan(
@@ -89,6 +100,7 @@ class Evaluator:
             judge=config.judge,
             no_judge=config.no_judge,
             limit=config.limit,
+            items=items,
             # Single requests are measured only when a latency limit will read them: each costs
             # a few unbatched answers per rung and suite.
             latency_sample=None if config.max_p95_latency_s is not None else 0,
@@ -110,6 +122,7 @@ class _Climb:
         self.evaluator, self.progress = evaluator, progress
         self.records: dict[str, list[ItemRecord]] = {}
         self.metrics = [m.label for m in plan.dev.metrics]
+        self.search_deadline: float | None = None  # set when the first search starts
 
     def scores(self, run: RunResult, label: str | None = None) -> SuiteScores:
         lane = run.strategies[0].strategy
@@ -145,6 +158,105 @@ class _Climb:
                 f"({min(len(self.plan.dev.items), self.config.limit or len(self.plan.dev.items))} items)"
             )
             self.evaluate(rung, plan.strategy, self.plan.model)
+            if not rung.meets and self.config.search.covers(rung.label, rung.strategy):
+                self.search(rung, plan)
+
+    # ---- the rung search -------------------------------------------------------------------------
+    def _means(self, records: Sequence[ItemRecord]) -> dict[str, float | None]:
+        return {
+            t.metric: estimate(records, t.metric, self.config.confidence, t).mean for t in self.config.targets
+        }
+
+    def _meets(self, records: Sequence[ItemRecord]) -> bool:
+        scores = SuiteScores(self.plan.dev.spec.name, None, items=len(records))
+        for t in self.config.targets:
+            scores.metrics[t.metric] = estimate(records, t.metric, self.config.confidence, t)
+        return not target_misses(scores, self.config.targets)
+
+    def _time_left(self) -> float | None:
+        minutes = self.config.search.max_minutes
+        if minutes is None:
+            return None
+        if self.search_deadline is None:
+            self.search_deadline = time.perf_counter() + 60 * minutes
+        return self.search_deadline - time.perf_counter()
+
+    def search(self, rung: RungResult, planned: PlannedRung) -> None:
+        """Search the rung's knobs on a tuning slice of dev; judge the chosen configuration on the
+        rest (see ``decide.search``). The rung's dev scores and config become the chosen ones'."""
+        spec = self.config.search
+        pool = None
+        if rung.strategy == "fewshot":
+            from assistant.strategies.prompt import FewShotConfig, load_examples
+
+            known = {f for f in FewShotConfig.__dataclass_fields__}
+            pool = len(
+                load_examples(FewShotConfig(**{k: v for k, v in planned.strategy.items() if k in known}))
+            )
+        space = knob_space(planned.strategy, pool)
+        if not space:
+            return
+        base = self.records[rung.label]
+        ids = [r.item_id for r in base]
+        found = RungSearch(list(space), "")
+        rung.search = found
+        if len(ids) < spec.min_items:
+            found.note = (
+                f"dev has {len(ids)} items, fewer than search.min_items ({spec.min_items}): not split"
+            )
+            return
+        given = given_knobs(planned.strategy, space)
+        ops = {t.metric: t.op for t in self.config.targets}
+        lane = rung.label
+        for index in range(spec.slices):
+            left = self._time_left()
+            if left is not None and left <= 0:
+                found.note = "the search's time budget (search.max_minutes) was spent"
+                break
+            seed = spec.seed + index
+            tuning, rest = split_dev(ids, spec.tuning_fraction, seed)
+            tuning_set, rest_set = set(tuning), set(rest)
+            self.progress.note(
+                f"searching {lane}'s {', '.join(space)} on {len(tuning)} dev items "
+                f"(slice {index + 1}/{spec.slices}, judged on the other {len(rest)})"
+            )
+
+            def score(knobs: dict[str, Any], tuning: list[str] = tuning) -> Scored:
+                run = self.evaluator.evaluate(
+                    self.config.dev, {**planned.strategy, **knobs}, self.plan.model, self.config, items=tuning
+                )
+                return Scored(self._means(run.records_for(run.strategies[0].strategy)), run.model_calls)
+
+            attempts, sampler, note = search_knobs(
+                given,
+                Scored(self._means([r for r in base if r.item_id in tuning_set])),
+                space,
+                score,
+                ops,
+                max_attempts=spec.max_attempts,
+                timeout_s=left,
+                seed=seed,
+            )
+            found.sampler, found.note = sampler, note or found.note
+            chosen = next(a for a in attempts if a.chosen)
+            given_rest = [r for r in base if r.item_id in rest_set]
+            result = SliceSearch(seed, len(tuning), len(rest), attempts, dict(chosen.knobs))
+            result.given_rest = self._means(given_rest)
+            if chosen.given:
+                result.chosen_rest, result.meets = result.given_rest, self._meets(given_rest)
+            else:
+                strategy = {**planned.strategy, **chosen.knobs}
+                run = self.evaluator.evaluate(
+                    self.config.dev, strategy, self.plan.model, self.config, items=rest
+                )
+                chosen_rest = run.records_for(run.strategies[0].strategy)
+                result.chosen_rest, result.meets = self._means(chosen_rest), self._meets(chosen_rest)
+                if index == 0:
+                    # The verdict: the chosen configuration on items its choice never saw.
+                    rung.config = strategy
+                    rung.dev = self.scores(run, lane)
+                    judge_rung(rung, self.config)
+            found.slices.append(result)
 
     def finetune(
         self, rung: RungResult, rungs: list[RungResult], decision: Decision, trainer: Trainer | None

@@ -16,6 +16,7 @@ from pathlib import Path
 from assistant.errors import ConfigError
 from evaluation.decide.result import EVALUATED, MET, TIE, Decision, Estimate, RungResult, SuiteScores
 from evaluation.decide.text import explain, gap_lines, note
+from evaluation.decide.text_search import search_table
 from evaluation.report import common as c
 
 Table = tuple[list[str], list[list[str]]]
@@ -30,6 +31,7 @@ TITLES = {
         "why": "Why",
         "estimates": "Training time and cost (estimates)",
         "rag": "RAG misses by cause (item by item)",
+        "search": "Rung search (every attempt, on the tuning slice)",
     },
     "zh": {
         "rungs": "各级结果（开发集）",
@@ -41,6 +43,7 @@ TITLES = {
         "why": "理由",
         "estimates": "训练时间与成本（估算）",
         "rag": "RAG 错误按原因分类（逐题）",
+        "search": "各级配置搜索（每次尝试，调参切片上）",
     },
 }
 
@@ -189,6 +192,9 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
         (t["why"], explain(decision, lang, gaps=False)),
         (t["rungs"], rung_table(decision)),
     ]
+    attempts = search_table(decision, lang)
+    if attempts[1]:
+        out.append((t["search"], attempts))
     if any(r.test for r in decision.rungs):
         out.append((t["test"], test_table(decision)))
     if decision.comparisons:

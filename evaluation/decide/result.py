@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluation.decide.search import RungSearch
+
 # Decision states. MET and TIE recommend a rung that met the target (exit code 0).
 MET, TIE, NOT_MET, NOT_CONFIRMED = "met", "tie", "not_met", "not_confirmed"
 # Rung states.
@@ -81,6 +83,9 @@ class RungResult:
     meets: bool = False
     misses: list[Reason] = field(default_factory=list)  # why it does not meet
     config: dict[str, Any] = field(default_factory=dict)
+    # The search of its knobs, when it missed as written (``config`` is then the chosen one and
+    # ``dev`` its scores on the dev items the search did not tune on).
+    search: RungSearch | None = None
 
 
 @dataclass
@@ -222,4 +227,5 @@ def _rung(data: dict[str, Any]) -> RungResult:
     for key in ("dev", "test", "general"):
         values[key] = _scores(data.get(key))
     values["misses"] = _reasons(data.get("misses"))
+    values["search"] = RungSearch.from_dict(data["search"]) if data.get("search") else None
     return RungResult(**values)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from evaluation.decide.result import MET, NOT_CONFIRMED, NOT_MET, TIE, Decision, Reason
+from evaluation.decide.text_search import search_lines
 
 LANGS = ("en", "zh")
 
@@ -318,6 +319,7 @@ def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> l
     for rung in decision.rungs:
         if rung.misses and rung.state == "evaluated" and rung.label != decision.recommended:
             lines.append(f"{rung.label}: " + "; ".join(say(m, lang) for m in rung.misses))
+    lines += search_lines(decision, lang)
     if gaps:
         lines += gap_lines(decision, lang)
     ready = decision.readiness

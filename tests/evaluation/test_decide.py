@@ -112,7 +112,10 @@ def test_decisions_are_stored_and_a_rerun_calls_no_model(settings: Settings, tmp
     examples = write_examples(tmp_path)
     path = write_config(tmp_path, rungs=[rung("prompt"), rung("fewshot", examples_file=str(examples))])
     first = _decide(path, settings, CaseFake({"prompt": 10, "fewshot": 40}))
-    assert first.model_calls == 40 + 40 + 20
+    # prompt on dev, its search (2 other output formats on a 16-item tuning slice; nothing better,
+    # so no evaluation on the rest), fewshot on dev, fewshot confirmed on test.
+    assert first.model_calls == 40 + 2 * 16 + 40 + 20
+    assert first.rung("prompt").search is not None and not first.rung("prompt").search.changed
     again = CaseFake({"prompt": 10, "fewshot": 40})
     second = _decide(path, settings, again)
     assert again.calls == [] and second.model_calls == 0, "every answer comes from the cache"
@@ -126,7 +129,9 @@ def test_decisions_are_stored_and_a_rerun_calls_no_model(settings: Settings, tmp
 
 def test_an_interrupted_decision_resumes_without_answering_twice(settings: Settings, tmp_path: Path) -> None:
     examples = write_examples(tmp_path)
-    path = write_config(tmp_path, rungs=[rung("prompt"), rung("fewshot", examples_file=str(examples))])
+    path = write_config(
+        tmp_path, rungs=[rung("prompt"), rung("fewshot", examples_file=str(examples))], search=False
+    )
     crashing = CaseFake({"prompt": 10, "fewshot": 40}, crash_after=40 + 20)
     with pytest.raises(RuntimeError, match="crashed"):
         _decide(path, settings, crashing)

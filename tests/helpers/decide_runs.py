@@ -85,14 +85,24 @@ class SyntheticEvaluator(Evaluator):
         self.strategies: list[tuple[str, dict[str, Any]]] = []
 
     def evaluate(
-        self, suite: Path, strategy: dict[str, Any], model: str, config: Any, *, injected: bool = True
+        self,
+        suite: Path,
+        strategy: dict[str, Any],
+        model: str,
+        config: Any,
+        *,
+        injected: bool = True,
+        items: Sequence[str] | None = None,
     ) -> RunResult:
         name = str(strategy["strategy"])
         self.asked += [(suite.stem, model), (suite.stem, f"{name}:{model}")]
         self.strategies.append((suite.stem, dict(strategy)))
         tuned = "+" in model
         right = self.table.get((f"{suite.stem}:{name}", tuned), self.table.get((suite.stem, tuned), 0))
-        return synthetic_run(name, {"exact_match": hits(self.n, right)}, suite.stem)
+        run = synthetic_run(name, {"exact_match": hits(self.n, right)}, suite.stem)
+        if items is not None:  # a rung search's slice: the same items' scores, fewer of them
+            run.records = [r for r in run.records if r.item_id in set(items)]
+        return run
 
 
 def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | None = None) -> None:
