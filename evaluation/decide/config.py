@@ -1,7 +1,7 @@
 """The decision config (YAML): which suites to decide and confirm on, the targets, the limits,
 the rungs to climb, and what the fine-tuning rung may use.
 
-    name: tickets
+    name: tickets                    # default: the file name (the folder's for decision.yaml)
     model: smollm2-135m              # default: the `model` setting
     suites:
       dev: suites/tickets_dev.yaml   # the rungs are compared and chosen on this split
@@ -52,6 +52,9 @@ from assistant.errors import ConfigError
 FINETUNE = "finetune"
 DEFAULT_RUNGS = ("prompt", "fewshot", "reflection", "rag", "agent", FINETUNE)
 NEEDS_KB = ("rag",)  # the agent works without a kb (calculator), so it is not skipped for lack of one
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# File names that say nothing about the decision: an unnamed config in one is named after its folder.
+_GENERIC_STEMS = {"decision", "decide", "config", "ladder"}
 _TARGET = re.compile(r"^\s*(>=|<=|≥|≤)?\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*$")
 
 
@@ -385,8 +388,13 @@ def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> D
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise _fail(where, f"limit must be a positive integer, got {limit!r}")
     name = data.get("name") or "decision"
-    if not isinstance(name, str):
-        raise _fail(where, f"name must be a string, got {name!r}")
+    if not isinstance(name, str) or not _NAME.match(name):
+        # The name is a folder under LADDER_HOME/decisions and part of the adapter's name.
+        raise _fail(
+            where,
+            f"bad decision name {name!r}",
+            "use up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+        )
     return DecisionConfig(
         name=name,
         dev=_path(suites["dev"], base, "suites.dev", where),
@@ -428,6 +436,19 @@ def load_decision_config(path: str | Path) -> DecisionConfig:
         raise ConfigError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a decision config is a YAML mapping (suites, targets, rungs, ...)")
+    if not data.get("name"):
+        # Two unnamed decisions must not share a folder and an adapter: name it after its file.
+        data = {**data, "name": default_name(path)}
     config = decision_config_from_dict(data, path.parent, str(path))
     config.path = path
     return config
+
+
+def default_name(path: Path) -> str:
+    """``tickets.yaml`` -> ``tickets``; ``port_facts/decision.yaml`` -> ``port_facts`` (a generic
+    file name says nothing); characters a folder or adapter name cannot have become ``-``."""
+    stem = path.stem
+    if stem.lower() in _GENERIC_STEMS and path.resolve().parent.name:
+        stem = path.resolve().parent.name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).lstrip("._-")[:64]
+    return name or "decision"

@@ -227,6 +227,41 @@ def test_bad_config_values_name_the_key(tmp_path: Path) -> None:
             load_decision_config(write_config(tmp_path, **values))
 
 
+def test_a_decision_name_cannot_leave_the_decisions_folder(settings: Settings, tmp_path: Path) -> None:
+    """The name is a folder under LADDER_HOME/decisions that training data is prepared into (with
+    force): "../.." would write, and replace, files outside Ladder's home."""
+    import json
+
+    raw = tmp_path / "train.jsonl"
+    rows = [{"instruction": f"Train case {i} about {i * 7} parcels", "output": "billing"} for i in range(5)]
+    raw.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    escape = "../../../escaped"
+    for name in (escape, "a/b", "..", ".hidden", "x" * 65, "bad name"):
+        path = write_config(
+            tmp_path, name=name, rungs=[rung("prompt"), "finetune"], finetune={"raw": [str(raw)]}
+        )
+        _refused(path, settings, "bad decision name")
+    assert not (settings.home / "decisions" / escape).parent.exists()
+
+
+def test_an_unnamed_decision_is_named_after_its_file_or_folder(tmp_path: Path) -> None:
+    path = write_config(tmp_path, name=None)
+    assert path.name == "decide.yaml" and load_decision_config(path).name == tmp_path.name
+    for file, folder, expected in (
+        ("tickets.yaml", "x", "tickets"),
+        ("decision.yaml", "port_facts", "port_facts"),
+        ("config.yaml", "两个 words", "words"),
+    ):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        target = tmp_path / folder / file
+        target.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        for suite in ("dev", "test"):
+            (tmp_path / folder / f"{suite}.yaml").write_text(
+                (tmp_path / f"{suite}.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+            )
+        assert load_decision_config(target).name == expected
+
+
 def test_rung_files_are_relative_to_the_config(settings: Settings, tmp_path: Path) -> None:
     write_examples(tmp_path)
     (tmp_path / "strat.yaml").write_text("strategy: fewshot\nk: 2\nexamples_file: examples.jsonl\n", "utf-8")
