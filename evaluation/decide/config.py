@@ -35,6 +35,7 @@ the rungs to climb, and what the fine-tuning rung may use.
       max_minutes: 10                # for the whole decision's search
       tuning_fraction: 0.4           # searched on this share of dev, judged on the rest
       slices: 1                      # 2+: repeat on other slices, report whether the verdict holds
+    learning_curve: true             # nothing meets: fine-tune / few-shot at 25 / 50 / 100 % of the data
 
 Every mistake raises ``ConfigError`` naming the file and key before anything runs.
 """
@@ -52,6 +53,9 @@ from assistant.errors import ConfigError
 FINETUNE = "finetune"
 DEFAULT_RUNGS = ("prompt", "fewshot", "reflection", "rag", "agent", FINETUNE)
 NEEDS_KB = ("rag",)  # the agent works without a kb (calculator), so it is not skipped for lack of one
+# Needing more than 25x the items (or, on a learning curve, the examples) measured: the
+# difference is too small to matter, or out of reach. Shared by diagnose and curve.
+TOO_CLOSE = 25
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # File names that say nothing about the decision: an unnamed config in one is named after its folder.
 _GENERIC_STEMS = {"decision", "decide", "config", "ladder"}
@@ -155,6 +159,9 @@ class DecisionConfig:
     allow_finetune: bool = False
     finetune: FinetuneSpec = field(default_factory=FinetuneSpec)
     search: SearchSpec = field(default_factory=SearchSpec)
+    # When nothing meets: score the fine-tune (or few-shot) rung with 25 / 50 % of its data too,
+    # and say about how many examples would reach the target (see decide.learning).
+    learning_curve: bool = True
     judge: str | None = None
     no_judge: bool = False
     limit: int | None = None  # only the first N items of each suite (a quick look)
@@ -336,6 +343,7 @@ _TOP_KEYS = {
     "limit",
     "language",
     "search",
+    "learning_curve",
 }
 
 
@@ -412,6 +420,7 @@ def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> D
         allow_finetune=bool(data.get("allow_finetune", False)),
         finetune=_finetune_spec(data.get("finetune"), base, where),
         search=_search_spec(data.get("search"), where),
+        learning_curve=bool(data.get("learning_curve", True)),
         judge=data.get("judge"),
         no_judge=bool(data.get("no_judge", False)),
         limit=limit,

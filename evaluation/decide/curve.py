@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.decide.diagnose import TOO_CLOSE
+from evaluation.decide.config import TOO_CLOSE
 from evaluation.stats import bootstrap_ci
 
 MET, REACHES, FLAT, BEYOND, TOO_FEW = "met", "reaches", "flat", "beyond", "too_few_points"

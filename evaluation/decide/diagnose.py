@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Sequence
 from statistics import NormalDist
 
-from evaluation.decide.config import DecisionConfig, Target
+from evaluation.decide.config import TOO_CLOSE, DecisionConfig, Target
 from evaluation.decide.result import EVALUATED, Gap, Paired, Reason, RungResult
 from evaluation.decide.rules import closest_rung, find
 from evaluation.metrics.lexical import normalize
@@ -59,7 +59,6 @@ def _evaluated(rungs: Sequence[RungResult]) -> list[RungResult]:
 
 
 POWER = 0.8  # the chance that about ``needed`` items separate the mean from the threshold
-TOO_CLOSE = 25  # needing more than 25x the items: the difference is too small to matter
 
 
 def items_needed(

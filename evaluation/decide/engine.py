@@ -27,6 +27,7 @@ from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.decide.config import DecisionConfig, load_decision_config
 from evaluation.decide.diagnose import diagnose, no_closest_at_chance
+from evaluation.decide.learning import curve_rung, fewshot_curve, finetune_curve, training_minutes
 from evaluation.decide.plan import DecisionPlan, PlannedRung, plan_decision
 from evaluation.decide.readiness import measured, readiness
 from evaluation.decide.result import (
@@ -54,7 +55,15 @@ from evaluation.decide.search import (
     split_dev,
 )
 from evaluation.decide.store import DecisionStore, new_decision_id
-from evaluation.decide.training import Trainer, forgetting, record_evaluation, train_adapter
+from evaluation.decide.training import (
+    Trainer,
+    decision_dir,
+    forgetting,
+    prepared_data,
+    record_evaluation,
+    train_adapter,
+    train_on,
+)
 from evaluation.results import ItemRecord, RunResult
 from evaluation.store import RunStore, now
 
@@ -62,6 +71,9 @@ if TYPE_CHECKING:
     from assistant.backends.base import LLMBackend
 
 __all__ = ["Evaluator", "load_decision_config", "run_decision"]
+
+# A fine-tune's learning curve trains again on 25 % and 50 % of the data: about 0.75x the run.
+CURVE_TRAINING = 0.75
 
 
 class Evaluator:
@@ -330,6 +342,39 @@ class _Climb:
                     )
                 )
 
+    def curve(self, rungs: list[RungResult], decision: Decision, trainer: Trainer | None) -> None:
+        """The learning curve of the fine-tune (else few-shot) rung; see ``decide.learning``."""
+        rung = curve_rung(rungs)
+        if rung is None:
+            return
+        config, plan = self.config, self.plan
+        records = self.records[rung.label]
+
+        def evaluate(strategy: dict[str, Any], model: str, injected: bool, ids: list[str]) -> RunResult:
+            return self.evaluator.evaluate(config.dev, strategy, model, config, injected=injected, items=ids)
+
+        folder = decision_dir(config, self.settings) / "curve"
+        if rung.strategy == "fewshot":
+            self.progress.note(f"learning curve: {rung.label} with smaller example pools")
+            decision.curve = fewshot_curve(config, rung, records, evaluate, plan.model, folder)
+            return
+        minutes, limit = training_minutes(decision.readiness), config.finetune.max_minutes
+        if limit is not None and (minutes is None or CURVE_TRAINING * minutes > limit):
+            took = "unknown" if minutes is None else f"{minutes:.1f}"
+            decision.curve_note = (
+                f"not measured: it trains again on 25 % and 50 % of the data, about {CURVE_TRAINING:g}x "
+                f"the training run ({took} min), over finetune.max_minutes ({limit:g})"
+            )
+            return
+        data = prepared_data(config, self.settings, self.progress)
+
+        def train(folder: Path, suffix: str) -> str:
+            name = f"{plan.adapter}-{suffix}"
+            return train_on(config, self.settings, plan.model, folder, name, self.progress, trainer)
+
+        self.progress.note(f"learning curve: {rung.label} trained on 25 % and 50 % of the data")
+        decision.curve = finetune_curve(config, rung, records, data, train, evaluate, folder)
+
     def _record(self, decision: Decision, role: str, run: RunResult, scores: SuiteScores | None) -> None:
         means = {k: v.mean for k, v in (scores.metrics if scores else {}).items()}
         record_evaluation(self.plan.adapter, self.settings, decision.decision_id, role, run, means)
@@ -421,6 +466,8 @@ def run_decision(
             decision.gaps = diagnose(rungs, decision.comparisons, climb.records, config)
             if not any(r.meets for r in rungs):
                 decision.reasons = no_closest_at_chance(decision.reasons, decision.gaps)
+        if config.learning_curve and not any(r.meets for r in rungs):
+            climb.curve(rungs, decision, trainer)
         decision.model_calls = evaluator.model_calls
         decision.wall_s = time.perf_counter() - started
         if store:

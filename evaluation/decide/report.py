@@ -32,6 +32,7 @@ TITLES = {
         "estimates": "Training time and cost (estimates)",
         "rag": "RAG misses by cause (item by item)",
         "search": "Rung search (every attempt, on the tuning slice)",
+        "curve": "Learning curve (the same dev items at each size)",
     },
     "zh": {
         "rungs": "各级结果（开发集）",
@@ -44,6 +45,7 @@ TITLES = {
         "estimates": "训练时间与成本（估算）",
         "rag": "RAG 错误按原因分类（逐题）",
         "search": "各级配置搜索（每次尝试，调参切片上）",
+        "curve": "学习曲线（每种规模使用相同的开发题）",
     },
 }
 
@@ -174,6 +176,22 @@ def rag_tables(decision: Decision, lang: str) -> Table:
     return header, rows
 
 
+CURVE_HEADERS = {
+    "en": ["examples", "mean", "CI", "items"],
+    "zh": ["样本数", "均值", "置信区间", "题数"],
+}
+
+
+def curve_table(decision: Decision, lang: str) -> Table:
+    curve = decision.curve
+    assert curve is not None
+    rows = [
+        [str(p.n), c.num(p.mean), f"[{c.num(p.low)}, {c.num(p.high)}]", str(curve.items)]
+        for p in curve.points
+    ]
+    return CURVE_HEADERS.get(lang, CURVE_HEADERS["en"]), rows
+
+
 def forgetting_rows(decision: Decision) -> list[str]:
     f = decision.forgetting
     if f is None:
@@ -204,6 +222,8 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
         tables = rag_tables(decision, lang)
         if tables[1]:
             out.append((t["rag"], tables))
+    if decision.curve is not None:
+        out.append((t["curve"], curve_table(decision, lang)))
     if decision.readiness is not None:
         out.append((t["ready"], readiness_table(decision)))
         out.append((t["estimates"], estimates_table(decision)))

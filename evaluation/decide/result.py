@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from evaluation.decide.curve import Curve
 from evaluation.decide.search import RungSearch
 
 # Decision states. MET and TIE recommend a rung that met the target (exit code 0).
@@ -183,6 +184,9 @@ class Decision:
     language: str = "en"
     model_calls: int = 0
     wall_s: float = 0.0
+    # The learning curve of the rung that learns from examples, when nothing met (or why not).
+    curve: Curve | None = None
+    curve_note: str = ""
 
     @property
     def passed(self) -> bool:
@@ -207,6 +211,7 @@ class Decision:
         if data.get("forgetting"):
             values["forgetting"] = Forgetting(**data["forgetting"])
         values["reasons"] = _reasons(data.get("reasons"))
+        values["curve"] = Curve.from_dict(data["curve"]) if data.get("curve") else None
         return cls(**values)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evaluation.decide.curve import describe
 from evaluation.decide.result import MET, NOT_CONFIRMED, NOT_MET, TIE, Decision, Reason
 from evaluation.decide.text_search import search_lines
 
@@ -322,6 +323,7 @@ def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> l
     lines += search_lines(decision, lang)
     if gaps:
         lines += gap_lines(decision, lang)
+    lines += curve_lines(decision, lang)
     ready = decision.readiness
     ran = _finetune_ran(decision, lang)
     if ran is not None and decision.status == NOT_MET:
@@ -341,6 +343,22 @@ def explain(decision: Decision, lang: str | None = None, gaps: bool = True) -> l
         else:
             lines.append(advice["not_ready"].format(failed=failed))
     return lines
+
+
+CURVE_NOTE = {
+    "en": "Learning curve of {rung}: {note}.",
+    "zh": "{rung} 的学习曲线未测量：{note}。",
+}
+
+
+def curve_lines(decision: Decision, lang: str) -> list[str]:
+    """How much more data would take: the learning curve in words, or why it was not measured."""
+    if decision.curve is not None:
+        return describe(decision.curve, lang)
+    if decision.curve_note:
+        rung = next((r.label for r in decision.rungs if r.strategy == "finetune"), "finetune")
+        return [CURVE_NOTE.get(lang, CURVE_NOTE["en"]).format(rung=rung, note=decision.curve_note)]
+    return []
 
 
 def _finetune_ran(decision: Decision, lang: str) -> str | None:

@@ -107,13 +107,44 @@ def train_adapter(
         overwrite=not resume,
         resume=resume,
     )
+    progress.note(("resuming" if resume else "training") + f" adapter {adapter} on {data}")
+    _run(request, settings, progress, trainer)
+    return f"{base}+{adapter}", True
+
+
+def _run(request: Any, settings: Settings, progress: Progress, trainer: Trainer | None) -> None:
     if trainer is None:
         from finetune.train.run import train
 
         trainer = train
-    progress.note(("resuming" if resume else "training") + f" adapter {adapter} on {data}")
     trainer(request, settings, progress)
-    return f"{base}+{adapter}", True
+
+
+def train_on(
+    config: DecisionConfig,
+    settings: Settings,
+    base: str,
+    data: Path,
+    adapter: str,
+    progress: Progress,
+    trainer: Trainer | None = None,
+) -> str:
+    """Train ``adapter`` on the data folder ``data`` with the decision's recipe (a learning-curve
+    size: fewer examples, so the minimum is what it has), or reuse it; the model reference."""
+    import dataclasses
+
+    from finetune.train.config import TrainConfig
+    from finetune.train.data import locate_data
+    from finetune.train.run import TrainRequest
+
+    train_config = TrainConfig.from_dict(config.finetune.train)
+    rows = sum(1 for line in locate_data(data).train_file.read_text(encoding="utf-8").splitlines() if line)
+    train_config = dataclasses.replace(train_config, min_examples=min(train_config.min_examples, rows))
+    if not _reusable(adapter, settings, base, data, train_config):
+        progress.note(f"training adapter {adapter} on {data} ({rows} examples)")
+        request = TrainRequest(base=base, data=data, name=adapter, config=train_config, overwrite=True)
+        _run(request, settings, progress, trainer)
+    return f"{base}+{adapter}"
 
 
 def record_evaluation(
