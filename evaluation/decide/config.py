@@ -13,7 +13,9 @@ the rungs to climb, and what the fine-tuning rung may use.
     limits:
       max_cost_per_1k: 0.50          # in the price table's currency
       max_p95_latency_s: 5.0
-    rungs: [prompt, fewshot, reflection, rag, agent, finetune]   # the default; mappings allowed
+    rungs: [prompt, fewshot, reflection, rag, agent, finetune]   # the default; mappings allowed,
+                                     # with a model of their own: {strategy: prompt, model: NAME}
+    try_larger_model: true           # default rungs: also prompt on the next larger local pack
     order: cost                      # cost (sort by the strategies' stated cost) | given
     confidence: 0.95
     kb: handbook                     # knowledge base for rag / agent (they are skipped without one)
@@ -84,6 +86,7 @@ class RungSpec:
     label: str
     strategy: str  # a registered strategy name, or "finetune"
     config: dict[str, Any] = field(default_factory=dict)  # the strategy config (without model)
+    model: str | None = None  # this rung's model; None: the decision's
 
     @property
     def is_finetune(self) -> bool:
@@ -162,6 +165,9 @@ class DecisionConfig:
     # When nothing meets: score the fine-tune (or few-shot) rung with 25 / 50 % of its data too,
     # and say about how many examples would reach the target (see decide.learning).
     learning_curve: bool = True
+    # With the default rungs: also the plain prompt on the next larger local pack of the base's
+    # family (skipped, with the pull command, when it is not installed).
+    try_larger_model: bool = True
     judge: str | None = None
     no_judge: bool = False
     limit: int | None = None  # only the first N items of each suite (a quick look)
@@ -220,16 +226,22 @@ def parse_rung(raw: Any, index: int, where: str, base: Path = Path(".")) -> Rung
     for key in RELATIVE_KEYS:
         if isinstance(data.get(key), str) and not Path(data[key]).expanduser().is_absolute():
             data[key] = str(base / data[key])
-    label = str(data.pop("name", "") or data.get("strategy", ""))
-    strategy = str(data.get("strategy", label))
+    named = str(data.pop("name", "") or "")
+    strategy = str(data.get("strategy", named))
     if strategy not in known:
         raise _fail(where, f"rungs[{index}]: unknown strategy {strategy!r}", f"known: {', '.join(known)}")
     data["strategy"] = strategy
-    if "model" in data:
-        raise _fail(where, f"rungs[{index}]: a rung cannot set `model`", "set `model` once, at the top")
-    if strategy == FINETUNE and set(data) - {"strategy"}:
+    model = data.pop("model", None)
+    if model is not None and (not isinstance(model, str) or not model.strip() or "+" in model):
+        raise _fail(
+            where,
+            f"rungs[{index}]: model must be a model reference, got {model!r}",
+            "a pack name, a folder or openai:<model>@<url>; a fine-tuned model is the finetune rung",
+        )
+    if strategy == FINETUNE and (set(data) - {"strategy"} or model is not None):
         raise _fail(where, f"rungs[{index}]: finetune takes its settings from `finetune:`")
-    return RungSpec(label or strategy, strategy, data)
+    label = named or (f"{strategy}@{model}" if model is not None else strategy)
+    return RungSpec(label, strategy, data, model)
 
 
 def _path(value: Any, base: Path, key: str, where: str) -> Path:
@@ -344,6 +356,7 @@ _TOP_KEYS = {
     "language",
     "search",
     "learning_curve",
+    "try_larger_model",
 }
 
 
@@ -421,6 +434,7 @@ def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> D
         finetune=_finetune_spec(data.get("finetune"), base, where),
         search=_search_spec(data.get("search"), where),
         learning_curve=bool(data.get("learning_curve", True)),
+        try_larger_model=bool(data.get("try_larger_model", True)),
         judge=data.get("judge"),
         no_judge=bool(data.get("no_judge", False)),
         limit=limit,

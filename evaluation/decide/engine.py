@@ -169,7 +169,9 @@ class _Climb:
                 f"rung {step}/{total}: {rung.label} on {self.plan.dev.spec.name} "
                 f"({min(len(self.plan.dev.items), self.config.limit or len(self.plan.dev.items))} items)"
             )
-            self.evaluate(rung, plan.strategy, self.plan.model)
+            model = plan.model or self.plan.model
+            # A rung on another model is loaded by reference; the injected backend is the base's.
+            self.evaluate(rung, plan.strategy, model, injected=model == self.plan.model)
             if not rung.meets and self.config.search.covers(rung.label, rung.strategy):
                 self.search(rung, plan)
 
@@ -219,6 +221,8 @@ class _Climb:
             return
         given = given_knobs(planned.strategy, space)
         ops = {t.metric: t.op for t in self.config.targets}
+        model = rung.model or self.plan.model
+        injected = model == self.plan.model
         lane = rung.label
         for index in range(spec.slices):
             left = self._time_left()
@@ -235,7 +239,12 @@ class _Climb:
 
             def score(knobs: dict[str, Any], tuning: list[str] = tuning) -> Scored:
                 run = self.evaluator.evaluate(
-                    self.config.dev, {**planned.strategy, **knobs}, self.plan.model, self.config, items=tuning
+                    self.config.dev,
+                    {**planned.strategy, **knobs},
+                    model,
+                    self.config,
+                    injected=injected,
+                    items=tuning,
                 )
                 return Scored(self._means(run.records_for(run.strategies[0].strategy)), run.model_calls)
 
@@ -350,13 +359,16 @@ class _Climb:
         config, plan = self.config, self.plan
         records = self.records[rung.label]
 
-        def evaluate(strategy: dict[str, Any], model: str, injected: bool, ids: list[str]) -> RunResult:
+        def evaluate(strategy: dict[str, Any], model: str, ids: list[str]) -> RunResult:
+            # The injected backend answers for the base model only (an adapter is loaded by reference).
+            injected = model == plan.model
             return self.evaluator.evaluate(config.dev, strategy, model, config, injected=injected, items=ids)
 
         folder = decision_dir(config, self.settings) / "curve"
         if rung.strategy == "fewshot":
             self.progress.note(f"learning curve: {rung.label} with smaller example pools")
-            decision.curve = fewshot_curve(config, rung, records, evaluate, plan.model, folder)
+            model = rung.model or plan.model
+            decision.curve = fewshot_curve(config, rung, records, evaluate, model, folder)
             return
         minutes, limit = training_minutes(decision.readiness), config.finetune.max_minutes
         if limit is not None and (minutes is None or CURVE_TRAINING * minutes > limit):

@@ -29,7 +29,7 @@ from evaluation.results import ItemRecord, RunResult
 
 SEED = 0
 # Scores the rung on the dev items ``ids`` with ``strategy`` and ``model``; returns the run.
-Evaluate = Callable[[dict[str, Any], str, bool, list[str]], RunResult]
+Evaluate = Callable[[dict[str, Any], str, list[str]], RunResult]
 
 
 def curve_rung(rungs: Sequence[RungResult]) -> RungResult | None:
@@ -97,7 +97,7 @@ def fewshot_curve(
         rows = [{"user_input": e.user_input, "reference": e.reference} for e in subset]
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         strategy = {**rung.config, "examples": [], "examples_file": str(path)}
-        run = evaluate(strategy, model, True, ids)
+        run = evaluate(strategy, model, ids)
         points.append(_point(n, run.records_for(run.strategies[0].strategy), ids, metric))
     return _fit(config, rung, "few-shot examples", points)
 
@@ -153,6 +153,6 @@ def finetune_curve(
             points.append(_point(n, records, ids, metric))
             continue
         model = train(folders[n], f"curve{n}")
-        run = evaluate(rung.config, model, False, ids)
+        run = evaluate(rung.config, model, ids)
         points.append(_point(n, run.records_for(run.strategies[0].strategy), ids, metric))
     return _fit(config, rung, "training examples", points)

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError, LadderError
+from assistant.models.refs import parse_model_ref
 from assistant.settings import Settings
 from evaluation.decide.config import NEEDS_KB, DecisionConfig, RungSpec
+from evaluation.decide.models import compute_scale, larger_pack
 from evaluation.suites.spec import Suite, load_suite
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ class PlannedRung:
     strategy: dict[str, Any]  # the strategy config to evaluate (kb / examples filled in)
     stated_cost: float | None
     skip: str | None = None  # why this rung is left out (a default rung missing its inputs)
+    model: str = ""  # the model it is evaluated with (the decision's, unless the rung names one)
 
 
 @dataclass
@@ -105,7 +108,7 @@ def _strategy_data(spec: RungSpec, config: DecisionConfig) -> dict[str, Any]:
     return data
 
 
-def _plan_rung(spec: RungSpec, config: DecisionConfig, settings: Settings) -> PlannedRung:
+def _plan_rung(spec: RungSpec, config: DecisionConfig, settings: Settings, base: str) -> PlannedRung:
     from assistant.backends.fake import FakeBackend
     from assistant.service import build_strategy
 
@@ -121,14 +124,27 @@ def _plan_rung(spec: RungSpec, config: DecisionConfig, settings: Settings) -> Pl
     if missing:
         if config.explicit_rungs:
             raise ConfigError(f"rung {spec.label!r}: {missing}")
-        return PlannedRung(spec, data, None, skip=missing)
+        return PlannedRung(spec, data, None, skip=missing, model=spec.model or base)
     try:
         # A stand-in backend: building checks the config (and opens the kb); cost() calls no model.
         strategy = build_strategy(data, settings, backend=FakeBackend(model_id="plan"))
     except LadderError as exc:
         raise ConfigError(f"rung {spec.label!r}: {exc.message}", hint=exc.hint) from None
-    # The fine-tuned model answers like its serving strategy; training is paid once, not per question.
-    return PlannedRung(spec, data, None if spec.is_finetune else strategy.cost().total_tokens)
+    if spec.is_finetune:
+        # The fine-tuned model answers like its serving strategy; training is paid once, not per question.
+        return PlannedRung(spec, data, None, model=base)
+    model = spec.model or base
+    if spec.model is not None:
+        try:
+            ref = parse_model_ref(spec.model, settings)
+            if ref.kind in ("pack", "folder"):
+                ref.local_folder(settings)  # installed (a pack is never pulled by a decision)
+        except LadderError as exc:
+            if not config.explicit_rungs:
+                return PlannedRung(spec, data, None, skip=f"{exc.message} ({exc.hint})", model=model)
+            raise ConfigError(f"rung {spec.label!r}: {exc.message}", hint=exc.hint) from None
+    # Tokens per question, scaled for another local pack by the packs' sizes (see decide.models).
+    return PlannedRung(spec, data, strategy.cost().total_tokens * compute_scale(model, base), model=model)
 
 
 def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
@@ -171,7 +187,13 @@ def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
                 hint="drop them (`ladder finetune prepare --suites TEST.yaml` does it)",
             )
         dev_leaks = len(_overlap(dev, training))
-    rungs = [_plan_rung(spec, config, settings) for spec in config.rungs]
+    base = config.model or settings.model
+    specs = list(config.rungs)
+    if config.try_larger_model and not config.explicit_rungs:
+        larger = larger_pack(base, settings)
+        if larger is not None:
+            specs.append(RungSpec(f"prompt@{larger[0]}", "prompt", {"strategy": "prompt"}, larger[0]))
+    rungs = [_plan_rung(spec, config, settings, base) for spec in specs]
     if config.order == "cost":
         # Stable: equal costs keep the given order; the finetune rung always comes last.
         rungs.sort(
@@ -184,7 +206,7 @@ def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
         general_metric = next((m for m in labels if m in targets), labels[0])
     return DecisionPlan(
         config,
-        config.model or settings.model,
+        base,
         dev,
         test,
         general,

@@ -151,7 +151,12 @@ def test_default_rungs_skip_what_lacks_inputs_and_are_ordered_by_stated_cost(
     path = write_config(tmp_path, examples=str(examples), order="cost", rungs=None)
     plan = plan_decision(load_decision_config(path), settings)
     order = [p.spec.label for p in plan.rungs]
-    assert order == ["prompt", "fewshot", "reflection", "agent", "rag", "finetune"]
+    larger = "prompt@qwen2.5-coder-1.5b"
+    assert order == ["prompt", "fewshot", "reflection", "agent", "rag", larger, "finetune"]
+    skipped = next(p for p in plan.rungs if p.spec.label == larger)
+    assert skipped.skip is not None and "ladder models pull qwen2.5-coder-1.5b" in skipped.skip, (
+        "the larger pack is not installed: the rung says how to let the ladder try it"
+    )
     costs = [p.stated_cost for p in plan.rungs if p.stated_cost is not None]
     assert len(costs) == 4 and costs == sorted(costs)
     rag = next(p for p in plan.rungs if p.spec.label == "rag")
@@ -220,7 +225,9 @@ def test_bad_config_values_name_the_key(tmp_path: Path) -> None:
         ({"targets": {"exact_match": "about 0.8"}}, "cannot read"),
         ({"confidence": 1.5}, "confidence"),
         ({"rungs": ["prompt", "telepathy"]}, "unknown strategy 'telepathy'"),
-        ({"rungs": [{"strategy": "prompt", "model": "x"}]}, "cannot set `model`"),
+        ({"rungs": [{"strategy": "prompt", "model": ""}]}, "must be a model reference"),
+        ({"rungs": [{"strategy": "prompt", "model": "a+adapter"}]}, "must be a model reference"),
+        ({"rungs": [{"strategy": "finetune", "model": "smollm2-135m"}]}, "finetune takes its settings"),
         ({"limits": {"max_cost_per_1k": -1}}, "limits.max_cost_per_1k"),
     ):
         with pytest.raises(ConfigError, match=match):
