@@ -301,8 +301,25 @@ def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
         "reflect-labels",
         "rag",
         "my-agent",
+        "prompt@qwen2.5-coder-1.5b",
         "finetune",
     ]
+    assert config.search.max_attempts == 6 and config.search.rungs == ["fewshot", "rag"]
+    assert config.learning_curve and config.try_larger_model
     assert [str(t) for t in config.targets] == ["exact_match >= 0.8", "unparseable <= 0.05"]
     assert config.finetune.data == tmp_path / "data" / "tickets" and config.finetune.max_forgetting == 0.05
     assert config.max_cost_per_1k == 0.5 and config.confidence == 0.95 and config.rungs[4].strategy == "agent"
+
+
+def test_a_fine_tune_without_a_recipe_gets_the_decision_defaults_and_keys_set_win(tmp_path: Path) -> None:
+    from evaluation.decide.config import DEFAULT_PREPARE, DEFAULT_TRAIN
+
+    bare = load_decision_config(write_config(tmp_path, finetune={"raw": ["train.jsonl"]}))
+    assert bare.finetune.prepare == DEFAULT_PREPARE and bare.finetune.train == DEFAULT_TRAIN
+    mine = load_decision_config(
+        write_config(
+            tmp_path, finetune={"raw": ["t.jsonl"], "prepare": {"ratio": 2.0}, "train": {"epochs": 3}}
+        )
+    )
+    assert mine.finetune.prepare == {**DEFAULT_PREPARE, "ratio": 2.0}
+    assert mine.finetune.train == {**DEFAULT_TRAIN, "epochs": 3}
