@@ -262,10 +262,16 @@ def off_format_rate(records: Sequence[ItemRecord], labels: set[str] | None) -> t
 
 
 def off_format(record: ItemRecord, labels: set[str] | None) -> bool:
-    """Unparseable, not one of the labels, or still failing reflection's verifier at its last round."""
+    """Unparseable, naming no option of a multiple-choice item, not one of the labels, or still
+    failing reflection's verifier at its last round."""
     unparseable = record.scores.get("unparseable")
     if unparseable is not None and unparseable.value == 1.0:
         return True
+    if record.choices and any(
+        (score.detail or {}).get("mode") == "generate" and (score.detail or {}).get("predicted", "") is None
+        for score in record.scores.values()
+    ):
+        return True  # a generated answer to a multiple-choice item that names no option
     if labels is not None and record.response is not None and normalize(record.response) not in labels:
         return True
     return any(step.get("kind") == "stop" and step.get("reason") == "max_rounds" for step in record.trace)

@@ -68,8 +68,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "reasoning. A format gap: state the output format, constrain it, or fine-tune on the format.",
         "beats_no_baseline": "No rung does better than {baseline} on {metric} ({chance}), so none is "
         "close: the gaps below say what would help.",
-        "at_chance": "{rung}: {metric} = {mean} {ci} includes chance ({chance}: an option picked at "
-        "random; n={n}). The model does not know this, and no prompt will fix it.",
+        "at_chance": "{rung}: {metric} = {mean} {ci} is no better than chance ({chance}: an option "
+        "picked at random; n={n}). The model does not know this, and no prompt will fix it.",
         "at_majority": "{rung}: {metric} = {mean} {ci} is no better than always answering the commonest "
         "label ({chance} of the items; n={n}). The model has not learned the labels.",
         "remedy_larger_model": "Way out: a larger model (name it as a rung's `model`; `ladder models list` "
@@ -141,8 +141,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "写明输出格式、加以约束，或针对格式做微调。",
         "beats_no_baseline": "没有任何一级在 {metric} 上好于{baseline}（{chance}），所以谈不上哪一级最接近："
         "下面的差距说明什么会有帮助。",
-        "at_chance": "{rung}：{metric} = {mean} {ci} 包含随机猜测的水平（{chance}：随机选一个选项；n={n}）。"
-        "模型不具备这方面的知识，任何提示词都无法弥补。",
+        "at_chance": "{rung}：{metric} = {mean} {ci} 不高于随机猜测的水平"
+        "（{chance}：随机选一个选项；n={n}）。模型不具备这方面的知识，任何提示词都无法弥补。",
         "at_majority": "{rung}：{metric} = {mean} {ci} 不比总是回答最常见的标签更好"
         "（占题目的 {chance}；n={n}）。"
         "模型没有学会这些标签。",

@@ -142,6 +142,25 @@ def test_every_rung_at_chance_is_a_knowledge_gap_with_the_ways_out_and_their_cos
     assert "does not know this" in english and "The closest" not in english
 
 
+def test_a_rung_whose_answers_name_no_option_is_no_evidence_of_chance() -> None:
+    """Found on a held-out exam: the agent answered "85" to every item (no option letter),
+    scored 0.000 [0.000, 0.000], and was listed as "including chance". Its answers are off
+    format: they say nothing of what the model knows."""
+    from evaluation.results import ItemScore
+
+    config = config_for({"accuracy": ">= 0.6"})
+    runs = exam({"prompt": 14, "agent": 0})
+    for record in runs["agent"][1].records:
+        record.response = "85"
+        record.scores["accuracy"] = ItemScore(
+            0.0, "the answer names no option letter", {"predicted": None, "mode": "generate"}
+        )
+    (gap,) = gaps(runs, config)
+    assert [e.params["rung"] for e in gap.evidence if e.code == "at_chance"] == ["prompt"]
+    text = say(next(e for e in gap.evidence if e.code == "at_chance"), "en")
+    assert "is no better than chance (0.250" in text
+
+
 def test_chance_is_per_item_from_the_number_of_options() -> None:
     config = config_for({"accuracy": ">= 0.6"})
     runs = exam({"prompt": 12}, options=2)  # 0.2 against chance 0.5 on two options: below chance
