@@ -300,9 +300,13 @@ class _Climb:
             )
             rung.state, rung.note = RECOMMENDED_ONLY, note
             return
-        self.progress.note(f"fine-tuning {plan.adapter} on {plan.model}")
+        minutes = training_minutes(decision.readiness)
+        estimate = f"estimated {minutes:.1f} min on this machine" if minutes is not None else "no estimate"
+        self.progress.note(f"fine-tuning {plan.adapter} on {plan.model} ({estimate})")
+        started = time.perf_counter()
         model, _ = train_adapter(config, self.settings, plan.model, plan.adapter, self.progress, trainer)
         decision.adapter = plan.adapter
+        self.progress.note(f"fine-tuning took {(time.perf_counter() - started) / 60:.1f} min ({estimate})")
         # The adapter (trained now, or reused: same base, data and settings) has a training run:
         # its throughput and token count replace the estimate from the examples' text.
         decision.readiness = measured(decision.readiness, self.settings, plan.model, plan.adapter)

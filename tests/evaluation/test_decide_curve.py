@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from assistant.progress import RecordingProgress
 from assistant.settings import Settings, load_settings
 from evaluation.decide import engine
 from evaluation.decide.engine import Evaluator, load_decision_config, run_decision
@@ -162,8 +163,16 @@ def test_a_fine_tune_that_misses_is_trained_again_on_a_quarter_and_a_half_of_its
     monkeypatch.setattr("evaluation.decide.readiness.estimates", lambda *a, **k: [speed])
     path = finetune_config(tmp_path, tiny_model_dir, max_minutes=30)
     evaluator = SizeEvaluator(by_adapter)
-    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=trainer)
+    progress = RecordingProgress()
+    decision = run_decision(
+        load_decision_config(path), settings, progress, evaluator=evaluator, trainer=trainer
+    )
     assert decision.status == "not_met" and decision.curve is not None
+    # The estimate is said before training starts, and the time it took after.
+    notes = [str(m) for kind, m in progress.events if kind == "note" and "fine-tuning" in str(m)]
+    assert notes[0].endswith("(estimated 6.0 min on this machine)") and notes[1].startswith(
+        "fine-tuning took"
+    )
     assert trained == [("cases-ft", 120), ("cases-ft-curve30", 30), ("cases-ft-curve60", 60)]
     # The quarter is part of the half (nested subsets), so a size adds data, never swaps it.
     folder = settings.home / "decisions" / "cases" / "curve"
