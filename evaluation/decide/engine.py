@@ -171,9 +171,9 @@ class _Climb:
             )
             model = plan.model or self.plan.model
             # A rung on another model is loaded by reference; the injected backend is the base's.
-            self.evaluate(rung, plan.strategy, model, injected=model == self.plan.model)
+            run = self.evaluate(rung, plan.strategy, model, injected=model == self.plan.model)
             if not rung.meets and self.config.search.covers(rung.label, rung.strategy):
-                self.search(rung, plan)
+                self.search(rung, plan, run.mode)
 
     # ---- the rung search -------------------------------------------------------------------------
     def _means(self, records: Sequence[ItemRecord]) -> dict[str, float | None]:
@@ -195,7 +195,7 @@ class _Climb:
             self.search_deadline = time.perf_counter() + 60 * minutes
         return self.search_deadline - time.perf_counter()
 
-    def search(self, rung: RungResult, planned: PlannedRung) -> None:
+    def search(self, rung: RungResult, planned: PlannedRung, mode: str = "generate") -> None:
         """Search the rung's knobs on a tuning slice of dev; judge the chosen configuration on the
         rest (see ``decide.search``). The rung's dev scores and config become the chosen ones'."""
         spec = self.config.search
@@ -208,6 +208,9 @@ class _Climb:
                 load_examples(FewShotConfig(**{k: v for k, v in planned.strategy.items() if k in known}))
             )
         space = knob_space(planned.strategy, pool)
+        if mode == "logprob":
+            # Scored by the options' log-probabilities: an output instruction changes nothing.
+            space.pop("output_format", None)
         if not space:
             return
         base = self.records[rung.label]

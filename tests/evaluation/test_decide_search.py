@@ -197,3 +197,19 @@ def test_knob_spaces_keep_the_written_value_and_respect_the_pool() -> None:
     tuning, rest = split_dev([str(i) for i in range(10)], 0.4, 3)
     assert len(tuning) == 4 and sorted(tuning + rest, key=int) == [str(i) for i in range(10)]
     assert split_dev([str(i) for i in range(10)], 0.4, 3) == (tuning, rest)
+
+
+def test_a_rung_scored_by_log_probability_has_no_output_instruction_to_search(
+    settings: Settings, tmp_path: Path
+) -> None:
+    class LogprobEvaluator(KnobEvaluator):
+        def evaluate(self, suite: Path, strategy: dict[str, Any], *args: Any, **kwargs: Any) -> RunResult:
+            run = super().evaluate(suite, strategy, *args, **kwargs)
+            run.mode = "logprob" if strategy["strategy"] == "prompt" else "generate"
+            return run
+
+    evaluator = LogprobEvaluator(fewshot_k4_similar)
+    decision = run_decision(load_decision_config(config(tmp_path)), settings, evaluator=evaluator)
+    assert decision.rung("prompt").search is None, "an exam scored by log-probability: nothing to search"
+    assert all(s["strategy"] != "prompt" or n == N for _, s, n in evaluator.asked)
+    assert decision.rung("fewshot").search is not None
