@@ -480,6 +480,9 @@ def run_decision(
             decision.recommended = recommended.label
             decision.status = TIE if recommended.label != winner else MET
             climb.confirm(recommended, decision)
+            if recommended.strategy == "finetune" and decision.forgetting is None:
+                # Nothing says whether the adapter kept its general ability: say so, with the fix.
+                decision.reasons.append(Reason("forgetting_unchecked", {"rung": recommended.label}))
         cheaper_met = any(r.meets and r.strategy != "finetune" for r in rungs)
         if not cheaper_met:
             decision.gaps = diagnose(rungs, decision.comparisons, climb.records, config)

@@ -38,6 +38,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "test_mean_only": "On the held-out test split {rung} clears the targets on the mean, but the CI is "
         "too wide to be sure.",
         "test_confirms": "The held-out test split confirms {rung}.",
+        "forgetting_unchecked": "Whether {rung} kept the base model's general ability was not checked: the "
+        "decision has no general suite (set suites.general to one the base model does well on).",
         "ci_straddles": "{rung}: the {metric} CI {ci} contains the threshold {threshold} with n={n}: "
         "the data is too small to decide (about {needed} items would separate them).",
         "ci_straddles_close": "{rung}: {metric} = {mean} is only {margin} from the threshold {threshold} "
@@ -112,6 +114,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "test_misses": "在留出的测试集上 {rung} 未达标：{misses}。开发集上的结果没有保持。",
         "test_mean_only": "在留出的测试集上 {rung} 的均值达标，但置信区间太宽，尚不能确定。",
         "test_confirms": "留出的测试集确认了 {rung}。",
+        "forgetting_unchecked": "未检查 {rung} 是否保留了基础模型的通用能力：该决策没有通用能力测试集"
+        "（请将 suites.general 设为基础模型表现良好的测试集）。",
         "ci_straddles": "{rung}：{metric} 的置信区间 {ci} 包含阈值 {threshold}（n={n}）：数据太少，无法判断"
         "（约需 {needed} 道题才能区分）。",
         "ci_straddles_close": "{rung}：{metric} = {mean}，与阈值 {threshold} 只差 {margin}"

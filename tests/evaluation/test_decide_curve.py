@@ -220,3 +220,18 @@ def _ready_anyway(real: Callable[..., Any]) -> Callable[..., Any]:
         return dataclasses.replace(ready, checks=checks, ready=all(c.ok for c in checks))
 
     return wrapped
+
+
+def test_a_fine_tune_recommended_without_a_general_suite_says_forgetting_was_not_checked(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
+    speed = {"where": "this machine", "tokens_per_s": 10.0, "hours": 0.1, "source": "a stored run"}
+    monkeypatch.setattr(engine, "measured", lambda ready, *args: ready)
+    monkeypatch.setattr("evaluation.decide.readiness.estimates", lambda *a, **k: [speed])
+    path = finetune_config(tmp_path, tiny_model_dir, max_minutes=30)
+    evaluator = SizeEvaluator(lambda strategy, model: N if "+" in model else 0)
+    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator, trainer=fake_trainer)
+    assert decision.recommended == "finetune" and decision.forgetting is None
+    assert decision.reasons[-1].code == "forgetting_unchecked"
+    assert any("no general suite" in line for line in explain(decision, "en"))
+    assert any("通用能力测试集" in line for line in explain(decision, "zh"))
