@@ -271,7 +271,7 @@ class _Climb:
             else:
                 strategy = {**planned.strategy, **chosen.knobs}
                 run = self.evaluator.evaluate(
-                    self.config.dev, strategy, self.plan.model, self.config, items=rest
+                    self.config.dev, strategy, model, self.config, injected=injected, items=rest
                 )
                 chosen_rest = run.records_for(run.strategies[0].strategy)
                 result.chosen_rest, result.meets = self._means(chosen_rest), self._meets(chosen_rest)

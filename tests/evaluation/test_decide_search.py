@@ -37,6 +37,7 @@ class KnobEvaluator(Evaluator):
     def __init__(self, right: Right) -> None:
         self.right, self.model_calls = right, 0
         self.asked: list[tuple[str, dict[str, Any], int]] = []
+        self.models: list[tuple[str, bool]] = []
 
     def evaluate(
         self,
@@ -54,6 +55,7 @@ class KnobEvaluator(Evaluator):
         if items is not None:
             run.records = [r for r in run.records if r.item_id in set(items)]
         self.asked.append((split, dict(strategy), len(run.records)))
+        self.models.append((model, injected))
         self.model_calls += len(run.records)
         run.model_calls = len(run.records)
         return run
@@ -213,3 +215,17 @@ def test_a_rung_scored_by_log_probability_has_no_output_instruction_to_search(
     assert decision.rung("prompt").search is None, "an exam scored by log-probability: nothing to search"
     assert all(s["strategy"] != "prompt" or n == N for _, s, n in evaluator.asked)
     assert decision.rung("fewshot").search is not None
+
+
+def test_a_rung_on_its_own_model_is_searched_and_judged_with_that_model(
+    settings: Settings, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    examples = write_examples(tmp_path)
+    own = {"strategy": "fewshot", "k": 1, "examples_file": str(examples), "model": str(tiny_model_dir)}
+    path = write_config(tmp_path, n_dev=N, rungs=[own], search={"max_attempts": 8})
+    evaluator = KnobEvaluator(fewshot_k4_similar)
+    decision = run_decision(load_decision_config(path), settings, evaluator=evaluator)
+    fewshot = decision.rung(f"fewshot@{tiny_model_dir}")
+    assert fewshot.search is not None and fewshot.search.changed and fewshot.meets
+    # Dev, every attempt, the rest and the test split: all on the rung's model, by reference.
+    assert len(evaluator.models) > 3 and set(evaluator.models) == {(str(tiny_model_dir), False)}
