@@ -176,30 +176,6 @@ class Outcome:
         return self.decision is not None and all(self.matches.get(f, False) for f in FIELDS)
 
 
-def build_kb(name: str, folder: Path, settings: Any, progress: StampedProgress) -> float:
-    """Create knowledge base ``name``, or bring it up to date, from ``folder`` with the default
-    settings (only the folder added to the allowed roots); returns the seconds it took."""
-    import os
-
-    from assistant.errors import ConfigError
-    from assistant.knowledge import KnowledgeBase
-    from assistant.knowledge.ingest import allowed_roots
-    from assistant.settings import replace
-
-    start = time.perf_counter()
-    progress.note(f"knowledge base {name}: {folder}")
-    roots = os.pathsep.join(str(p) for p in [*allowed_roots(settings), folder])
-    settings = replace(settings, allowed_roots=roots)
-    if name not in KnowledgeBase.list_all(settings):
-        KnowledgeBase.create(name, settings).close()
-    with KnowledgeBase.open(name, settings) as kb:
-        report = kb.add([folder], progress=progress)
-    if report.failed:
-        failed = report.failed[0]
-        raise ConfigError(f"knowledge base {name} could not ingest {failed.path}: {failed.reason}")
-    return time.perf_counter() - start
-
-
 def run_one(
     key: str,
     config_path: Path,
@@ -210,19 +186,19 @@ def run_one(
     kb_folder: Path | None = None,
     kb_s: float | None = None,
 ) -> Outcome:
+    from evaluation.decide.demo import build_kb
     from evaluation.decide.engine import load_decision_config, run_decision
     from evaluation.decide.report import write_all
 
     outcome = Outcome(key, expected, kb_s=kb_s)
     try:
-        config = load_decision_config(config_path)
-        if config.name == "decision":  # no `name` in the file: keep the scenarios apart
-            config.name = key
+        config = load_decision_config(config_path)  # unnamed: named after its folder, the scenario
         if args.model:
             config.model = args.model
         if args.limit:
             config.limit = args.limit
         if kb_folder is not None and config.kb:
+            # The default settings: a new user's kb (no chunking override, unlike the demo's).
             outcome.kb_s = build_kb(config.kb, kb_folder, settings, progress)
         progress.note(f"scenario {key}: expected {expected}")
         began = time.perf_counter()

@@ -101,6 +101,19 @@ def demo_dir() -> Path:
 def ensure_kb(settings: Settings, progress: Progress) -> float:
     """Create the demo knowledge base, or bring it up to date with ``datasets/demo/kb``
     (unchanged files are skipped); returns the seconds it took."""
+    return build_kb(DEMO_KB, demo_dir() / "kb", settings, progress, DEMO_CHUNKING)
+
+
+def build_kb(
+    name: str,
+    folder: Path,
+    settings: Settings,
+    progress: Progress,
+    chunking: tuple[int, int] | None = None,
+) -> float:
+    """Create knowledge base ``name``, or bring it up to date with ``folder`` (unchanged files
+    are skipped), with ``chunking`` (size, overlap) or the settings' own; the project's own
+    documents may be read wherever the command runs from. Returns the seconds it took."""
     import os
 
     from assistant.knowledge import KnowledgeBase
@@ -108,18 +121,18 @@ def ensure_kb(settings: Settings, progress: Progress) -> float:
     from assistant.settings import replace
 
     start = time.perf_counter()
-    progress.note(f"knowledge base {DEMO_KB}: {demo_dir() / 'kb'}")
-    # The project's own documents may be read wherever the command runs from.
-    roots = os.pathsep.join(str(p) for p in [*allowed_roots(settings), demo_dir() / "kb"])
-    size, overlap = DEMO_CHUNKING
-    settings = replace(settings, allowed_roots=roots, chunk_size=size, chunk_overlap=overlap)
-    if DEMO_KB not in KnowledgeBase.list_all(settings):
-        KnowledgeBase.create(DEMO_KB, settings).close()
-    with KnowledgeBase.open(DEMO_KB, settings) as kb:
-        report = kb.add([demo_dir() / "kb"], progress=progress)
+    progress.note(f"knowledge base {name}: {folder}")
+    roots = os.pathsep.join(str(p) for p in [*allowed_roots(settings), folder])
+    settings = replace(settings, allowed_roots=roots)
+    if chunking is not None:
+        settings = replace(settings, chunk_size=chunking[0], chunk_overlap=chunking[1])
+    if name not in KnowledgeBase.list_all(settings):
+        KnowledgeBase.create(name, settings).close()
+    with KnowledgeBase.open(name, settings) as kb:
+        report = kb.add([folder], progress=progress)
     if report.failed:
         failed = report.failed[0]
-        raise ConfigError(f"the demo knowledge base could not ingest {failed.path}: {failed.reason}")
+        raise ConfigError(f"knowledge base {name} could not ingest {failed.path}: {failed.reason}")
     return time.perf_counter() - start
 
 
