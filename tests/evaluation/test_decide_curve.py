@@ -4,7 +4,7 @@ the decision says about how many examples would reach the target (or that more w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +13,13 @@ import pytest
 from assistant.progress import RecordingProgress
 from assistant.settings import Settings, load_settings
 from evaluation.decide import engine
-from evaluation.decide.engine import Evaluator, load_decision_config, run_decision
+from evaluation.decide.engine import load_decision_config, run_decision
 from evaluation.decide.report import render_markdown
 from evaluation.decide.result import Decision
 from evaluation.decide.text import explain
 from evaluation.results import RunResult
 from tests.helpers.decide import rung, write_config, write_prepared_data
-from tests.helpers.decide_runs import fake_trainer, synthetic_run
+from tests.helpers.decide_runs import ScriptedEvaluator, fake_trainer
 
 N = 40
 
@@ -29,29 +29,21 @@ def settings(isolated_home: Path) -> Settings:
     return load_settings({"batch_size": 8, "threads": 1})
 
 
-class SizeEvaluator(Evaluator):
-    """Right on the first ``right(strategy, model)`` of ``N`` items (dev and test); no model."""
+class SizeEvaluator(ScriptedEvaluator):
+    """Right on the first ``right(strategy, model)`` of ``N`` items (dev and test)."""
 
     def __init__(self, right: Callable[[dict[str, Any], str], int]) -> None:
         self.right, self.model_calls = right, 0
         self.asked: list[tuple[dict[str, Any], str, int]] = []
 
-    def evaluate(
-        self,
-        suite: Path,
-        strategy: dict[str, Any],
-        model: str,
-        config: Any,
-        *,
-        injected: bool = True,
-        items: Sequence[str] | None = None,
-    ) -> RunResult:
+    def scores(self, suite: Path, strategy: dict[str, Any], model: str) -> list[float | None]:
         good = self.right(strategy, model)
-        run = synthetic_run(str(strategy["strategy"]), {"exact_match": [float(i < good) for i in range(N)]})
-        if items is not None:
-            run.records = [r for r in run.records if r.item_id in set(items)]
+        return [float(i < good) for i in range(N)]
+
+    def asked_for(
+        self, suite: Path, strategy: dict[str, Any], model: str, injected: bool, run: RunResult
+    ) -> None:
         self.asked.append((dict(strategy), model, len(run.records)))
-        return run
 
 
 def pool_size(strategy: dict[str, Any]) -> int:

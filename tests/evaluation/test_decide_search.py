@@ -3,7 +3,7 @@ and the chosen configuration is judged on the rest, so a lucky slice cannot flat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,13 @@ import pytest
 from assistant.errors import ConfigError
 from assistant.settings import Settings, load_settings
 from evaluation.decide.config import decision_config_from_dict
-from evaluation.decide.engine import Evaluator, load_decision_config, run_decision
+from evaluation.decide.engine import load_decision_config, run_decision
 from evaluation.decide.report import render_html, render_markdown
 from evaluation.decide.result import Decision
 from evaluation.decide.search import knob_space, split_dev
 from evaluation.results import RunResult
 from tests.helpers.decide import rung, write_config, write_examples
-from tests.helpers.decide_runs import synthetic_run
+from tests.helpers.decide_runs import ScriptedEvaluator
 
 N = 40
 
@@ -31,34 +31,26 @@ def settings(isolated_home: Path) -> Settings:
 Right = Callable[[str, dict[str, Any], int], bool]
 
 
-class KnobEvaluator(Evaluator):
-    """Answers item ``i`` right when ``right(split, strategy config, i)``; no model."""
+class KnobEvaluator(ScriptedEvaluator):
+    """Answers item ``i`` right when ``right(split, strategy config, i)``; counts model calls."""
 
     def __init__(self, right: Right) -> None:
         self.right, self.model_calls = right, 0
         self.asked: list[tuple[str, dict[str, Any], int]] = []
         self.models: list[tuple[str, bool]] = []
 
-    def evaluate(
-        self,
-        suite: Path,
-        strategy: dict[str, Any],
-        model: str,
-        config: Any,
-        *,
-        injected: bool = True,
-        items: Sequence[str] | None = None,
-    ) -> RunResult:
+    def scores(self, suite: Path, strategy: dict[str, Any], model: str) -> list[float | None]:
         split = "test" if "test" in suite.stem else "dev"
-        scores = [1.0 if self.right(split, strategy, i) else 0.0 for i in range(N)]
-        run = synthetic_run(str(strategy["strategy"]), {"exact_match": scores}, suite.stem)
-        if items is not None:
-            run.records = [r for r in run.records if r.item_id in set(items)]
+        return [1.0 if self.right(split, strategy, i) else 0.0 for i in range(N)]
+
+    def asked_for(
+        self, suite: Path, strategy: dict[str, Any], model: str, injected: bool, run: RunResult
+    ) -> None:
+        split = "test" if "test" in suite.stem else "dev"
         self.asked.append((split, dict(strategy), len(run.records)))
         self.models.append((model, injected))
         self.model_calls += len(run.records)
         run.model_calls = len(run.records)
-        return run
 
 
 def config(tmp_path: Path, **values: Any) -> Path:

@@ -75,14 +75,18 @@ def judged(
     return rungs, records
 
 
-class SyntheticEvaluator(Evaluator):
-    """Scores by (suite, fine-tuned or not), or by ("suite:strategy", fine-tuned or not) where the
-    table has that key: no model is loaded or asked."""
+class ScriptedEvaluator(Evaluator):
+    """An evaluator whose runs a test scripts: ``scores`` gives every item's exact_match, and a
+    rung search's slice (``items``) keeps those items' scores; ``asked`` hears of each run. No
+    model is loaded or asked."""
 
-    def __init__(self, table: dict[tuple[str, bool], int], n: int = 40) -> None:
-        self.table, self.n, self.model_calls = table, n, 0
-        self.asked: list[tuple[str, str]] = []
-        self.strategies: list[tuple[str, dict[str, Any]]] = []
+    def scores(self, suite: Path, strategy: dict[str, Any], model: str) -> list[float | None]:
+        raise NotImplementedError
+
+    def asked_for(
+        self, suite: Path, strategy: dict[str, Any], model: str, injected: bool, run: RunResult
+    ) -> None:
+        """What a test keeps of each run (nothing by default)."""
 
     def evaluate(
         self,
@@ -94,15 +98,34 @@ class SyntheticEvaluator(Evaluator):
         injected: bool = True,
         items: Sequence[str] | None = None,
     ) -> RunResult:
-        name = str(strategy["strategy"])
-        self.asked += [(suite.stem, model), (suite.stem, f"{name}:{model}")]
-        self.strategies.append((suite.stem, dict(strategy)))
-        tuned = "+" in model
-        right = self.table.get((f"{suite.stem}:{name}", tuned), self.table.get((suite.stem, tuned), 0))
-        run = synthetic_run(name, {"exact_match": hits(self.n, right)}, suite.stem)
-        if items is not None:  # a rung search's slice: the same items' scores, fewer of them
-            run.records = [r for r in run.records if r.item_id in set(items)]
+        scores = self.scores(suite, strategy, model)
+        run = synthetic_run(str(strategy["strategy"]), {"exact_match": scores}, suite.stem)
+        if items is not None:
+            wanted = set(items)
+            run.records = [r for r in run.records if r.item_id in wanted]
+        self.asked_for(suite, strategy, model, injected, run)
         return run
+
+
+class SyntheticEvaluator(ScriptedEvaluator):
+    """Scores by (suite, fine-tuned or not), or by ("suite:strategy", fine-tuned or not) where the
+    table has that key."""
+
+    def __init__(self, table: dict[tuple[str, bool], int], n: int = 40) -> None:
+        self.table, self.n, self.model_calls = table, n, 0
+        self.asked: list[tuple[str, str]] = []
+        self.strategies: list[tuple[str, dict[str, Any]]] = []
+
+    def scores(self, suite: Path, strategy: dict[str, Any], model: str) -> list[float | None]:
+        name, tuned = str(strategy["strategy"]), "+" in model
+        right = self.table.get((f"{suite.stem}:{name}", tuned), self.table.get((suite.stem, tuned), 0))
+        return hits(self.n, right)
+
+    def asked_for(
+        self, suite: Path, strategy: dict[str, Any], model: str, injected: bool, run: RunResult
+    ) -> None:
+        self.asked += [(suite.stem, model), (suite.stem, f"{strategy['strategy']}:{model}")]
+        self.strategies.append((suite.stem, dict(strategy)))
 
 
 def fake_trainer(request: Any, settings: Settings, progress: Any, data: Path | None = None) -> None:
