@@ -27,7 +27,13 @@ from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.decide.config import DecisionConfig, load_decision_config
 from evaluation.decide.diagnose import diagnose, no_closest_at_chance
-from evaluation.decide.learning import curve_rung, fewshot_curve, finetune_curve, training_minutes
+from evaluation.decide.learning import (
+    curve_rung,
+    fewshot_curve,
+    fewshot_pool,
+    finetune_curve,
+    training_minutes,
+)
 from evaluation.decide.plan import DecisionPlan, PlannedRung, plan_decision
 from evaluation.decide.readiness import measured, readiness
 from evaluation.decide.result import (
@@ -199,14 +205,7 @@ class _Climb:
         """Search the rung's knobs on a tuning slice of dev; judge the chosen configuration on the
         rest (see ``decide.search``). The rung's dev scores and config become the chosen ones'."""
         spec = self.config.search
-        pool = None
-        if rung.strategy == "fewshot":
-            from assistant.strategies.prompt import FewShotConfig, load_examples
-
-            known = {f for f in FewShotConfig.__dataclass_fields__}
-            pool = len(
-                load_examples(FewShotConfig(**{k: v for k, v in planned.strategy.items() if k in known}))
-            )
+        pool = len(fewshot_pool(planned.strategy)) if rung.strategy == "fewshot" else None
         space = knob_space(planned.strategy, pool)
         if mode == "logprob":
             # Scored by the options' log-probabilities: an output instruction changes nothing.

@@ -69,6 +69,14 @@ def _fit(config: DecisionConfig, rung: RungResult, unit: str, points: list[Curve
     )
 
 
+def fewshot_pool(strategy: dict[str, Any]) -> list[Any]:
+    """The examples a few-shot strategy config draws from (inline and from its file)."""
+    from assistant.strategies.prompt import FewShotConfig, load_examples
+
+    known = set(FewShotConfig.__dataclass_fields__)
+    return load_examples(FewShotConfig(**{k: v for k, v in strategy.items() if k in known}))
+
+
 def fewshot_curve(
     config: DecisionConfig,
     rung: RungResult,
@@ -78,10 +86,7 @@ def fewshot_curve(
     folder: Path,
 ) -> Curve | None:
     """Few-shot with 25 / 50 % of its pool (written to ``folder``), on the rung's dev items."""
-    from assistant.strategies.prompt import FewShotConfig, load_examples
-
-    known = set(FewShotConfig.__dataclass_fields__)
-    pool = load_examples(FewShotConfig(**{k: v for k, v in rung.config.items() if k in known}))
+    pool = fewshot_pool(rung.config)
     sizes = curve_sizes(len(pool), minimum=1)
     if len(sizes) < 2:
         return None
