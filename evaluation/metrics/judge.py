@@ -144,6 +144,10 @@ class Judge:
             self._encoder = self._load_embeddings()
         return self._encoder
 
+    def prepare_metric(self, ragas_metric: Any) -> Any:
+        """``ragas_metric`` made ready for this judge (the hook for per-judge prompt changes)."""
+        return ragas_metric
+
     def ragas_llm(self) -> Any:
         """This judge as a ragas ``InstructorBaseRagasLLM``."""
         if self._ragas_llm is None:
