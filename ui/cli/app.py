@@ -40,6 +40,7 @@ def _register_subcommands() -> None:
     from ui.cli.eval import eval_cmd, runs_app
     from ui.cli.feedback import feedback_app
     from ui.cli.finetune import finetune_app
+    from ui.cli.judge import judge_app
     from ui.cli.kb import kb_app
     from ui.cli.models import models_app
     from ui.cli.serve import serve_cmd
@@ -53,6 +54,7 @@ def _register_subcommands() -> None:
     app.add_typer(suite_app, name="suite")
     app.command("eval")(eval_cmd)
     app.add_typer(runs_app, name="runs")
+    app.add_typer(judge_app, name="judge")
     app.add_typer(finetune_app, name="finetune")
     app.command("decide")(decide_cmd)
     app.add_typer(decisions_app, name="decisions")
