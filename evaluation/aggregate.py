@@ -50,10 +50,12 @@ def summarize_strategy(
     model: str,
     prices: PriceTable,
     latency: tuple[Sequence[float], str] | None = None,
+    judge: str | None = None,
 ) -> None:
     """Fill ``result``'s metrics, breakdown and cost from its records.
 
     ``latency``: the single-request times the runner measured and how (``cost_summary``).
+    ``judge``: the run's judge, whose share of the cost is summed apart.
     """
     for metric in metrics:
         result.metrics[metric.label] = metric_result(
@@ -67,9 +69,9 @@ def summarize_strategy(
             groups = breakdown(values, [getattr(r, by) for r in records])
             result.breakdown[by] = {g: GroupResult(g, s.mean, s.n, s.n_na) for g, s in groups.items()}
     if latency is None:
-        result.cost = cost_summary(records, model, prices)
+        result.cost = cost_summary(records, model, prices, judge=judge)
     else:
-        result.cost = cost_summary(records, model, prices, latency[0], latency[1])
+        result.cost = cost_summary(records, model, prices, latency[0], latency[1], judge=judge)
 
 
 def is_binary(values: Sequence[float | None]) -> bool:

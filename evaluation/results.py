@@ -53,6 +53,13 @@ class ItemRecord:
     source: str = ""  # "file:line"
     cached: bool = False  # answered from the cache: no model call in this run
     trace: list[dict[str, Any]] = field(default_factory=list)
+    # The judge's work on this item when it was scored: its share of each judge call over a
+    # batch (the batch's judge calls, tokens and wall time divided by the items judged), like
+    # compute_s. 0 for judgements from the cache. Older records lack them: 0.
+    judge_calls: float = 0.0
+    judge_prompt_tokens: float = 0.0
+    judge_completion_tokens: float = 0.0
+    judge_compute_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -119,6 +126,16 @@ class CostResult:
     compute_s_mean: float | None = None  # per question, batched: batch wall time / batch size
     latency_n: int = 0  # single requests the latency percentiles come from; 0: not measured
     latency_source: str = ""  # how they were measured (LATENCY_SAMPLE, LATENCY_EVERY_ITEM, ...)
+    # The judge's share, kept apart: what scoring the answers cost, not what answering costs
+    # (``cost_per_1k_questions`` and a decision's cost limit are the answering model's only).
+    # Per question, over the items judged in the run that scored them; a cached judgement is 0.
+    judge_model: str = ""  # the judge's model reference; "": no judge
+    judge_calls_mean: float = 0.0
+    judge_prompt_tokens_mean: float = 0.0
+    judge_completion_tokens_mean: float = 0.0
+    judge_compute_s_mean: float = 0.0  # the judge's wall time per question
+    judge_cost_per_1k_questions: float | None = None  # None: no price known for the judge
+    judge_price_source: str = ""
 
 
 @dataclass
@@ -172,6 +189,13 @@ class RunResult:
     wall_s: float = 0.0
     model_calls: int = 0  # calls made in this run (0 when everything came from the cache)
     latency_calls: int = 0  # further calls made only to measure single-request latency
+    # The judge's calls and tokens in this run, apart from the answering model's model_calls;
+    # judgements from the cache cost none and are counted in judge_cached. None: a run stored
+    # before judge calls were counted.
+    judge_calls: int | None = None
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    judge_cached: int = 0
 
     @property
     def passed(self) -> bool:

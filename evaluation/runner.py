@@ -8,11 +8,22 @@ subject/category breakdowns, paired comparisons between strategies, cost.
 - **Cache.** An answer is stored under the hash of (strategy config, model identity, item,
   MCQ mode, the settings that change outputs, the knowledge base's contents for RAG). A
   re-run of an unchanged suite makes zero model calls; changing any of those makes new ones.
-  Judged scores are cached under (answer key, reference, judge, metric).
-- **Resume.** Items are processed in batches; each batch's answers and records are written
-  in one transaction. A run that dies (``kill -9``, a crash, Ctrl-C) stays unfinished; the
-  next ``ladder eval`` with the same suite, strategies, model and judge takes it over and
-  does only the items it lacks. The records' primary key forbids duplicates.
+  Judged scores are cached under (answer key, reference, judge, metric); ``--no-cache``
+  (``use_cache=False``) judges again too.
+- **A judge that fails.** An unusable reply is n/a for its item ("judge parse failure") and
+  cached like any judgement: greedy decoding would give the same reply again. A judge that
+  cannot answer (unreachable, timed out, a refused key: a ``LadderError``) stops the run with
+  that error; the batch's answers are cached before it is judged and judgements are written
+  only once made, so nothing is cached for the failed calls and the next run resumes, asking
+  the judge again.
+- **Judge usage.** The judge's calls, tokens and wall time are counted apart from the
+  answering model's: per run (``RunResult.judge_calls`` ...) and per item, each item taking
+  its share of the judge calls over its batch, like ``compute_s``.
+- **Resume.** Items are processed in batches; each batch's fresh answers are cached as soon
+  as they are made (before judging), and its records are written in one transaction. A run
+  that dies (``kill -9``, a crash, Ctrl-C, a judge that fails) stays unfinished; the next
+  ``ladder eval`` with the same suite, strategies, model and judge takes it over and does
+  only the items it lacks. The records' primary key forbids duplicates.
 - **MCQ modes.** ``logprob`` scores the suite's rendered prompt with one batched forward
   pass (``score_choices``); it is what the ``prompt`` strategy means for an exam.
   ``generate`` lets any strategy answer in free text and extracts the letter.
@@ -42,6 +53,7 @@ from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.aggregate import compare, summarize_strategy, threshold_failures
 from evaluation.items import SuiteItem
+from evaluation.judging import JudgeTally, judge_records
 from evaluation.metrics.base import Metric
 from evaluation.metrics.cost import (
     LATENCY_EVERY_ITEM,
@@ -63,8 +75,8 @@ from evaluation.plan import (
     split_metrics,
     stable_hash,
 )
-from evaluation.records import answer_entry, make_record, sample_of
-from evaluation.results import COMPLETE, FAILED, ItemRecord, ItemScore, RunResult, StrategyResult
+from evaluation.records import answer_entry, make_record
+from evaluation.results import COMPLETE, FAILED, RunResult, StrategyResult
 from evaluation.store import RunStore, new_run_id, now
 from evaluation.suites.readers import LETTERS
 from evaluation.suites.spec import load_suite
@@ -93,6 +105,7 @@ class Runner:
         self.judge = judge
         self.model_calls = 0
         self.latency_calls = 0  # calls made only to measure single-request latency
+        self.judge_usage = JudgeTally()
         self.chat_template = True
 
     # ---- running -----------------------------------------------------------------------------
@@ -151,6 +164,7 @@ class Runner:
         else:
             self.store.create_run(run, run_key)
         started = time.perf_counter()
+        self.judge_usage = JudgeTally()
         try:
             judge = self._judge(judge_ref) if judge_ref else None
             latency: dict[str, tuple[list[float], str]] = {}
@@ -173,6 +187,7 @@ class Runner:
                 lane.model_ref,
                 prices,
                 latency[lane.label],
+                judge=judge_ref,
             )
         first = lanes[0].label
         for lane in lanes[1:]:
@@ -188,6 +203,10 @@ class Runner:
         run.wall_s = time.perf_counter() - started
         run.model_calls = self.model_calls
         run.latency_calls = self.latency_calls
+        run.judge_calls = self.judge_usage.calls
+        run.judge_prompt_tokens = self.judge_usage.prompt_tokens
+        run.judge_completion_tokens = self.judge_usage.completion_tokens
+        run.judge_cached = self.judge_usage.cached
         self.store.finish_run(run)
         return run
 
@@ -227,14 +246,27 @@ class Runner:
             cached = self.store.cached_answers(k for _, _, k in batch) if plan.use_cache else {}
             missing = [(item, key) for _, item, key in batch if key not in cached]
             fresh = self._answer(lane, missing, mode) if missing else {}
+            if fresh:
+                # Cached before judging: a judge that fails stops the run, and the next run
+                # resumes from these answers instead of asking the model again.
+                with self.store.transaction():
+                    self.store.put_answers(fresh)
             records = []
             for _seq, item, key in batch:
                 entry = cached.get(key) or fresh[key]
                 records.append(make_record(lane, item, key, entry, cached=key in cached, metrics=metrics))
             if judge is not None:
-                self._judge_records(records, batch, judged, judge, plan.judge or "")
+                judge_records(
+                    self.store,
+                    records,
+                    batch,
+                    judged,
+                    judge,
+                    plan.judge or "",
+                    plan.use_cache,
+                    self.judge_usage,
+                )
             with self.store.transaction():
-                self.store.put_answers(fresh)
                 self.store.add_records(run_id, records, [seq for seq, _, _ in batch])
             self.progress.advance(len(batch))
 
@@ -314,35 +346,6 @@ class Runner:
             entry["compute_s"] = compute_s
             entry.setdefault("latency_s", compute_s)
         return out
-
-    def _judge_records(
-        self,
-        records: list[ItemRecord],
-        batch: Sequence[tuple[int, SuiteItem, str]],
-        judged: Sequence[Metric],
-        judge: Any,
-        judge_name: str,
-    ) -> None:
-        judge_id = str(getattr(judge, "model_id", judge_name))
-        keys = [
-            stable_hash([key, item.question.reference, item.question.reference_contexts])
-            for _, item, key in batch
-        ]
-        for metric in judged:
-            known = self.store.cached_judgements(keys, judge_id, metric.label)
-            todo = [i for i, key in enumerate(keys) if key not in known]
-            if todo:
-                samples = [sample_of(records[i], batch[i][1]) for i in todo]
-                scores = metric.score_many(samples, judge)  # type: ignore[attr-defined]
-                fresh = {
-                    keys[i]: ItemScore(s.value, s.reason, dict(s.detail))
-                    for i, s in zip(todo, scores, strict=True)
-                }
-                with self.store.transaction():
-                    self.store.put_judgements(fresh, judge_id, metric.label)
-                known.update(fresh)
-            for record, key in zip(records, keys, strict=True):
-                record.scores[metric.label] = known[key]
 
 
 __all__ = ["COMPLETE", "FAILED", "EvalPlan", "Runner", "model_identity"]

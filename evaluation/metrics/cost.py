@@ -27,6 +27,12 @@ The price table is YAML (the ``price_table`` setting), first match wins::
 Without a table, local models cost ``DEFAULT_COMPUTE_PER_HOUR`` per hour of compute (a
 small cloud VM; the report says it is a default), fake backends cost nothing, and endpoint
 models have no known price (the report says so instead of printing 0).
+
+**The judge's share** is summed apart, priced by the same table under the judge's model
+reference: its calls and tokens per question and its wall time per question (what a local
+judge's compute price is charged on), from the records' ``judge_*`` fields. It is what
+scoring cost, not what answering costs, so it is never added to ``cost_per_1k_questions``
+(which a decision's cost limit reads). A judgement from the cache costs nothing.
 """
 
 from __future__ import annotations
@@ -141,11 +147,13 @@ def cost_summary(
     table: PriceTable,
     latencies: Sequence[float] | None = None,
     latency_source: str = LATENCY_PER_ANSWER,
+    judge: str | None = None,
 ) -> CostResult:
     """Summarise ``records``' usage; ``latencies`` are single-request times measured apart.
 
     Without ``latencies`` the records' own ``latency_s`` are taken as single requests, which
     is right only when each was answered on its own (the runner always passes them).
+    ``judge``: the judge's model reference, when the run had one: its share is summed apart.
     """
     n = len(records)
     if n == 0:
@@ -160,7 +168,7 @@ def cost_summary(
         latency_source = LATENCY_NOT_MEASURED
     price, source = table.lookup(model)
     per_1k = None if price is None else 1000 * price.per_question(prompt, completion, calls, compute)
-    return CostResult(
+    cost = CostResult(
         questions=n,
         prompt_tokens_mean=prompt,
         completion_tokens_mean=completion,
@@ -175,3 +183,23 @@ def cost_summary(
         latency_n=len(latencies),
         latency_source=latency_source,
     )
+    if judge:
+        _add_judge_share(cost, records, judge, table)
+    return cost
+
+
+def _add_judge_share(cost: CostResult, records: Sequence[ItemRecord], judge: str, table: PriceTable) -> None:
+    n = len(records)
+    cost.judge_model = judge
+    cost.judge_calls_mean = sum(r.judge_calls for r in records) / n
+    cost.judge_prompt_tokens_mean = sum(r.judge_prompt_tokens for r in records) / n
+    cost.judge_completion_tokens_mean = sum(r.judge_completion_tokens for r in records) / n
+    cost.judge_compute_s_mean = sum(r.judge_compute_s for r in records) / n
+    price, cost.judge_price_source = table.lookup(judge)
+    if price is not None:
+        cost.judge_cost_per_1k_questions = 1000 * price.per_question(
+            cost.judge_prompt_tokens_mean,
+            cost.judge_completion_tokens_mean,
+            cost.judge_calls_mean,
+            cost.judge_compute_s_mean,
+        )

@@ -7,9 +7,20 @@ metric needs a judge, so ``score(sample)`` alone gives n/a; the runner calls
 ``score_many(samples, judge)``, which judges up to ``judge.concurrency`` items at once and
 returns one ``Score`` per sample, in order, from plain sync code.
 
-Failures are counted, never hidden: a reply ragas cannot use (not JSON, the wrong shape,
-no statements, so ragas would give NaN) or any error from the judge call becomes n/a with
-the reason ``judge parse failure: <cause>`` and ``detail["judge_failure"] = True``.
+Two kinds of failure, told apart:
+
+- **A reply that cannot be used** (not JSON, the wrong shape, no statements or verdicts, so
+  ragas would give NaN) is n/a for that item, with the reason ``judge parse failure: <cause>``
+  and ``detail["judge_failure"] = True``; the other items go on. The runner caches it like any
+  judgement: the judge decodes greedily, so asking again gives the same reply.
+- **A judge that cannot answer** (unreachable, timed out, a refused key, an unknown model: any
+  ``LadderError``) stops ``score_many`` with that error, its exit code and hint kept and its
+  message naming the judge and the metric. It says nothing about the item, so it is never a
+  score, never cached, and the next run asks again. Any other exception is a bug (ours or
+  ragas'), not a verdict on the answer: it is not silenced either.
+
+ragas 0.4.3's collection metrics do not wrap exceptions: ``ascore`` awaits the judge's
+``agenerate`` directly, so what the backend raised (``BackendError``, ...) arrives here as is.
 
 Importing this module imports neither ragas nor torch; both load on the first judged item.
 """
@@ -22,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, ClassVar
 
+from assistant.errors import LadderError
 from evaluation.metrics.base import BaseMetric, Score, na
 from evaluation.metrics.judge import Judge, JudgeParseError, run_sync
 
@@ -73,8 +85,12 @@ class JudgedMetric(BaseMetric):
         if todo:
             # Built outside the per-item guard: a judge without an embeddings model is the
             # user's setup to fix, raised once, not a failure counted on every item.
-            ragas_metric = self.build(judge)
-            judged = run_sync(_judge_all(ragas_metric, [args for _, args in todo], judge))
+            ragas_metric = judge.prepare_metric(self.build(judge))
+            try:
+                judged = run_sync(_judge_all(ragas_metric, [args for _, args in todo], judge))
+            except LadderError as exc:
+                name_the_judge(exc, judge.model_id, self.name)
+                raise
             for (index, _), score in zip(todo, judged, strict=True):
                 scores[index] = score
         return [s for s in scores if s is not None]
@@ -109,8 +125,10 @@ async def _judge_all(ragas_metric: Any, arguments: list[dict[str, Any]], judge: 
 async def _judge_one(ragas_metric: Any, arguments: dict[str, Any], judge: Judge) -> Score:
     try:
         result = await ragas_metric.ascore(**arguments)
-    except Exception as exc:  # any judge error is counted per item, never raised mid-run
+    except JudgeParseError as exc:  # this item's reply is unusable; the next item may be fine
         return judge_failure(_cause(exc))
+    # A LadderError (the judge cannot answer) or any other exception propagates: see the
+    # module docstring.
     value = getattr(result, "value", result)
     if value is None or not isinstance(value, (int, float)) or math.isnan(value):
         # ragas gives NaN where the judge listed no statements or verdicts.
@@ -127,11 +145,18 @@ def judge_failure(cause: str) -> Score:
     return Score(None, f"{JUDGE_FAILURE}: {cause}", {"judge_failure": True})
 
 
-def _cause(exc: Exception) -> str:
+def _cause(exc: JudgeParseError) -> str:
     text = " ".join(str(exc).split()) or "no message"
-    if not isinstance(exc, JudgeParseError):
-        text = f"{type(exc).__name__}: {text}"
     return text if len(text) <= _CAUSE_CHARS else text[: _CAUSE_CHARS - 3] + "..."
+
+
+def name_the_judge(exc: LadderError, judge_id: str, metric: str) -> None:
+    """Say in ``exc``'s message that the judge failed, and on which metric (the backend's own
+    message names only its URL or model); the class, exit code and hint stay."""
+    prefix = f"the judge {judge_id!r} failed on {metric}: "
+    if not exc.message.startswith(prefix):
+        exc.message = prefix + exc.message
+        exc.args = (exc.message,)
 
 
 # ---- the metrics --------------------------------------------------------------------------

@@ -176,8 +176,62 @@ def header_rows(run: RunResult) -> list[tuple[str, str]]:
         ("Started", run.created),
         ("Finished", run.finished or "not finished"),
         ("Wall time", seconds(run.wall_s)),
-        ("Model calls", f"{run.model_calls:,} made in this run; {cached_items(run):,} items from the cache"),
+        ("Model calls", model_calls_text(run)),
     ]
+    if run.judge and run.judge_calls is not None:
+        rows.append(("Judge tokens", judge_tokens_text(run)))
+    return rows
+
+
+def model_calls_text(run: RunResult) -> str:
+    """The answering model's calls and, with a judge, the judge's apart."""
+    cached = cached_items(run)
+    if not run.judge:
+        return f"{run.model_calls:,} made in this run; {cached:,} items from the cache"
+    if run.judge_calls is None:
+        return (
+            f"{run.model_calls:,} answering made in this run (judge calls not counted: an older run); "
+            f"{cached:,} items from the cache"
+        )
+    return (
+        f"{run.model_calls:,} answering + {run.judge_calls:,} judge made in this run; "
+        f"{cached:,} items and {run.judge_cached:,} judgements from the cache"
+    )
+
+
+def judge_tokens_text(run: RunResult) -> str:
+    return f"{run.judge_prompt_tokens:,} prompt + {run.judge_completion_tokens:,} completion in this run"
+
+
+# ---- the judge's share of the cost ----------------------------------------------------------
+JUDGE_COST_HEADER = ["strategy", "judge", "judge calls/q", "prompt tok/q", "completion tok/q", "judge time/q",
+                     "judge cost / 1,000 q", "price source"]  # fmt: skip
+JUDGE_COST_NUMERIC = {2, 3, 4, 5, 6}  # right-aligned columns of JUDGE_COST_HEADER
+JUDGE_COST_NOTE = (
+    "The judge's share: what scoring the answers cost, apart from the answering cost above "
+    "(a decision's cost limit reads that one only). Per question over the strategy's items; a "
+    "judgement from the cache costs nothing, so a re-run from the cache shows 0."
+)
+
+
+def judge_cost_rows(run: RunResult) -> list[list[str]]:
+    """One row of plain text per strategy whose cost has a judge's share (JUDGE_COST_HEADER)."""
+    rows = []
+    for s in run.strategies:
+        if (cost := s.cost) is None or not cost.judge_model:
+            continue
+        rows.append(
+            [
+                s.strategy,
+                cost.judge_model,
+                f"{cost.judge_calls_mean:.2f}",
+                f"{cost.judge_prompt_tokens_mean:,.1f}",
+                f"{cost.judge_completion_tokens_mean:,.1f}",
+                seconds(cost.judge_compute_s_mean),
+                money(cost.judge_cost_per_1k_questions, cost.currency),
+                cost.judge_price_source or "n/a",
+            ]
+        )
     return rows
 
 

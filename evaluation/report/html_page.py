@@ -192,7 +192,15 @@ def _cost(run: RunResult) -> str:
     notes = [_e(c.COMPUTE_NOTE)]
     notes += [f"{_e(s.strategy)}: {_e(c.latency_how(s.cost))}" for s in run.strategies if s.cost]
     items = "".join(f"<li>{n}</li>" for n in notes)
-    return f'<section><h2>Cost</h2>{table}<ul class="notes">{items}</ul></section>\n'
+    judge = ""
+    if judge_rows := c.judge_cost_rows(run):
+        judge_table = _table(
+            c.JUDGE_COST_HEADER,
+            [[_e(cell) for cell in row] for row in judge_rows],
+            numeric=c.JUDGE_COST_NUMERIC,
+        )
+        judge = f'<h3>The judge</h3>{judge_table}<ul class="notes"><li>{_e(c.JUDGE_COST_NOTE)}</li></ul>'
+    return f'<section><h2>Cost</h2>{table}<ul class="notes">{items}</ul>{judge}</section>\n'
 
 
 def _comparisons(run: RunResult) -> str:

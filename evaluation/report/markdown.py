@@ -110,7 +110,11 @@ def _cost(run: RunResult) -> list[str]:
     header += ["cost / 1,000 q", "price source", "cached"]
     notes = [f"- {_text(c.COMPUTE_NOTE)}"]
     notes += [f"- {_cell(s.strategy)}: {_text(c.latency_how(s.cost))}" for s in run.strategies if s.cost]
-    return ["", "## Cost", "", *_table(header, rows), "", *notes]
+    out = ["", "## Cost", "", *_table(header, rows), "", *notes]
+    if judge_rows := c.judge_cost_rows(run):
+        judge_table = _table(c.JUDGE_COST_HEADER, [[_cell(cell) for cell in row] for row in judge_rows])
+        out += ["", "### The judge", "", *judge_table, "", f"- {_text(c.JUDGE_COST_NOTE)}"]
+    return out
 
 
 def _comparisons(run: RunResult) -> list[str]:

@@ -224,14 +224,45 @@ def test_answer_correctness_with_no_statements_is_a_failure_not_a_perfect_match(
     assert_judge_failure(score, "no statements for a non-empty text")
 
 
-def test_an_error_from_the_judge_call_is_a_counted_failure() -> None:
+@pytest.mark.parametrize(
+    "metric", [Faithfulness, AnswerRelevancy, ContextPrecision, ContextRecall, AnswerCorrectness]
+)
+def test_a_judge_that_cannot_answer_raises_its_own_error_naming_the_judge(metric: type) -> None:
+    # ragas 0.4.3 passes the backend's exception through ascore unwrapped, for every metric.
     def unreachable(conversation: list[Message]) -> str:
-        raise BackendError("endpoint http://127.0.0.1:9/v1 unreachable")
+        raise BackendError("cannot reach http://127.0.0.1:9/v1", hint="start the server")
 
-    judge = Judge(FakeBackend(default=unreachable))
-    scores = ContextRecall().score_many([sample(), sample()], judge)
-    for score in scores:
-        assert_judge_failure(score, "BackendError: endpoint http://127.0.0.1:9/v1 unreachable")
+    judge = Judge(FakeBackend(default=unreachable, model_id="fake-judge"), FakeEncoder({}))
+    with pytest.raises(BackendError) as failure:
+        metric().score_many([sample(), sample()], judge)
+    assert failure.value.exit_code == 5
+    assert (
+        failure.value.message
+        == f"the judge 'fake-judge' failed on {metric.name}: cannot reach http://127.0.0.1:9/v1"
+    )
+    assert failure.value.hint == "start the server"
+
+
+def test_an_unexpected_error_while_judging_is_not_a_parse_failure() -> None:
+    def broken(conversation: list[Message]) -> str:
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError, match="a bug"):
+        Faithfulness().score_many([sample()], Judge(FakeBackend(default=broken)))
+
+
+def test_each_built_metric_goes_through_the_judges_prepare_metric() -> None:
+    prepared: list[Any] = []
+
+    class PreparingJudge(Judge):
+        def prepare_metric(self, ragas_metric: Any) -> Any:
+            prepared.append(ragas_metric)
+            return ragas_metric
+
+    judge = PreparingJudge(FakeBackend([statements("s1"), nli([1])]))
+    [score] = Faithfulness().score_many([sample()], judge)
+    assert score.value == 1.0
+    assert [type(m).__name__ for m in prepared] == ["Faithfulness"]
 
 
 def test_missing_fields_are_na_and_cost_no_judge_call() -> None:

@@ -202,6 +202,8 @@ def print_run(run: RunResult) -> None:
     for strategy in run.strategies:
         if strategy.cost is not None:
             out.print(f"[dim]{escape(strategy.strategy)}: {escape(latency_how(strategy.cost))}[/dim]")
+            if strategy.cost.judge_model:
+                out.print(f"[dim]{escape(strategy.strategy)}: {escape(_judge_share(strategy.cost))}[/dim]")
     for strategy in run.strategies:
         for label, metric in strategy.metrics.items():
             for reason, count in metric.na_reasons.items():
@@ -219,9 +221,28 @@ def print_run(run: RunResult) -> None:
         out.print(describe_comparison(comparison))
     cached = sum(1 for r in run.records if r.cached)
     extra = f" (+{run.latency_calls} to measure single-request latency)" if run.latency_calls else ""
-    out.print(
-        f"[dim]{len(run.records)} records · {run.model_calls} model calls{extra} · {cached} from cache · "
-        f"{run.wall_s:.1f} s[/dim]"
+    calls = f"{run.model_calls} model calls{extra}"
+    if run.judge and run.judge_calls is not None:
+        calls = (
+            f"{run.model_calls} answering + {run.judge_calls} judge model calls{extra} · judge tokens "
+            f"{run.judge_prompt_tokens:,} prompt + {run.judge_completion_tokens:,} completion · "
+            f"{run.judge_cached} judgements from cache"
+        )
+    out.print(f"[dim]{len(run.records)} records · {calls} · {cached} from cache · {run.wall_s:.1f} s[/dim]")
+
+
+def _judge_share(cost: CostResult) -> str:
+    """The judge's share of the cost per question, apart from the answering model's."""
+    money = (
+        "no price"
+        if cost.judge_cost_per_1k_questions is None
+        else f"{cost.judge_cost_per_1k_questions:.4f} {cost.currency} / 1k q"
+    )
+    return (
+        f"judge {cost.judge_model}: {cost.judge_calls_mean:.1f} calls/q, "
+        f"{cost.judge_prompt_tokens_mean:,.0f} + {cost.judge_completion_tokens_mean:,.0f} tokens/q, "
+        f"{money} ({cost.judge_price_source}); "
+        "not in the cost above"
     )
 
 
