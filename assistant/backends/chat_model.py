@@ -2,7 +2,9 @@
 
 LangGraph agents and ragas judges talk to LangChain's ``BaseChatModel``; this adapter lets
 them drive any Ladder backend (local, endpoint or fake) through the same ``generate``
-call the rest of Ladder uses, so usage and latency are counted the same way.
+call the rest of Ladder uses, so usage and latency are counted the same way. A call may pass
+``json_schema=<schema>`` (``ainvoke(messages, json_schema=...)``) to ask for a reply
+constrained to that JSON schema where the backend can give one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict
 
+from assistant.backends.json_schema import respond_with_schema
 from assistant.types import GenParams, Message, ToolCall
 
 
@@ -87,7 +90,10 @@ class LadderChatModel(BaseChatModel):
             params = GenParams(**{**params.__dict__, **overrides})
         n = int(kwargs.get("n", 1) or 1)
         conversation = to_ladder_messages(messages)
-        completions = self.backend.generate([conversation] * n, params)
+        # ``json_schema=`` asks for a reply constrained to that JSON schema where the backend
+        # can (``assistant.backends.json_schema``); other backends answer as usual.
+        with respond_with_schema(kwargs.get("json_schema")):
+            completions = self.backend.generate([conversation] * n, params)
         generations = []
         for completion in completions:
             message = AIMessage(

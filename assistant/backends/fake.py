@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.backends.base import trim_at_stop
+from assistant.backends.json_schema import current_schema
 from assistant.backends.streaming import Sink, StopHoldback, current_sink
 from assistant.errors import ConfigError
 from assistant.types import Completion, GenParams, Message, ToolCall, Usage
@@ -71,6 +72,9 @@ class FakeBackend:
         self._default = default
         # Every call, for assertions: (conversation, params).
         self.calls: list[tuple[list[Message], GenParams]] = []
+        # The JSON schema each call asked for (``respond_with_schema``), None where none: a
+        # fake cannot constrain its script, it only records the request.
+        self.schemas: list[dict[str, Any] | None] = []
         self.enqueue(replies)
 
     @classmethod
@@ -122,6 +126,7 @@ class FakeBackend:
         if self.delay_s and sink is None:
             time.sleep(self.delay_s)
         self.calls.append((conversation, params))
+        self.schemas.append(current_schema())
         reply = self._queue.popleft() if self._queue else self._default_reply(conversation)
         prompt_tokens = sum(count_tokens(m.content) for m in conversation)
         if isinstance(reply, Completion):

@@ -4,12 +4,15 @@ a cloud provider, or ``ladder serve`` itself.
 It uses the official ``openai`` client, which retries connection errors, 408/409/429 and
 5xx replies with exponential backoff (``max_retries``) and honours ``Retry-After``. Every
 client error is turned into a Ladder error with a hint; no openai exception leaves this
-module.
+module. Under a JSON schema (``assistant.backends.json_schema.respond_with_schema``) a request
+carries it as ``response_format`` (vLLM and llama.cpp server constrain the reply to it); a
+server that refuses the parameter is asked without it, from then on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import openai
 
 from assistant.backends.base import trim_at_stop
+from assistant.backends.json_schema import current_schema
 from assistant.errors import (
     BackendError,
     CapabilityError,
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from assistant.models.refs import ModelRef
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -128,6 +134,9 @@ class OpenAICompatBackend:
             timeout=self.settings.request_timeout_s,
             max_retries=self.settings.max_retries,
         )
+        # Whether the server takes ``response_format`` with a JSON schema (vLLM and llama.cpp
+        # server do); set to False the first time it refuses one, so it is asked once.
+        self.accepts_json_schema = True
 
     @classmethod
     def from_ref(cls, ref: ModelRef, settings: Settings) -> OpenAICompatBackend:
@@ -137,7 +146,9 @@ class OpenAICompatBackend:
     # -- LLMBackend ---------------------------------------------------------------------
 
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
-        return self._map(lambda conversation: self._generate_one(conversation, params), batch)
+        # Read here: the worker threads of ``_map`` do not see this thread's context.
+        schema = current_schema()
+        return self._map(lambda conversation: self._generate_one(conversation, params, schema), batch)
 
     def score_choices(
         self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
@@ -202,7 +213,33 @@ class OpenAICompatBackend:
         except openai.OpenAIError as exc:
             raise self._translate(exc) from None
 
-    def _generate_one(self, conversation: list[Message], params: GenParams) -> Completion:
+    def _create_json(self, schema: dict[str, Any], **kwargs: Any) -> Any:
+        """A completion constrained to ``schema`` through ``response_format``; the same request
+        without it when the server refuses the parameter (HTTP 400/422 naming it), after which
+        this backend stops asking."""
+        if not self.accepts_json_schema:
+            return self._create(**kwargs)
+        response_format: Any = {
+            "type": "json_schema",
+            "json_schema": {"name": str(schema.get("title") or "reply")[:64], "schema": schema},
+        }
+        try:
+            return self._client.chat.completions.create(
+                model=self.model, response_format=response_format, **kwargs
+            )
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            message = _server_message(exc)
+            if not any(word in message.lower() for word in ("response_format", "json_schema")):
+                raise self._translate(exc) from None
+            self.accepts_json_schema = False
+            log.info("%s does not take response_format (%s); asking without it", self.base_url, message)
+            return self._create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise self._translate(exc) from None
+
+    def _generate_one(
+        self, conversation: list[Message], params: GenParams, schema: dict[str, Any] | None = None
+    ) -> Completion:
         kwargs: dict[str, Any] = {
             "messages": [_openai_message(m) for m in conversation],
             "max_tokens": params.max_new_tokens,
@@ -216,7 +253,7 @@ class OpenAICompatBackend:
         if params.tools:
             kwargs["tools"] = list(params.tools)
         start = time.perf_counter()
-        response = self._create(**kwargs)
+        response = self._create_json(schema, **kwargs) if schema is not None else self._create(**kwargs)
         latency = time.perf_counter() - start
 
         if not response.choices:

@@ -5,7 +5,9 @@ greedy by default, usage and latency per answer, batched ``score_choices`` for e
 (last-position logits only, and a token prefix that prompts share, such as k-shot exemplars,
 run once and reused from the KV cache), an optional PEFT adapter, and a thread count and
 dtype from the settings. A single conversation generated under a stream sink
-(``assistant.backends.streaming``) also sends its text to the sink as tokens arrive.
+(``assistant.backends.streaming``) also sends its text to the sink as tokens arrive. Under a
+JSON schema (``assistant.backends.json_schema.respond_with_schema``) replies are decoded
+greedily under that schema (``hf/constrained.py``), so they parse.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from assistant.backends.base import trim_at_stop
 from assistant.backends.hf.device import pick_device, pick_dtype
 from assistant.backends.hf.scoring import PrefixScoring
+from assistant.backends.json_schema import UnsupportedSchema, current_schema
 from assistant.backends.streaming import current_sink
 from assistant.backends.toolcalls import parse_tool_calls
 from assistant.errors import ContextOverflowError, ModelNotFoundError
@@ -70,6 +73,7 @@ class HFLocalBackend(PrefixScoring):
             raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
         self.model: Any = self._load_model(self.dtype)
         self._float32_twin: Any = None
+        self._token_table: Any = None  # token texts for constrained (JSON) replies, built on first use
         self.model_id = model_id or self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -202,6 +206,11 @@ class HFLocalBackend(PrefixScoring):
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         if streamer is not None:
             kwargs["streamer"] = streamer
+        constraint = self._json_constraint(width, params.max_new_tokens)
+        if constraint is not None:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([constraint])
         start = time.perf_counter()
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -235,6 +244,28 @@ class HFLocalBackend(PrefixScoring):
                 )
             )
         return completions
+
+    def _json_constraint(self, prompt_width: int, max_new_tokens: int) -> Any:
+        """A logits processor for the schema set by ``respond_with_schema``, if any.
+
+        A schema outside what ``JsonGrammar`` decodes leaves the reply unconstrained (the
+        caller parses and counts failures as it would without a schema).
+        """
+        schema = current_schema()
+        if schema is None:
+            return None
+        from assistant.backends.hf.constrained import JsonLogitsProcessor, TokenTable
+        from assistant.backends.json_schema import JsonGrammar
+
+        try:
+            grammar = JsonGrammar(schema)
+        except UnsupportedSchema as exc:
+            log.info("reply not constrained: %s", exc)
+            return None
+        if self._token_table is None:
+            vocab = int(self.model.config.vocab_size)
+            self._token_table = TokenTable(self.tokenizer, vocab)
+        return JsonLogitsProcessor(grammar, self._token_table, self._eos_ids, prompt_width, max_new_tokens)
 
     # ---- exam scoring ----------------------------------------------------------------
     def score_choices(
