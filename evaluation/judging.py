@@ -2,10 +2,10 @@
 with the judge's usage counted apart from the answering model's.
 
 - **Cache.** A judged score is cached under (answer key, reference, reference contexts),
-  judge and metric, and read back unless the run asked for no cache (``--no-cache`` judges
-  again). A "judge parse failure" (a reply that could not be used) is cached like a score:
-  the judge decodes greedily, so asking again gives the same reply; ``--no-cache`` or a
-  different judge asks again.
+  judge (``judge_cache_id``) and metric, and read back unless the run asked for no cache
+  (``--no-cache`` judges again). A "judge parse failure" (a reply that could not be used) is
+  cached like a score: the judge decodes greedily, so asking again gives the same reply;
+  ``--no-cache``, or a judge with another cache identity (new prompts), asks again.
 - **A judge that cannot answer** raises (a ``LadderError`` from ``score_many``, naming the
   judge): the metric's scores for this batch are not written, so nothing is cached for the
   failed calls and the next run asks again. The hint says how to resume.
@@ -78,6 +78,16 @@ class JudgeTally:
             record.judge_compute_s += wall_s / len(records)
 
 
+def judge_cache_id(judge: Any, judge_name: str = "") -> str:
+    """The judge as the judge cache knows it: ``judge.cache_identity()`` where the judge has
+    one (its model and whatever else changes its verdicts: prompts, constrained decoding, the
+    embedding model), else its model id, else the name the run was given."""
+    identity = getattr(judge, "cache_identity", None)
+    if callable(identity):
+        return str(identity())
+    return str(getattr(judge, "model_id", judge_name))
+
+
 def judge_records(
     store: RunStore,
     records: list[ItemRecord],
@@ -89,7 +99,7 @@ def judge_records(
     tally: JudgeTally,
 ) -> None:
     """Score ``records`` (one per ``batch`` entry: seq, item, answer key) on the judged metrics."""
-    judge_id = str(getattr(judge, "model_id", judge_name))
+    judge_id = judge_cache_id(judge, judge_name)
     keys = [
         stable_hash([key, item.question.reference, item.question.reference_contexts])
         for _, item, key in batch

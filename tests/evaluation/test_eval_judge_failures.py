@@ -236,7 +236,8 @@ def test_cli_shows_judge_calls_apart_from_the_answering_model(
     code, out, err = run(args, capsys)
     assert code == 0, err
     line = next(line for line in out.splitlines() if "records ·" in line)
-    assert "2 answering + 4 judge model calls · judge tokens " in line and "0 judgements from cache" in line
+    assert "2 answering + 4 judge model calls · judge tokens " in line
+    assert "0 answers and 0 judgements from cache" in line
     assert f"prompt: judge fake:{script}: 2.0 calls/q" in out and "fake backend: free" in out
     assert "| **Model calls** | 2 answering + 4 judge made in this run" in Path("r.md").read_text(
         encoding="utf-8"
@@ -265,3 +266,27 @@ def test_a_run_stored_before_judge_usage_was_counted_still_loads(settings: Setti
     md = render_markdown(loaded)
     assert "judge calls not counted: an older run" in md and "### The judge" not in md
     assert dataclasses.replace(loaded, records=[]).to_dict()["judge_calls"] is None
+
+
+def test_the_judge_cache_tells_judges_apart_by_their_cache_identity(
+    settings: Settings, tmp_path: Path
+) -> None:
+    class VersionedJudge(Judge):
+        version = "v1"
+
+        def cache_identity(self) -> str:
+            return f"{self.model_id}|{self.version}"
+
+    suite = write_judged_suite(tmp_path, items=2)
+    script = ScriptedJudge()
+    judge = VersionedJudge(FakeBackend(default=script, model_id="fake-judge"))
+    store = RunStore(settings.db_path)
+    plan = EvalPlan(suite, judge="fake-judge")
+    Runner(settings, store, backend=FakeBackend(), judge=judge).run(plan)
+    Runner(settings, store, backend=FakeBackend(), judge=judge).run(plan)
+    assert script.calls == 4  # the same judge: the second run is cached
+    judge.version = "v2"  # new prompts, say: its old verdicts do not apply
+    Runner(settings, store, backend=FakeBackend(), judge=judge).run(plan)
+    assert script.calls == 8
+    judges = {row[0] for row in store.db.execute("SELECT judge FROM judge_cache")}
+    assert judges == {"fake-judge|v1", "fake-judge|v2"}

@@ -221,14 +221,14 @@ def print_run(run: RunResult) -> None:
         out.print(describe_comparison(comparison))
     cached = sum(1 for r in run.records if r.cached)
     extra = f" (+{run.latency_calls} to measure single-request latency)" if run.latency_calls else ""
-    calls = f"{run.model_calls} model calls{extra}"
+    calls, from_cache = f"{run.model_calls} model calls{extra}", f"{cached} from cache"
     if run.judge and run.judge_calls is not None:
         calls = (
             f"{run.model_calls} answering + {run.judge_calls} judge model calls{extra} · judge tokens "
-            f"{run.judge_prompt_tokens:,} prompt + {run.judge_completion_tokens:,} completion · "
-            f"{run.judge_cached} judgements from cache"
+            f"{run.judge_prompt_tokens:,} prompt + {run.judge_completion_tokens:,} completion"
         )
-    out.print(f"[dim]{len(run.records)} records · {calls} · {cached} from cache · {run.wall_s:.1f} s[/dim]")
+        from_cache = f"{cached} answers and {run.judge_cached} judgements from cache"
+    out.print(f"[dim]{len(run.records)} records · {calls} · {from_cache} · {run.wall_s:.1f} s[/dim]")
 
 
 def _judge_share(cost: CostResult) -> str:
