@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from assistant.backends.fake import FakeBackend
-from assistant.errors import BackendError, ConfigError
+from assistant.errors import (
+    BackendError,
+    CapabilityError,
+    ConfigError,
+    ContextOverflowError,
+    ModelNotFoundError,
+)
 from assistant.types import Message
 from evaluation.metrics import build_metric
 from evaluation.metrics.base import Score
@@ -241,6 +247,24 @@ def test_a_judge_that_cannot_answer_raises_its_own_error_naming_the_judge(metric
         == f"the judge 'fake-judge' failed on {metric.name}: cannot reach http://127.0.0.1:9/v1"
     )
     assert failure.value.hint == "start the server"
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ModelNotFoundError("http://x/v1 does not serve model 'judge'"), 3),
+        (CapabilityError("the endpoint cannot do this"), 6),
+        (ContextOverflowError("the prompt is too long for 'judge'"), 7),
+    ],
+)
+def test_every_error_a_user_can_fix_stops_scoring_with_its_own_exit_code(error: Exception, code: int) -> None:
+    def failing(conversation: list[Message]) -> str:
+        raise error
+
+    with pytest.raises(type(error)) as failure:
+        ContextRecall().score_many([sample()], Judge(FakeBackend(default=failing, model_id="fake-judge")))
+    assert failure.value.exit_code == code
+    assert str(failure.value).startswith("the judge 'fake-judge' failed on context_recall: ")
 
 
 def test_an_unexpected_error_while_judging_is_not_a_parse_failure() -> None:
