@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from assistant.errors import ConfigError
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 
     from assistant.backends.base import LLMBackend
     from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound="BaseModel")
@@ -80,6 +84,10 @@ class Judge:
         load_embeddings: Callable[[], Any] | None = None,
         max_new_tokens: int = JUDGE_MAX_NEW_TOKENS,
         concurrency: int = 1,
+        localized_prompts: bool = True,
+        constrained: bool = True,
+        embedding_model: str = "",
+        english_only_embeddings: bool = False,
     ) -> None:
         if max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
@@ -89,11 +97,18 @@ class Judge:
         self.model_id = backend.model_id
         self.max_new_tokens = max_new_tokens
         self.concurrency = concurrency
+        # Chinese items get ragas' prompts in Chinese (``judge_prompts``); off: ragas' English.
+        self.localized_prompts = localized_prompts
+        # Ask the backend for replies constrained to the reply model's JSON schema.
+        self.constrained = constrained
+        self.embedding_model = embedding_model
+        self.english_only_embeddings = english_only_embeddings
         self.usage = JudgeUsage()
         self._encoder = embeddings
         self._load_embeddings = load_embeddings
         self._ragas_llm: Any = None
         self._ragas_embeddings: Any = None
+        self._warned_english_only = False
 
     @classmethod
     def from_settings(
@@ -103,8 +118,15 @@ class Judge:
         *,
         embeddings: Any | None = None,
         max_new_tokens: int = JUDGE_MAX_NEW_TOKENS,
+        kb: str | None = None,
+        localized_prompts: bool = True,
+        constrained: bool = True,
     ) -> Judge:
-        """A judge over the model ``model_ref`` names, with the settings' embedding model."""
+        """A judge over the model ``model_ref`` names.
+
+        Metrics that embed use the embedding model of the knowledge base ``kb`` (the run's),
+        recorded when it was built, else the settings' embedding model.
+        """
         from assistant.models.refs import parse_model_ref
         from assistant.service import get_backend
 
@@ -113,12 +135,14 @@ class Judge:
         # interleaving (and its backend is not thread-safe); a fake's script is consumed in
         # order. So only endpoints get more than one item in flight.
         remote = parse_model_ref(model_ref, settings).kind == "openai"
+        identity, path, languages = judge_embedding_model(settings, kb)
 
         def load() -> Any:
-            from assistant.knowledge.embeddings import embedding_model, load_sentence_model
+            from assistant.knowledge.embeddings import load_sentence_model
 
-            _, path = embedding_model(settings)
             return load_sentence_model(path, settings.device)
+
+        from assistant.knowledge.embeddings import covers_cjk
 
         return cls(
             backend,
@@ -126,6 +150,10 @@ class Judge:
             load_embeddings=load,
             max_new_tokens=max_new_tokens,
             concurrency=settings.max_concurrency if remote else 1,
+            localized_prompts=localized_prompts,
+            constrained=constrained,
+            embedding_model=identity,
+            english_only_embeddings=embeddings is None and not covers_cjk(languages),
         )
 
     def __repr__(self) -> str:
@@ -145,8 +173,27 @@ class Judge:
         return self._encoder
 
     def prepare_metric(self, ragas_metric: Any) -> Any:
-        """``ragas_metric`` made ready for this judge (the hook for per-judge prompt changes)."""
-        return ragas_metric
+        """``ragas_metric`` made ready for this judge: asked in each item's language (a
+        ``LocalizedMetric``), with a warning on the Chinese items that an English-only
+        embedding model scores."""
+        from evaluation.metrics.judge_prompts import LocalizedMetric, chinese_copy
+
+        chinese = chinese_copy(ragas_metric) if self.localized_prompts else ragas_metric
+        return LocalizedMetric(
+            ragas_metric,
+            chinese,
+            english_only_embedder=self.embedding_model if self.english_only_embeddings else None,
+            on_english_only=self._warn_english_only,
+        )
+
+    def _warn_english_only(self) -> None:
+        if not self._warned_english_only:
+            self._warned_english_only = True
+            log.warning(
+                "judging Chinese items with the English-only embedding model %s: their answer_relevancy "
+                "and answer_correctness carry a warning; use a multilingual embedding model",
+                self.embedding_model,
+            )
 
     def ragas_llm(self) -> Any:
         """This judge as a ragas ``InstructorBaseRagasLLM``."""
@@ -159,6 +206,30 @@ class Judge:
         if self._ragas_embeddings is None:
             self._ragas_embeddings = _embeddings_class()(self.encoder)
         return self._ragas_embeddings
+
+
+def judge_embedding_model(settings: Settings, kb: str | None = None) -> tuple[str, Path, list[str] | None]:
+    """(identity, folder, model card languages) of the embedding model judged metrics use:
+    the knowledge base's (as recorded when it was built) when ``kb`` names one, else the
+    settings' model."""
+    from assistant.knowledge.embeddings import embedding_model, model_languages
+
+    if kb is None:
+        identity, path = embedding_model(settings)
+        return identity, path, model_languages(path)
+    from assistant.knowledge.index import KnowledgeIndex, kb_folder
+    from assistant.knowledge.kb import KnowledgeBaseNotFound
+
+    meta_file = kb_folder(kb, settings) / "kb.json"
+    if not meta_file.is_file():
+        raise KnowledgeBaseNotFound(
+            f"no knowledge base named {kb!r} in {settings.kb_dir}", hint=f"ladder kb create {kb}"
+        )
+    # Read from kb.json alone: the judge needs the model, not the Chroma collection.
+    knowledge = KnowledgeIndex(kb, settings, json.loads(meta_file.read_text(encoding="utf-8")))
+    path = knowledge.recorded_model_path()
+    languages = knowledge.meta.get("embedding_languages", model_languages(path))
+    return str(knowledge.meta["embedding_model"]), path, languages
 
 
 def parse_reply(text: str, response_model: type[ModelT]) -> ModelT:
@@ -241,10 +312,13 @@ def _llm_class() -> type:
             return run_sync(self.agenerate(prompt, response_model))
 
         async def agenerate(self, prompt: str, response_model: type[ModelT]) -> ModelT:
-            # Greedy: the same item must get the same verdict on every run.
-            message = await self.chat_model.ainvoke(
-                [HumanMessage(prompt)], temperature=0.0, max_tokens=self.judge.max_new_tokens
-            )
+            # Greedy: the same item must get the same verdict on every run. The reply model's
+            # schema constrains the reply where the backend can (a grammar on the local model,
+            # response_format on an endpoint); the reply is parsed and checked all the same.
+            options: dict[str, Any] = {"temperature": 0.0, "max_tokens": self.judge.max_new_tokens}
+            if self.judge.constrained:
+                options["json_schema"] = response_model.model_json_schema()
+            message = await self.chat_model.ainvoke([HumanMessage(prompt)], **options)
             self.judge.usage.add(message)
             content = message.content
             text = content if isinstance(content, str) else json.dumps(content)
