@@ -156,6 +156,17 @@ class Judge:
             english_only_embeddings=embeddings is None and not covers_cjk(languages),
         )
 
+    def cache_identity(self) -> str:
+        """The judge as the judge cache knows it: everything that changes its verdicts (the
+        model, the prompts, constrained decoding, the embedding model), so a changed judge
+        judges again instead of reusing another judge's verdicts."""
+        from evaluation.metrics.judge_prompts import PROMPTS_VERSION
+
+        prompts = f"item-language/{PROMPTS_VERSION}" if self.localized_prompts else "ragas"
+        replies = "json-constrained" if self.constrained else "free"
+        embeddings = self.embedding_model or "given"
+        return f"{self.model_id} prompts={prompts} replies={replies} embeddings={embeddings}"
+
     def __repr__(self) -> str:
         return f"Judge({self.model_id!r}, concurrency={self.concurrency})"
 

@@ -183,3 +183,16 @@ def test_a_metric_that_does_not_embed_gets_no_embedder_warning() -> None:
     metric = judge.prepare_metric(Faithfulness().build(judge))
     result = run_sync(metric.ascore(**{k: ZH[k] for k in ("user_input", "response", "retrieved_contexts")}))
     assert result.detail == {"judge_prompt": "zh"}
+
+
+def test_the_cache_identity_changes_with_prompts_replies_and_embedder() -> None:
+    backend = FakeBackend(model_id="fake-judge")
+    identities = {
+        Judge(backend, embedding_model="packaged:all-MiniLM-L6-v2").cache_identity(),
+        Judge(backend, embedding_model="packaged:all-MiniLM-L6-v2", localized_prompts=False).cache_identity(),
+        Judge(backend, embedding_model="packaged:all-MiniLM-L6-v2", constrained=False).cache_identity(),
+        Judge(backend, embedding_model="/models/multilingual").cache_identity(),
+    }
+    assert len(identities) == 4
+    assert all(identity.startswith("fake-judge ") for identity in identities)
+    assert Judge(backend).cache_identity() == Judge(FakeBackend(model_id="fake-judge")).cache_identity()

@@ -24,6 +24,9 @@ from typing import Any
 
 from assistant.text import ZH, language
 
+# The version of the Chinese prompts in zh.py: change it with them, so the judge cache
+# (Judge.cache_identity) does not reuse verdicts given under the old texts.
+PROMPTS_VERSION = "zh-1"
 # What an English-only embedding model does to a Chinese item's score, for its detail.
 ENGLISH_ONLY_EMBEDDER = (
     "the embedding model {model} is English-only, so this Chinese item's embedding similarity "
@@ -108,4 +111,11 @@ class LocalizedMetric:
         return JudgedResult(getattr(result, "value", result), detail)
 
 
-__all__ = ["ENGLISH_ONLY_EMBEDDER", "JudgedResult", "LocalizedMetric", "chinese_copy", "item_language"]
+__all__ = [
+    "ENGLISH_ONLY_EMBEDDER",
+    "PROMPTS_VERSION",
+    "JudgedResult",
+    "LocalizedMetric",
+    "chinese_copy",
+    "item_language",
+]
