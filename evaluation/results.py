@@ -196,6 +196,10 @@ class RunResult:
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0
     judge_cached: int = 0
+    # How far the judge agrees with people on each judged metric of the run, as ``ladder judge
+    # check`` stored it when the run started (evaluation.calibration): metric label -> the stored
+    # agreement (concordance, low, high, n, failed, created), or None when never checked.
+    judge_agreement: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

@@ -52,6 +52,7 @@ from assistant.errors import ConfigError
 from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.aggregate import compare, summarize_strategy, threshold_failures
+from evaluation.calibration.store import judge_agreement
 from evaluation.items import SuiteItem
 from evaluation.judging import JudgeTally, judge_records
 from evaluation.metrics.base import Metric
@@ -155,6 +156,7 @@ class Runner:
                 StrategyResult(lane.label, lane.config, lane.config_hash, lane.strategy.backend.model_id)
                 for lane in lanes
             ],
+            judge_agreement=judge_agreement(self.settings, judge_ref, [m.label for m in judged]),
         )
         resumed = self.store.resumable_run(run_key) if plan.resume else None
         if resumed:

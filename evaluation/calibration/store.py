@@ -131,3 +131,31 @@ def list_records(settings: Settings) -> list[dict[str, Any]]:
         if isinstance(data, dict) and isinstance(data.get("judge"), str):
             out.append(data)
     return out
+
+
+def judge_agreement(
+    settings: Settings, judge_ref: str | None, metrics: list[str]
+) -> dict[str, dict[str, Any] | None]:
+    """What a run records about its judge: each judged metric's stored agreement on the current
+    labelled set (None: never checked there). No judge, no judged metric: ``{}``."""
+    if not judge_ref or not metrics:
+        return {}
+    from evaluation.calibration.data import load_set
+
+    sha = load_set().sha256
+    out: dict[str, dict[str, Any] | None] = {}
+    for metric in metrics:
+        stored = stored_agreement(settings, judge_ref, metric, sha)
+        out[metric] = (
+            None
+            if stored is None
+            else {
+                "concordance": stored.concordance,
+                "low": stored.low,
+                "high": stored.high,
+                "n": stored.n,
+                "failed": stored.failed,
+                "created": stored.created,
+            }
+        )
+    return out

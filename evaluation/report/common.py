@@ -180,7 +180,43 @@ def header_rows(run: RunResult) -> list[tuple[str, str]]:
     ]
     if run.judge and run.judge_calls is not None:
         rows.append(("Judge tokens", judge_tokens_text(run)))
+    if run.judge and run.judge_agreement:
+        rows.append(("Judge agreement", agreement_summary(run)))
     return rows
+
+
+# ---- how far the judge agrees with people (``ladder judge check``) ----------------------------
+def agreement_text(run: RunResult, label: str) -> str | None:
+    """The judge's agreement with people on ``label`` as the run recorded it; None when the
+    metric is not judged in this run."""
+    from evaluation.calibration.gate import DEFAULT_MIN_AGREEMENT
+
+    if not run.judge or label not in run.judge_agreement:
+        return None
+    stored = run.judge_agreement[label]
+    if stored is None or stored.get("concordance") is None:
+        return f"judge not checked (ladder judge check --judge {run.judge})"
+    value = float(stored["concordance"])
+    low, high = stored.get("low"), stored.get("high")
+    interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+    text = f"judge agreement {value:.2f}{interval}, n={stored.get('n', 0)}"
+    if value < DEFAULT_MIN_AGREEMENT:
+        text += f": below {DEFAULT_MIN_AGREEMENT:.2f}, do not trust these scores"
+    return text
+
+
+def agreement_summary(run: RunResult) -> str:
+    return "; ".join(f"{label}: {agreement_text(run, label)}" for label in run.judge_agreement)
+
+
+def metric_heading(run: RunResult, label: str, main: str | None) -> str:
+    """A metric's column title: the main one marked, a judged one with its judge's agreement."""
+    heading = f"{label} (main)" if label == main else label
+    stored = run.judge_agreement.get(label) if run.judge else None
+    if label in run.judge_agreement and run.judge:
+        value = None if stored is None else stored.get("concordance")
+        heading += " · judge not checked" if value is None else f" · judge agrees {float(value):.2f}"
+    return heading
 
 
 def model_calls_text(run: RunResult) -> str:

@@ -41,6 +41,7 @@ td.num { white-space:nowrap; }
 .ci, .small, .muted { color:var(--muted); font-size:12px; }
 .pass { color:var(--ok); font-weight:600; } .fail { color:var(--bad); font-weight:600; }
 .na { color:var(--muted); font-style:italic; }
+.judge-warn { color:#8a5a00; font-size:12px; }
 .charts { display:flex; flex-wrap:wrap; gap:12px 28px; margin:14px 0 4px; }
 .error { background:#fdecea; border:1px solid #f5c2bd; padding:10px 14px; border-radius:6px;
   white-space:pre-wrap; font-family:ui-monospace, monospace; font-size:13px; }
@@ -124,6 +125,15 @@ def _metric_cell(metric: MetricResult | None) -> str:
     return out
 
 
+def _agreement(run: RunResult, label: str) -> str:
+    """The judge's agreement under a judged metric's title (muted; a warning when below the bar)."""
+    text = c.agreement_text(run, label)
+    if text is None:
+        return ""
+    warn = "below" in text or "not checked" in text
+    return f'<br><span class="{"judge-warn" if warn else "muted"}">{_e(text)}</span>'
+
+
 def _summary(run: RunResult) -> str:
     labels = c.metric_labels(run)
     if not run.strategies or not labels:
@@ -131,7 +141,10 @@ def _summary(run: RunResult) -> str:
     main = c.main_metric(run)
     header = [
         "strategy",
-        *[_e(lbl) + (' <span class="muted">(main)</span>' if lbl == main else "") for lbl in labels],
+        *[
+            _e(lbl) + (' <span class="muted">(main)</span>' if lbl == main else "") + _agreement(run, lbl)
+            for lbl in labels
+        ],
     ]
     rows = [[_e(s.strategy), *[_metric_cell(s.metrics.get(lbl)) for lbl in labels]] for s in run.strategies]
     out = ["<section><h2>Summary</h2>", '<p class="muted">Mean [95% bootstrap CI], items scored and n/a.</p>']

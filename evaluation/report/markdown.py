@@ -69,7 +69,7 @@ def _summary(run: RunResult) -> list[str]:
     if not run.strategies or not labels:
         return ["", "## Summary", "", "No strategy was scored."]
     main = c.main_metric(run)
-    header = ["strategy", *[f"{label} (main)" if label == main else label for label in labels]]
+    header = ["strategy", *[_cell(c.metric_heading(run, label, main)) for label in labels]]
     rows = [
         [_cell(s.strategy), *[metric_cell(s.metrics.get(label)) for label in labels]] for s in run.strategies
     ]

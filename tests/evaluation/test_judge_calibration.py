@@ -228,3 +228,47 @@ def test_judge_check_cli_stores_and_lists(tmp_path: Path, capsys: pytest.Capture
 def test_judge_list_with_nothing_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["judge", "list", "--home", str(tmp_path)], capsys)
     assert code == 0 and "no judge checked yet" in out
+
+
+# ---- reports ------------------------------------------------------------------------------------------
+def test_reports_show_the_judges_agreement_beside_judged_scores(isolated_home: Path, tmp_path: Path) -> None:
+    from assistant.backends.fake import FakeBackend
+    from assistant.settings import load_settings
+    from evaluation.calibration.agreement import Agreement
+    from evaluation.calibration.check import JudgeCheck, MetricCheck
+    from evaluation.metrics.judge import Judge
+    from evaluation.report import render_html, render_markdown
+    from evaluation.runner import EvalPlan, Runner
+    from evaluation.store import RunStore
+    from tests.helpers.judged import METRIC, statements, verdicts, write_judged_suite
+
+    settings = load_settings()
+    suite = write_judged_suite(tmp_path, items=2)
+    replies = [statements("s1"), verdicts(1)] * 4
+
+    def evaluate() -> object:
+        judge = Judge(FakeBackend(list(replies), model_id="fake-judge"))
+        return Runner(settings, RunStore(settings.db_path), backend=FakeBackend(), judge=judge).run(
+            EvalPlan(suite, judge="judge-ref", use_cache=False)
+        )
+
+    first = evaluate()
+    md = render_markdown(first)  # type: ignore[arg-type]
+    assert "judge not checked (ladder judge check --judge judge-ref)" in md
+    assert f"{METRIC} · judge not checked" in md
+
+    labelled = load_set()
+    weak = Agreement(0.55, 0.41, 0.69, 46, 3, 700, 0.4)
+    when = "2026-12-06T07:00:00+00:00"
+    check = JudgeCheck(
+        "judge-ref", "fake-judge", labelled.name, labelled.sha256, when, {METRIC: MetricCheck(METRIC, weak)}
+    )
+    save(settings, check)
+    second = evaluate()
+    md = render_markdown(second)  # type: ignore[arg-type]
+    assert "judge agreement 0.55 [0.41, 0.69], n=46: below 0.70, do not trust these scores" in md
+    assert "· judge agrees 0.55" in md
+    page = render_html(second)  # type: ignore[arg-type]
+    assert 'class="judge-warn">judge agreement 0.55' in page
+    # the run keeps what it was told, even after a later check
+    assert second.judge_agreement[METRIC]["concordance"] == 0.55  # type: ignore[attr-defined,index]

@@ -162,6 +162,13 @@ def print_run(run: RunResult) -> None:
         f"[bold]{escape(run.suite)}[/bold] · run {run.run_id} · {run.status} · model {escape(run.model)} · "
         f"judge {escape(judge)}" + (f" · mode {run.mode}" if run.kind == "mcq" else "")
     )
+    if run.judge and run.judge_agreement:
+        from evaluation.report.common import agreement_text
+
+        for label in run.judge_agreement:
+            text = agreement_text(run, label) or ""
+            style = "yellow" if "below" in text or "not checked" in text else "dim"
+            out.print(f"[{style}]{escape(label)}: {escape(text)}[/{style}]")
     labels = list(dict.fromkeys(label for s in run.strategies for label in s.metrics))
     table = Table(title="Scores: mean [95% CI]")
     table.add_column("strategy", no_wrap=True)
