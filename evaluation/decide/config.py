@@ -38,6 +38,9 @@ the rungs to climb, and what the fine-tuning rung may use.
       tuning_fraction: 0.4           # searched on this share of dev, judged on the rest
       slices: 1                      # 2+: repeat on other slices, report whether the verdict holds
     learning_curve: true             # nothing meets: fine-tune / few-shot at 25 / 50 / 100 % of the data
+    judge: qwen2.5-coder-1.5b        # the judge of judged metrics, for every rung (default: `model`)
+    judge_min_agreement: 0.70        # a judged target needs a judge this close to people
+                                     # (`ladder judge check`; checked before the rungs run)
 
 Every mistake raises ``ConfigError`` naming the file and key before anything runs.
 """
@@ -182,6 +185,9 @@ class DecisionConfig:
     # family (skipped, with the pull command, when it is not installed).
     try_larger_model: bool = True
     judge: str | None = None
+    # A judged target is refused when its judge's agreement with people (``ladder judge check``,
+    # evaluation.calibration) is below this; 0 turns the check off.
+    judge_min_agreement: float = 0.70
     no_judge: bool = False
     limit: int | None = None  # only the first N items of each suite (a quick look)
     language: str | None = None  # en | zh; None: the `language` setting
@@ -366,6 +372,7 @@ _TOP_KEYS = {
     "allow_finetune",
     "finetune",
     "judge",
+    "judge_min_agreement",
     "no_judge",
     "limit",
     "language",
@@ -398,6 +405,13 @@ def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> D
     for key, value in limits.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
             raise _fail(where, f"limits.{key} must be a number >= 0, got {value!r}")
+    bar = data.get("judge_min_agreement", 0.70)
+    if isinstance(bar, bool) or not isinstance(bar, int | float) or not 0 <= bar <= 1:
+        raise _fail(
+            where,
+            f"judge_min_agreement must be in [0, 1], got {bar!r}",
+            "0.70 is the default; 0 turns the check off",
+        )
     explicit = "rungs" in data
     rungs_raw = data.get("rungs", list(DEFAULT_RUNGS))
     if not isinstance(rungs_raw, list) or not rungs_raw:
@@ -451,6 +465,7 @@ def decision_config_from_dict(data: dict[str, Any], base: Path, where: str) -> D
         learning_curve=bool(data.get("learning_curve", True)),
         try_larger_model=bool(data.get("try_larger_model", True)),
         judge=data.get("judge"),
+        judge_min_agreement=float(bar),
         no_judge=bool(data.get("no_judge", False)),
         limit=limit,
         language=language,
