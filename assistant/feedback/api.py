@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.feedback.errors import FeedbackError, FeedbackNotFound, LeakageRefused
-from assistant.feedback.files import SuiteSpecReader, default_path, reference_of, write_export, write_row
+from assistant.feedback.files import SuiteFilesReader, default_path, reference_of, write_export, write_row
 from assistant.feedback.store import (
     DISMISSED,
     NEW,
@@ -203,17 +203,21 @@ def promote(
     *,
     path: Path | str | None = None,
     reference: str | None = None,
-    suites: SuiteSpecReader | None = None,
+    suites: SuiteFilesReader | None = None,
+    check_suites: Sequence[Path | str] = (),
 ) -> list[Promotion]:
     """Promote one rating to ``suite`` (a QA suite YAML; created or extended), ``sft`` (a chat
     JSONL), ``pairs`` (a preference-pair JSONL) or ``train`` (sft, plus pairs for a thumbs-down
     with a correction). ``path`` defaults to ``LADDER_HOME/feedback/``; ``reference`` overrides
     the reference answer (default: the correction, else the answer of a thumbs-up). ``suites``
-    reads an existing suite's YAML: ``evaluation.suites.source.SuiteFiles()``.
+    reads suites: an existing suite's YAML, and the questions a promotion to training data is
+    checked against (``evaluation.suites.source.SuiteFiles()``; required for sft, pairs, train).
 
     Refused (``FeedbackError``, nothing written): an unknown id or target, a dismissed item, an
     item already promoted to that target, no usable reference, and (``LeakageRefused``) a
-    question already promoted to the other side."""
+    question already promoted to the other side, or, for the training side, a question that
+    repeats an item of an evaluation suite (``assistant.leakage``: exact, normalised or a near
+    duplicate) of the shipped suites, of ``check_suites``, or of a suite feedback was promoted to."""
     if target not in TARGETS:
         raise FeedbackError(f"unknown target {target!r}", hint=f"use one of {', '.join(TARGETS)}")
     done: list[Promotion] = []
@@ -226,6 +230,9 @@ def promote(
             targets = ["sft", "pairs"] if item.rating == "down" and item.correction else ["sft"]
         for one in targets:
             _check(store, item, one, reference)
+        if any(SIDES[one] == "train" for one in targets):
+            promoted = [p for p in map(Path, store.suite_paths()) if p.is_file()]
+            _check_suites(item, target, suites, [*map(Path, check_suites), *promoted])
         for one in targets:
             out = Path(path) if path is not None and len(targets) == 1 else default_path(one, settings)
             if path is not None and len(targets) > 1:
@@ -265,6 +272,30 @@ def _check(store: FeedbackStore, item: FeedbackItem, target: str, reference: str
             raise FeedbackError(f"feedback {item.id}: the correction equals the answer; no preference")
     else:
         reference_of(item, reference)
+
+
+def _check_suites(
+    item: FeedbackItem, target: str, suites: SuiteFilesReader | None, extra: Sequence[Path]
+) -> None:
+    """Refuse a training-side promotion whose question is an evaluation item (the shipped suites,
+    the named ones, and those feedback was promoted to)."""
+    from assistant.leakage import QuestionIndex, load_eval_questions
+
+    if suites is None:
+        raise TypeError(
+            "promoting to training data checks the question against the evaluation suites: "
+            "pass suites=SuiteFiles()"
+        )
+    questions, _ = load_eval_questions(suites, [p.expanduser() for p in extra])
+    leak = QuestionIndex(questions).find([item.question])
+    if leak is not None:
+        how = "is" if leak["match"] == "exact" else f"matches ({leak['match']}, {leak['similarity']})"
+        raise LeakageRefused(
+            f"refused: the question of feedback {item.id} {how} item {leak['item']} of the evaluation "
+            f"suite {leak['suite']}; promoting it to {target} would train a model on a question it is "
+            "tested on",
+            hint="promote it to a suite (the test side) instead, or dismiss it",
+        )
 
 
 def export_feedback(

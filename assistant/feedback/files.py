@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.feedback.errors import FeedbackError
+from assistant.leakage import SuiteQuestionReader
 from assistant.records_io import iter_jsonl
 from assistant.settings import Settings
 
@@ -47,6 +48,11 @@ class SuiteSpecReader(Protocol):
     def spec(self, path: Path) -> SuiteSpec:
         """The suite YAML at ``path``, validated; a bad one raises the reader's located error."""
         ...
+
+
+class SuiteFilesReader(SuiteSpecReader, SuiteQuestionReader, Protocol):
+    """What promotion reads of suites: a suite's YAML (to extend it) and its questions (the
+    leakage check of a promotion to training data); ``evaluation.suites.source.SuiteFiles``."""
 
 
 def default_path(target: str, settings: Settings) -> Path:

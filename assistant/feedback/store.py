@@ -207,6 +207,13 @@ class FeedbackStore(SqliteStore):
         )
         return [Promotion(*row) for row in rows]
 
+    def suite_paths(self) -> list[str]:
+        """Every suite YAML a promotion to ``suite`` wrote to (the test side's files)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT path FROM feedback_promotions WHERE target = 'suite' ORDER BY path"
+        )
+        return [str(path) for (path,) in rows]
+
     def add_promotion(self, promotion: Promotion, question_hash: str) -> None:
         self.db.execute(
             "INSERT INTO feedback_promotions (feedback_id, target, side, path, question_hash, created)"

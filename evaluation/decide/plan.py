@@ -1,6 +1,7 @@
 """Checking a decision before any model is called: the suites load, the targets name metrics
 the suites produce, the splits do not overlap, the training data exists and does not leak
-into the test split, and every rung builds. The rungs come out in ladder order with their
+into the test split or a shipped suite (the leakage check every path into training runs,
+``assistant.leakage``), and every rung builds. The rungs come out in ladder order with their
 stated cost (expected tokens per question, from the strategy itself).
 """
 
@@ -46,17 +47,39 @@ class DecisionPlan:
 
 
 def _questions(suite: Suite) -> list[Any]:
-    from finetune.data.dedup import EvalQuestion
+    from assistant.leakage import EvalQuestion
 
     return [
         EvalQuestion(suite.spec.name, i.question.id or i.source, i.question.user_input) for i in suite.items
     ]
 
 
-def _overlap(reference: Suite, probes: list[Example]) -> list[dict[str, Any]]:
+def _overlap(reference: list[Any], probes: list[Example]) -> list[dict[str, Any]]:
+    """The probes that repeat a question of ``reference`` (``EvalQuestion``s): the leakage check
+    every path into training runs (``assistant.leakage`` through ``finetune.data.dedup``)."""
     from finetune.data.dedup import LeakageChecker
 
-    return LeakageChecker(_questions(reference)).split(probes)[1]
+    return LeakageChecker(reference).split(probes)[1]
+
+
+def _shipped_questions(dev: Suite, test: Suite) -> list[Any]:
+    """The questions of the suites Ladder ships (``datasets/suites``), other than dev and test."""
+    from assistant.leakage import load_eval_questions
+    from evaluation.suites.source import SuiteFiles
+
+    own = {dev.spec.name, test.spec.name}
+    questions, _ = load_eval_questions(SuiteFiles())
+    return [q for q in questions if q.suite not in own]
+
+
+def _refuse_training_leaks(leaks: list[dict[str, Any]], what: str, hint: str) -> None:
+    if leaks:
+        first = leaks[0]
+        raise ConfigError(
+            f"the training data overlaps {what}: {len(leaks)} training example(s) match its questions "
+            f"(first: {first['source']} ~ {first['suite']} {first['item']}, {first['match']})",
+            hint=hint,
+        )
 
 
 def _as_examples(suite: Suite) -> list[Example]:
@@ -157,7 +180,9 @@ def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
     dev, test = load_suite(config.dev), load_suite(config.test)
     general = load_suite(config.general) if config.general else None
     _fix_targets(config, dev, test)
-    leaks = _overlap(test, _as_examples(dev))
+    # Dev and test may hold hard negatives one word apart ("青松会员" / "青禾会员", different
+    # answers): only the same question (exact, or contained whole) is an overlap between them.
+    leaks = [x for x in _overlap(_questions(test), _as_examples(dev)) if x["match"] != "near"]
     if leaks:
         first = leaks[0]
         raise ConfigError(
@@ -178,15 +203,20 @@ def plan_decision(config: DecisionConfig, settings: Settings) -> DecisionPlan:
         from evaluation.decide.readiness import load_training_examples
 
         training = load_training_examples(config)
-        leaks = _overlap(test, training)
-        if leaks:
-            first = leaks[0]
-            raise ConfigError(
-                f"the training data overlaps the test split: {len(leaks)} training example(s) match test "
-                f"questions (first: {first['source']} ~ {first['item']}, {first['match']})",
-                hint="drop them (`ladder finetune prepare --suites TEST.yaml` does it)",
-            )
-        dev_leaks = len(_overlap(dev, training))
+        # The check of every path into training (exact, normalised, near duplicates, paraphrase
+        # groups) against the test split and the shipped suites refuses; against dev it counts
+        # (readiness reports it: dev picks the rung, it is not the verdict).
+        _refuse_training_leaks(
+            _overlap(_questions(test), training),
+            "the test split",
+            "drop them (`ladder finetune prepare --suite TEST.yaml` does it)",
+        )
+        _refuse_training_leaks(
+            _overlap(_shipped_questions(dev, test), training),
+            "a suite Ladder ships (datasets/suites)",
+            "drop them (`ladder finetune prepare` checks the shipped suites too)",
+        )
+        dev_leaks = len(_overlap(_questions(dev), training))
     base = config.model or settings.model
     specs = list(config.rungs)
     if config.try_larger_model and not config.explicit_rungs:

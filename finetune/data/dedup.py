@@ -1,10 +1,9 @@
 """Exact and near-duplicate detection (MinHash + LSH), and the leakage check against suites.
 
-Texts are compared after ``assistant.text.normalize`` (NFKC, case folding,
-punctuation dropped, whitespace collapsed), the same normalisation the evaluation's
-exact-match metric uses, except that arithmetic operators are kept (as words). A near
-duplicate must also state the same numbers, in the same order: templated questions that
-differ only in their numbers ("4 × 8 等于多少？" and "2 × 8 等于多少？") are different questions.
+Texts are compared in their normalised form (``assistant.leakage.text.normalized``: NFKC,
+case folding, punctuation dropped, whitespace collapsed, arithmetic operators kept as words).
+A near duplicate must also state the same numbers, in the same order: templated questions
+that differ only in their numbers ("4 × 8 等于多少？" and "2 × 8 等于多少？") are different.
 
 - **Exact**: the SHA-256 of the normalised text.
 - **Near**: Jaccard similarity of character shingles, 3 characters for mostly-CJK text and 5
@@ -15,66 +14,37 @@ differ only in their numbers ("4 × 8 等于多少？" and "2 × 8 等于多少�
   never an estimate. Written here (numpy only) rather than taken from ``datasketch``:
   candidates are confirmed exactly, and shingling is ours to make work for Chinese.
 
-The leakage check compares every user-side text of a training example (each user turn, and
-Alpaca's ``input`` on its own) with every question of every evaluation suite: a normalised
-exact match or a near-duplicate at the same threshold drops the example. In text mode a
-training text leaks when it contains an evaluation question (normalised substring). The
-suites are read by the ``SuiteReader`` the caller passes (``finetune.data.suites``).
+The leakage check is not this: it is ``assistant.leakage`` (one rule for every path into
+training, stricter on short questions than a Jaccard threshold), which ``LeakageChecker``
+applies to training ``Example``s: every user-side text of an example (each user turn, and
+Alpaca's ``input`` on its own) against every question of the suites, and a whole group of
+examples (a synthesized question and its paraphrases, tagged ``from:<hash>``) when any of
+them leaks.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.resources import datasets_dir
-from assistant.text import normalize
+from assistant.leakage import EvalQuestion, QuestionIndex, SuiteInfo, load_eval_questions, project_suites_dir
+from assistant.leakage.text import mostly_cjk, normalized, numbers, text_hash
 from finetune.data.load import Example
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from finetune.data.suites import SuiteReader
-
 NUM_PERM = 128
 DEFAULT_THRESHOLD = 0.85
 _PRIME = 4294967311  # the smallest prime above 2**32
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-# Operators are punctuation to ``normalize``, but "5 + 7" and "5 × 7" are different
-# questions: they become words first. A minus only between numbers or spaces, so that codes
-# like QG-R5 keep reading as one token.
-_OPERATORS = {"+": " plus ", "×": " times ", "*": " times ", "÷": " over ", "/": " over ",
-              "=": " equals ", "<": " lt ", ">": " gt ", "%": " percent "}  # fmt: skip
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_OPERATOR = re.compile(r"[+×*÷/=<>%]|(?<=[\d\s])-(?=[\d\s])")
-
-
-def normalized(text: str) -> str:
-    return normalize(_OPERATOR.sub(lambda m: _OPERATORS.get(m.group(), " minus "), text))
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(normalized(text).encode("utf-8")).hexdigest()
-
-
-def numbers(text: str) -> tuple[str, ...]:
-    """The numbers of a text, in order: near duplicates must state the same ones ("4 × 8"
-    and "2 × 8" share most of their shingles but are different questions)."""
-    return tuple(_NUMBER.findall(normalized(text)))
 
 
 def shingles(text: str) -> set[str]:
     """Character shingles of the normalised text: 3-grams when mostly CJK, else 5-grams."""
     norm = normalized(text)
-    cjk = len(_CJK.findall(norm))
-    size = 3 if cjk * 2 >= len(norm.replace(" ", "")) and cjk else 5
+    size = 3 if mostly_cjk(norm) else 5
     if len(norm) <= size:
         return {norm} if norm else set()
     return {norm[i : i + size] for i in range(len(norm) - size + 1)}
@@ -203,94 +173,45 @@ class Deduplicator:
 
 
 # ---- leakage ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EvalQuestion:
-    suite: str
-    item_id: str
-    text: str
+GROUP_TAG = "from:"  # examples tagged from:<key> stand or fall together (a question and its paraphrases)
 
 
-@dataclass(frozen=True)
-class SuiteInfo:
-    name: str
-    path: str
-    items: int
-    sha256: str
+def group_tag(question: str) -> str:
+    """The tag a synthesized question and every paraphrase of it carry."""
+    return GROUP_TAG + text_hash(question)[:16]
 
 
-def project_suites_dir() -> Path:
-    return datasets_dir() / "suites"
-
-
-def load_eval_questions(
-    suites: SuiteReader, extra: Iterable[Path] = (), include_project: bool = True
-) -> tuple[list[EvalQuestion], list[SuiteInfo]]:
-    """The questions of every project suite (``datasets/suites/*.yaml``) and of ``extra`` suites,
-    read with ``suites``."""
-    paths: list[Path] = sorted(project_suites_dir().glob("*.yaml")) if include_project else []
-    seen = {p.resolve() for p in paths}
-    for path in extra:
-        if Path(path).resolve() not in seen:
-            paths.append(Path(path))
-            seen.add(Path(path).resolve())
-    questions: list[EvalQuestion] = []
-    infos: list[SuiteInfo] = []
-    for path in paths:
-        name, items = suites.suite(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        infos.append(SuiteInfo(name, str(path), len(items), digest))
-        for item in items:
-            text = item.question.user_input
-            questions.append(EvalQuestion(name, item.question.id or item.source, text))
-    return questions, infos
+def _group(example: Example) -> str | None:
+    return next((t for t in example.tags if t.startswith(GROUP_TAG)), None)
 
 
 class LeakageChecker:
-    def __init__(self, questions: Sequence[EvalQuestion], threshold: float = DEFAULT_THRESHOLD) -> None:
-        self.questions = list(questions)
-        self.exact: dict[str, EvalQuestion] = {}
-        self.index = MinHashIndex(threshold)
-        for question in self.questions:
-            key = normalized(question.text)
-            if not key:
-                continue
-            self.exact.setdefault(key, question)
-            self.index.add(question, shingles(question.text), numbers(question.text))
+    """``assistant.leakage.QuestionIndex`` over training examples."""
+
+    def __init__(self, questions: Sequence[EvalQuestion]) -> None:
+        self.index = QuestionIndex(questions)
 
     def find(self, example: Example) -> dict[str, Any] | None:
         """The evaluation item ``example`` leaks, as ``{suite, item, match, similarity}``, or ``None``."""
-        for probe in example.probes():
-            key = normalized(probe)
-            if not key:
-                continue
-            hit = self.exact.get(key)
-            if hit is not None:
-                return {"suite": hit.suite, "item": hit.item_id, "match": "exact", "similarity": 1.0}
-            if example.is_text:
-                for question_key, question in self.exact.items():
-                    if len(question_key) >= 12 and question_key in key:
-                        return {
-                            "suite": question.suite,
-                            "item": question.item_id,
-                            "match": "contains",
-                            "similarity": 1.0,
-                        }
-            near = self.index.similar(shingles(probe), numbers(probe))
-            if near is not None:
-                question, score = near
-                return {
-                    "suite": question.suite,
-                    "item": question.item_id,
-                    "match": "near",
-                    "similarity": round(score, 3),
-                }
-        return None
+        return self.index.find(example.probes(), text_mode=example.is_text)
 
     def split(self, examples: Sequence[Example]) -> tuple[list[Example], list[dict[str, Any]]]:
-        """``(clean examples, leaks)``; each leak names the example's source, the suite and the item."""
+        """``(clean examples, leaks)``; each leak names the example's source, the suite and the item.
+        When one example of a group (``from:`` tag) leaks, the others go too, as ``match: group``
+        with ``via`` the source of the one that leaked."""
+        found = [self.find(example) for example in examples]
+        leaked_groups: dict[str, tuple[str, dict[str, Any]]] = {}
+        for example, leak in zip(examples, found, strict=True):
+            key = _group(example)
+            if leak is not None and key is not None:
+                leaked_groups.setdefault(key, (example.source, leak))
         kept, leaks = [], []
-        for example in examples:
-            leak = self.find(example)
+        for example, leak in zip(examples, found, strict=True):
+            key = _group(example)
+            if leak is None and key in leaked_groups:
+                via, first = leaked_groups[key]
+                leak = {"suite": first["suite"], "item": first["item"], "match": "group",
+                        "similarity": first["similarity"], "via": via}  # fmt: skip
             if leak is None:
                 kept.append(example)
             else:
@@ -300,15 +221,19 @@ class LeakageChecker:
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "GROUP_TAG",
     "DedupResult",
     "Deduplicator",
     "EvalQuestion",
     "LeakageChecker",
     "MinHashIndex",
     "SuiteInfo",
+    "group_tag",
     "jaccard",
     "load_eval_questions",
     "lsh_bands",
+    "normalized",
+    "numbers",
     "project_suites_dir",
     "shingles",
     "text_hash",

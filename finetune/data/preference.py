@@ -10,17 +10,25 @@ A pair file is JSONL, one pair a line, in trl's preference format, conversationa
 or standard, with plain strings for the three fields. Every problem is a ``TrainDataError``
 naming the file and line (read by ``assistant.records_io``). The trainer renders the pairs
 with the model's chat template (``finetune.train.dpo``).
+
+``checked_pairs`` also runs the leakage check of every path into training (``assistant.leakage``)
+on each pair's user turns: a pair whose prompt repeats a question of a shipped suite or of a
+suite the caller names is dropped and counted; when every pair leaks, nothing is trained.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.records_io import iter_jsonl
 from finetune.data.errors import TrainDataError
+
+if TYPE_CHECKING:
+    from assistant.leakage import SuiteQuestionReader
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,8 @@ def parse_pair(row: dict[str, Any], path: Path, line: int) -> Pair:
 
 
 def load_pairs(path: Path, min_pairs: int) -> tuple[list[Pair], str]:
-    """The pairs of a JSONL file and the SHA-256 of its bytes (the manifest's ``pairs_hash``)."""
+    """The pairs of a JSONL file and the SHA-256 of its bytes (the manifest's ``pairs_hash``);
+    no leakage check (``checked_pairs`` runs it)."""
     path = Path(path)
     if path.is_dir():
         for name in ("feedback_pairs.jsonl", "pairs.jsonl", "train.jsonl"):
@@ -91,3 +100,46 @@ def load_pairs(path: Path, min_pairs: int) -> tuple[list[Pair], str]:
             hint="collect more thumbs-down ratings with corrections, or lower --min-examples",
         )
     return pairs, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class CheckedPairs:
+    pairs: list[Pair]  # the pairs to train on
+    pairs_hash: str  # the SHA-256 of the file
+    in_file: int  # pairs in the file, leaking ones included
+    leaks: list[dict[str, Any]] = field(default_factory=list)  # {source, suite, item, match, similarity}
+    suites: list[str] = field(default_factory=list)  # the suites checked, by name
+
+
+def checked_pairs(
+    path: Path, min_pairs: int, suites: SuiteQuestionReader, extra: Sequence[Path] = ()
+) -> CheckedPairs:
+    """The pairs of ``path`` without those whose user turns repeat an evaluation question (every
+    shipped suite and ``extra``, read by ``suites``). Refused (``TrainDataError``): a bad file,
+    every pair leaking, or fewer than ``min_pairs`` left."""
+    from assistant.leakage import QuestionIndex, load_eval_questions
+
+    questions, checked = load_eval_questions(suites, extra)
+    pairs, pairs_hash = load_pairs(path, 1)
+    index = QuestionIndex(questions)
+    kept, leaks = [], []
+    for pair in pairs:
+        leak = index.find([m["content"] for m in pair.prompt if m["role"] == "user"])
+        if leak is None:
+            kept.append(pair)
+        else:
+            leaks.append({"source": pair.where, **leak})
+    if leaks and not kept:
+        first = leaks[0]
+        raise TrainDataError(
+            f"all {len(pairs)} preference pair(s) repeat evaluation questions (first: {first['source']} ~ "
+            f"{first['suite']} {first['item']}, {first['match']}); nothing to train on",
+            hint="a model trained on them would be tested on what it was taught: collect other pairs",
+        )
+    if len(kept) < min_pairs:
+        dropped = f" after dropping {len(leaks)} that repeat evaluation questions" if leaks else ""
+        raise TrainDataError(
+            f"{path}: {len(kept)} preference pair(s){dropped}; at least {min_pairs} are needed",
+            hint="collect more thumbs-down ratings with corrections, or lower --min-examples",
+        )
+    return CheckedPairs(kept, pairs_hash, len(pairs), leaks, [s.name for s in checked])

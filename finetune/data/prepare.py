@@ -11,8 +11,10 @@ writes ``train.jsonl``, ``val.jsonl``, ``test.jsonl`` (chat: ``{"messages", "tag
 2. clean (``data_clean``: Unicode, control characters, whitespace, optional PII masking)
    and drop empty, too-short and too-long examples;
 3. drop exact, then near duplicates (``data_dedup``, MinHash at ``dedup_threshold``);
-4. drop examples that match a question of any evaluation suite (leakage; the suites are read
-   by the ``SuiteReader`` the caller passes, see ``finetune.data.suites``);
+4. drop examples that match a question of any evaluation suite: every shipped suite and every
+   ``suites`` one (``assistant.leakage``: exact, normalised, near duplicates, and the whole group
+   of a synthesized question and its paraphrases; the suites are read by the ``SuiteReader``
+   the caller passes, see ``finetune.data.suites``);
 5. refuse fewer than ``min_examples`` domain examples, with the count at every step;
 6. split the domain data (``data_split``, seeded, optionally stratified);
 7. load the general set, clean it, dedup it against the domain data and itself, check it
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError
+from assistant.leakage import RULE as LEAKAGE_RULE
 from assistant.progress import NullProgress, Progress
 from assistant.resources import datasets_dir
 from finetune.data.clean import CleanConfig, TokenCounter, clean_examples
@@ -103,6 +106,7 @@ class PrepareConfig:
             out=str(self.out),
             suites=[str(p) for p in self.suites],
             split=asdict(self.split),
+            leakage_rule=LEAKAGE_RULE,
         )
         return data
 
@@ -245,7 +249,7 @@ def prepare(
     report.step("domain", "load", len(domain), len(domain))
     questions, checked = load_eval_questions(suites, config.suites, config.project_suites)
     report.suites = [asdict(s) for s in checked]
-    leakage = LeakageChecker(questions, config.dedup_threshold)
+    leakage = LeakageChecker(questions)
     counter = TokenCounter.for_model(config.tokenizer, settings) if config.tokenizer else TokenCounter()
     dedup = Deduplicator(config.dedup_threshold)
     lengths: dict[int, int] = {}

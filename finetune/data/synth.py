@@ -14,9 +14,11 @@ times; a paraphrase is kept only when it is not identical to the question (or to
 paraphrase of it), is still a question, is in the same language, keeps every number, every
 capitalised or mixed-case name and every quoted phrase of the original, and is not more
 than three times as long, and is not a near-copy of the question (character-shingle Jaccard
-below the dedup threshold). Each kept pair is tagged ``synthetic`` (and ``paraphrase``), then
-deduplicated and checked for leakage against the evaluation suites exactly as ``ladder
-finetune prepare`` does, so a synthetic example never repeats an evaluation question.
+below the dedup threshold). Each kept pair is tagged ``synthetic`` (and ``paraphrase``) and
+``from:<hash of the original question>``, then deduplicated and checked for leakage against
+the evaluation suites exactly as ``ladder finetune prepare`` does (``assistant.leakage``):
+when a question or any paraphrase of it matches an evaluation item, the whole group is dropped,
+so a synthetic example never repeats an evaluation question in other words.
 
 Rows are Alpaca JSONL (``instruction``, ``input``, ``output``, ``tags``, ``source``), ready
 for ``ladder finetune prepare --domain``.
@@ -37,7 +39,13 @@ from assistant.errors import ConfigError, LadderError
 from assistant.progress import NullProgress, Progress
 from assistant.text import ZH, as_question, language
 from assistant.types import GenParams, Message
-from finetune.data.dedup import DEFAULT_THRESHOLD, Deduplicator, LeakageChecker, load_eval_questions
+from finetune.data.dedup import (
+    DEFAULT_THRESHOLD,
+    Deduplicator,
+    LeakageChecker,
+    group_tag,
+    load_eval_questions,
+)
 from finetune.data.load import Example
 
 if TYPE_CHECKING:
@@ -258,19 +266,23 @@ def synthesize(
     examples: list[Example] = []
     for item in generation.items:
         source = f"kb:{kb.name}:" + "+".join(chunk.where for chunk in item.chunks)
-        tags = ["synthetic", item.kind, f"lang:{item.lang}"]
+        # The group tag ties each paraphrase to its question: when one leaks, all go (here and
+        # in a later `ladder finetune prepare` of the file).
+        tags = ["synthetic", item.kind, f"lang:{item.lang}", group_tag(item.question)]
         examples.append(_example(item, item.question, tags, source))
         for number, question in enumerate(paraphrases.get(item.id, []), start=1):
             examples.append(
                 _example(item, question, [*tags[:1], "paraphrase", *tags[1:]], f"{source}~p{number}")
             )
     report.paraphrases = sum(len(v) for v in paraphrases.values())
-    deduped = Deduplicator(config.dedup_threshold).run(examples)
+    # Leakage before dedup: a question that dedup would drop as a copy still takes its
+    # paraphrases with it when it leaks.
+    clean, report.leaks = LeakageChecker(questions).split(examples)
+    deduped = Deduplicator(config.dedup_threshold).run(clean)
     report.duplicates = deduped.exact + deduped.near
-    kept, report.leaks = LeakageChecker(questions, config.dedup_threshold).split(deduped.kept)
     report.rows = [
         {"instruction": e.prompt, "input": "", "output": e.response, "tags": e.tags, "source": e.source}
-        for e in kept
+        for e in deduped.kept
     ]
     return report
 

@@ -8,9 +8,11 @@ after training). The reference model is the base itself: with a ``peft_config``,
 the reference log-probs with the adapter disabled, so no second copy of the model is loaded.
 
 The pairs usually come from end users' feedback (``ladder feedback promote --to pairs``) and
-are read by ``finetune.data.preference``. Conversational pairs are rendered with the model's
-chat template (``finetune.train.data.render``: the same text the ``hf_local`` backend gives
-the model), so DPO teaches the turn the model will actually produce.
+are read by ``finetune.data.preference``, which drops every pair that repeats an evaluation
+question (the leakage check of every path into training, ``assistant.leakage``).
+Conversational pairs are rendered with the model's chat template (``finetune.train.data.render``:
+the same text the ``hf_local`` backend gives the model), so DPO teaches the turn the model will
+actually produce.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.backends.hf.warnings import renamed_property_warnings_off
 from assistant.errors import ConfigError
 from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from finetune import adapters
-from finetune.data.preference import Pair, load_pairs
+from finetune.data.preference import Pair, checked_pairs
 from finetune.store import FAILED, TrainingStore
 from finetune.train.config import lora_config
 from finetune.train.data import render
 from finetune.train.run import TrainResult
+
+if TYPE_CHECKING:
+    from assistant.leakage import SuiteQuestionReader
 
 
 @dataclass
@@ -80,6 +85,7 @@ class DPORequest:
     name: str
     config: DPOSettings = field(default_factory=DPOSettings)
     overwrite: bool = False
+    suites: tuple[Path, ...] = ()  # evaluation suites the pairs must not repeat, besides the shipped ones
 
 
 def _progress_callback(progress: Progress, store: TrainingStore, run_id: str, total: int) -> Any:
@@ -105,8 +111,13 @@ def _progress_callback(progress: Progress, store: TrainingStore, run_id: str, to
     return Report()
 
 
-def train_dpo(request: DPORequest, settings: Settings, progress: Progress | None = None) -> TrainResult:
-    """Check, train, publish. Writes nothing until the request has passed every check."""
+def train_dpo(
+    request: DPORequest, settings: Settings, progress: Progress | None = None, *, suites: SuiteQuestionReader
+) -> TrainResult:
+    """Check, train, publish. Writes nothing until the request has passed every check. Pairs
+    that repeat a question of an evaluation suite (the shipped ones and ``request.suites``,
+    read by ``suites``: ``evaluation.suites.source.SuiteFiles()``) are dropped and listed in
+    the manifest's ``data.leaks``; when every pair leaks, nothing is trained."""
     import torch
 
     progress = progress or NullProgress()
@@ -116,7 +127,8 @@ def train_dpo(request: DPORequest, settings: Settings, progress: Progress | None
             f"an adapter named {name!r} exists", hint="choose another --name, or pass --overwrite"
         )
     base_ref, base_dir = adapters.resolve_base(request.base, settings)
-    pairs, pairs_hash = load_pairs(request.pairs, cfg.min_pairs)
+    checked = checked_pairs(request.pairs, cfg.min_pairs, suites, request.suites)
+    pairs, pairs_hash = checked.pairs, checked.pairs_hash
 
     started = time.perf_counter()
     torch.set_num_threads(settings.threads)
@@ -130,7 +142,9 @@ def train_dpo(request: DPORequest, settings: Settings, progress: Progress | None
     work.mkdir(parents=True, exist_ok=True)
     steps_per_epoch = -(-len(rows) // (cfg.batch_size * cfg.grad_accum))
     total = cfg.max_steps or max(1, round(cfg.epochs * steps_per_epoch))
-    data_info = {"path": str(request.pairs), "pairs_hash": pairs_hash, "pairs": len(rows)}
+    data_info = {"path": str(request.pairs), "pairs_hash": pairs_hash, "pairs": len(rows),
+                 "pairs_in_file": checked.in_file, "leaks": checked.leaks,
+                 "leakage_checked": checked.suites}  # fmt: skip
     store = TrainingStore(settings.db_path)
     run_id = store.create_run(name, base_ref, "dpo", total, asdict(cfg), data_info, pid=os.getpid())
     try:

@@ -123,7 +123,7 @@ def test_promote_to_sft_gives_data_the_trainer_reads(settings: Settings) -> None
     from finetune.train.data import read_records
 
     fid = _down(settings)
-    (promotion,) = promote(settings, fid, "sft")
+    (promotion,) = promote(settings, fid, "sft", suites=SUITES)
     path = Path(promotion.path)
     assert path == settings.home / "feedback" / "feedback_sft.jsonl"
     (record,) = read_records(path)
@@ -134,7 +134,7 @@ def test_promote_to_sft_gives_data_the_trainer_reads(settings: Settings) -> None
 
 def test_thumbs_down_with_correction_becomes_sft_example_and_preference_pair(settings: Settings) -> None:
     fid = _down(settings)
-    promotions = promote(settings, fid, "train")
+    promotions = promote(settings, fid, "train", suites=SUITES)
     assert [p.target for p in promotions] == ["sft", "pairs"]
     pair = json.loads(Path(promotions[1].path).read_text(encoding="utf-8"))
     assert pair["prompt"] == [{"role": "user", "content": "How long is the return window?"}]
@@ -146,14 +146,14 @@ def test_thumbs_down_with_correction_becomes_sft_example_and_preference_pair(set
 
 def test_thumbs_up_trains_sft_only_and_a_bare_thumbs_down_has_nothing_to_teach(settings: Settings) -> None:
     up = record_feedback(settings, question="Q1?", answer="Good answer", rating="up")
-    assert [p.target for p in promote(settings, up.id, "train")] == ["sft"]
+    assert [p.target for p in promote(settings, up.id, "train", suites=SUITES)] == ["sft"]
     bare = record_feedback(settings, question="Q2?", answer="Bad answer", rating="down")
     with pytest.raises(FeedbackError, match="without a correction"):
-        promote(settings, bare.id, "sft")
+        promote(settings, bare.id, "sft", suites=SUITES)
     with pytest.raises(FeedbackError, match="not a thumbs-down with a correction"):
-        promote(settings, up.id, "pairs")
+        promote(settings, up.id, "pairs", suites=SUITES)
     # A reviewer may supply the right answer.
-    (promotion,) = promote(settings, bare.id, "sft", reference="The right answer")
+    (promotion,) = promote(settings, bare.id, "sft", suites=SUITES, reference="The right answer")
     rows = Path(promotion.path).read_text(encoding="utf-8").splitlines()
     assert json.loads(rows[-1])["messages"][-1]["content"] == "The right answer"
 
@@ -163,9 +163,9 @@ def test_one_rating_never_feeds_training_and_the_test_split(settings: Settings, 
     promote(settings, fid, "suite", path=tmp_path / "t.yaml", suites=SUITES)
     sft_file = settings.home / "feedback" / "feedback_sft.jsonl"
     with pytest.raises(LeakageRefused, match="already feeds the test side"):
-        promote(settings, fid, "sft")
+        promote(settings, fid, "sft", suites=SUITES)
     with pytest.raises(LeakageRefused):
-        promote(settings, fid, "train")
+        promote(settings, fid, "train", suites=SUITES)
     assert not sft_file.exists(), "a refusal writes nothing"
     assert [p.target for p in get_feedback(settings, fid).promotions] == ["suite"]
     with pytest.raises(FeedbackError, match="already promoted to suite"):
@@ -175,11 +175,11 @@ def test_one_rating_never_feeds_training_and_the_test_split(settings: Settings, 
 def test_the_same_question_rated_twice_cannot_go_to_both_sides(settings: Settings, tmp_path: Path) -> None:
     first = _down(settings)
     second = _down(settings, question="how long is the RETURN window", answer="two weeks")
-    promote(settings, first, "sft")
+    promote(settings, first, "sft", suites=SUITES)
     with pytest.raises(LeakageRefused, match=f"feedback {first} was promoted to sft"):
         promote(settings, second, "suite", path=tmp_path / "t.yaml", suites=SUITES)
     assert not (tmp_path / "t.yaml").exists()
-    promote(settings, second, "pairs")  # the same side is fine
+    promote(settings, second, "pairs", suites=SUITES)  # the same side is fine
 
 
 def test_dismiss_and_what_follows(settings: Settings) -> None:
@@ -187,9 +187,9 @@ def test_dismiss_and_what_follows(settings: Settings) -> None:
     item = dismiss(settings, fid, note="spam")
     assert item.status == "dismissed" and item.note == "spam" and item.reviewed
     with pytest.raises(FeedbackError, match="dismissed"):
-        promote(settings, fid, "sft")
+        promote(settings, fid, "sft", suites=SUITES)
     other = _down(settings, question="Other?")
-    promote(settings, other, "sft")
+    promote(settings, other, "sft", suites=SUITES)
     with pytest.raises(FeedbackError, match="already promoted"):
         dismiss(settings, other)
     with pytest.raises(FeedbackError, match="unknown target"):
@@ -200,7 +200,7 @@ def test_export_jsonl_and_csv(settings: Settings, tmp_path: Path) -> None:
     import csv
 
     fid = _down(settings)
-    promote(settings, fid, "sft")
+    promote(settings, fid, "sft", suites=SUITES)
     record_feedback(settings, question="Q?", answer="A", rating="up")
     assert export_feedback(settings, tmp_path / "all.jsonl") == 2
     rows = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import Settings
+from evaluation.suites.source import SuiteFiles
 from finetune.adapters import adapter_dir, read_manifest
 from finetune.data.preference import load_pairs
 from finetune.store import TrainingStore
 from finetune.train.data import TrainDataError
 from finetune.train.dpo import DPORequest, DPOSettings, train_dpo
 
+SUITES = SuiteFiles()  # the leakage check reads the evaluation suites with it
 FACTS = [
     ("How long is the return window?", "30 days", "7 days"),
     ("Which colour is the logo?", "blue", "green"),
@@ -33,7 +35,7 @@ def write_pairs(settings: Settings) -> Path:
 
     for question, right, wrong in FACTS:
         item = record_feedback(settings, question=question, answer=wrong, rating="down", correction=right)
-        promote(settings, item.id, "pairs")
+        promote(settings, item.id, "pairs", suites=SUITES)
     return settings.home / "feedback" / "feedback_pairs.jsonl"
 
 
@@ -48,7 +50,7 @@ def test_dpo_widens_the_margin_and_registers_the_adapter(
     tiny_model_dir: Path, fast_settings: Settings
 ) -> None:
     pairs = write_pairs(fast_settings)
-    result = train_dpo(DPORequest(str(tiny_model_dir), pairs, "prefs", quick()), fast_settings)
+    result = train_dpo(DPORequest(str(tiny_model_dir), pairs, "prefs", quick()), fast_settings, suites=SUITES)
     res = result.manifest["results"]
     assert res["steps"] == 16 and res["status"] == "complete"
     assert res["margin_after"] > res["margin_before"] + 1.0, res
@@ -57,6 +59,8 @@ def test_dpo_widens_the_margin_and_registers_the_adapter(
     assert manifest["method"] == "dpo" and manifest["mode"] == "dpo" and manifest["beta"] == 0.1
     assert manifest["data"]["pairs_hash"] == hashlib.sha256(pairs.read_bytes()).hexdigest()
     assert manifest["data"]["pairs"] == len(FACTS) and manifest["base_model"]["ref"] == str(tiny_model_dir)
+    assert manifest["data"]["leaks"] == [] and manifest["data"]["pairs_in_file"] == len(FACTS)
+    assert "demo_qa" in manifest["data"]["leakage_checked"], "the shipped suites are always checked"
     folder = adapter_dir("prefs", fast_settings)
     config = json.loads((folder / "adapter_config.json").read_text())
     assert config["r"] == 8 and config["peft_type"] == "LORA"
@@ -72,7 +76,7 @@ def test_the_dpo_adapter_loads_by_name_and_shifts_the_model(
     from assistant.service import get_backend
 
     pairs = write_pairs(fast_settings)
-    train_dpo(DPORequest(str(tiny_model_dir), pairs, "prefs", quick()), fast_settings)
+    train_dpo(DPORequest(str(tiny_model_dir), pairs, "prefs", quick()), fast_settings, suites=SUITES)
     question, right, wrong = FACTS[0]
     base = get_backend(str(tiny_model_dir), fast_settings)
     tuned = get_backend(f"{tiny_model_dir}+prefs", fast_settings)
@@ -87,15 +91,17 @@ def test_bad_pairs_and_names_are_refused_before_anything_is_written(
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "q", "chosen": "a"}\n')
     with pytest.raises(TrainDataError, match=r"bad.jsonl:1: missing rejected"):
-        train_dpo(DPORequest(str(tiny_model_dir), bad, "x", quick()), fast_settings)
+        train_dpo(DPORequest(str(tiny_model_dir), bad, "x", quick()), fast_settings, suites=SUITES)
     bad.write_text('{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
     with pytest.raises(TrainDataError, match="no preference"):
         load_pairs(bad, 1)
     pairs = write_pairs(fast_settings)
     with pytest.raises(TrainDataError, match="at least 50"):
-        train_dpo(DPORequest(str(tiny_model_dir), pairs, "x", quick(min_pairs=50)), fast_settings)
+        train_dpo(
+            DPORequest(str(tiny_model_dir), pairs, "x", quick(min_pairs=50)), fast_settings, suites=SUITES
+        )
     with pytest.raises(Exception, match="bad adapter name"):
-        train_dpo(DPORequest(str(tiny_model_dir), pairs, "a/b", quick()), fast_settings)
+        train_dpo(DPORequest(str(tiny_model_dir), pairs, "a/b", quick()), fast_settings, suites=SUITES)
     assert not adapter_dir("x", fast_settings).exists()
     with TrainingStore(fast_settings.db_path) as store:
         assert store.list_runs() == []

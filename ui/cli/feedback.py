@@ -1,8 +1,9 @@
 """``ladder feedback list | show | promote | dismiss | export``: review end users' ratings.
 
 Thin: the logic is in ``assistant.feedback``. Exit codes: 0 done, 2 refused (a bad flag, a
-dismissed or already promoted item, no usable reference, or a question that already feeds the
-other side of the train/test split), 3 no such feedback id.
+dismissed or already promoted item, no usable reference, a question that already feeds the
+other side of the train/test split, or a training-side promotion of a question that repeats an
+evaluation item), 3 no such feedback id.
 """
 
 from __future__ import annotations
@@ -115,15 +116,34 @@ def promote_cmd(
     reference: Annotated[
         str | None, typer.Option(help="The right answer (default: the correction, or a thumbs-up's answer).")
     ] = None,
+    suite: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--suite",
+            help="Another evaluation suite a promotion to training data must not repeat (repeatable); "
+            "datasets/suites/*.yaml and the suites feedback was promoted to are always checked.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Promote a rating to an eval suite, SFT data or preference pairs; refuse train/test leaks."""
+    """Promote a rating to an eval suite, SFT data or preference pairs. Refused (exit 2): a
+    question already on the other side of the train/test split, and, for sft, pairs and train,
+    a question that repeats an evaluation item (exact, normalised, or a near duplicate such as a
+    one-character edit or a reordered clause)."""
     from assistant.feedback import promote
     from evaluation.suites.source import SuiteFiles
 
     settings = settings_from(config, home)
-    done = promote(settings, feedback_id, to, path=out, reference=reference, suites=SuiteFiles())
+    done = promote(
+        settings,
+        feedback_id,
+        to,
+        path=out,
+        reference=reference,
+        suites=SuiteFiles(),
+        check_suites=tuple(suite or ()),
+    )
     for promotion in done:
         console().print(
             f"[green]promoted[/green] feedback {feedback_id} to {promotion.target} ({promotion.side} side) "

@@ -1,8 +1,9 @@
 """``ladder finetune train | list | info | rm | export``, added to ``finetune_app``.
 
 Exit codes of ``train``: 0 when the adapter is published, 1 when the loss monitor stopped a
-diverging run (nothing published), 2 for bad data, flags or names (nothing written), 3 for an
-unknown or missing base model. Heavy imports happen inside the commands.
+diverging run (nothing published), 2 for bad data, flags or names (nothing written; DPO pairs
+that all repeat evaluation questions too), 3 for an unknown or missing base model. Heavy
+imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -126,6 +127,14 @@ def train_cmd(
         int, typer.Option(help="Evaluations without improvement before stopping (0: never).")
     ] = 3,
     min_examples: Annotated[int, typer.Option(help="Fewest training examples accepted.")] = 50,
+    suite: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--suite",
+            help="DPO: another evaluation suite the pairs must not repeat (repeatable); pairs whose "
+            "question repeats an item of it or of datasets/suites/*.yaml are dropped and counted.",
+        ),
+    ] = None,
     gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an adapter of that name.")] = False,
     resume: Annotated[
@@ -149,8 +158,13 @@ def train_cmd(
             learning_rate=lr, epochs=epochs or 3.0, max_steps=max_steps, batch_size=batch_size,
             grad_accum=grad_accum, max_length=max_seq_len, seed=seed, min_pairs=min_examples,
         )  # fmt: skip
-        _train_dpo(name, data, base, dpo, overwrite, threads, as_json, config, home)
+        _train_dpo(name, data, base, dpo, overwrite, threads, as_json, config, home, tuple(suite or ()))
         return
+    if suite:
+        raise ConfigError(
+            "--suite is for --method dpo",
+            hint="SFT data is leakage-checked when prepared: ladder finetune prepare --suite FILE",
+        )
     from finetune.train.config import TrainConfig
     from finetune.train.run import TrainRequest, run_training
     from finetune.train.run import prepare as prepare_training
@@ -215,10 +229,33 @@ def train_cmd(
     out.print(f"[dim]use it: --model {escape(result.manifest['base_model']['ref'])}+{escape(name)}[/dim]")
 
 
+def _leak_lines(data: dict[str, Any]) -> list[str]:
+    """What the leakage check dropped from the pairs, for the summary."""
+    leaks = data.get("leaks") or []
+    if not leaks:
+        checked = ", ".join(data.get("leakage_checked") or []) or "none"
+        return [
+            f"[dim]leakage check: no pair repeats an evaluation question (suites: {escape(checked)})[/dim]"
+        ]
+    lines = [
+        f"[yellow]dropped {len(leaks)} of {data.get('pairs_in_file')} pair(s)[/yellow] whose question "
+        "repeats an evaluation item (a model is never trained on what it is tested on):"
+    ]
+    for leak in leaks[:10]:
+        lines.append(
+            f"  {escape(str(leak['source']))}: {leak['match']} match of {escape(str(leak['suite']))} "
+            f"item {escape(str(leak['item']))} ({leak['similarity']})"
+        )
+    if len(leaks) > 10:
+        lines.append(f"  … and {len(leaks) - 10} more (the adapter manifest lists them all)")
+    return lines
+
+
 def _train_dpo(
     name: str, data: Path | None, base: str | None, dpo: Any, overwrite: bool, threads: int | None,
-    as_json: bool, config: Path | None, home: Path | None,
+    as_json: bool, config: Path | None, home: Path | None, suites: tuple[Path, ...] = (),
 ) -> None:  # fmt: skip
+    from evaluation.suites.source import SuiteFiles
     from finetune.train.dpo import DPORequest, train_dpo
 
     if data is None:
@@ -226,13 +263,15 @@ def _train_dpo(
             "DPO needs preference pairs", hint="pass --data pairs.jsonl (ladder feedback promote)"
         )
     settings = settings_from(config, home, threads=threads)
-    request = DPORequest(base or settings.model, data, name, dpo, overwrite=overwrite)
+    request = DPORequest(base or settings.model, data, name, dpo, overwrite=overwrite, suites=suites)
     with TrainProgressBar() as progress:
-        result = train_dpo(request, settings, progress=progress)
+        result = train_dpo(request, settings, progress=progress, suites=SuiteFiles())
     if as_json:
         print(json.dumps(result.manifest, ensure_ascii=False, default=str))
         return
     res = result.manifest["results"]
+    for line in _leak_lines(result.manifest["data"]):
+        console().print(line)
     console().print(
         f"[green]trained[/green] {escape(name)} (DPO, beta {dpo.beta}) → {escape(str(result.path))}\n"
         f"{res['steps']} steps · {_train_loss_line(settings, result.manifest)} · "
