@@ -74,7 +74,7 @@ def test_dpo_summary_uses_the_same_comparison(
     monkeypatch.setattr(
         dpo_module,
         "train_dpo",
-        lambda request, settings, progress=None: TrainResult(
+        lambda request, settings, progress=None, suites=None: TrainResult(
             "dpo1", tmp_path, "complete", _manifest(run_id, results)
         ),
     )

@@ -336,6 +336,13 @@ def test_cli_dpo_refuses_pairs_that_all_leak_with_exit_2(
     pairs = write_pairs(tmp_path, [VARIANTS["full/half width"]])
     code, _, err = run([*args, "--suite", str(write_suite(tmp_path))], capsys)
     assert code == 2 and "held held-1" in err
+    pairs = write_pairs(
+        tmp_path, [VARIANTS["reordered clause"], "公司食堂每天几点开门？", *NEGATIVES.values()]
+    )
+    trained = [*args, "--suite", str(write_suite(tmp_path)), "--max-steps", "1", "--batch-size", "2"]
+    code, out, err = run(trained, capsys)
+    assert code == 0, err
+    assert "dropped 1 of 4 pair(s)" in out and f"{pairs}:1: near match of held item held-1" in out, out
     code, _, err = run(
         ["finetune", "train", "--name", "s", "--data", str(pairs), "--suite", str(pairs)], capsys
     )
@@ -392,3 +399,13 @@ def test_a_decision_plans_with_the_negatives(tmp_path: Path, settings: Settings)
 
     plan = plan_decision(load_decision_config(_decision(tmp_path, list(NEGATIVES.values()))), settings)
     assert len(plan.training) == 7 and plan.dev_leaks == 0
+
+
+def test_the_cli_names_the_member_of_a_group_that_matched() -> None:
+    from ui.cli.finetune.data import leak_text
+
+    group = {"source": "syn.jsonl:2", "suite": "held", "item": "held-1", "match": "group", "similarity": 1.0,
+             "via": "syn.jsonl:1"}  # fmt: skip
+    assert leak_text(group) == "syn.jsonl:2: same question as syn.jsonl:1, which matches held item held-1"
+    near = {**group, "match": "near", "similarity": 0.93}
+    assert leak_text(near) == "syn.jsonl:2: near match of held item held-1 (0.93)"

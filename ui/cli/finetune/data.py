@@ -5,7 +5,7 @@ from a knowledge base with a teacher model. Heavy imports happen inside the comm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -29,6 +29,17 @@ if TYPE_CHECKING:
 
 
 # ---- prepare ------------------------------------------------------------------------------------
+def leak_text(leak: dict[str, Any]) -> str:
+    """One dropped example: where it came from and the evaluation item it repeats (a paraphrase
+    group's other members name the one that matched)."""
+    item = f"{escape(str(leak['suite']))} item {escape(str(leak['item']))}"
+    if leak["match"] == "group":
+        return (
+            f"{escape(leak['source'])}: same question as {escape(str(leak.get('via')))}, which matches {item}"
+        )
+    return f"{escape(leak['source'])}: {leak['match']} match of {item} ({leak['similarity']})"
+
+
 def _steps_table(report: DataReport) -> Table:
     table = Table(title="data, step by step")
     for column in ("data", "step", "in", "kept", "dropped"):
@@ -92,10 +103,7 @@ def _print_report(report: DataReport) -> None:
     suites = ", ".join(f"{s['name']} ({s['items']})" for s in report.suites)
     out.print(f"leakage check against {len(report.suites)} suite(s): {escape(suites) or 'none'}")
     for leak in report.leaks[:10]:
-        out.print(
-            f"  [yellow]dropped[/yellow] {escape(leak['source'])}: {leak['match']} match of "
-            f"{escape(leak['suite'])} item {escape(str(leak['item']))} ({leak['similarity']})"
-        )
+        out.print(f"  [yellow]dropped[/yellow] {leak_text(leak)}")
     if len(report.leaks) > 10:
         out.print(f"  … and {len(report.leaks) - 10} more (report.json lists them all)")
     out.print(_splits_table(report))
@@ -134,7 +142,8 @@ def prepare_cmd(
     dedup_threshold: Annotated[
         float,
         typer.Option(
-            help="Jaccard similarity (character shingles) at which two examples are near-duplicates."
+            help="Jaccard similarity (character shingles) at which two training examples are "
+            "near-duplicates of each other (the leakage check has its own rule: docs/fine-tuning.md)."
         ),
     ] = 0.85,
     mask_pii: Annotated[
@@ -165,7 +174,8 @@ def prepare_cmd(
         typer.Option(
             "--suite",
             help="Another evaluation suite to check for leakage (repeatable); "
-            "datasets/suites/*.yaml are always checked.",
+            "datasets/suites/*.yaml are always checked. An example whose user turn repeats a question "
+            "(exactly, normalised, or a near duplicate: one edit, a reordered clause) is dropped.",
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out folder.")] = False,
@@ -231,10 +241,7 @@ def _print_synth(report: SynthReport[GenerationReport], out: Path) -> None:
             f"{generation.requested} asked for after {generation.calls} teacher calls"
         )
     for leak in report.leaks[:10]:
-        err_console().print(
-            f"  [yellow]dropped[/yellow] {escape(leak['source'])}: {leak['match']} match of "
-            f"{escape(leak['suite'])} item {escape(str(leak['item']))}"
-        )
+        err_console().print(f"  [yellow]dropped[/yellow] {leak_text(leak)}")
     console().print(
         f"[green]wrote[/green] {len(report.rows)} examples to {escape(str(out))}: {len(generation.items)} "
         f"pairs + {report.paraphrases} paraphrases from {escape(generation.model_id)} "
@@ -266,10 +273,16 @@ def synthesize_cmd(
     max_attempts: Annotated[
         int, typer.Option(help="Teacher calls per requested pair, on average, before giving up.")
     ] = 4,
-    dedup_threshold: Annotated[float, typer.Option(help="Near-duplicate Jaccard threshold.")] = 0.85,
+    dedup_threshold: Annotated[
+        float, typer.Option(help="Near-duplicate Jaccard threshold between synthetic examples.")
+    ] = 0.85,
     suite: Annotated[
         list[Path] | None,
-        typer.Option("--suite", help="Another evaluation suite to check for leakage (repeatable)."),
+        typer.Option(
+            "--suite",
+            help="Another evaluation suite to check for leakage (repeatable); datasets/suites/*.yaml "
+            "are always checked. A question that repeats an item goes with all its paraphrases.",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
     threads: ThreadsOpt = None,

@@ -270,7 +270,7 @@ def _train_dpo(
         print(json.dumps(result.manifest, ensure_ascii=False, default=str))
         return
     res = result.manifest["results"]
-    for line in _leak_lines(result.manifest["data"]):
+    for line in _leak_lines(result.manifest.get("data", {})):
         console().print(line)
     console().print(
         f"[green]trained[/green] {escape(name)} (DPO, beta {dpo.beta}) → {escape(str(result.path))}\n"
