@@ -70,6 +70,7 @@ from evaluation.decide.training import (
     train_adapter,
     train_on,
 )
+from evaluation.decide.warnings import say_warning, unreviewed_suites
 from evaluation.results import ItemRecord, RunResult
 from evaluation.store import RunStore, now
 
@@ -460,6 +461,9 @@ def run_decision(
             limits={"max_cost_per_1k": config.max_cost_per_1k, "max_p95_latency_s": config.max_p95_latency_s},
             language=language or config.language or settings.language,
         )
+        decision.warnings = unreviewed_suites(plan.dev, plan.test)
+        for warning in decision.warnings:  # said before the climb too: a decision can run for hours
+            progress.note(say_warning(warning, decision.language))
         rungs = [
             RungResult(p.spec.label, p.spec.strategy, stated_cost=p.stated_cost, config=p.strategy)
             for p in plan.rungs

@@ -17,6 +17,7 @@ from assistant.errors import ConfigError
 from evaluation.decide.result import EVALUATED, MET, TIE, Decision, Estimate, RungResult, SuiteScores
 from evaluation.decide.text import explain, gap_lines, note
 from evaluation.decide.text_search import search_table
+from evaluation.decide.warnings import warning_lines
 from evaluation.report import common as c
 
 Table = tuple[list[str], list[list[str]]]
@@ -33,6 +34,7 @@ TITLES = {
         "rag": "RAG misses by cause (item by item)",
         "search": "Rung search (every attempt, on the tuning slice)",
         "curve": "Learning curve (the same dev items at each size)",
+        "warnings": "Warnings",
     },
     "zh": {
         "rungs": "各级结果（开发集）",
@@ -46,6 +48,7 @@ TITLES = {
         "rag": "RAG 错误按原因分类（逐题）",
         "search": "各级配置搜索（每次尝试，调参切片上）",
         "curve": "学习曲线（每种规模使用相同的开发题）",
+        "warnings": "警告",
     },
 }
 
@@ -210,6 +213,8 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
         (t["why"], explain(decision, lang, gaps=False)),
         (t["rungs"], rung_table(decision)),
     ]
+    if decision.warnings:  # first: they qualify everything below
+        out.insert(0, (t["warnings"], warning_lines(decision, lang)))
     attempts = search_table(decision, lang)
     if attempts[1]:
         out.append((t["search"], attempts))
@@ -308,7 +313,8 @@ def render_html(decision: Decision) -> str:
         f'<span class="badge {badge}">{_e(decision.status)}</span></header>\n',
         f'<dl class="facts">{facts}</dl>\n',
     ]
-    for index, (title, body) in enumerate(_sections(decision)):
+    rungs_title = TITLES.get(decision.language, TITLES["en"])["rungs"]
+    for title, body in _sections(decision):
         parts.append(f"<section><h2>{_e(title)}</h2>\n")
         if isinstance(body, tuple):
             header, rows = body
@@ -317,7 +323,7 @@ def render_html(decision: Decision) -> str:
             )
         else:
             parts.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in body) + "</ul>\n")
-        if index == 1:
+        if title == rungs_title:  # the charts follow the rung table
             parts.append(_charts(decision))
         parts.append("</section>\n")
     parts.append(
@@ -330,6 +336,7 @@ def render_json(decision: Decision) -> str:
     """The whole decision plus its reasons in words; ``Decision.from_dict`` reads it back."""
     data = decision.to_dict()
     data["explanation"] = explain(decision)
+    data["warnings_text"] = warning_lines(decision)
     return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
 
 

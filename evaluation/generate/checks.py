@@ -23,6 +23,7 @@ from typing import Any
 from assistant.knowledge.fusion import cjk_share
 from assistant.knowledge.store import STOPWORDS
 from assistant.text import EN, ZH, ZH_SHARE, as_question, language, normalize
+from evaluation.generate.quantities import contradicts_question
 from evaluation.metrics.lexical import tokenize
 
 # Why an item was rejected; the run reports a count for each.
@@ -39,6 +40,11 @@ REASONS = {
     "too_long": "the answer is too long (a copy of the passage, not an answer)",
     "one_passage": "a multi-hop item that uses only one of its two passages",
     "duplicate": "near-identical to a question already kept",
+    "contradicts_question": "the answer replaces a number the question states with another of the same unit",
+    # The second pass (evaluation.generate.consistency): the question answered from its passages only.
+    "unanswerable": "answered from its passages only, the question got no answer (second pass)",
+    "answer_mismatch": "answered from its passages only, the question got another answer (second pass)",
+    "stray_text": "the answer carries text that neither its passages nor the second answer support",
 }
 
 # An answer this long (in tokens) that covers most of its passage is a copy of the passage;
@@ -47,7 +53,7 @@ COPY_MIN_TOKENS = 30
 # Content-unit Jaccard with the worked example at which a reply is a copy of it.
 COPIED_EXAMPLE = 0.5
 # Answer words that need no support in the passage: a yes/no answer is still an answer.
-_FREE_UNITS = frozenset(
+FREE_UNITS = frozenset(
     {
         "yes",
         "no",
@@ -145,7 +151,7 @@ def extract_qa(reply: str) -> tuple[str, str] | None:
 def support(text: str, context: str) -> float:
     """The share of ``text``'s content units that occur in ``context`` (see ``content_units``)."""
     units = content_units(text)
-    needed = [u for u in units if u not in _FREE_UNITS]
+    needed = [u for u in units if u not in FREE_UNITS]
     if not needed:
         return 1.0 if units else 0.0  # "Yes." is an answer; "the" is not
     # Single characters too: a one-character answer unit ("3 天") is no bigram of the passage.
@@ -192,6 +198,12 @@ class Dedup:
     def add(self, question: str) -> None:
         self._kept.append(set(content_units(question)))
 
+    def forget(self, question: str) -> None:
+        """Take back a question added before (a later check dropped its item)."""
+        tokens = set(content_units(question))
+        if tokens in self._kept:
+            self._kept.remove(tokens)
+
 
 def check(
     reply: str,
@@ -209,7 +221,9 @@ def check(
     ``examples`` are the texts of the prompt's worked example, which a small model copies.
     ``focus`` are the sentences the prompt asked about: the answer must come from them. A
     small model otherwise pairs a question about one sentence with a number from another
-    ("出差结束后多久可以乘坐商务舱？" answered "15 天", the deadline for expense claims).
+    ("出差结束后多久可以乘坐商务舱？" answered "15 天", the deadline for expense claims), and
+    answers a question that states a number with another number of the same unit
+    (``quantities.contradicts_question``).
     """
     parsed = extract_qa(reply)
     if parsed is None:
@@ -242,6 +256,8 @@ def check(
         return "too_long"
     if len(passages) == 2 and not _uses_both(question + " " + answer, passages[0], passages[1]):
         return "one_passage"
+    if contradicts_question(question, answer, passages):
+        return "contradicts_question"
     if dedup.seen(question):
         return "duplicate"
     return question, answer
@@ -263,6 +279,7 @@ def _uses_both(text: str, first: str, second: str) -> bool:
 
 __all__ = [
     "EN",
+    "FREE_UNITS",
     "REASONS",
     "ZH",
     "Dedup",

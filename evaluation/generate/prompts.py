@@ -97,12 +97,11 @@ _EXAMPLES: dict[str, tuple[tuple[list[str], list[str], str], ...]] = {
 
 def _request(passages: Sequence[str], focus: Sequence[str], lang: str, avoid: Sequence[str] = ()) -> str:
     multi = len(passages) > 1
-    sep = "：" if lang == ZH else ":"
-    text = "".join(
-        f"{label}{sep}\n<<<\n{passage}\n>>>\n\n"
-        for label, passage in zip(_LABELS[lang][multi], passages, strict=True)
+    text = (
+        _passages_block(passages, lang)
+        + (_ASK if focus else _ASK_WHOLE)[lang][multi]
+        + "".join(f"{s}\n" for s in focus)
     )
-    text += (_ASK if focus else _ASK_WHOLE)[lang][multi] + "".join(f"{s}\n" for s in focus)
     if avoid:
         text += _AVOID[lang] + "".join(f"  - {q}\n" for q in avoid)
     return text + _REPLY[lang]
@@ -122,10 +121,46 @@ def build_messages(
     ]
 
 
+# The second pass (``evaluation.generate.consistency``): the generator answers its own question
+# from the passages only. The refusal is a fixed phrase, so a reply that finds no answer is read
+# as none; the example turn shows a short answer in the passage's words.
+NOT_STATED = {"en": "not stated", ZH: "资料未提及"}
+_ANSWER_SYSTEM = {
+    "en": "You answer a question from the given passages only, never from other knowledge. If the "
+    f"passages do not give the answer, reply only: {NOT_STATED['en']}. Keep the answer short and use "
+    "the passages' own words.",
+    ZH: "你只根据给出的资料回答问题，不使用资料以外的知识。资料没有给出答案时，只回复："
+    f"{NOT_STATED[ZH]}。答案简短，使用资料中的原话。",
+}
+_QUESTION = {"en": "Question: {question}\nReply with the answer only.", ZH: "问题：{question}\n只回复答案。"}
+
+
+def _passages_block(passages: Sequence[str], lang: str) -> str:
+    labels = _LABELS[lang][len(passages) > 1]
+    sep = "：" if lang == ZH else ":"
+    return "".join(f"{label}{sep}\n<<<\n{p}\n>>>\n\n" for label, p in zip(labels, passages, strict=True))
+
+
+def answer_messages(question: str, passages: Sequence[str], lang: str) -> list[Message]:
+    """Ask the generator to answer ``question`` from ``passages`` alone (the second pass)."""
+    lang = ZH if lang == ZH else "en"
+    example_passages, _, example_reply = _EXAMPLES[lang][len(passages) > 1]
+    example = json.loads(example_reply)
+    return [
+        Message("system", _ANSWER_SYSTEM[lang]),
+        Message(
+            "user",
+            _passages_block(example_passages, lang) + _QUESTION[lang].format(question=example["question"]),
+        ),
+        Message("assistant", example["answer"]),
+        Message("user", _passages_block(passages, lang) + _QUESTION[lang].format(question=question)),
+    ]
+
+
 def example_texts(lang: str, multi: bool) -> list[str]:
     """The worked example's question and answer, for the ``copied_example`` check."""
     reply = json.loads(_EXAMPLES[ZH if lang == ZH else "en"][multi][2])
     return [f"{reply['question']} {reply['answer']}"]
 
 
-__all__ = ["build_messages", "example_texts", "sentences"]
+__all__ = ["NOT_STATED", "answer_messages", "build_messages", "example_texts", "sentences"]

@@ -17,6 +17,8 @@ A suite is data, not code::
                                # as lm-evaluation-harness scores them), yes otherwise
     metrics: [accuracy, unparseable, {hit_at_k: {k: 3}}]
     thresholds: {accuracy: 0.8}
+    generated: true            # written by `ladder suite generate` (hand-written suites leave it out)
+    reviewed: false            # set by `ladder suite apply-review`, with reviewed_at and review counts
 
 Every mistake is a ``SuiteError`` with the YAML file and line of the offending key. The
 data files are read by ``evaluation.suites.readers`` (QA, MCQ JSONL) and
@@ -93,6 +95,13 @@ class SuiteSpec:
     description: str = ""
     # For exams in C-Eval's layout with subjects of their own: {subject: {name_zh, category}}.
     subject_info: dict[str, dict[str, str]] = field(default_factory=dict)
+    # A generated suite says so, and whether a person reviewed it (``ladder suite apply-review``
+    # sets reviewed, reviewed_at and review: {kept, dropped, edited}). A hand-written suite has
+    # none of these keys and counts as reviewed.
+    generated: bool = False
+    reviewed: bool = True
+    reviewed_at: str = ""
+    review: dict[str, int] = field(default_factory=dict)
     path: Path | None = None
 
     def __post_init__(self) -> None:
@@ -132,6 +141,12 @@ class SuiteSpec:
         for subject, info in self.subject_info.items():
             if not isinstance(info, dict) or not {"name_zh", "category"} <= set(info):
                 raise _SpecValueError("subject_info", f"subject_info.{subject} needs name_zh and category")
+        for key in ("generated", "reviewed"):
+            if not isinstance(getattr(self, key), bool):
+                raise _SpecValueError(key, f"{key} must be true or false, got {getattr(self, key)!r}")
+        self.reviewed_at = str(self.reviewed_at or "")  # an unquoted timestamp reads as a datetime
+        if not isinstance(self.review, dict):
+            raise _SpecValueError("review", "review must be a mapping (kept, dropped, edited)")
         if self.chain_of_thought and self.format != "ceval":
             raise _SpecValueError("chain_of_thought", "chain_of_thought is for the ceval format")
         if not self.metrics:
@@ -144,6 +159,11 @@ class SuiteSpec:
     @property
     def is_exam_tree(self) -> bool:
         return self.format in EXAM_LAYOUTS
+
+    @property
+    def needs_review(self) -> bool:
+        """Generated and not yet reviewed by a person: its questions and answers are a model's."""
+        return self.generated and not self.reviewed
 
     def prompt_template(self) -> str:
         return self.prompt if self.prompt is not None else DEFAULT_PROMPTS[self.kind]

@@ -2,8 +2,10 @@
 
 The generator is a ``FakeBackend`` whose default reply is built from the prompt: it reads
 the passages between ``<<<`` and ``>>>`` and asks about one of their sentences, in the
-passage's language, so every check sees realistic input. One knowledge base (English and
-Chinese documents) is built per module; tests only read it.
+passage's language, so every check sees realistic input. Asked to answer a question from the
+passages only (the second pass), it answers with the sentences the question quotes, as a
+careful reader would. One knowledge base (English and Chinese documents) is built per module;
+tests only read it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from assistant.progress import RecordingProgress
 from assistant.settings import Settings, load_settings
 from assistant.types import Message
 from evaluation.generate.checks import Dedup, Thresholds, check, extract_qa, language
+from evaluation.generate.consistency import (
+    AnswerCheck,
+    Candidate,
+    agreement,
+    read_answer,
+    stray_text,
+    verdict,
+)
 from evaluation.generate.engine import (
     MULTI,
     SINGLE,
@@ -33,7 +43,9 @@ from evaluation.generate.engine import (
     generate_items,
 )
 from evaluation.generate.output import apply_review, write_suite
-from evaluation.generate.prompts import build_messages, example_texts, sentences
+from evaluation.generate.planner import source_names
+from evaluation.generate.prompts import NOT_STATED, answer_messages, build_messages, example_texts, sentences
+from evaluation.generate.quantities import contradicts_question, quantities
 from evaluation.suites.spec import load_suite
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 from tests.conftest import REAL_HOME, TEST_PACK  # imported before tests point LADDER_HOME elsewhere
@@ -84,8 +96,32 @@ def _sentences(passage: str) -> list[str]:
     return [s for s in found if s[:1].isupper() and len(s.split()) >= 6]
 
 
+ANSWER_SYSTEMS = {answer_messages("q", ["p"], lang)[0].content: lang for lang in ("en", "zh")}
+
+
+def _opening(sentence: str) -> str:
+    """How ``grounded_reply`` quotes a sentence in its question."""
+    return sentence[:8] if language(sentence) == "zh" else " ".join(sentence.split()[:5])
+
+
+def reader_reply(conversation: list[Message]) -> str:
+    """The second pass: the sentences whose opening the question quotes, or "not stated"."""
+    lang = ANSWER_SYSTEMS[conversation[0].content]
+    prompt = conversation[-1].content
+    question = _PASSAGE.sub("", prompt)
+    found = []
+    for passage in _PASSAGE.findall(prompt):
+        quoted = [
+            s for s in dict.fromkeys(sentences(passage) + _sentences(passage)) if _opening(s) in question
+        ]
+        found += quoted[:1]
+    return ("" if lang == "zh" else " ").join(found) or NOT_STATED[lang]
+
+
 def grounded_reply(conversation: list[Message]) -> str:
     """A valid item about the prompt's passage(s): a sentence of each, asked about in their language."""
+    if conversation[0].content in ANSWER_SYSTEMS:
+        return reader_reply(conversation)
     prompt = conversation[-1].content
     passages = _PASSAGE.findall(prompt)
     outside = _PASSAGE.sub("", prompt)  # the request, naming the sentence(s) to ask about
@@ -273,6 +309,128 @@ def test_sentences_skip_headings_bullets_and_fragments() -> None:
     ]
 
 
+# ---- numbers, and the second pass --------------------------------------------------------------
+RETURNS_ZH = (
+    "自签收之日起 30 天内，未使用且包装完好的商品可无理由退货。定制刻字商品和电子礼品卡不支持无理由退货。"
+)
+LEAVE_ZH = "员工入职满一年后，每年享有 10 天带薪年假；入职满五年后，每年享有 15 天带薪年假。"
+MEMBERSHIP_ZH = "近 12 个月累计消费满 2400 元升为青禾会员，满 6800 元升为青松会员。"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("自签收之日起 30 天内", [(30, "天")]),
+        ("三十天", [(30, "天")]),
+        ("十五天，因为入职满五年后", [(15, "天"), (5, "年")]),
+        ("一千二百元", [(1200, "元")]),
+        ("３０ 天", [(30, "天")]),  # full-width digits
+        ("12 个月", [(12, "个月")]),
+        ("within 7 days, 30% off", [(7, "day"), (30, "%")]),
+        ("统一管理一线城市", []),  # 一 inside a word is no number
+    ],
+)
+def test_quantities_read_numbers_with_their_units(text: str, expected: list[tuple[int, str]]) -> None:
+    assert [(q.value, q.unit) for q in quantities(text)] == [(float(v), u) for v, u in expected]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "passages", "contradicts"),
+    [
+        # The measured item: the question states 30 days, the answer is the leave passage's 15.
+        (
+            "自签收之日起 30 天内，未使用且包装完好的商品可以无理由退货吗？",
+            "15 天，因为入职满五年后每年享有 15 天带薪年假",
+            [RETURNS_ZH, LEAVE_ZH],
+            True,
+        ),
+        ("Can a product be returned within 30 days of delivery?", "Within 15 days.", [PASSAGE_EN], True),
+        # The question's number answered with the same number: no contradiction.
+        ("自签收之日起 30 天内可以无理由退货吗？", "可以，自签收之日起 30 天内", [RETURNS_ZH], False),
+        # The question asks for an amount and the passage states the answer's: a premise, not a claim.
+        (
+            "一笔 150 元的订单运费是多少？",
+            "15 元，因为满 200 元才包邮。",
+            ["订单满 200 元包邮。", "普通快递运费为 15 元。"],
+            False,
+        ),
+        # One sentence of the passage states both numbers: the answer may name the other.
+        ("入职满一年后有 10 天年假吗？", "满五年后才有 15 天", [LEAVE_ZH], False),
+        # Different units never contradict.
+        ("入职满五年后每年有几天年假？", "15 天", [LEAVE_ZH], False),
+    ],
+)
+def test_an_answer_must_not_contradict_a_number_its_question_states(
+    question: str, answer: str, passages: list[str], contradicts: bool
+) -> None:
+    assert contradicts_question(question, answer, passages) is contradicts
+
+
+def test_the_contradicting_multi_hop_item_is_rejected_by_the_first_pass() -> None:
+    question = "自签收之日起 30 天内，未使用且包装完好的商品可以无理由退货吗？"
+    answer = "15 天，因为入职满五年后每年享有 15 天带薪年假"
+    assert _check(question, answer, [RETURNS_ZH, LEAVE_ZH], "zh") == "contradicts_question"
+
+
+def _verdict(question: str, reference: str, second: str, passages: list[str], lang: str = "zh") -> str | None:
+    return verdict(Candidate(question, reference, tuple(passages), lang), second, AnswerCheck())
+
+
+def test_the_stray_character_passes_the_first_pass_and_the_second_drops_it() -> None:
+    question = "近 12 个月累计消费满多少元可以升为青禾会员？"
+    # The lexical checks find every character of "2400 元升" in the passage ("元升为青禾会员").
+    assert isinstance(_check(question, "2400 元升", [MEMBERSHIP_ZH], "zh"), tuple)
+    assert _verdict(question, "2400 元升", "2400 元", [MEMBERSHIP_ZH]) == "stray_text"
+    assert stray_text("2400 元升", "2400 元", [MEMBERSHIP_ZH]) == "升"
+    # The same answer without the stray character is kept, whether the second answer is short
+    # or quotes the sentence around it.
+    assert _verdict(question, "2400 元", "2400 元", [MEMBERSHIP_ZH]) is None
+    assert _verdict(question, "2400 元", "近 12 个月累计消费满 2400 元升为青禾会员", [MEMBERSHIP_ZH]) is None
+    # A unit after its number, or a word the passage ends, is no cut word.
+    assert stray_text("15 天", "15", [LEAVE_ZH]) is None
+    assert stray_text("每年享有 15 天带薪年假", "15 天", [LEAVE_ZH]) is None
+    # A made-up word that neither the passage nor the second answer has is stray too.
+    refunds = [PASSAGE_EN + " Digital gift cards cannot be refunded."]
+    assert _verdict(
+        "Which products cannot be refunded?", "gift cards and laptops", "gift cards", refunds, "en"
+    ) == ("stray_text")
+
+
+def test_the_second_pass_drops_a_reference_its_passages_do_not_give() -> None:
+    question = "自签收之日起 30 天内，未使用且包装完好的商品可以无理由退货吗？"
+    passages = [RETURNS_ZH, LEAVE_ZH]
+    second = "可以，自签收之日起 30 天内可无理由退货"
+    assert _verdict(question, "15 天，因为入职满五年后", second, passages) == "answer_mismatch"  # numbers
+    assert _verdict(question, "可以无理由退货", second, passages) is None
+    assert _verdict(question, "定制刻字商品", "电子礼品卡", passages) == "answer_mismatch"  # words
+    assert _verdict(question, "可以无理由退货", "资料未提及。", passages) == "unanswerable"
+    assert _verdict("When are refunds paid?", "within 7 business days", "not stated", [PASSAGE_EN], "en") == (
+        "unanswerable"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("答案：2400 元\n因为资料中写明……", "2400 元"),
+        ('{"question": "x？", "answer": "30 天"}', "30 天"),
+        ("Answer: within 30 days", "within 30 days"),
+        ("资料未提及", ""),
+        ("The passages do not say.", ""),
+        ("", ""),
+    ],
+)
+def test_read_answer_takes_the_answer_line(reply: str, expected: str) -> None:
+    assert read_answer(reply) == expected
+
+
+def test_agreement_is_f1_or_the_share_of_the_reference_found() -> None:
+    assert agreement("2400 元", "近 12 个月累计消费满 2400 元升为青禾会员") == 1.0
+    assert agreement("部门总监", "部门经理") == pytest.approx(0.5)
+    assert agreement("定制刻字商品", "电子礼品卡") < 0.2  # one shared character (品)
+    assert agreement("anything", "") == 0.0
+
+
 # ---- generating ------------------------------------------------------------------------------
 def test_generates_n_items_with_a_mix_of_hops_and_languages(handbook: KnowledgeBase) -> None:
     progress = RecordingProgress()
@@ -291,7 +449,13 @@ def test_generates_n_items_with_a_mix_of_hops_and_languages(handbook: KnowledgeB
         assert len(row["reference_contexts"]) == (2 if item.kind == MULTI else 1)
         # The contexts are the chunks' own texts, and their ids are the knowledge base's.
         assert [chunk_texts[i] for i in row["reference_context_ids"]] == row["reference_contexts"]
-        assert all("#" in s for s in row["source"])
+        # file#chunk, the file named as in the documents folder, never by its absolute path.
+        sources = row["source"] if item.kind == MULTI else [row["source"]]
+        assert isinstance(row["source"], list if item.kind == MULTI else str)
+        assert sources == [f"{c.name}#{c.number}" for c in item.chunks]
+        assert all(
+            re.fullmatch(r"(refunds\.md|offices\.md|leave_zh\.txt|expenses_zh\.txt)#\d+", s) for s in sources
+        )
         if item.lang == "zh":
             assert re.search(r"[\u4e00-\u9fff]", item.question) and item.question.endswith("？")
             assert all(language(c) == "zh" for c in row["reference_contexts"])
@@ -392,6 +556,110 @@ def test_multi_hop_falls_back_to_single_hop_without_a_same_language_pair(tmp_pat
     assert {i.lang for i in report.items} == {"en", "zh"}
 
 
+def _mismatched_then_grounded(bad: int) -> Callable[[list[Message]], str]:
+    """The first ``bad`` generation replies pair a question about one sentence with another
+    sentence as the answer (every word grounded, so the first pass keeps them); then grounded."""
+    made = iter(range(1000))
+
+    def reply(conversation: list[Message]) -> str:
+        if conversation[0].content in ANSWER_SYSTEMS or next(made) >= bad:
+            return grounded_reply(conversation)
+        good = json.loads(grounded_reply(conversation))
+        passage = _PASSAGE.findall(conversation[-1].content)[0]
+        other = next(
+            x for x in _sentences(passage) if x not in good["answer"] and _opening(x) not in good["question"]
+        )
+        lang = language(passage)
+        question = (
+            f"“{other[:8]}”这条规定是什么？"
+            if lang == "zh"
+            else f"What does the handbook say about {_opening(other)}?"
+        )
+        return json.dumps({"question": question, "answer": good["answer"]}, ensure_ascii=False)
+
+    return reply
+
+
+def test_the_second_pass_drops_items_whose_answer_does_not_follow_and_counts_them(
+    handbook: KnowledgeBase,
+) -> None:
+    backend = FakeBackend(default=_mismatched_then_grounded(bad=3))
+    config = GenerateConfig(n=6, multi_hop_share=0.0, answer_check=AnswerCheck())
+    report = generate_items(handbook, backend, config)
+    assert len(report.items) == 6
+    assert report.rejected == {"answer_mismatch": 3}, report.examples
+    assert "answered from the passages" in report.examples["answer_mismatch"]
+    assert report.answer_calls == 9 == len(report.second_pass)  # every item that passed the first pass
+    assert report.calls == 9 and len(backend.calls) == report.calls + report.answer_calls
+    # Every kept item: the question quotes the sentence its answer is.
+    for item in report.items:
+        assert _opening(item.answer) in item.question
+    dropped = [c for c, _, why in report.second_pass if why]
+    assert len(dropped) == 3 and all(_opening(c.answer) not in c.question for c in dropped)
+    # The second-pass prompt asks for an answer from the passages only, in their language.
+    answer_prompts = [conv for conv, _ in backend.calls if conv[0].content in ANSWER_SYSTEMS]
+    assert len(answer_prompts) == 9 and all(
+        conv[-1].content.rstrip().endswith(("only.", "只回复答案。")) for conv in answer_prompts
+    )
+    # Without the second pass the same generator keeps the mismatched items.
+    unchecked = generate_items(
+        handbook,
+        FakeBackend(default=_mismatched_then_grounded(bad=3)),
+        GenerateConfig(n=6, multi_hop_share=0.0),
+    )
+    assert not unchecked.rejected and unchecked.answer_calls == 0
+    assert sum(_opening(i.answer) not in i.question for i in unchecked.items) == 3
+
+
+def test_the_second_pass_drops_a_stray_character(handbook: KnowledgeBase) -> None:
+    """A Chinese answer with a character its passage and the second answer lack is dropped."""
+    strays = iter(range(1000))
+
+    def reply(conversation: list[Message]) -> str:
+        text = grounded_reply(conversation)
+        if (
+            conversation[0].content in ANSWER_SYSTEMS
+            or "资料" not in conversation[-1].content
+            or next(strays)
+        ):
+            return text
+        good = json.loads(text)
+        return json.dumps(
+            {"question": good["question"], "answer": good["answer"].rstrip("。") + "升"}, ensure_ascii=False
+        )
+
+    config = GenerateConfig(n=6, multi_hop_share=0.0, answer_check=AnswerCheck())
+    report = generate_items(handbook, FakeBackend(default=reply), config)
+    assert report.rejected == {"stray_text": 1}, report.examples
+    assert len(report.items) == 6 and not any(i.answer.endswith("升") for i in report.items)
+
+
+def test_no_absolute_path_in_a_written_suite(handbook: KnowledgeBase, tmp_path: Path) -> None:
+    report = _generate(handbook, FakeBackend(default=grounded_reply), n=8, multi_hop_share=0.5)
+    assert report.count(MULTI) and report.count(SINGLE)
+    folders = {str(Path(c.source).parent) for i in report.items for c in i.chunks}
+    assert all(Path(f).is_absolute() for f in folders)  # the knowledge base knows them by full path
+    paths = write_suite(report, tmp_path / "suites", "handbook_gen", "handbook")
+    for path in (paths.jsonl, paths.spec, paths.review):
+        text = path.read_text(encoding="utf-8-sig")
+        assert not any(f in text for f in folders), path
+    for line in paths.jsonl.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        for source in row["source"] if isinstance(row["source"], list) else [row["source"]]:
+            assert not source.startswith("/") and re.fullmatch(r"[\w./-]+#\d+", source)
+
+
+def test_source_names_are_relative_to_the_folder_the_files_share() -> None:
+    names = source_names(["/srv/kb/policies/leave.md", "/srv/kb/refunds.md", "/srv/kb/policies/hr/pay.md"])
+    assert names == {
+        "/srv/kb/policies/leave.md": "policies/leave.md",
+        "/srv/kb/refunds.md": "refunds.md",
+        "/srv/kb/policies/hr/pay.md": "policies/hr/pay.md",
+    }
+    assert source_names(["/srv/kb/only.md"]) == {"/srv/kb/only.md": "only.md"}
+    assert source_names(["notes.md"]) == {"notes.md": "notes.md"}
+
+
 def test_config_refuses_bad_values() -> None:
     for bad in ({"n": 0}, {"n": -3}, {"n": 5, "multi_hop_share": 1.5}, {"n": 5, "max_attempts": 0}):
         with pytest.raises(ValueError):
@@ -406,6 +674,9 @@ def test_written_suite_loads_and_the_review_drops_and_edits_items(
     paths = write_suite(report, tmp_path / "suites", "handbook_gen", "handbook")
     suite = load_suite(paths.spec)
     assert len(suite) == 6 and suite.spec.kind == "qa"
+    # Generated, and not reviewed until the review is applied.
+    assert suite.spec.generated and not suite.spec.reviewed and suite.spec.needs_review
+    assert suite.spec.reviewed_at == "" and suite.spec.review == {}
     assert {m.label for m in suite.metrics} >= {"token_f1", "hit@3", "mrr"}
     first = suite.items[0]
     assert "generated" in first.question.tags
@@ -427,11 +698,18 @@ def test_written_suite_loads_and_the_review_drops_and_edits_items(
 
     result = apply_review(paths.review)
     assert (result.kept, result.dropped, result.edited) == (4, 2, 1)
+    assert result.spec == paths.spec
     reviewed = load_suite(paths.spec)
+    assert reviewed.spec.generated and reviewed.spec.reviewed and not reviewed.spec.needs_review
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", reviewed.spec.reviewed_at)
+    assert reviewed.spec.review == {"kept": 4, "dropped": 2, "edited": 1}
+    assert paths.spec.read_text(encoding="utf-8").startswith("# Generated by")  # comments kept
     kept_ids = [i.question.id for i in reviewed.items]
     assert kept_ids == [report.items[i].id for i in (0, 2, 3, 5)]
     assert reviewed.items[1].question.reference == "An answer fixed by a person."
     assert apply_review(paths.review).dropped == 0  # applying again changes nothing
+    assert load_suite(paths.spec).spec.review == {"kept": 4, "dropped": 2, "edited": 1}
+    assert len(re.findall(r"^reviewed:", paths.spec.read_text(encoding="utf-8"), re.M)) == 1
 
     for row in rows:
         row["keep"] = "no"
@@ -444,6 +722,29 @@ def test_written_suite_loads_and_the_review_drops_and_edits_items(
     with pytest.raises(ConfigError, match="every item"):
         apply_review(paths.review)
     assert len(load_suite(paths.spec)) == 4  # left as it was
+
+
+def test_a_hand_written_suite_counts_as_reviewed_and_bad_review_keys_are_refused(tmp_path: Path) -> None:
+    from evaluation.suites.spec import SuiteError
+
+    hand = load_suite(ROOT / "datasets" / "suites" / "demo_qa.yaml").spec
+    assert not hand.generated and hand.reviewed and not hand.needs_review
+    (tmp_path / "items.jsonl").write_text('{"user_input": "q?", "reference": "a"}\n', encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\nkind: qa\ndata: items.jsonl\ngenerated: true\nreviewed: maybe\n", encoding="utf-8"
+    )
+    with pytest.raises(SuiteError, match="reviewed must be true or false") as error:
+        load_suite(bad)
+    assert error.value.line == 5
+    marked = tmp_path / "marked.yaml"
+    marked.write_text(
+        "name: x\nkind: qa\ndata: items.jsonl\ngenerated: true\nreviewed: true\n"
+        "reviewed_at: 2026-12-06T07:00:00Z\n",  # unquoted: YAML reads a datetime
+        encoding="utf-8",
+    )
+    spec = load_suite(marked).spec
+    assert spec.reviewed and spec.reviewed_at.startswith("2026-12-06")
 
 
 def test_existing_files_are_not_overwritten_without_force(handbook: KnowledgeBase, tmp_path: Path) -> None:
@@ -483,11 +784,15 @@ def test_cli_generate_validate_and_apply_review(
     assert "wrote 5 items" in stdout and "handbook_generated.review.csv" in stdout
     assert "generating 5 questions" in stderr  # the progress bar
     assert fake_generator().model_id == "fake-for-qwen2.5-coder-0.5b"  # the `model` setting by default
+    # The second pass is on by default: one more call per item, none dropped for this generator.
+    assert "second pass: 5 questions answered again from their chunks, 0 dropped" in stdout
+    assert len(fake_generator().calls) == 10
     lines = (out / "handbook_generated.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == [f"handbook_generated-{i:03d}" for i in range(1, 6)]
 
     code, stdout, _ = run(["suite", "validate", str(out / "handbook_generated.yaml")], capsys)
     assert code == 0 and "5 items" in stdout and "kind qa" in stdout and "generated 5" in stdout
+    assert "reviewed   no" in stdout and "apply-review" in stdout
 
     code, _, stderr = run(args, capsys)
     assert code == 2 and "already exists" in stderr
@@ -498,9 +803,12 @@ def test_cli_generate_validate_and_apply_review(
     )
     review.write_text(text, encoding="utf-8-sig")
     code, stdout, _ = run(["suite", "apply-review", str(review)], capsys)
-    assert code == 0 and "kept 4, dropped 1" in stdout
+    assert code == 0 and "kept 4, dropped 1" in stdout and "reviewed: true" in stdout
     code, stdout, _ = run(["suite", "validate", str(out / "handbook_generated.yaml")], capsys)
-    assert code == 0 and "4 items" in stdout
+    assert code == 0 and "4 items" in stdout and "reviewed   yes" in stdout
+
+    code, stdout, _ = run([*args, "--force", "--no-answer-check"], capsys)
+    assert code == 0 and "second pass" not in stdout and len(fake_generator().calls) == 5
 
 
 def test_cli_errors_have_exit_codes_and_write_nothing(
@@ -543,6 +851,8 @@ def test_cli_short_run_warns_with_counts(
     calls = iter(range(1000))
 
     def every_other(conversation: list[Message]) -> str:
+        if conversation[0].content in ANSWER_SYSTEMS:  # the second pass answers as a reader would
+            return grounded_reply(conversation)
         return grounded_reply(conversation) if next(calls) % 4 == 0 else "no idea"
 
     monkeypatch.setattr(

@@ -116,18 +116,31 @@ def suite_generate(
         int, typer.Option(help="Model calls per requested item, on average, before giving up.")
     ] = 4,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing suite files.")] = False,
+    answer_check: Annotated[
+        bool,
+        typer.Option(
+            "--answer-check/--no-answer-check",
+            help="Answer each question again from its chunks only and drop items whose answer does not "
+            "follow (one more model call per item).",
+        ),
+    ] = True,
     threads: ThreadsOpt = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Write questions, reference answers and their source chunks from a knowledge base.
 
-    Writes <out>/<name>.jsonl, <name>.yaml and <name>.review.csv. Every item passed the
-    checks (JSON, language, grounding in its chunks, no near-duplicates); fewer valid
-    items than asked gives a warning with the rejection reasons.
+    Writes <out>/<name>.jsonl, <name>.yaml (generated: true, reviewed: false) and
+    <name>.review.csv. Every item passed the checks (JSON, language, grounding in its chunks,
+    no number contradicting the question, no near-duplicates) and, unless --no-answer-check, the
+    second pass (the generator answers the question from its chunks alone and must agree);
+    fewer valid items than asked gives a warning with the rejection reasons.
     """
+    import dataclasses
+
     from assistant.knowledge import KnowledgeBase
     from assistant.service import get_backend
+    from evaluation.generate.consistency import AnswerCheck
     from evaluation.generate.engine import ensure_chunks, generate_items
     from evaluation.generate.output import check_suite_name, write_suite
     from ui.cli.common import RichProgress, generation_options
@@ -135,6 +148,8 @@ def suite_generate(
     settings = _settings(config, home, threads=threads)
     suite_name = check_suite_name(name or f"{kb}_generated")
     options = generation_options(n, seed, multi_hop, max_attempts, min(settings.batch_size, 8))
+    if answer_check:
+        options = dataclasses.replace(options, answer_check=AnswerCheck())
     knowledge_base = KnowledgeBase.open(kb, settings)
     ensure_chunks(knowledge_base)
     backend = get_backend(generator or settings.model, settings)
@@ -155,11 +170,18 @@ def suite_generate(
         f"{report.count('multi_hop')} multi-hop) from {report.chunks_available} chunks with "
         f"{escape(report.model_id)} in {report.seconds:.1f} s"
     )
+    if report.answer_calls:
+        dropped = sum(1 for _, _, why in report.second_pass if why is not None)
+        console.print(
+            f"  second pass: {report.answer_calls} questions answered again from their chunks, "
+            f"{dropped} dropped (answer did not follow)"
+        )
     for label, path in (("suite", paths.spec), ("items", paths.jsonl), ("review", paths.review)):
         console.print(f"  {label:<7}{escape(str(path))}")
     console.print(
         f"[dim]next: review {escape(paths.review.name)} (set keep=no), then "
-        f"`ladder suite apply-review {escape(str(paths.review))}`[/dim]"
+        f"`ladder suite apply-review {escape(str(paths.review))}`; until then the suite is marked "
+        "reviewed: false[/dim]"
     )
 
 
@@ -177,6 +199,12 @@ def suite_apply_review(
     _out().print(
         f"{escape(str(result.jsonl))}: kept {result.kept}, dropped {result.dropped}, edited {result.edited}"
     )
+    if result.spec is not None:
+        _out().print(f"{escape(str(result.spec))}: reviewed: true")
+    else:
+        _err().print(
+            "[yellow]note:[/yellow] no suite YAML beside the review or the data: nothing marked reviewed"
+        )
     if result.unknown_ids:
         shown = ", ".join(result.unknown_ids[:5]) + (" …" if len(result.unknown_ids) > 5 else "")
         _err().print(
@@ -235,6 +263,14 @@ def suite_validate(
                       f"with contexts {with_contexts}")  # fmt: skip
     if tags:
         console.print("  tags       " + escape(", ".join(f"{t} {c}" for t, c in tags.most_common(8))))
+    if spec.needs_review:
+        review = spec.path.with_name(f"{spec.path.stem}.review.csv").name if spec.path else "the review CSV"
+        console.print(
+            f"  [yellow]reviewed   no[/yellow]: generated and not reviewed; review {escape(review)}, then "
+            "`ladder suite apply-review`"
+        )
+    elif spec.generated:
+        console.print(f"  reviewed   yes ({escape(spec.reviewed_at or 'time not recorded')})")
 
 
 __all__ = ["suite_app", "suite_file"]
