@@ -31,6 +31,7 @@ _SCHEMA: ContextVar[dict[str, Any] | None] = ContextVar("ladder_response_schema"
 
 # Limits that keep a constrained reply finite whatever the model prefers: a run of
 # whitespace, the characters of one string, the digits of one number, the items of one array.
+# An array of strings also ends at the first repeated item (see ``_string_ended``).
 MAX_WHITESPACE = 24
 MAX_STRING_CHARS = 800
 MAX_DIGITS = 9
@@ -124,11 +125,12 @@ def minimal(node: Node) -> str:
 # and a decoder can try a token on it without copying. A frame that has finished is popped
 # at once, except a number, which only ends when a character that is not part of it comes.
 #   ("v", node)                 a value of ``node`` is expected (whitespace first is fine)
-#   ("s", chars, escaped)       inside a string
+#   ("s", text, escaped)        inside a string: its text so far (escapes as written)
 #   ("n", node, phase, digits)  inside a number: phase sign | zero | int | dot | frac
 #   ("l", text, pos)            inside a literal (true, false, null)
 #   ("o", pieces, index, pos)   inside an object: the next piece, chars of it matched
-#   ("a", item, phase, count)   inside an array: phase first | after | next
+#   ("a", item, phase, count, seen)  inside an array: phase first | after | next | end;
+#                               seen: the string items so far (a repeated one ends the array)
 State = tuple[tuple[tuple[Any, ...], ...], int]
 _NUMBER_DONE = ("zero", "int", "frac")
 
@@ -211,7 +213,7 @@ def _step(state: State, char: str) -> State | None:
 def _value_start(node: Node, rest: tuple[Any, ...], char: str) -> State | None:
     kind = node.kind
     if kind == "string":
-        return ((*rest, ("s", 0, False)), 0) if char == '"' else None
+        return ((*rest, ("s", "", False)), 0) if char == '"' else None
     if kind in ("integer", "number"):
         if char == "-":
             return ((*rest, ("n", node, "sign", 0)), 0)
@@ -226,19 +228,30 @@ def _value_start(node: Node, rest: tuple[Any, ...], char: str) -> State | None:
     if kind == "object" and char == "{":
         return ((*rest, ("o", node.pieces, 1, 0)), 0)
     if kind == "array" and char == "[":
-        return ((*rest, ("a", node.item, "first", 0)), 0)
+        return ((*rest, ("a", node.item, "first", 0, frozenset())), 0)
     return None
 
 
 def _string(frame: tuple[Any, ...], rest: tuple[Any, ...], char: str, spaces: int) -> State | None:
-    _, chars, escaped = frame
+    _, text, escaped = frame
     if escaped:
-        return ((*rest, ("s", chars + 1, False)), 0) if char in _ESCAPES else None
+        return ((*rest, ("s", text + char, False)), 0) if char in _ESCAPES else None
     if char == '"':
-        return (rest, 0)
-    if ord(char) < 0x20 or chars >= MAX_STRING_CHARS:
+        return (_string_ended(rest, text), 0)
+    if ord(char) < 0x20 or len(text) >= MAX_STRING_CHARS:
         return None
-    return ((*rest, ("s", chars + (char != "\\"), char == "\\")), 0)
+    return ((*rest, ("s", text + char, char == "\\")), 0)
+
+
+def _string_ended(rest: tuple[Any, ...], text: str) -> tuple[Any, ...]:
+    """The stack once a string closes. A string repeated in the same array ends the array:
+    small models repeat one statement until the token budget runs out."""
+    if not rest or rest[-1][0] != "a":
+        return rest
+    _, item, phase, count, seen = rest[-1]
+    if text in seen:
+        return (*rest[:-1], ("a", item, "end", count, seen))
+    return (*rest[:-1], ("a", item, phase, count, seen | {text}))
 
 
 def _number(frame: tuple[Any, ...], rest: tuple[Any, ...], char: str, spaces: int) -> State | None:
@@ -275,12 +288,14 @@ def _object(frame: tuple[Any, ...], rest: tuple[Any, ...], char: str) -> State |
 
 
 def _array(frame: tuple[Any, ...], rest: tuple[Any, ...], char: str) -> State | None:
-    _, item, phase, count = frame
-    if phase in ("first", "after") and char == "]":
+    _, item, phase, count, seen = frame
+    if phase in ("first", "after", "end") and char == "]":
         return (rest, 0)
+    if phase == "end":
+        return None
     if phase == "after":
-        return ((*rest, ("a", item, "next", count)), 0) if char == "," and count < MAX_ITEMS else None
-    return _value_start(item, (*rest, ("a", item, "after", count + 1)), char)
+        return ((*rest, ("a", item, "next", count, seen)), 0) if char == "," and count < MAX_ITEMS else None
+    return _value_start(item, (*rest, ("a", item, "after", count + 1, seen)), char)
 
 
 __all__ = [

@@ -86,6 +86,17 @@ def test_the_grammar_refuses_what_ragas_could_not_parse() -> None:
     assert not grammar.complete(grammar.advance(start, '{"statements": [') or start)
 
 
+def test_a_repeated_string_ends_its_array() -> None:
+    from ragas.metrics.collections.faithfulness.util import StatementGeneratorOutput
+
+    grammar = JsonGrammar(StatementGeneratorOutput.model_json_schema())
+    repeated = grammar.advance(grammar.start(), '{"statements": ["a", "b", "a"')
+    assert repeated is not None
+    assert grammar.advance(repeated, ', "c"') is None  # a small model's loop stops here
+    assert grammar.completion(repeated) == "]}"
+    assert grammar.advance(grammar.start(), '{"statements": ["a", "b", "a\\"", "c"]}') is not None
+
+
 def test_a_schema_outside_the_subset_is_refused() -> None:
     with pytest.raises(UnsupportedSchema, match="anyOf"):
         optional = {"anyOf": [{"type": "string"}, {"type": "null"}]}

@@ -134,7 +134,8 @@ class FaithfulnessVerdicts(ChineseFrame, faithfulness.NLIStatementPrompt):
 # ---- answer relevancy ------------------------------------------------------------------------
 class AnswerRelevance(ChineseFrame, relevancy.AnswerRelevancePrompt):
     instruction = (
-        "根据给定的回答，用中文写出这个回答所回答的问题，并判断回答是否含糊其辞。"
+        "根据给定的回答，用中文写出这个回答所回答的问题（用户会怎样问，而不是照抄回答），"
+        "并判断回答是否含糊其辞。"
         "回答含糊其辞（回避、模糊或不确定）时 noncommittal 给 1，回答有实际内容时给 0。"
         "含糊其辞的例子：“我不知道”“我不确定”“要看情况”。"
     )
@@ -146,6 +147,10 @@ class AnswerRelevance(ChineseFrame, relevancy.AnswerRelevancePrompt):
         (
             relevancy.AnswerRelevanceInput(response="中国的首都是北京，城里有故宫、天坛等许多古迹。"),
             relevancy.AnswerRelevanceOutput(question="中国的首都是哪里？", noncommittal=0),
+        ),
+        (
+            relevancy.AnswerRelevanceInput(response="可以，未使用的优惠券在有效期内可以转赠给好友。"),
+            relevancy.AnswerRelevanceOutput(question="未使用的优惠券可以转赠给好友吗？", noncommittal=0),
         ),
         (
             relevancy.AnswerRelevanceInput(
@@ -167,8 +172,8 @@ _ANDES = "安第斯山脉是世界上最长的大陆山脉，位于南美洲，�
 class ContextPrecision(ChineseFrame, precision.ContextPrecisionPrompt):
     instruction = (
         "给定问题、答案和上下文，判断这段上下文对于得出给定答案是否有用。"
-        "有用（上下文写了答案里的事实，说法不同也算）verdict 给 1，没用给 0；"
-        "reason 用中文说明理由。以 JSON 输出。"
+        "上下文写了答案里的事实（说法不同也算；上下文还写了别的内容不影响）时有用，verdict 给 1；"
+        "上下文没有写答案里的事实时没用，给 0。reason 用中文说明理由。以 JSON 输出。"
     )
     examples = [  # noqa: RUF012 (ragas reads the class attribute)
         (
