@@ -343,10 +343,21 @@ def test_cli_dpo_refuses_pairs_that_all_leak_with_exit_2(
     code, out, err = run(trained, capsys)
     assert code == 0, err
     assert "dropped 1 of 4 pair(s)" in out and f"{pairs}:1: near match of held item held-1" in out, out
-    code, _, err = run(
-        ["finetune", "train", "--name", "s", "--data", str(pairs), "--suite", str(pairs)], capsys
-    )
-    assert code == 2 and "--suite is for --method dpo" in err
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_cli_sft_training_refuses_data_with_each_variant(
+    variant: str, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSONL file trained as it is skips prepare: `finetune train` checks it itself."""
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "15 天"}]}
+            for q in [VARIANTS[variant], "公司食堂每天几点开门？", *NEGATIVES.values()]]  # fmt: skip
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    args = ["finetune", "train", "--base", str(tiny_model_dir), "--name", "s", "--data", str(data),
+            "--min-examples", "1", "--threads", "1", "--suite", str(write_suite(tmp_path))]  # fmt: skip
+    code, _, err = run(args, capsys)
+    assert code == 2 and f"{data}:1 ~ held held-" in err and "repeat evaluation questions" in err, err
 
 
 # ---- a decision's fine-tune rung ----------------------------------------------------------------
@@ -409,3 +420,32 @@ def test_the_cli_names_the_member_of_a_group_that_matched() -> None:
     assert leak_text(group) == "syn.jsonl:2: same question as syn.jsonl:1, which matches held item held-1"
     near = {**group, "match": "near", "similarity": 0.93}
     assert leak_text(near) == "syn.jsonl:2: near match of held item held-1 (0.93)"
+
+
+def test_a_decision_prepares_again_data_prepared_under_another_leakage_rule(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Prepared data is reused while inputs and settings match; the leakage rule is a setting, so
+    data prepared before this check (or under a looser rule) is checked again, not reused."""
+    from assistant.leakage import RULE
+    from assistant.progress import RecordingProgress
+    from evaluation.decide.engine import load_decision_config
+    from evaluation.decide.training import prepared_data
+
+    config = load_decision_config(_decision(tmp_path, list(NEGATIVES.values())))
+    config.finetune.prepare = {"general": "none", "ratio": 0, "min_examples": 1, "split": "1,0,0"}
+
+    def notes() -> list[str]:
+        progress = RecordingProgress()
+        out = prepared_data(config, settings, progress)
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["settings"]["leakage_rule"] == RULE
+        return [str(value).split(" ", 1)[0] for kind, value in progress.events if kind == "note"]
+
+    assert notes() == ["preparing"]
+    assert notes() == ["reusing"]
+    manifest_file = settings.home / "decisions" / config.name / "data" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    del manifest["settings"]["leakage_rule"]  # as a prepare before this check wrote it
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
+    assert notes() == ["preparing"]

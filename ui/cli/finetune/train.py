@@ -131,8 +131,9 @@ def train_cmd(
         list[Path] | None,
         typer.Option(
             "--suite",
-            help="DPO: another evaluation suite the pairs must not repeat (repeatable); pairs whose "
-            "question repeats an item of it or of datasets/suites/*.yaml are dropped and counted.",
+            help="Another evaluation suite the training data must not repeat (repeatable; "
+            "datasets/suites/*.yaml are always checked): SFT data with such an example is refused, "
+            "DPO pairs with one are dropped and counted.",
         ),
     ] = None,
     gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory.")] = False,
@@ -160,11 +161,6 @@ def train_cmd(
         )  # fmt: skip
         _train_dpo(name, data, base, dpo, overwrite, threads, as_json, config, home, tuple(suite or ()))
         return
-    if suite:
-        raise ConfigError(
-            "--suite is for --method dpo",
-            hint="SFT data is leakage-checked when prepared: ladder finetune prepare --suite FILE",
-        )
     from finetune.train.config import TrainConfig
     from finetune.train.run import TrainRequest, run_training
     from finetune.train.run import prepare as prepare_training
@@ -202,6 +198,8 @@ def train_cmd(
         keep_checkpoints=keep_checkpoints,
     )
     prepared = prepare_training(request, settings)
+    if data is not None and not resume:
+        _refuse_sft_leaks(data, tuple(suite or ()))
     if resume:
         err_console().print("[dim]resuming with the settings the run started with[/dim]")
     try:
@@ -227,6 +225,29 @@ def train_cmd(
     if res["monitor"]["verdict"]:
         out.print(f"[dim]loss curve: {escape(str(res['monitor']['message']))}[/dim]")
     out.print(f"[dim]use it: --model {escape(result.manifest['base_model']['ref'])}+{escape(name)}[/dim]")
+
+
+def _refuse_sft_leaks(data: Path, suites: tuple[Path, ...]) -> None:
+    """Refuse SFT data with an example that repeats an evaluation question (the shipped suites and
+    ``suites``): a JSONL file trained as it is skips ``finetune prepare``, which would drop it."""
+    from assistant.leakage import load_eval_questions
+    from evaluation.suites.source import SuiteFiles
+    from finetune.data.dedup import LeakageChecker
+    from finetune.data.load import Example
+    from finetune.train.data import locate_data, read_records
+
+    questions, _ = load_eval_questions(SuiteFiles(), suites)
+    records = read_records(locate_data(data).train_file)
+    examples = [Example(messages=[dict(m) for m in r.messages], text=r.text, source=r.where) for r in records]
+    _, leaks = LeakageChecker(questions).split(examples)
+    if leaks:
+        first = leaks[0]
+        raise ConfigError(
+            f"refused: {len(leaks)} training example(s) repeat evaluation questions (first: "
+            f"{first['source']} ~ {first['suite']} {first['item']}, {first['match']}); a model trained "
+            "on them would be scored on what it was taught",
+            hint="drop them: ladder finetune prepare --domain FILE --suite SUITE.yaml --out DIR",
+        )
 
 
 def _leak_lines(data: dict[str, Any]) -> list[str]:
