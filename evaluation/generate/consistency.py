@@ -45,9 +45,13 @@ _REFUSALS = (
     *NOT_STATED.values(), "未提及", "没有提到", "未提到", "没有提及", "无法回答", "not mentioned",
     "does not say", "do not say", "not given", "no information", "cannot be answered",
 )  # fmt: skip
+_ONE_CHAR_STOPWORDS = frozenset(w for w in STOPWORDS if len(w) == 1 and _CJK_CHAR.match(w))
+SHORT_ANSWER = 6  # tokens: up to this long, an answer that says no is the opposite of one that does not
 REFUSAL_REST = 3  # tokens beside a refusal phrase that still make a refusal ("the passages", "资料中")
 # Words that join an answer's parts ("15 元，因为满 200 元才包邮"): a reference may use them
 # though neither its passages nor the second answer do.
+_NEGATION = re.compile(r"[不没无非否别未]|\b(?:no|not|cannot|never|none)\b|n't")
+_NEGATION_TOKENS = frozenset({"不", "没", "未", "无", "非", "别", "否", "no", "not", "never", "cannot"})
 CONNECTIVES = frozenset(
     {"因为", "所以", "因此", "但是", "而且", "并且", "只有", "才", "就", "需要", "须", "则", "即",
      "because", "so", "but", "only", "then", "since", "also", "therefore"}
@@ -103,19 +107,49 @@ def refuses(answer: str) -> bool:
     return not tokenize(answer)
 
 
-def agreement(reference: str, second: str) -> float:
-    """The larger of token F1 and the share of the reference's tokens found in the second answer
-    (a second answer that quotes the whole sentence around a short reference agrees with it)."""
-    ours, theirs = tokenize(reference), tokenize(second)
-    if not ours or not theirs:
-        return 0.0
+def _share_found(ours: list[str], theirs: list[str]) -> float:
+    """The share of ``ours`` (a multiset) found in ``theirs``."""
     remaining = list(theirs)
     found = 0
     for token in ours:
         if token in remaining:
             remaining.remove(token)
             found += 1
-    return max(token_f1(second, reference), found / len(ours))
+    return found / len(ours)
+
+
+def agreement(reference: str, second: str) -> float:
+    """How far two answers agree: the largest of token F1, the share of the reference's tokens
+    found in the second answer (a second answer that quotes the sentence around a short
+    reference), and the share of the second answer's tokens found in the reference (a reference
+    that gives a reason after its answer: "15 元，因为满 200 元才包邮" against "15 元"). Opposite
+    answers ("可以" and "不可以") can share every token: ``verdict`` tells them apart."""
+    ours, theirs = tokenize(reference), tokenize(second)
+    if not ours or not theirs:
+        return 0.0
+    return max(token_f1(second, reference), _share_found(ours, theirs), _share_found(theirs, ours))
+
+
+def _opposite(reference: str, second: str) -> bool:
+    """One answer says no where the other does not: two short answers of which one is negated
+    ("不可以" against "可以": token F1 0.8), or one found inside the other right after a "不"
+    or "not" ("可以" inside "不可以，因为定制商品不支持")."""
+    ours, theirs = tokenize(reference), tokenize(second)
+    if len(ours) <= SHORT_ANSWER and len(theirs) <= SHORT_ANSWER and _negated(reference) != _negated(second):
+        return True
+    return _after_negation(ours, theirs) or _after_negation(theirs, ours)
+
+
+def _after_negation(part: list[str], whole: list[str]) -> bool:
+    size = len(part)
+    return any(
+        whole[i : i + size] == part and i > 0 and whole[i - 1] in _NEGATION_TOKENS
+        for i in range(len(whole) - size + 1)
+    )
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(unicodedata.normalize("NFKC", text).casefold()))
 
 
 def _free(token: str) -> bool:
@@ -135,7 +169,7 @@ def stray_text(reference: str, second: str, passages: Sequence[str], question: s
     answered = set(tokenize(second))
     runs: list[list[int]] = []
     for index, token in enumerate(tokens):
-        if token in answered or _free(token):
+        if token in answered:
             continue
         if runs and runs[-1][-1] == index - 1:
             runs[-1].append(index)
@@ -145,12 +179,22 @@ def stray_text(reference: str, second: str, passages: Sequence[str], question: s
     known = set(content_units(context)) | set(content_units(question)) | set(tokenize(context))
     for run in runs:
         piece = _join([tokens[i] for i in run])
-        units = [u for u in content_units(piece) if u not in CONNECTIVES and u not in FREE_UNITS]
-        if any(u not in known for u in units):
+        if any(u not in known for u in content_units(_without_glue(piece))):
             return piece
-    if runs and runs[-1] == [len(tokens) - 1] and _cut_word(tokens, context):
+    last = runs[-1] if runs else []
+    if last == [len(tokens) - 1] and not _free(tokens[-1]) and _cut_word(tokens, context):
         return tokens[-1]
     return None
+
+
+def _without_glue(piece: str) -> str:
+    """The piece without connectives and one-character common words (因为, 的, 和): what is left
+    must come from the passages ("的带" of "十五天的带薪年假" is no bigram of "十五天带薪年假")."""
+    for word in sorted(CONNECTIVES | FREE_UNITS | _ONE_CHAR_STOPWORDS, key=len, reverse=True):
+        piece = (
+            piece.replace(word, " ") if not word.isascii() else re.sub(rf"\b{re.escape(word)}\b", " ", piece)
+        )
+    return piece
 
 
 def _join(tokens: list[str]) -> str:
@@ -167,7 +211,8 @@ def _cut_word(tokens: list[str], context: str) -> bool:
     last = tokens[-1]
     if not _CJK_CHAR.fullmatch(last) or len(tokens) < 2 or _NUMBER.match(tokens[-2][-1]):
         return False  # "15 天": a unit after its number ends a word
-    flat = "".join(tokenize(context))
+    # Whitespace goes ("2400 元升" is "2400元升"), punctuation stays: a comma ends the word.
+    flat = "".join(unicodedata.normalize("NFKC", context).casefold().split())
     tail = tokens[-2][-1] + last
     places = [m.end() for m in re.finditer(re.escape(tail), flat)]
     return bool(places) and all(p < len(flat) and _CJK_CHAR.match(flat[p]) for p in places)
@@ -180,6 +225,7 @@ def verdict(candidate: Candidate, second: str, limits: AnswerCheck) -> str | Non
     if (
         numbers_disagree(candidate.answer, second)
         or agreement(candidate.answer, second) < limits.min_agreement
+        or _opposite(candidate.answer, second)
     ):
         return "answer_mismatch"
     if stray_text(candidate.answer, second, candidate.passages, candidate.question) is not None:
