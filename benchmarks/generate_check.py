@@ -6,10 +6,13 @@
 For each knowledge base (already built in LADDER_HOME: `ladder demo` builds qinghe-demo,
 benchmarks/scenarios.py the heldout-* ones) it generates ``n`` items with the second pass on and
 ``min_agreement`` 0, so that every item that passed the first-pass checks is answered again and
-recorded, then writes ``<kb>.jsonl`` (question, reference, second answer, the verdict's parts)
-and prints, per threshold, how many items the check keeps and drops and why. A person reads the
-JSONL and marks each drop right or wrong (``judged`` column, by hand): choose the threshold on
-one knowledge base and check it on the other.
+recorded, then writes ``<kb>.jsonl`` (question, reference, second answer, passages, the verdict
+at the time) and prints each item's verdict under today's rules and, per threshold, how many
+items as generated are kept, and how many known-bad variants built from them (a reference
+swapped for another item's; a Chinese reference with the passage's next character glued on)
+are dropped. ``--table-only`` recomputes from the JSONL without a model. A person reads the
+verdicts and judges each drop: choose the threshold on one knowledge base, check it on the
+other. The results are in docs/evaluation.md ("Generating a test suite").
 """
 
 from __future__ import annotations

@@ -140,14 +140,28 @@ def contradicts_question(question: str, answer: str, passages: Sequence[str]) ->
 
 def numbers_disagree(reference: str, second: str) -> bool:
     """Numbers must agree: the reference states some and the second answer none, or they share
-    no value, or a unit both use has no value in common ("15 天" against "30 天")."""
+    no value, or a unit both use has no value in common ("15 天" against "30 天"), or the first
+    amount of a unit in one is not among the other's amounts of that unit ("9 元，因为每箱每小时
+    9 元" against "42 元，因为每箱每小时 9 元": an answer leads with its amount; the reasons after it
+    may repeat the other's)."""
     ours, theirs = quantities(reference), quantities(second)
     if not ours:
         return False
     if not theirs or not {q.value for q in ours} & {q.value for q in theirs}:
         return True
     mine, other = by_unit(ours), by_unit(theirs)
-    return any(not (values & other[unit]) for unit, values in mine.items() if unit in other)
+    if any(not (values & other[unit]) for unit, values in mine.items() if unit in other):
+        return True
+    return _leading_differs(ours, other) or _leading_differs(theirs, mine)
+
+
+def _leading_differs(found: Sequence[Quantity], other: dict[str, set[float]]) -> bool:
+    """The first amount of some unit in ``found`` is not among ``other``'s amounts of that unit."""
+    first: dict[str, float] = {}
+    for quantity in found:
+        if quantity.unit:
+            first.setdefault(quantity.unit, quantity.value)
+    return any(unit in other and value not in other[unit] for unit, value in first.items())
 
 
 __all__ = ["Quantity", "asks_for_amount", "by_unit", "contradicts_question", "numbers_disagree", "quantities"]

@@ -404,6 +404,18 @@ def test_the_second_pass_drops_a_reference_its_passages_do_not_give() -> None:
     assert _verdict(question, "可以无理由退货", second, passages) is None
     assert _verdict(question, "定制刻字商品", "电子礼品卡", passages) == "answer_mismatch"  # words
     assert _verdict(question, "可以无理由退货", "资料未提及。", passages) == "unanswerable"
+    # The leading amount must agree even when the reasons after it repeat the other's.
+    fees = ["东港区冷藏箱插电费为每箱每小时 9 元。"]
+    assert _verdict(
+        "冷藏箱插电费是多少？", "9 元，因为每箱每小时 9 元。", "42 元，因为每箱每小时 9 元。", fees
+    ) == ("answer_mismatch")
+    membership = [MEMBERSHIP_ZH]
+    assert (
+        _verdict(
+            "满多少元升为青禾会员？", "2400 元", "满 2400 元升为青禾会员，满 6800 元升为青松会员", membership
+        )
+        is None
+    )
     assert _verdict("When are refunds paid?", "within 7 business days", "not stated", [PASSAGE_EN], "en") == (
         "unanswerable"
     )
@@ -654,6 +666,7 @@ def test_no_absolute_path_in_a_written_suite(handbook: KnowledgeBase, tmp_path: 
     for path in (paths.jsonl, paths.spec, paths.review):
         text = path.read_text(encoding="utf-8-sig")
         assert not any(f in text for f in folders), path
+        assert str(tmp_path) not in text, path  # nor where the suite was written
     for line in paths.jsonl.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         for source in row["source"] if isinstance(row["source"], list) else [row["source"]]:
