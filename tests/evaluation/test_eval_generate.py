@@ -604,7 +604,7 @@ def _mismatched_then_grounded(bad: int) -> Callable[[list[Message]], str]:
 
 
 def test_the_second_pass_drops_items_whose_answer_does_not_follow_and_counts_them(
-    handbook: KnowledgeBase,
+    handbook: KnowledgeBase, tmp_path: Path
 ) -> None:
     backend = FakeBackend(default=_mismatched_then_grounded(bad=3))
     config = GenerateConfig(n=6, multi_hop_share=0.0, answer_check=AnswerCheck())
@@ -624,6 +624,13 @@ def test_the_second_pass_drops_items_whose_answer_does_not_follow_and_counts_the
     assert len(answer_prompts) == 9 and all(
         conv[-1].content.rstrip().endswith(("only.", "只回复答案。")) for conv in answer_prompts
     )
+    # The review file shows each kept item's second answer beside its reference.
+    paths = write_suite(report, tmp_path, "checked", "handbook")
+    with paths.review.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    seconds = {c.question: second for c, second, why in report.second_pass if why is None}
+    assert [r["second_answer"] for r in rows] == [seconds[i.question] for i in report.items]
+    assert all(r["second_answer"] for r in rows)
     # Without the second pass the same generator keeps the mismatched items.
     unchecked = generate_items(
         handbook,
