@@ -30,18 +30,29 @@ if TYPE_CHECKING:
 DEFAULT_MIN_AGREEMENT = 0.70
 
 
+UNMEASURABLE = (
+    "not measured: the labelled set has no verdicts for this metric, so its judge's agreement is unknown"
+)
+
+
 @dataclass(frozen=True)
 class GateResult:
     metric: str
     judge: str
-    agreement: StoredAgreement
+    agreement: StoredAgreement | None  # None: the labelled set has no verdicts for the metric
     bar: float
     measured_now: bool
 
     @property
     def ok(self) -> bool:
+        """Refused only on evidence: a metric the set cannot measure passes, said in ``describe``."""
+        if self.agreement is None:
+            return True
         value = self.agreement.concordance
         return value is not None and value >= self.bar
+
+    def describe(self) -> str:
+        return UNMEASURABLE if self.agreement is None else self.agreement.describe()
 
 
 def check_judged_targets(
@@ -53,14 +64,16 @@ def check_judged_targets(
     progress: Progress | None = None,
 ) -> list[GateResult]:
     """One ``GateResult`` per judged target metric; raises ``ConfigError`` (exit 2) naming every
-    metric whose judge agrees less than ``bar``."""
+    metric whose judge agrees less than ``bar``. A metric the labelled set has no verdicts for (a
+    team's own judged metric) cannot be measured: it passes, and ``describe`` says so."""
     from evaluation.calibration.check import check_judge
 
     if not metrics:
         return []
     labelled = load_set()
     results: list[GateResult] = []
-    missing = [m for m in metrics if stored_agreement(settings, judge_ref, m, labelled.sha256) is None]
+    measurable = [m for m in metrics if labelled.labelled(m)]
+    missing = [m for m in measurable if stored_agreement(settings, judge_ref, m, labelled.sha256) is None]
     if missing:
         if judge_factory is None:
             raise ConfigError(
@@ -75,11 +88,11 @@ def check_judged_targets(
         save(settings, check_judge(judge_ref, judge_factory(), labelled, missing, progress))
     for metric in metrics:
         stored = stored_agreement(settings, judge_ref, metric, labelled.sha256)
-        assert stored is not None
+        assert stored is not None or metric not in measurable
         results.append(GateResult(metric, judge_ref, stored, bar, metric in missing))
     refused = [r for r in results if not r.ok]
     if refused:
-        which = "; ".join(f"{r.metric}: agreement {r.agreement.describe()}" for r in refused)
+        which = "; ".join(f"{r.metric}: agreement {r.describe()}" for r in refused)
         raise ConfigError(
             f"the judge {judge_ref!r} agrees too little with people to decide on a judged target "
             f"({which}; the bar is {bar:.2f}, a coin scores 0.50)",

@@ -27,6 +27,7 @@ from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 from evaluation.decide.config import DecisionConfig, load_decision_config
 from evaluation.decide.diagnose import diagnose, no_closest_at_chance
+from evaluation.decide.judge_gate import decision_judge, gate_judged_targets
 from evaluation.decide.learning import (
     curve_rung,
     fewshot_curve,
@@ -97,6 +98,7 @@ class Evaluator:
         self.settings, self.store, self.progress = settings, store, progress
         self.backend, self.judge = backend, judge
         self.model_calls = 0
+        self.judge_calls = 0
 
     def evaluate(
         self,
@@ -116,7 +118,8 @@ class Evaluator:
             suite=suite,
             strategies=[dict(strategy)],
             model=model,
-            judge=config.judge,
+            # One judge for every rung (never the rung's own model grading itself).
+            judge=decision_judge(config, self.settings),
             no_judge=config.no_judge,
             limit=config.limit,
             items=items,
@@ -128,6 +131,7 @@ class Evaluator:
         runner = Runner(self.settings, self.store, self.progress, backend=backend, judge=self.judge)
         run = runner.run(plan)
         self.model_calls += run.model_calls
+        self.judge_calls += run.judge_calls or 0
         return run
 
 
@@ -441,6 +445,8 @@ def run_decision(
     if allow_finetune is not None:
         config.allow_finetune = allow_finetune
     plan = plan_decision(config, settings)
+    # Before any rung: a judged target needs a judge that agrees with people (checked now if never).
+    gates = gate_judged_targets(config, settings, plan.dev.metrics, judge, progress)
     run_store = DecisionStore(settings.db_path)
     try:
         evaluator = evaluator or Evaluator(settings, run_store, progress, backend, judge)
@@ -461,6 +467,9 @@ def run_decision(
             limits={"max_cost_per_1k": config.max_cost_per_1k, "max_p95_latency_s": config.max_p95_latency_s},
             language=language or config.language or settings.language,
         )
+        if gates:
+            decision.judge = decision_judge(config, settings)
+            decision.judge_agreement = {g.metric: g.describe() for g in gates}
         decision.warnings = unreviewed_suites(plan.dev, plan.test)
         for warning in decision.warnings:  # said before the climb too: a decision can run for hours
             progress.note(say_warning(warning, decision.language))
@@ -494,6 +503,7 @@ def run_decision(
         if config.learning_curve and not any(r.meets for r in rungs):
             climb.curve(rungs, decision, trainer)
         decision.model_calls = evaluator.model_calls
+        decision.judge_calls = getattr(evaluator, "judge_calls", 0)  # a stand-in evaluator may count none
         decision.wall_s = time.perf_counter() - started
         if store:
             run_store.save(decision)

@@ -251,9 +251,24 @@ def _facts(decision: Decision) -> list[tuple[str, str]]:
         ("targets", ", ".join(decision.targets)),
         ("limits", limits),
         ("confidence", f"{decision.confidence:.0%}"),
-        ("model calls", str(decision.model_calls)),
+        ("model calls", calls_text(decision)),
+        *_judge_facts(decision),
         ("created", decision.created),
     ]
+
+
+def calls_text(decision: Decision) -> str:
+    """The answering model's calls, and the judge's apart when there was one."""
+    if decision.judge_calls:
+        return f"{decision.model_calls} answering + {decision.judge_calls} judge"
+    return str(decision.model_calls)
+
+
+def _judge_facts(decision: Decision) -> list[tuple[str, str]]:
+    if not decision.judge_agreement:
+        return []
+    agreement = "; ".join(f"{metric} {text}" for metric, text in decision.judge_agreement.items())
+    return [("judge", f"{decision.judge} (agreement with people: {agreement})")]
 
 
 def render_markdown(decision: Decision) -> str:

@@ -183,6 +183,11 @@ class Decision:
     reasons: list[Reason] = field(default_factory=list)
     language: str = "en"
     model_calls: int = 0
+    # The judge of every rung's judged metrics, its calls apart from the answering model's, and
+    # its agreement with people on each judged target (``ladder judge check``), in words.
+    judge: str | None = None
+    judge_calls: int = 0
+    judge_agreement: dict[str, str] = field(default_factory=dict)
     wall_s: float = 0.0
     # The learning curve of the rung that learns from examples, when nothing met (or why not).
     curve: Curve | None = None

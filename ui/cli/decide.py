@@ -73,7 +73,7 @@ def decide_cmd(
 
 
 def print_decision(decision: Decision) -> None:
-    from evaluation.decide.report import rung_table
+    from evaluation.decide.report import calls_text, rung_table
     from evaluation.decide.text import explain
 
     out = console()
@@ -88,7 +88,10 @@ def print_decision(decision: Decision) -> None:
     out.print(table)
     for line in lines[1:]:
         out.print(f"- {escape(line)}")
-    out.print(f"[dim]{decision.model_calls} model calls · {decision.wall_s:.1f} s[/dim]")
+    for metric, agreement in decision.judge_agreement.items():
+        judge = escape(str(decision.judge))
+        out.print(f"[dim]judge {judge} on {escape(metric)}: agreement {escape(agreement)}[/dim]")
+    out.print(f"[dim]{calls_text(decision)} model calls · {decision.wall_s:.1f} s[/dim]")
 
 
 def _store(config: Path | None, home: Path | None) -> DecisionStore:
