@@ -200,6 +200,9 @@ class RunResult:
     # check`` stored it when the run started (evaluation.calibration): metric label -> the stored
     # agreement (concordance, low, high, n, failed, created), or None when never checked.
     judge_agreement: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    # A generated suite that no person reviewed, in words (evaluation.suites.spec.review_note), as
+    # it stood when the run started; None for a reviewed or hand-written suite.
+    suite_review: str | None = None
 
     @property
     def passed(self) -> bool:

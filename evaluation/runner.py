@@ -80,7 +80,7 @@ from evaluation.records import answer_entry, make_record
 from evaluation.results import COMPLETE, FAILED, RunResult, StrategyResult
 from evaluation.store import RunStore, new_run_id, now
 from evaluation.suites.readers import LETTERS
-from evaluation.suites.spec import load_suite
+from evaluation.suites.spec import load_suite, review_note
 
 LOGPROB_CALL_BATCHES = 8
 
@@ -157,6 +157,7 @@ class Runner:
                 for lane in lanes
             ],
             judge_agreement=judge_agreement(self.settings, judge_ref, [m.label for m in judged]),
+            suite_review=review_note(suite.spec),
         )
         resumed = self.store.resumable_run(run_key) if plan.resume else None
         if resumed:

@@ -164,6 +164,7 @@ def header_rows(run: RunResult) -> list[tuple[str, str]]:
     """(label, value) pairs for the report's header, plain text."""
     rows = [
         ("Suite", f"{run.suite} ({run.suite_path})" if run.suite_path else run.suite),
+        *([("Suite review", f"not reviewed: {run.suite_review}")] if run.suite_review else []),
         ("Run", run.run_id),
         ("Status", status_text(run)),
         ("Model", run.model or "n/a"),

@@ -75,6 +75,7 @@ def decide_cmd(
 def print_decision(decision: Decision) -> None:
     from evaluation.decide.report import calls_text, rung_table
     from evaluation.decide.text import explain
+    from evaluation.decide.warnings import warning_lines
 
     out = console()
     lines = explain(decision)
@@ -88,6 +89,8 @@ def print_decision(decision: Decision) -> None:
     out.print(table)
     for line in lines[1:]:
         out.print(f"- {escape(line)}")
+    for line in warning_lines(decision):
+        out.print(f"[yellow]{escape(line)}[/yellow]")
     for metric, agreement in decision.judge_agreement.items():
         judge = escape(str(decision.judge))
         out.print(f"[dim]judge {judge} on {escape(metric)}: agreement {escape(agreement)}[/dim]")

@@ -162,6 +162,8 @@ def print_run(run: RunResult) -> None:
         f"[bold]{escape(run.suite)}[/bold] · run {run.run_id} · {run.status} · model {escape(run.model)} · "
         f"judge {escape(judge)}" + (f" · mode {run.mode}" if run.kind == "mcq" else "")
     )
+    if run.suite_review:
+        out.print(f"[yellow]warning: {escape(run.suite_review)}[/yellow]")
     if run.judge and run.judge_agreement:
         from evaluation.report.common import agreement_text
 
