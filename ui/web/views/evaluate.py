@@ -100,7 +100,7 @@ def _run_label(row: dict[str, Any]) -> str:
 
 
 def _show(run: RunResult) -> None:
-    from evaluation.report.common import higher_is_better, main_metric, worst_items
+    from evaluation.report.common import agreement_text, higher_is_better, main_metric, worst_items
 
     st.caption(
         t(
@@ -110,9 +110,18 @@ def _show(run: RunResult) -> None:
             judge=run.judge or t("eval.no_judge_short"),
             n=len(run.records),
             calls=run.model_calls,
+            judge_calls=run.judge_calls or 0,
             seconds=f"{run.wall_s:.1f}",
         )
     )
+    if run.suite_review:
+        st.warning(t("eval.suite_unreviewed", note=run.suite_review))
+    for label in run.judge_agreement:
+        text = agreement_text(run, label) or ""
+        if "below" in text or "not checked" in text:
+            st.warning(f"{label}: {text}")
+        else:
+            st.caption(f"{label}: {text}")
     if run.failures:
         for failure in run.failures:
             st.error(t("eval.threshold_missed", what=failure))
