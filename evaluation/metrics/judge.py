@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, ModelNotFoundError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -135,12 +135,16 @@ class Judge:
         # interleaving (and its backend is not thread-safe); a fake's script is consumed in
         # order. So only endpoints get more than one item in flight.
         remote = parse_model_ref(model_ref, settings).kind == "openai"
-        identity, path, languages = judge_embedding_model(settings, kb)
+        try:
+            identity, path, languages = judge_embedding_model(settings, kb)
+        except ModelNotFoundError:
+            # A judge with only LLM metrics never embeds: the bad setting is raised on first use.
+            identity, path, languages = str(settings.embedding_model), None, None
 
         def load() -> Any:
             from assistant.knowledge.embeddings import load_sentence_model
 
-            return load_sentence_model(path, settings.device)
+            return load_sentence_model(path or judge_embedding_model(settings, kb)[1], settings.device)
 
         from assistant.knowledge.embeddings import covers_cjk
 

@@ -196,3 +196,11 @@ def test_the_cache_identity_changes_with_prompts_replies_and_embedder() -> None:
     assert len(identities) == 4
     assert all(identity.startswith("fake-judge ") for identity in identities)
     assert Judge(backend).cache_identity() == Judge(FakeBackend(model_id="fake-judge")).cache_identity()
+
+
+def test_a_bad_embedding_model_setting_is_raised_only_when_a_metric_embeds(tmp_path: Path) -> None:
+    from assistant.errors import ModelNotFoundError
+
+    judge = Judge.from_settings("fake", load_settings({"embedding_model": str(tmp_path / "nothing")}))
+    with pytest.raises(ModelNotFoundError, match="not a sentence-transformers folder"):
+        judge.encoder  # noqa: B018
