@@ -169,7 +169,7 @@ class Runner:
         started = time.perf_counter()
         self.judge_usage = JudgeTally()
         try:
-            judge = self._judge(judge_ref) if judge_ref else None
+            judge = self._judge(judge_ref, lanes_kb(lanes)) if judge_ref else None
             latency: dict[str, tuple[list[float], str]] = {}
             for lane in lanes:
                 self._run_lane(run.run_id, lane, items, keys[lane.label], mode, metrics, judged, judge, plan)
@@ -213,12 +213,13 @@ class Runner:
         self.store.finish_run(run)
         return run
 
-    def _judge(self, judge_ref: str) -> Any:
+    def _judge(self, judge_ref: str, kb: str | None = None) -> Any:
+        """The judge; its metrics that embed use ``kb``'s embedding model (else the settings')."""
         if self.judge is not None:
             return self.judge
         from evaluation.metrics.judged import Judge
 
-        return Judge.from_settings(judge_ref, self.settings)
+        return Judge.from_settings(judge_ref, self.settings, kb=kb)
 
     def _run_lane(
         self,
@@ -352,3 +353,9 @@ class Runner:
 
 
 __all__ = ["COMPLETE", "FAILED", "EvalPlan", "Runner", "model_identity"]
+
+
+def lanes_kb(lanes: Sequence[Any]) -> str | None:
+    """The knowledge base whose embedder the judge's embedding metrics use: the first lane's that
+    names one (a RAG or agent run), else None."""
+    return next((str(lane.config["kb"]) for lane in lanes if lane.config.get("kb")), None)

@@ -134,6 +134,8 @@ async def _judge_one(ragas_metric: Any, arguments: dict[str, Any], judge: Judge)
         # ragas gives NaN where the judge listed no statements or verdicts.
         return judge_failure(f"no verdicts in the reply (ragas returned {value!r})")
     detail: dict[str, Any] = {"judge": judge.model_id}
+    # The prompts' language and an English-only embedder's warning (judge_prompts.LocalizedMetric).
+    detail.update(getattr(result, "detail", None) or {})
     clamped = min(1.0, max(0.0, float(value)))
     if clamped != value:
         # Cosine similarity can dip below 0 (answer relevancy) or pass 1 by a rounding ulp.

@@ -204,3 +204,33 @@ def test_a_bad_embedding_model_setting_is_raised_only_when_a_metric_embeds(tmp_p
     judge = Judge.from_settings("fake", load_settings({"embedding_model": str(tmp_path / "nothing")}))
     with pytest.raises(ModelNotFoundError, match="not a sentence-transformers folder"):
         judge.encoder  # noqa: B018
+
+
+def test_the_runner_gives_the_judge_the_first_knowledge_base_its_lanes_name() -> None:
+    from types import SimpleNamespace
+
+    from evaluation.runner import lanes_kb
+
+    lanes = [
+        SimpleNamespace(config={"strategy": "prompt"}),
+        SimpleNamespace(config={"strategy": "rag", "kb": "hr"}),
+    ]
+    assert lanes_kb(lanes) == "hr"
+    assert lanes_kb(lanes[:1]) is None
+
+
+def test_a_chinese_items_score_says_which_prompts_judged_it() -> None:
+    import json as _json
+
+    from assistant.backends.fake import FakeBackend
+    from evaluation.metrics.judge import Judge
+    from evaluation.metrics.judged import Faithfulness
+
+    replies = [
+        _json.dumps({"statements": ["年假5天"]}),
+        _json.dumps({"statements": [{"statement": "年假5天", "reason": "上下文", "verdict": 1}]}),
+    ]
+    judge = Judge(FakeBackend(replies, model_id="fake-judge"))
+    sample = {"user_input": "年假几天？", "response": "5天", "retrieved_contexts": ["员工每年享有5天年假。"]}
+    [score] = Faithfulness().score_many([sample], judge)
+    assert score.value == 1.0 and score.detail["judge_prompt"] == "zh"
