@@ -272,3 +272,19 @@ def test_reports_show_the_judges_agreement_beside_judged_scores(isolated_home: P
     assert 'class="judge-warn">judge agreement 0.55' in page
     # the run keeps what it was told, even after a later check
     assert second.judge_agreement[METRIC]["concordance"] == 0.55  # type: ignore[attr-defined,index]
+
+
+def test_judge_check_with_an_unreachable_judge_exits_5_and_stores_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.evaluation.test_eval_judge_failures import free_port
+
+    monkeypatch.setenv("LADDER_MAX_RETRIES", "0")
+    home = tmp_path / "home"
+    judge = f"openai:judge@http://127.0.0.1:{free_port()}/v1"
+    code, out, err = run(
+        ["judge", "check", "--judge", judge, "--metric", "context_recall", "--home", str(home)], capsys
+    )
+    assert code == 5, out + err
+    assert "cannot reach http://127.0.0.1:" in err
+    assert not judges_dir(Settings(home=home)).exists() or not any(judges_dir(Settings(home=home)).iterdir())
