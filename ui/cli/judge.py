@@ -90,9 +90,10 @@ def check_cmd(
             [name, value, interval, str(a.n), str(a.failed), mae, verdict, f"{measured.wall_s:.0f} s"]
         )
     columns = [
-        Col("metric"), Col("agreement"), Col("95% CI"), Col("items", justify="right"),
-        Col("n/a", justify="right"), Col("mean |Δ|", justify="right"), Col("vs 0.70"),
-        Col("time", justify="right"),
+        Col("metric", key=True), Col("agreement", key=True), Col("95% CI", key=True),
+        Col("items", justify="right", drop=2, min_width=5), Col("n/a", justify="right", drop=3, min_width=3),
+        Col("mean |Δ|", justify="right", drop=4, min_width=8), Col("vs 0.70", key=True),
+        Col("time", justify="right", drop=5, min_width=6),
     ]  # fmt: skip
     out = console()
     out.print(fitted_table(f"judge {escape(judge_ref)} on {escape(data.name)}", columns, rows, out.width))
