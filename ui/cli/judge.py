@@ -126,14 +126,10 @@ def list_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
             )
             rows.append([
                 escape(record["judge"]), name, "n/a" if value is None else f"{value:.2f}", interval,
-                str(m.get("n", "")), str(m.get("created", ""))[:16],
+                str(m.get("n", "")), str(m.get("created", ""))[:16].replace("T", " "),
             ])  # fmt: skip
     columns = [
-        Col("judge"),
-        Col("metric"),
-        Col("agreement"),
-        Col("95% CI"),
-        Col("items", justify="right"),
-        Col("checked"),
-    ]
+        Col("judge", key=True), Col("metric", key=True), Col("agreement", key=True), Col("95% CI", key=True),
+        Col("items", justify="right", drop=1, min_width=5), Col("checked", drop=2, min_width=16),
+    ]  # fmt: skip
     out.print(fitted_table("judge checks", columns, rows, out.width))
