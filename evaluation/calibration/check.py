@@ -43,6 +43,9 @@ class MetricCheck:
     agreement: Agreement
     items: list[ItemVerdict] = field(default_factory=list)
     wall_s: float = 0.0
+    # The same measure on each language's items (a judge can be fair in English and lenient in
+    # Chinese); a language with no differently labelled pair has none.
+    by_lang: dict[str, Agreement] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,13 +91,19 @@ def check_metric(
             scores[key] = score
         progress.advance(len(chunk))
     verdicts = []
+    langs: dict[str, list[ItemVerdict]] = {}
     for item in items:
         score = scores[_key(metric, item.sample)]
         label = item.labels[name]
         assert label is not None
         verdicts.append(ItemVerdict(item.id, label, score.value, score.reason or ""))
+        langs.setdefault(item.lang or "?", []).append(verdicts[-1])
     measured = agreement([v.label for v in verdicts], [v.score for v in verdicts])
-    return MetricCheck(name, measured, verdicts, time.perf_counter() - started)
+    by_lang = {
+        lang: agreement([v.label for v in group], [v.score for v in group])
+        for lang, group in sorted(langs.items())
+    }
+    return MetricCheck(name, measured, verdicts, time.perf_counter() - started, by_lang)
 
 
 def check_judge(

@@ -78,6 +78,7 @@ def save(settings: Settings, check: JudgeCheck) -> Path:
             **measured.agreement.to_dict(),
             "created": check.created,
             "wall_s": round(measured.wall_s, 1),
+            "by_lang": {lang: a.to_dict() for lang, a in measured.by_lang.items()},
             "items": [dataclasses.asdict(v) for v in measured.items],
         }
     record = {

@@ -118,6 +118,9 @@ def test_a_judge_that_answers_like_the_person_agrees_fully() -> None:
         assert measured.agreement.failed == 0
     assert result.judge_calls > 0
     assert "judging faithfulness" in progress.stages
+    by_lang = result.metrics["faithfulness"].by_lang
+    assert set(by_lang) == {"en", "zh"} and all(a.concordance == 1.0 for a in by_lang.values())
+    assert by_lang["zh"].n + by_lang["en"].n == result.metrics["faithfulness"].agreement.n
 
 
 def test_a_coin_flipping_judge_does_not() -> None:
@@ -220,6 +223,7 @@ def test_judge_check_cli_stores_and_lists(tmp_path: Path, capsys: pytest.Capture
     )
     assert code == 0, err
     assert "context_recall" in out and "0.50" in out and "too low" in out and "stored in" in out
+    assert "context_recall by language: en 0.50" in out and "zh 0.50" in out
     code, out, err = run(["judge", "list", "--home", str(home)], capsys)
     assert code == 0, err
     assert "context_recall" in out and "0.50" in out

@@ -71,7 +71,10 @@ def check_cmd(
             "set": result.set_name,
             "judge_calls": result.judge_calls,
             "wall_s": round(result.wall_s, 1),
-            "metrics": {name: m.agreement.to_dict() for name, m in result.metrics.items()},
+            "metrics": {
+                name: {**m.agreement.to_dict(), "by_lang": {k: a.to_dict() for k, a in m.by_lang.items()}}
+                for name, m in result.metrics.items()
+            },
         }
         console().print_json(json.dumps(payload, ensure_ascii=False))
         return
@@ -97,6 +100,14 @@ def check_cmd(
     ]  # fmt: skip
     out = console()
     out.print(fitted_table(f"judge {escape(judge_ref)} on {escape(data.name)}", columns, rows, out.width))
+    for name, measured in result.metrics.items():
+        parts = [
+            f"{lang} {a.concordance:.2f} (n={a.n})"
+            for lang, a in measured.by_lang.items()
+            if a.concordance is not None and len(measured.by_lang) > 1
+        ]
+        if parts:
+            out.print(f"[dim]{name} by language: {', '.join(parts)}[/dim]")
     out.print(f"[dim]{result.judge_calls} judge calls in {result.wall_s:.0f} s[/dim]")
     if path is not None:
         out.print(f"[dim]stored in {escape(str(path))}[/dim]")
