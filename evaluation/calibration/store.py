@@ -2,7 +2,8 @@
 
 A later check of the same judge replaces the metrics it measured and keeps the others. A
 stored agreement counts only while the labelled set it was measured on is unchanged (same
-SHA-256): a stale one is reported as such, never used.
+SHA-256) and the judge prompts are the ones it was measured with (``PROMPTS_VERSION``): a
+stale one is never used, so the judge is checked again.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ class StoredAgreement:
         return f"{self.concordance:.2f}{interval}, n={self.n}{failed}"
 
 
+def prompts_version() -> str:
+    """The version of the judge prompts (evaluation.metrics.judge_prompts): a check made with
+    other prompts is stale, as the judge's verdicts change with them."""
+    from evaluation.metrics.judge_prompts import PROMPTS_VERSION
+
+    return str(PROMPTS_VERSION)
+
+
 def judges_dir(settings: Settings) -> Path:
     return settings.home / "judges"
 
@@ -71,7 +80,10 @@ def save(settings: Settings, check: JudgeCheck) -> Path:
     """Store ``check``, merged over what was stored for the same judge on the same set."""
     previous = load_record(settings, check.judge) or {}
     metrics: dict[str, Any] = {}
-    if previous.get("set_sha256") == check.set_sha256:
+    if (
+        previous.get("set_sha256") == check.set_sha256
+        and previous.get("prompts_version") == prompts_version()
+    ):
         metrics.update(previous.get("metrics") or {})
     for name, measured in check.metrics.items():
         metrics[name] = {
@@ -83,6 +95,7 @@ def save(settings: Settings, check: JudgeCheck) -> Path:
         }
     record = {
         "judge": check.judge,
+        "prompts_version": prompts_version(),
         "model_id": check.model_id,
         "set_name": check.set_name,
         "set_sha256": check.set_sha256,
@@ -105,6 +118,8 @@ def stored_agreement(
         return None
     if set_sha256 is not None and record.get("set_sha256") != set_sha256:
         return None
+    if record.get("prompts_version") != prompts_version():
+        return None  # measured with other judge prompts: it says nothing about these
     measured = (record.get("metrics") or {}).get(metric)
     if not isinstance(measured, dict):
         return None

@@ -292,3 +292,12 @@ def test_judge_check_with_an_unreachable_judge_exits_5_and_stores_nothing(
     assert code == 5, out + err
     assert "cannot reach http://127.0.0.1:" in err
     assert not judges_dir(Settings(home=home)).exists() or not any(judges_dir(Settings(home=home)).iterdir())
+
+
+def test_a_check_made_with_other_judge_prompts_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(home=tmp_path)
+    labelled = load_set()
+    save(settings, check_judge("oracle", OracleJudge(labelled), labelled, ["faithfulness"]))
+    assert stored_agreement(settings, "oracle", "faithfulness") is not None
+    monkeypatch.setattr("evaluation.metrics.judge_prompts.PROMPTS_VERSION", "next")
+    assert stored_agreement(settings, "oracle", "faithfulness") is None
