@@ -294,7 +294,9 @@ def test_judge_check_with_an_unreachable_judge_exits_5_and_stores_nothing(
     assert not judges_dir(Settings(home=home)).exists() or not any(judges_dir(Settings(home=home)).iterdir())
 
 
-def test_a_check_made_with_other_judge_prompts_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_check_made_with_other_judge_prompts_is_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(home=tmp_path)
     labelled = load_set()
     save(settings, check_judge("oracle", OracleJudge(labelled), labelled, ["faithfulness"]))
