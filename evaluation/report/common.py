@@ -206,6 +206,18 @@ def agreement_text(run: RunResult, label: str) -> str | None:
     return text
 
 
+def agreement_warns(run: RunResult, label: str) -> bool:
+    """Whether ``label``'s judged scores deserve a warning: its judge was never checked, or agrees
+    less than the bar. Read from the recorded numbers, never from the words."""
+    from evaluation.calibration.gate import DEFAULT_MIN_AGREEMENT
+
+    if not run.judge or label not in run.judge_agreement:
+        return False
+    stored = run.judge_agreement[label]
+    value = None if stored is None else stored.get("concordance")
+    return value is None or float(value) < DEFAULT_MIN_AGREEMENT
+
+
 def agreement_summary(run: RunResult) -> str:
     return "; ".join(f"{label}: {agreement_text(run, label)}" for label in run.judge_agreement)
 

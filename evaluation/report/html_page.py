@@ -130,8 +130,7 @@ def _agreement(run: RunResult, label: str) -> str:
     text = c.agreement_text(run, label)
     if text is None:
         return ""
-    warn = "below" in text or "not checked" in text
-    return f'<br><span class="{"judge-warn" if warn else "muted"}">{_e(text)}</span>'
+    return f'<br><span class="{"judge-warn" if c.agreement_warns(run, label) else "muted"}">{_e(text)}</span>'
 
 
 def _summary(run: RunResult) -> str:

@@ -303,3 +303,14 @@ def test_a_check_made_with_other_judge_prompts_is_stale(
     assert stored_agreement(settings, "oracle", "faithfulness") is not None
     monkeypatch.setattr("evaluation.metrics.judge_prompts.PROMPTS_VERSION", "next")
     assert stored_agreement(settings, "oracle", "faithfulness") is None
+
+
+def test_a_judged_score_warns_when_its_judge_is_unchecked_or_below_the_bar() -> None:
+    from evaluation.report.common import agreement_warns
+    from evaluation.results import RunResult
+
+    run = RunResult("r", "s", "", "qa", "complete", "now", judge="j")
+    run.judge_agreement = {"a": None, "b": {"concordance": 0.55}, "c": {"concordance": 0.80}}
+    assert [agreement_warns(run, m) for m in ("a", "b", "c", "token_f1")] == [True, True, False, False]
+    run.judge = None
+    assert not agreement_warns(run, "a")

@@ -165,11 +165,11 @@ def print_run(run: RunResult) -> None:
     if run.suite_review:
         out.print(f"[yellow]warning: {escape(run.suite_review)}[/yellow]")
     if run.judge and run.judge_agreement:
-        from evaluation.report.common import agreement_text
+        from evaluation.report.common import agreement_text, agreement_warns
 
         for label in run.judge_agreement:
             text = agreement_text(run, label) or ""
-            style = "yellow" if "below" in text or "not checked" in text else "dim"
+            style = "yellow" if agreement_warns(run, label) else "dim"
             out.print(f"[{style}]{escape(label)}: {escape(text)}[/{style}]")
     labels = list(dict.fromkeys(label for s in run.strategies for label in s.metrics))
     table = Table(title="Scores: mean [95% CI]")

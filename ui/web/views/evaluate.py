@@ -100,7 +100,13 @@ def _run_label(row: dict[str, Any]) -> str:
 
 
 def _show(run: RunResult) -> None:
-    from evaluation.report.common import agreement_text, higher_is_better, main_metric, worst_items
+    from evaluation.report.common import (
+        agreement_text,
+        agreement_warns,
+        higher_is_better,
+        main_metric,
+        worst_items,
+    )
 
     st.caption(
         t(
@@ -118,7 +124,7 @@ def _show(run: RunResult) -> None:
         st.warning(t("eval.suite_unreviewed", note=run.suite_review))
     for label in run.judge_agreement:
         text = agreement_text(run, label) or ""
-        if "below" in text or "not checked" in text:
+        if agreement_warns(run, label):
             st.warning(f"{label}: {text}")
         else:
             st.caption(f"{label}: {text}")
