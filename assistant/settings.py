@@ -87,6 +87,11 @@ class Settings:
     # address (e.g. X-Forwarded-For), so wrong passwords are counted per client; None = the
     # connection's address (a client can forge the header, so only set it behind a proxy).
     ui_trust_proxy_header: str | None = None
+    # Monitoring (assistant/monitoring): one row per answer served to a user (chat, API,
+    # `ladder ask`) in ladder.db's answer_log; false = nothing is recorded. Rows older than
+    # answer_log_days are deleted whenever a row is written.
+    answer_log: bool = True
+    answer_log_days: int = 90
     sources: dict[str, Source] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +106,8 @@ class Settings:
             raise ConfigError(f"server_queue_size must be >= 0, got {self.server_queue_size}")
         if self.server_max_request_kb <= 0:
             raise ConfigError(f"server_max_request_kb must be > 0, got {self.server_max_request_kb}")
+        if self.answer_log_days <= 0:
+            raise ConfigError(f"answer_log_days must be > 0, got {self.answer_log_days}")
         if self.threads <= 0:
             raise ConfigError(f"threads must be > 0, got {self.threads}")
         if self.score_recheck_margin < 0:
