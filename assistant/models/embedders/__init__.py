@@ -1,0 +1,1 @@
+"""Embedder packs: readers of carried embedder files and their converters."""
