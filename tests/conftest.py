@@ -26,6 +26,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
             monkeypatch.delenv(key)
     home = tmp_path / "ladder_home"
     monkeypatch.setenv("LADDER_HOME", str(home))
+    # Knowledge bases in tests use the packaged all-MiniLM-L6-v2 (in the venv, small and fast)
+    # unless a test asks for another; the multilingual default pack has tests of its own
+    # (``tests/knowledge/test_kb_embedder_pack.py``), which unset this.
+    monkeypatch.setenv("LADDER_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
     monkeypatch.chdir(tmp_path)
     yield home
 

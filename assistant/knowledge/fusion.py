@@ -1,17 +1,22 @@
-"""How the dense and BM25 rankings of a search are fused (``Fusion``), and how much a query's
+"""How the dense and BM25 results of a search are fused (``Fusion``), and how much a query's
 language leaves to each of them.
 
-Fusion is weighted reciprocal rank fusion: a chunk scores ``w / (k + rank)`` from each
-ranking it appears in. Ranks, not scores, are fused because cosine similarities and BM25
-scores live on unrelated scales. The dense weight depends on whether the embedding model
-knows the query's language (see ``Fusion``). ``retrieve.py`` explains what a BM25 rank must
-mean and how ties are ordered.
+Two fusions are offered. ``convex`` (the default) adds the two scores after putting each on
+a 0..1 scale for this query: the BM25 score over the best BM25 score, the cosine between
+the lowest and the highest cosine of the dense candidates. ``rrf`` (weighted reciprocal rank
+fusion) adds ``w / (k + rank)`` from each ranking and ignores the scores. Rank fusion
+throws the margins away: a chunk that holds every word of the query (BM25 score 1.37, the
+next one 0.02) earns no more for it than a chunk that is first by a hair, so chunks that are
+merely good in both lists overtake the only real match. Score fusion keeps the margins, and
+``fused_order`` breaks equal fused scores by the component scores. The dense weight depends
+on whether the embedding model knows the query's language (see ``Fusion``). ``retrieve.py``
+explains what a BM25 rank must mean.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +40,9 @@ def cjk_share(text: str) -> float:
     return cjk_words / total if total else 0.0
 
 
+FUSION_METHODS = ("convex", "rrf")
+
+
 @dataclass(frozen=True)
 class Fusion:
     """Weighted reciprocal rank fusion, with the dense weight set per query by language.
@@ -51,6 +59,7 @@ class Fusion:
     at 60 even a 0.05 dense weight pulls CMRC recall@1 down from 0.96 to 0.90.
     """
 
+    method: str = "convex"
     k: float = 10.0
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
@@ -61,6 +70,8 @@ class Fusion:
     tie_tolerance: float = 1e-9
 
     def __post_init__(self) -> None:
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"fusion method must be one of {', '.join(FUSION_METHODS)}, got {self.method!r}")
         if self.k < 0:
             raise ValueError(f"fusion k must be >= 0, got {self.k}")
         for name in ("bm25_floor", "tie_tolerance"):
@@ -107,6 +118,46 @@ class Fusion:
         order = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(chunk_id, score / best) for chunk_id, score in order]
 
+    def combine(
+        self,
+        cosines: Mapping[str, float],
+        bm25: Mapping[str, float],
+        dense_floor: float | None,
+        dense_weight: float | None = None,
+    ) -> list[tuple[str, float]]:
+        """Convex fusion: chunk ids by ``(wd * dense + wb * bm25) / (wd + wb)``, best first.
+
+        ``cosines``: every candidate's cosine to the query (dense and BM25 candidates alike);
+        ``bm25``: every candidate's BM25 score. The dense part is the cosine scaled between
+        ``dense_floor`` (the lowest cosine of the dense candidate list, so the scale follows
+        the model: e5's cosines bunch between 0.7 and 0.93, MiniLM's spread from 0 to 0.8)
+        and the best cosine; the BM25 part is the score over the best score, and a score
+        under ``bm25_floor`` of the best counts as 0, as in ``bm25_places``. 1.0 = best in both.
+        Equal fused scores are ordered by BM25 score, then cosine, then chunk id.
+        """
+        dense_weight = self.dense_weight if dense_weight is None else dense_weight
+        ids = set(cosines) | set(bm25)
+        top_bm25 = max(bm25.values(), default=0.0)
+        top_cos = max(cosines.values(), default=None)
+        floor = top_cos if dense_floor is None or top_cos is None else min(dense_floor, top_cos)
+        spread = (top_cos - floor) if top_cos is not None and floor is not None else 0.0
+        total = dense_weight + self.bm25_weight
+        scored = []
+        for chunk_id in ids:
+            raw = bm25.get(chunk_id, 0.0)
+            lexical = raw / top_bm25 if top_bm25 > 0 and raw >= self.bm25_floor * top_bm25 else 0.0
+            cosine = cosines.get(chunk_id)
+            if cosine is None or floor is None:
+                dense = 0.0
+            elif spread > 0:
+                dense = min(1.0, max(0.0, (cosine - floor) / spread))
+            else:
+                dense = 1.0 if cosine >= floor else 0.0
+            fused = (dense_weight * dense + self.bm25_weight * lexical) / total
+            scored.append((-round(fused, 12), -lexical, -dense, chunk_id, fused))
+        scored.sort()
+        return [(chunk_id, fused) for *_key, chunk_id, fused in scored]
+
     def bm25_places(self, scores: np.ndarray, depth: int) -> list[tuple[int, int, int]]:
         """The BM25 ranking fusion uses: ``(position, first, last)`` for the ``depth`` best
         chunks (``position`` indexes ``scores``), best first, where ``first..last`` are the
@@ -150,11 +201,23 @@ class Fusion:
             start = end
         return out
 
-    def relevance(self, dense_score: float | None, term_coverage: float | None, dense_weight: float) -> float:
-        """Absolute relevance in [0, 1]: cosine and term coverage, weighted like the fusion."""
+    def relevance(
+        self,
+        dense_score: float | None,
+        term_coverage: float | None,
+        dense_weight: float,
+        cosine_floor: float = 0.0,
+    ) -> float:
+        """Absolute relevance in [0, 1]: cosine and term coverage, weighted like the fusion.
+
+        The cosine counts from ``cosine_floor``, what the model gives unrelated texts
+        (``embeddings.cosine_floor``): ``(cosine - floor) / (1 - floor)``, so 0 means "no closer
+        than unrelated" for every model.
+        """
         parts = []
         if dense_score is not None:
-            parts.append((dense_weight, max(0.0, min(1.0, dense_score))))
+            span = 1.0 - cosine_floor if cosine_floor < 1.0 else 1.0
+            parts.append((dense_weight, max(0.0, min(1.0, (dense_score - cosine_floor) / span))))
         if term_coverage is not None:
             parts.append((self.bm25_weight, term_coverage))
         total = sum(w for w, _ in parts)
@@ -170,4 +233,4 @@ def _mean_reciprocal(k: float, first: int, last: int) -> float:
     return float(np.mean(1.0 / (k + np.arange(first, last + 1, dtype=np.float64))))
 
 
-__all__ = ["CJK_QUERY_SHARE", "Fusion", "cjk_share"]
+__all__ = ["CJK_QUERY_SHARE", "FUSION_METHODS", "Fusion", "cjk_share"]

@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any, Self
 from assistant.errors import ConfigError
 from assistant.knowledge.embeddings import (
     EMBED_BATCH,
-    PACKAGED_EMBEDDING,
+    PASSAGE,
+    cosine_floor,
     covers_cjk,
     embedding_model,
     load_sentence_model,
     make_embedding_function,
     model_languages,
+    model_prompts,
+    resolve_embedding_model,
+    with_prompt,
 )
 from assistant.knowledge.fusion import Fusion
 from assistant.knowledge.store import BM25Index, open_collection
 from assistant.progress import Progress
-from assistant.settings import replace
 from assistant.storage import write_atomic
 
 if TYPE_CHECKING:
@@ -112,10 +115,16 @@ class KnowledgeIndex:
             self.manifest = self.load_manifest()
 
     def recorded_model_path(self) -> Path:
-        if self.meta["embedding_model"] == PACKAGED_EMBEDDING:
-            # The packaged model is found afresh: the virtual environment may have moved.
-            return embedding_model(replace(self.settings, embedding_model=None))[1]
-        return Path(self.meta["embedding_model"])
+        """The folder of the model the knowledge base was built with (packaged and pack models are
+        found afresh: the virtual environment or LADDER_HOME may have moved)."""
+        return resolve_embedding_model(str(self.meta["embedding_model"]), self.settings)
+
+    def prompts(self) -> dict[str, str]:
+        """The query and passage prefixes of the knowledge base's model (see ``embeddings``)."""
+        if "embedding_prompts" not in self.meta:  # made before prefixes were recorded
+            self.meta["embedding_prompts"] = model_prompts(self.recorded_model_path())
+        prompts: dict[str, str] = self.meta["embedding_prompts"]
+        return prompts
 
     def model_path(self) -> Path:
         """The embedding model folder: the one the knowledge base was built with.
@@ -140,11 +149,18 @@ class KnowledgeIndex:
             )
         return path
 
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """Normalized embeddings, one row per text (float32: 1.5 KB a chunk, not 30 KB of floats)."""
+    def embed(
+        self, texts: Sequence[str], progress: Progress | None = None, side: str = PASSAGE
+    ) -> np.ndarray:
+        """Normalized embeddings, one row per text (float32: 1.5 KB a chunk, not 30 KB of floats).
+
+        ``side`` is ``"passage"`` for what is stored and ``"query"`` for what is searched for: the
+        model's prefix for that side (e5's ``"query: "``) goes in front of each text.
+        """
         import numpy as np
 
         model = load_sentence_model(self.model_path(), self.settings.device)
+        texts = with_prompt(texts, self.prompts(), side)
         batches = []
         step = 128
         for start in range(0, len(texts), step):
@@ -189,6 +205,18 @@ class KnowledgeIndex:
             finally:
                 if fcntl is not None:
                     fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def cosine_floor(self) -> float:
+        """The cosine the model gives unrelated texts (``embeddings.cosine_floor``), measured once
+        and recorded in kb.json."""
+        if self.meta.get("embedding_cosine_floor") is None:
+            languages = self.meta.get("embedding_languages")
+            self.meta["embedding_cosine_floor"] = round(
+                cosine_floor(self.model_path(), self.prompts(), languages, self.settings.device), 4
+            )
+            if (self.folder / "kb.json").is_file():
+                write_atomic(self.folder / "kb.json", json.dumps(self.meta, indent=2))
+        return float(self.meta["embedding_cosine_floor"])
 
     def model_covers_cjk(self) -> bool:
         if "embedding_languages" not in self.meta:  # a knowledge base made before languages were recorded

@@ -32,6 +32,7 @@ from assistant.knowledge import retrieve, writer
 from assistant.knowledge.embeddings import (
     embedding_model,
     model_languages,
+    model_prompts,
 )
 from assistant.knowledge.index import EmbeddingModelMismatch, KnowledgeIndex, kb_folder
 from assistant.knowledge.ingest import IngestReport, collect
@@ -92,6 +93,7 @@ class KnowledgeBase(KnowledgeIndex):
             "embedding_model_path": str(path),
             "embedding_dim": None,
             "embedding_languages": model_languages(path),
+            "embedding_prompts": model_prompts(path),
         }
         write_atomic(folder / "kb.json", json.dumps(meta, indent=2))
         return cls(name, settings, meta)
@@ -244,6 +246,7 @@ class KnowledgeBase(KnowledgeIndex):
             "embedding_model_path": self.meta["embedding_model_path"],
             "embedding_dim": self.meta.get("embedding_dim"),
             "embedding_languages": self.meta.get("embedding_languages"),
+            "embedding_prompts": self.prompts(),
             "sources": len(self.manifest),
             "chunks": len(self.bm25.ids),
             "chunk_size": self.settings.chunk_size,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError, LadderError
-from assistant.knowledge.embeddings import load_sentence_model
+from assistant.knowledge.embeddings import QUERY, load_sentence_model
 from assistant.knowledge.fusion import Fusion, cjk_share
 from assistant.knowledge.store import tokenize
 
@@ -76,6 +76,16 @@ def source_name(source: str) -> str:
     """
     name = source.replace("\\", "/").rstrip("/").rpartition("/")[2]
     return name or source
+
+
+def order_score(hit: Hit, mode: str) -> float:
+    """The score a search's hits are ordered by: the reranker's when they were reranked, else the
+    fused score (hybrid), the cosine (dense) or the BM25 score. ``Hit.score`` (relevance) is the
+    absolute score a threshold compares, and may disagree with this order."""
+    if hit.rerank_score is not None:
+        return float(hit.rerank_score)
+    value = {"hybrid": hit.fused_score, "dense": hit.dense_score, "bm25": hit.bm25_score}[mode]
+    return float(value or 0.0)
 
 
 def _fused_order(hit: Hit) -> tuple[float, ...]:
@@ -127,12 +137,15 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
 
     query_vector = None
     dense: list[str] = []
+    cosines: dict[str, float] = {}
     if mode != "bm25":
-        query_vector = kb.embed([query])[0]
+        query_vector = kb.embed([query], side=QUERY)[0]
         found = kb.collection.query(
             query_embeddings=[query_vector], include=["distances"], n_results=min(depth, len(kb.bm25.ids))
         )
         dense = list(found["ids"][0])
+        # Chroma's cosine distance is 1 - cosine.
+        cosines = {chunk_id: 1.0 - float(d) for chunk_id, d in zip(dense, found["distances"][0], strict=True)}
     query_tokens = tokenize(query)
     bm25_scores = kb.bm25.scores(query_tokens)
     lexical: list[str] = []
@@ -155,14 +168,18 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
         places = kb.fusion.bm25_places(bm25_scores, depth) if bm25_scores is not None else []
         tied = [kb.bm25.ids[p] for p, _first, _last in places]
         bm25_rank = {kb.bm25.ids[p]: first for p, first, _last in places}
-        fused = dict(kb.fusion.fuse(dense, tied, dense_weight, [(f, last) for _p, f, last in places]))
+        if kb.fusion.method == "rrf":
+            fused = dict(kb.fusion.fuse(dense, tied, dense_weight, [(f, last) for _p, f, last in places]))
+        else:
+            fused = dict(_convex(kb, query_vector, cosines, tied, bm25_scores, dense_weight))
         order = list(fused)
         # Chunks tied with the last one kept come along, so relevance, not chunk id, picks.
         while keep < len(order) and round(fused[order[keep]], 12) == round(fused[order[keep - 1]], 12):
             keep += 1
     else:
         order = dense if mode == "dense" else lexical
-    ranks = _Ranks(dense, bm25_rank, fused, dense_weight)
+    floor = kb.cosine_floor() if query_vector is not None else 0.0
+    ranks = _Ranks(dense, bm25_rank, fused, dense_weight, floor)
     hits = _hits(kb, order[:keep], query_tokens, query_vector, bm25_scores, ranks)
     if mode == "hybrid":
         hits = sorted(hits, key=_fused_order)[: depth if use_reranker else k]
@@ -172,12 +189,41 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
     return hits
 
 
+def _convex(
+    kb: KnowledgeIndex,
+    query_vector: np.ndarray | None,
+    cosines: dict[str, float],
+    lexical: list[str],
+    bm25_scores: Any,
+    dense_weight: float,
+) -> list[tuple[str, float]]:
+    """``Fusion.combine`` over the dense and BM25 candidates, each scored by both retrievers."""
+    import numpy as np
+
+    floor = min(cosines.values()) if cosines else None
+    cosines = dict(cosines)
+    missing = [chunk_id for chunk_id in lexical if chunk_id not in cosines]
+    if missing and query_vector is not None:
+        stored = kb.collection.get(ids=missing, include=["embeddings"])
+        for chunk_id, vector in zip(stored["ids"], stored["embeddings"], strict=True):
+            cosines[chunk_id] = float(np.dot(np.asarray(vector), query_vector))
+    positions = kb.bm25.positions()
+    bm25: dict[str, float] = {}
+    if bm25_scores is not None:
+        for chunk_id in set(cosines) | set(lexical):
+            position = positions.get(chunk_id)
+            if position is not None:
+                bm25[chunk_id] = float(bm25_scores[position])
+    return kb.fusion.combine(cosines, bm25, floor, dense_weight)
+
+
 @dataclass
 class _Ranks:
     dense: list[str]
     bm25: dict[str, int]  # chunk id -> 1-based BM25 rank
     fused: dict[str, float]
     dense_weight: float
+    cosine_floor: float
 
 
 def _hits(
@@ -218,7 +264,7 @@ def _hits(
                 source=str(meta["source"]),
                 page=meta.get("page"),
                 chunk=int(meta["chunk"]),
-                score=kb.fusion.relevance(cosine, coverage, ranks.dense_weight),
+                score=kb.fusion.relevance(cosine, coverage, ranks.dense_weight, ranks.cosine_floor),
                 chunk_id=chunk_id,
                 dense_rank=dense_rank.get(chunk_id),
                 bm25_rank=ranks.bm25.get(chunk_id),
@@ -231,4 +277,4 @@ def _hits(
     return hits
 
 
-__all__ = ["MODES", "Fusion", "Hit", "cjk_share", "rerank_hits", "search", "source_name"]
+__all__ = ["MODES", "Fusion", "Hit", "cjk_share", "order_score", "rerank_hits", "search", "source_name"]

@@ -88,6 +88,7 @@ class Judge:
         constrained: bool = True,
         embedding_model: str = "",
         english_only_embeddings: bool = False,
+        embedding_prefix: str = "",
     ) -> None:
         if max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be > 0, got {max_new_tokens}")
@@ -103,6 +104,9 @@ class Judge:
         self.constrained = constrained
         self.embedding_model = embedding_model
         self.english_only_embeddings = english_only_embeddings
+        # The model's query prefix (e5's "query: "): every text the metrics compare is a
+        # short statement or question, the symmetric case e5 prefixes with "query: ".
+        self.embedding_prefix = embedding_prefix
         self.usage = JudgeUsage()
         self._encoder = embeddings
         self._load_embeddings = load_embeddings
@@ -146,7 +150,7 @@ class Judge:
 
             return load_sentence_model(path or judge_embedding_model(settings, kb)[1], settings.device)
 
-        from assistant.knowledge.embeddings import covers_cjk
+        from assistant.knowledge.embeddings import QUERY, covers_cjk, model_prompts
 
         return cls(
             backend,
@@ -158,6 +162,7 @@ class Judge:
             constrained=constrained,
             embedding_model=identity,
             english_only_embeddings=embeddings is None and not covers_cjk(languages),
+            embedding_prefix=model_prompts(path).get(QUERY, "") if embeddings is None and path else "",
         )
 
     def cache_identity(self) -> str:
@@ -219,7 +224,7 @@ class Judge:
     def ragas_embeddings(self) -> Any:
         """The embeddings model as a ragas ``BaseRagasEmbedding`` (loads it now)."""
         if self._ragas_embeddings is None:
-            self._ragas_embeddings = _embeddings_class()(self.encoder)
+            self._ragas_embeddings = _embeddings_class()(self.encoder, self.embedding_prefix)
         return self._ragas_embeddings
 
 
@@ -356,9 +361,10 @@ def _embeddings_class() -> type:
         Encoding runs inline: it is CPU-bound and short next to a judge call.
         """
 
-        def __init__(self, encoder: Any) -> None:
+        def __init__(self, encoder: Any, prefix: str = "") -> None:
             super().__init__()
             self.encoder = encoder
+            self.prefix = prefix
 
         def embed_text(self, text: str, **kwargs: Any) -> list[float]:
             return self.embed_texts([text])[0]
@@ -367,7 +373,8 @@ def _embeddings_class() -> type:
             return self.embed_text(text)
 
         def embed_texts(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
-            return [[float(x) for x in row] for row in self.encoder.encode(list(texts))]
+            rows = self.encoder.encode([self.prefix + text for text in texts])
+            return [[float(x) for x in row] for row in rows]
 
         async def aembed_texts(self, texts: list[str], **kwargs: Any) -> list[list[float]]:
             return self.embed_texts(texts)

@@ -53,11 +53,13 @@ def test_kb_commands_end_to_end(
 
     code, out, _ = run(["kb", "search", "handbook", "年假有几天", "-k", "1"], capsys)
     assert code == 0 and "十五天带薪年假" in out and "leave.txt" in out
-    # Hybrid hits are ordered by the fused score: the table shows it beside relevance.
-    code, out, _ = run(["kb", "search", "handbook", "printer badge", "-k", "3"], capsys)
-    assert code == 0 and "fused" in out
-    fused = [float(line.split("│")[3]) for line in out.splitlines() if line.startswith("│")]
-    assert fused and fused == sorted(fused, reverse=True)
+    # Hits are shown in the order of the score column (the fused score in hybrid mode, the
+    # cosine in dense, BM25 in bm25), with the relevance min_score compares beside it.
+    for mode, column in (("hybrid", "fused"), ("dense", "cosine"), ("bm25", "BM25")):
+        code, out, _ = run(["kb", "search", "handbook", "printer badge", "-k", "3", "--mode", mode], capsys)
+        assert code == 0 and column in out and "relevance" in out
+        shown = [float(line.split("│")[2]) for line in out.splitlines() if line.startswith("│")]
+        assert len(shown) >= (1 if mode == "bm25" else 2) and shown == sorted(shown, reverse=True), mode
     code, out, _ = run(["kb", "search", "handbook", "printer badge", "--mode", "bm25", "--json"], capsys)
     hits = json.loads(out)
     assert code == 0 and hits[0]["page"] == 2 and hits[0]["source"].endswith("manual.pdf")

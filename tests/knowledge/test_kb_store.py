@@ -433,6 +433,7 @@ def test_any_sentence_transformers_folder_and_model_mismatch(
     assert info["embedding_model"] == str(tiny_embedder_dir.resolve()) and info["embedding_dim"] == 16
     assert kb.search("custom embedding", k=1, mode="dense")[0].dense_score is not None
     # Unset, the setting defers to the model the knowledge base remembers.
+    monkeypatch.delenv("LADDER_EMBEDDING_MODEL")
     assert KnowledgeBase.open("custom", load_settings()).search("custom", k=1, mode="dense")
     # A folder that is not a model is refused with its own error.
     monkeypatch.setenv("LADDER_EMBEDDING_MODEL", str(Path("not-a-model").resolve()))

@@ -95,6 +95,8 @@ def test_knowledge_base_create_upload_search_remove(workbench: Open, isolated_ho
     assert [m.value for m in at.metric][:2] == ["1", str(int(report["chunks"].iloc[0]))]
     at.text_input(key="kb_query").input("annual leave").run()
     assert any("leave.md" in e.label for e in at.expander)
+    # Each hit shows the score it is ordered by and the relevance min_score compares.
+    assert any("score" in e.label and "relevance" in e.label for e in at.expander)
     assert any("fifteen days" in t.value for t in at.text)
     at.button(key="kb_remove").click().run()
     assert "This knowledge base is empty" in texts(at)

@@ -203,6 +203,7 @@ def kb_search(
 ) -> None:
     """Search a knowledge base and print the best chunks."""
     from assistant.knowledge import KnowledgeBase
+    from assistant.knowledge.retrieve import order_score
 
     settings = settings_from(config, home)
     kb = KnowledgeBase.open(name, settings)
@@ -213,13 +214,14 @@ def kb_search(
     if not hits:
         _out().print("no matches")
         return
-    # Hybrid hits come in the order of their fused score, not of relevance: show both.
-    fused = any(hit.fused_score is not None for hit in hits)
+    # The score column is what the hits are ordered by (the fused score, the cosine or the BM25
+    # score, by mode); relevance is the absolute score a "not in the knowledge base" threshold
+    # (min_score) compares, which can disagree with the order.
     table = Table(title=f"{mode} search in {name}")
     table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    if fused:
-        table.add_column("fused", justify="right")
+    table.add_column({"hybrid": "score (fused)", "dense": "score (cosine)", "bm25": "score (BM25)"}[mode],
+                     justify="right")  # fmt: skip
+    table.add_column("relevance", justify="right")
     table.add_column("source", overflow="fold")
     table.add_column("chunk", justify="right")
     table.add_column("text", overflow="fold")
@@ -227,8 +229,8 @@ def kb_search(
         where = hit.source + (f" p.{hit.page}" if hit.page is not None else "")
         snippet = " ".join(hit.text.split())
         snippet = snippet[:200] + ("…" if len(snippet) > 200 else "")
-        scores = [f"{hit.score:.3f}"] + ([f"{hit.fused_score or 0.0:.4f}"] if fused else [])
-        table.add_row(str(rank), *scores, escape(where), str(hit.chunk), escape(snippet))
+        table.add_row(str(rank), f"{order_score(hit, mode):.3f}", f"{hit.score:.3f}", escape(where),
+                      str(hit.chunk), escape(snippet))  # fmt: skip
     _out().print(table)
 
 

@@ -155,18 +155,21 @@ with search_tab:
     if query.strip():
         with guard(t("kb.tab.search")):
             from assistant.knowledge import KnowledgeBase
+            from assistant.knowledge.retrieve import order_score
 
+            mode = str(st.session_state["kb_mode"])
             with KnowledgeBase.open(name, cfg) as kb:
-                hits = kb.search(
-                    query, k=int(st.session_state["kb_top_k"]), mode=str(st.session_state["kb_mode"])
-                )
+                hits = kb.search(query, k=int(st.session_state["kb_top_k"]), mode=mode)
             if not hits:
                 st.info(t("kb.no_hits"))
             for rank, hit in enumerate(hits, start=1):
                 where = label_text(Path(hit.source).name) + (
                     f" · p.{hit.page}" if hit.page is not None else ""
                 )
-                with st.expander(f"{rank}. {where} · #{hit.chunk} · {t('kb.score')} {hit.score:.3f}"):
+                # Hits come in the order of their score; relevance is what min_score compares.
+                score = order_score(hit, mode)
+                scores = f"{t('kb.order_score')} {score:.3f} · {t('kb.score')} {hit.score:.3f}"
+                with st.expander(f"{rank}. {where} · #{hit.chunk} · {scores}"):
                     st.text(hit.text)
 
 # ---- sources --------------------------------------------------------------------------------------
