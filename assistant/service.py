@@ -7,6 +7,7 @@ so a model, a setting or a strategy behaves the same wherever it is used.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,15 +102,59 @@ def answer_questions(
     *,
     settings: Settings,
     backend: LLMBackend | None = None,
+    log_source: str | None = None,
+    session_id: str | None = None,
     **overrides: Any,
 ) -> list[Answer]:
-    """Answer questions with a strategy: the one path for ask, UI, runner and server."""
-    return build_strategy(spec, settings, backend=backend, **overrides).answer(list(questions))
+    """Answer questions with a strategy: the one path for ask, UI, runner and server.
+    ``log_source`` (chat, api, cli): the answers go to a user and are written to the answer log
+    (``assistant.monitoring``); None (evaluation, decisions): nothing is logged."""
+    strategy = build_strategy(spec, settings, backend=backend, **overrides)
+    started = time.perf_counter()
+    answers = strategy.answer(list(questions))
+    if log_source is not None:
+        wall = time.perf_counter() - started
+        # One question: the wall time is its latency; a batch's wall time is not, so each
+        # answer's own latency_s is logged instead.
+        latencies = [wall] if len(answers) == 1 else [a.latency_s for a in answers]
+        log_served(strategy, answers, source=log_source, latencies_s=latencies, session_id=session_id)
+    return answers
 
 
-def answer_streaming(strategy: BaseStrategy, question: Question, sink: Sink | None) -> Answer:
+def answer_streaming(
+    strategy: BaseStrategy,
+    question: Question,
+    sink: Sink | None,
+    *,
+    log_source: str | None = None,
+    session_id: str | None = None,
+) -> Answer:
     """One answer; a strategy whose response is one generate call's text (``streams``) also
-    sends that text to ``sink`` as the model produces it, on the calling thread."""
+    sends that text to ``sink`` as the model produces it, on the calling thread.
+    ``log_source``: as for ``answer_questions``."""
+    started = time.perf_counter()
     with stream_to(sink if strategy.streams else None):
         (answer,) = strategy.answer([question])
+    if log_source is not None:
+        latency = time.perf_counter() - started
+        log_served(strategy, [answer], source=log_source, latencies_s=[latency], session_id=session_id)
     return answer
+
+
+def log_served(
+    strategy: BaseStrategy,
+    answers: Sequence[Answer],
+    *,
+    source: str,
+    latencies_s: Sequence[float],
+    session_id: str | None = None,
+) -> None:
+    """Write answers ``strategy`` gave a user (``source``: chat, api, cli) to the answer log
+    (``assistant.monitoring``), with the strategy's name and knowledge base; nothing when the
+    ``answer_log`` setting is off. ``answer_questions``/``answer_streaming`` call it when given a
+    ``log_source``; the chat page calls it when its streamed answer is complete."""
+    from assistant.monitoring import record_answers
+
+    kb = getattr(strategy.config, "kb", None)
+    record_answers(strategy.settings, answers, source=source, latencies_s=latencies_s,
+                   strategy=strategy.name, kb=str(kb) if kb else None, session_id=session_id)  # fmt: skip

@@ -43,6 +43,7 @@ def _register_subcommands() -> None:
     from ui.cli.judge import judge_app
     from ui.cli.kb import kb_app
     from ui.cli.models import models_app
+    from ui.cli.monitor import monitor_app
     from ui.cli.serve import serve_cmd
     from ui.cli.suite import suite_app
     from ui.cli.workbench import chat_ui_cmd, ui_cmd
@@ -59,6 +60,7 @@ def _register_subcommands() -> None:
     app.command("decide")(decide_cmd)
     app.add_typer(decisions_app, name="decisions")
     app.add_typer(feedback_app, name="feedback")
+    app.add_typer(monitor_app, name="monitor")
     app.command("serve")(serve_cmd)
     app.command("ui")(ui_cmd)
     app.command("chat-ui")(chat_ui_cmd)

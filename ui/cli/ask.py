@@ -45,7 +45,9 @@ def ask_cmd(
         "temperature": temperature, "seed": seed, "stop": list(stop) if stop else None,
     }  # fmt: skip
     with err_console().status(f"asking ({strategy}) …", spinner="dots"):
-        answer = answer_questions([Question(question)], strategy, settings=settings, **overrides)[0]
+        answer = answer_questions(
+            [Question(question)], strategy, settings=settings, log_source="cli", **overrides
+        )[0]
     if as_json:
         print(json.dumps({
             "question": question, "answer": answer.response, "model": answer.model_id, "strategy": strategy,

@@ -160,7 +160,9 @@ class Server:
 
         def job() -> tuple[Answer, str, int]:
             strategy = self.strategy(request.model, overrides)
-            answer = answer_streaming(strategy, question, sink)
+            answer = answer_streaming(
+                strategy, question, sink, log_source="api", session_id=request.session_id or request.user
+            )
             return answer, strategy.name, strategy.config.max_new_tokens
 
         return job

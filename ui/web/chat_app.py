@@ -107,6 +107,13 @@ def _finish(pending: dict[str, Any]) -> dict[str, Any]:
         message = t("chat.error") + "\n\n" + error_text(exc)
         st.error(message)
         return {"role": "assistant", "content": message, "error": True}
+    if not pending.get("logged"):  # once, even when a rerun finishes the same answer again
+        from assistant.service import log_served
+
+        # Served to a chat user: the answer log (assistant.monitoring) gets it, with its session.
+        pending["logged"] = True
+        log_served(reply.strategy, [answer], source="chat", latencies_s=[reply.latency_s],
+                   session_id=st.session_state.get("chat_session"))  # fmt: skip
     citations = [
         {"number": c.number, "source": c.source, "page": c.page, "chunk": c.chunk, "text": c.text}
         for c in answer.citations

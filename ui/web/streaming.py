@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,8 @@ class StreamedAnswer:
         self._pieces: queue.Queue[str | None] = queue.Queue()  # None: the strategy has returned
         self._answer: Answer | None = None
         self._error: Exception | None = None
+        self.strategy = strategy
+        self.latency_s = 0.0  # the answer's wall time, set when the strategy has returned
         self.streamed = ""  # every piece read so far, by every reader
         self._read_all = False
         self._thread = threading.Thread(
@@ -38,11 +41,13 @@ class StreamedAnswer:
     def _run(self, strategy: BaseStrategy, question: Question) -> None:
         from assistant.service import answer_streaming
 
+        started = time.perf_counter()
         try:
             self._answer = answer_streaming(strategy, question, self._pieces.put)
         except Exception as exc:  # raised again on the script thread, by result()
             self._error = exc
         finally:
+            self.latency_s = time.perf_counter() - started
             self._pieces.put(None)
 
     def text(self) -> Iterator[str]:
