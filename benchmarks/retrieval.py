@@ -703,11 +703,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def temporary_home(home: Path) -> Path:
+    """A LADDER_HOME for the benchmark's knowledge bases that still sees the installed model
+    packs (``--embedder multilingual-e5-small``): its ``models`` links to the real home's."""
+    models = load_settings().models_dir
+    home.mkdir(parents=True)
+    if models.is_dir():
+        (home / "models").symlink_to(models.resolve(), target_is_directory=True)
+    return home
+
+
 def main(argv: Sequence[str] | None = None) -> list[EmbedderRun]:
     args = parse_args(argv)
     embedders = args.embedder or ["default"]
     with tempfile.TemporaryDirectory(prefix="ladder-bench-") as tmp:
-        home = args.home or Path(tmp) / "home"
+        home = args.home or temporary_home(Path(tmp) / "home")
         sets: list[DataSet] = []
         if args.data is not None:
             sets.append(squad_corpus(args, Path(tmp) / "docs"))

@@ -141,3 +141,14 @@ def test_a_small_run_scores_every_set_and_the_tune_replay_matches_search(
 def test_distractors_need_data(bench: ModuleType) -> None:
     with pytest.raises(SystemExit):
         bench.parse_args(["--distractors", "5"])
+
+
+def test_the_temporary_home_sees_the_installed_packs(
+    bench: ModuleType, tmp_path: Path, isolated_home: Path
+) -> None:
+    pack = isolated_home / "models" / "multilingual-e5-small"
+    pack.mkdir(parents=True)
+    (pack / "pack.json").write_text("{}", encoding="utf-8")
+    home = bench.temporary_home(tmp_path / "bench-home")
+    assert (home / "models" / "multilingual-e5-small" / "pack.json").is_file()
+    assert not (home / "kb").exists()  # the benchmark's knowledge bases stay out of the real home
