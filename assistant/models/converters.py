@@ -3,7 +3,8 @@
 A converter is named by ``"module:function"`` and imported only when a pack is converted
 (the GGUF one needs transformers, the E5S1 one numpy and tokenizers). Its function takes
 ``(source_file, out_dir, spec)`` and returns what ``pack.json`` should record about the
-result (an empty mapping when nothing beyond the provenance).
+result (an empty mapping when nothing beyond the provenance). The spec is typed ``Any``
+because the catalog imports this registry to validate its entries.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from assistant.models.catalog import PackSpec
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class Converter:
     disk_factor: int
     produces: str  # for the progress line: "safetensors", "a sentence-transformers folder"
 
-    def run(self, source: Path, out_dir: Path, spec: PackSpec) -> dict[str, Any]:
+    def run(self, source: Path, out_dir: Path, spec: Any) -> dict[str, Any]:
         module, _, function = self.target.partition(":")
         result: dict[str, Any] | None = getattr(importlib.import_module(module), function)(
             source, out_dir, spec

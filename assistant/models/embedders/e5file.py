@@ -75,8 +75,7 @@ class _Cursor:
         if n < 0 or self.pos + n > len(self.data):
             raise PackError(
                 f"{self.origin} is truncated or corrupt: {what} needs {n} bytes at offset {self.pos}, "
-                f"the file has {len(self.data)}",
-                hint="pull the pack again (`ladder models pull --force NAME`)",
+                f"the file has {len(self.data)}"
             )
         view = self.data[self.pos : self.pos + n]
         self.pos += n
@@ -97,11 +96,10 @@ class E5File:
 
         self.origin = origin
         self._data = memoryview(data)
-        if len(data) < 8 or bytes(self._data[:4]) != MAGIC:
-            raise PackError(
-                f"{origin} is not an E5S1 model file (bad magic {bytes(self._data[:4])!r})",
-                hint="the carrier wheel does not hold the expected model; check the catalog entry",
-            )
+        if len(data) < 8 and MAGIC.startswith(bytes(self._data[:4])):
+            raise PackError(f"{origin} is truncated: {len(data)} bytes")
+        if bytes(self._data[:4]) != MAGIC:
+            raise PackError(f"{origin} is not an E5S1 model file (bad magic {bytes(self._data[:4])!r})")
         cur = _Cursor(self._data, origin)
         cur.take(4, "magic")
         version = int(cur.unpack("I", "version")[0])
@@ -164,8 +162,7 @@ class E5File:
             if offset + nbytes > len(self._data):
                 raise PackError(
                     f"{self.origin} is truncated: tensor {name!r} ends at byte {offset + nbytes}, "
-                    f"the file has {len(self._data)}",
-                    hint="pull the pack again (`ladder models pull --force NAME`)",
+                    f"the file has {len(self._data)}"
                 )
             entries[name] = TensorEntry(name, dtype, count, offset, nbytes)
         return entries

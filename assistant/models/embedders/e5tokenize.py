@@ -10,10 +10,9 @@ pieces, in float32 like the C. A codepoint that no piece covers becomes ``<unk>`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from assistant.models.embedders.e5file import E5Vocab
+from assistant.models.embedders.e5file import E5Vocab
 
 META = "\u2581"
 _UNK_PENALTY = 10.0
@@ -81,3 +80,21 @@ class E5Segmenter:
     def ids(self, text: str) -> list[int]:
         """Token ids as the model sees them: ``<s>`` content ``</s>``."""
         return [self.vocab.bos, *self.content_ids(text), self.vocab.eos]
+
+
+def segmenter_from_folder(folder: Path) -> E5Segmenter:
+    """The reference segmentation of a converted folder: the pieces and scores of its
+    ``tokenizer.json`` (the file's, verbatim) with the table the converter kept beside it."""
+    import json
+
+    import numpy as np
+
+    model = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))["model"]
+    table = json.loads((folder / "e5s1_normalization.json").read_text(encoding="utf-8"))
+    vocab = E5Vocab(
+        pieces=[piece for piece, _ in model["vocab"]],
+        scores=np.asarray([score for _, score in model["vocab"]], dtype=np.float32),
+        bos=table["bos"], eos=table["eos"], pad=table["pad"], unk=table["unk"],
+        normalization={int(cp): tuple(out) for cp, out in table["normalization"].items()},
+    )  # fmt: skip
+    return E5Segmenter(vocab)
