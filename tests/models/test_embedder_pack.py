@@ -80,6 +80,21 @@ def test_truncated_file_is_a_pack_error(tiny_bytes: bytes, cut: int) -> None:
         E5File(tiny_bytes[:cut])
 
 
+def test_every_truncation_and_flipped_header_byte_is_a_pack_error_or_a_clean_parse(tiny_bytes: bytes) -> None:
+    for cut in range(0, len(tiny_bytes), 53):
+        with pytest.raises(PackError):
+            E5File(tiny_bytes[:cut])
+    e5 = E5File(tiny_bytes)
+    header_end = min(entry.offset for entry in e5.tensors.values())
+    for position in range(4, header_end, 7):  # a damaged byte in the header, vocab or directory
+        damaged = bytearray(tiny_bytes)
+        damaged[position] ^= 0xFF
+        try:
+            E5File(bytes(damaged))
+        except PackError:
+            pass
+
+
 def test_bad_magic_is_a_pack_error(tiny_bytes: bytes) -> None:
     with pytest.raises(PackError, match="not an E5S1 model file"):
         E5File(b"GGUF" + tiny_bytes[4:])
