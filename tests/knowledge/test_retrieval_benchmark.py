@@ -152,3 +152,23 @@ def test_the_temporary_home_sees_the_installed_packs(
     home = bench.temporary_home(tmp_path / "bench-home")
     assert (home / "models" / "multilingual-e5-small" / "pack.json").is_file()
     assert not (home / "kb").exists()  # the benchmark's knowledge bases stay out of the real home
+
+
+def test_a_question_is_embedded_once_for_all_modes_and_the_model_is_restored_after(bench: ModuleType) -> None:
+    calls: list[list[str]] = []
+
+    class Index:
+        def embed(self, texts: list[str], side: str = "passage") -> list[str]:
+            calls.append(list(texts))
+            return [f"{side}:{t}" for t in texts]
+
+    kb = Index()
+    with bench.embeddings_reused(kb):
+        assert kb.embed(["q"], side="query") == ["query:q"]
+        assert kb.embed(["q"], side="query") == ["query:q"]  # dense, then hybrid: one embedding
+        assert kb.embed(["q"], side="passage") == ["passage:q"]
+        kb.embed(["a", "b"])  # a batch (ingest) is never memoized
+        kb.embed(["a", "b"])
+    assert calls == [["q"], ["q"], ["a", "b"], ["a", "b"]]
+    kb.embed(["q"], side="query")
+    assert len(calls) == 5  # outside the block (the timed searches) every call embeds
