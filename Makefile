@@ -1,6 +1,8 @@
 # Two commands do all the setup on a fresh machine:
-#   make demo   venv + install + pull the demo pack + `ladder demo`: three decisions, report in demo-report/
-#   make test   venv + install + pull the test pack + lint, types and the whole test suite
+#   make demo   venv + install + pull the demo pack and the embedder pack + `ladder demo`: three
+#               decisions, report in demo-report/
+#   make test   venv + install + pull the test pack and the embedder pack + lint, types and the
+#               whole test suite
 # Both are idempotent: the install re-runs only when pyproject.toml changes, and pulling a
 # pack that is already installed does nothing.
 
@@ -15,6 +17,8 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.ladder-installed
 TEST_PACK := smollm2-135m
 DEMO_PACK := qwen2.5-coder-0.5b
+# The default embedding model of new knowledge bases (multilingual: Chinese and English).
+EMBED_PACK := multilingual-e5-small
 PACKAGES := assistant evaluation finetune ui
 PYTEST_ARGS ?=
 
@@ -56,11 +60,11 @@ browser-deps:
 
 # The whole suite on this CPU's own kernels, then the numerics tests again under every older
 # CPU capability it supports (AVX-512 -> avx2, default; AVX2 -> default): tests/cpu_capabilities.py.
-test: $(STAMP) pack-$(TEST_PACK) lint browser-deps
+test: $(STAMP) pack-$(TEST_PACK) pack-$(EMBED_PACK) lint browser-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(PY) -m tests.cpu_capabilities -q -m numerics
 
-demo: $(STAMP) pack-$(DEMO_PACK)
+demo: $(STAMP) pack-$(DEMO_PACK) pack-$(EMBED_PACK)
 	$(LADDER) demo --model $(DEMO_PACK) --out demo-report
 
 bench: $(STAMP) pack-$(DEMO_PACK)

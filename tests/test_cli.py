@@ -151,9 +151,21 @@ def test_doctor_reports_environment(capsys: pytest.CaptureFixture[str], isolated
         "threads",
         "offline",
         "HF_HUB_OFFLINE=1",
+        "embedding model",
     ):
         assert item in out
-    assert "no model pack installed" in out
+    assert "no language model pack installed" in out
+    # Tests use the packaged MiniLM (LADDER_EMBEDDING_MODEL); unset, the default pack is missing here.
+    assert "packaged:all-MiniLM-L6-v2" in out
+
+
+def test_doctor_says_when_the_default_embedder_pack_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LADDER_EMBEDDING_MODEL")
+    code, out, _ = run(["doctor"], capsys)
+    assert code == 0 and "multilingual-e5-small missing" in out
+    assert "ladder models pull multilingual-e5-small" in out
 
 
 def test_flag_beats_env_in_the_cli(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -130,24 +130,44 @@ def with_prompt(texts: Sequence[str], prompts: Mapping[str, str] | None, side: s
 _CJK_LANGUAGES = {"zh", "ja", "ko", "multilingual", "zho", "jpn", "kor", "chinese", "japanese", "korean"}
 
 
-# Questions and passages with nothing to do with each other, for ``cosine_floor``. Written for
-# this purpose (no data set), each question far from every passage.
-_UNRELATED_QUERIES = {
+# Calibration texts for ``cosine_scale``, written for this purpose (no data set): six questions,
+# a passage that answers each, and six passages that answer none of them, each in English and
+# in Chinese (translations of each other, so every pair of languages has the same content).
+_CALIBRATION_QUERIES = {
     "en": [
         "How do I reset the password of my router?",
         "What time does the museum open on Sundays?",
         "Which vitamins are found in spinach?",
-        "How long should I boil an egg?",
-        "Who wrote the novel about the white whale?",
-        "What is the speed limit on motorways?",
+        "How long should I boil an egg to get a soft yolk?",
+        "Can I bring my dog on the train?",
+        "How many days of annual leave do new employees get?",
     ],
     "zh": [
-        "明天上海会下雨吗？",
-        "红烧肉怎么做才好吃？",
-        "如何给自行车的链条上油？",
-        "唐朝的首都在哪里？",
-        "猫一天需要睡多少个小时？",
-        "怎样提高英语口语水平？",
+        "怎样重置路由器的密码？",
+        "博物馆星期天几点开门？",
+        "菠菜里含有哪些维生素？",
+        "鸡蛋要煮多久蛋黄才是溏心的？",
+        "我可以带狗坐火车吗？",
+        "新员工每年有几天年假？",
+    ],
+}
+_CALIBRATION_ANSWERS = {
+    "en": [
+        "To reset the router, hold the reset button on the back for ten seconds, then sign in with the "
+        "default admin password printed on the label and choose a new one.",
+        "The museum is open from 10 am to 6 pm on Sundays and public holidays; on weekdays it opens at 9.",
+        "Spinach is rich in vitamin K, vitamin A and folate, and also provides vitamin C and iron.",
+        "For a soft, runny yolk, lower the egg into boiling water and cook it for six minutes.",
+        "Small dogs travel free of charge on all trains; larger dogs need a half-price ticket and a lead.",
+        "New employees receive fifteen days of paid annual leave in their first year.",
+    ],
+    "zh": [
+        "重置路由器时，按住背面的复位键十秒钟，然后用标签上印的默认管理员密码登录并设置新密码。",
+        "博物馆星期天和法定节假日的开放时间为上午10点至下午6点，工作日上午9点开门。",
+        "菠菜富含维生素K、维生素A和叶酸，也含有维生素C和铁。",
+        "想要溏心蛋，把鸡蛋放进沸水里煮六分钟即可。",
+        "小型犬可以免费乘坐所有列车；大型犬需购买半价票并系好牵引绳。",
+        "新员工入职第一年享有十五天带薪年假。",
     ],
 }
 _UNRELATED_PASSAGES = {
@@ -157,47 +177,56 @@ _UNRELATED_PASSAGES = {
         "The orchestra will tour five cities in the spring, ending with a concert in Vienna.",
         "Our warehouse ships orders placed before noon on the same working day.",
         "The volcano last erupted in 1980 and is monitored by a network of seismometers.",
-        "Employees may carry over up to five days of unused leave into the next year.",
+        "The novel follows three generations of a fishing family on a small northern island.",
     ],
     "zh": [
-        "本公司仓库在工作日中午前下单的订单当天发货。",
+        "委员会经过长时间讨论，批准了年度道路维修预算。",
         "光合作用把光能、水和二氧化碳转化为糖和氧气。",
         "该交响乐团将于春季在五个城市巡演，最后一站是维也纳。",
-        "委员会经过长时间讨论，批准了年度道路维修预算。",
-        "员工未休完的年假最多可以顺延五天到下一年。",
+        "本公司仓库在工作日中午前下单的订单当天发货。",
         "这座火山最近一次喷发是在1980年，目前由地震仪网络监测。",
+        "这部小说讲述了北方一个小岛上一个渔民家庭三代人的故事。",
     ],
 }
 
 
-def cosine_floor(
-    path: Path, prompts: Mapping[str, str] | None, languages: Sequence[str] | None, device: str | None = None
-) -> float:
-    """The cosine this model gives a question and a passage that have nothing in common: the
-    median over every pair of the unrelated questions and passages above, in English and, when
-    the model covers them (``covers_cjk``), Chinese.
+def cosine_scale(model: Any, prompts: Mapping[str, str] | None) -> dict[str, tuple[float, float]]:
+    """Where this model's cosines sit, per pair of languages (``"en-zh"``: an English question,
+    a Chinese passage): ``(unrelated, answering)``, the median cosine of a question and a passage
+    that has nothing to do with it, and of a question and the passage that answers it.
 
-    Cosines are not comparable between models: unrelated texts score about 0.05 with
-    all-MiniLM-L6-v2 and about 0.75 with multilingual-e5-small, whose cosines bunch between
-    0.7 and 0.93. ``Fusion.relevance`` measures a cosine from this floor, so one ``min_score``
-    means the same with either model.
+    Cosines are not comparable between models, nor between language pairs of one model:
+    unrelated texts score about 0.03 with all-MiniLM-L6-v2 in English, and with
+    multilingual-e5-small about 0.81 in Chinese, 0.73 in English and 0.72 from English to
+    Chinese (its cosines bunch between 0.7 and 0.93). ``Fusion.relevance`` puts a cosine on
+    this scale (0 = unrelated, 1 = answering), so one ``min_score`` means the same for every
+    model and for a question in one language about a document in another.
     """
     import numpy as np
 
-    model = load_sentence_model(path, device)
-    sides = ["en"] + (["zh"] if covers_cjk(languages) else [])
+    def encode(texts: list[str], side: str) -> np.ndarray:
+        prefixed = with_prompt(texts, prompts, side)
+        options = {"normalize_embeddings": True, "convert_to_numpy": True, "show_progress_bar": False}
+        return np.asarray(model.encode(prefixed, **options))
 
-    def encode(texts: list[str]) -> np.ndarray:
-        return np.asarray(
-            model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        )
+    queries = {lang: encode(texts, QUERY) for lang, texts in _CALIBRATION_QUERIES.items()}
+    answers = {lang: encode(texts, PASSAGE) for lang, texts in _CALIBRATION_ANSWERS.items()}
+    others = {lang: encode(texts, PASSAGE) for lang, texts in _UNRELATED_PASSAGES.items()}
+    scale = {}
+    for q in queries:
+        for p in answers:
+            unrelated = float(np.median(queries[q] @ others[p].T))
+            answering = float(np.median(np.sum(queries[q] * answers[p], axis=1)))
+            scale[f"{q}-{p}"] = (round(unrelated, 4), round(max(answering, unrelated + 1e-3), 4))
+    return scale
 
-    cosines = []
-    for lang in sides:
-        queries = encode(with_prompt(_UNRELATED_QUERIES[lang], prompts, QUERY))
-        passages = encode(with_prompt(_UNRELATED_PASSAGES[lang], prompts, PASSAGE))
-        cosines.append((queries @ passages.T).ravel())
-    return float(np.median(np.concatenate(cosines)))
+
+def text_language(text: str) -> str:
+    """``zh`` for a text that is mostly Chinese, Japanese or Korean (``fusion.cjk_share``), else ``en``:
+    the two sides ``cosine_scale`` knows."""
+    from assistant.knowledge.fusion import CJK_QUERY_SHARE, cjk_share
+
+    return "zh" if cjk_share(text) >= CJK_QUERY_SHARE else "en"
 
 
 def model_languages(path: Path) -> list[str] | None:
@@ -231,7 +260,7 @@ def covers_cjk(languages: Sequence[str] | None) -> bool:
     return any(lang.split("-")[0].split("_")[0] in _CJK_LANGUAGES for lang in languages)
 
 
-_models: dict[tuple[str, str, str | None], Any] = {}
+_models: dict[tuple[str, str, str | None, bool], Any] = {}
 _models_lock = threading.Lock()
 
 
@@ -253,9 +282,30 @@ def _quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_sentence_model(path: Path | str, device: str | None = None, cross_encoder: bool = False) -> Any:
-    """A sentence-transformers model (or CrossEncoder), loaded once per process."""
-    key = ("cross" if cross_encoder else "bi", str(path), _device(device))
+class _Bf16Encoder:
+    """A sentence-transformers model whose ``encode`` runs its matmuls in bfloat16 (autocast:
+    layer norms, softmax and the pooled output stay float32). Everything else is the model's."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        device = "cuda" if str(self._model.device).startswith("cuda") else "cpu"
+        with torch.autocast(device, dtype=torch.bfloat16):
+            return self._model.encode(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def load_sentence_model(
+    path: Path | str, device: str | None = None, cross_encoder: bool = False, bf16: bool = False
+) -> Any:
+    """A sentence-transformers model (or CrossEncoder), loaded once per process; with ``bf16``
+    its ``encode`` runs in bfloat16 (``embed_in_bf16``)."""
+    key = ("cross" if cross_encoder else "bi", str(path), _device(device), bf16)
     with _models_lock, _quiet_loading():
         if key not in _models:
             if cross_encoder:
@@ -265,8 +315,24 @@ def load_sentence_model(path: Path | str, device: str | None = None, cross_encod
             else:
                 from sentence_transformers import SentenceTransformer
 
-                _models[key] = SentenceTransformer(str(path), device=_device(device), local_files_only=True)
+                model = SentenceTransformer(str(path), device=_device(device), local_files_only=True)
+                _models[key] = _Bf16Encoder(model) if bf16 else model
         return _models[key]
+
+
+def embed_in_bf16(settings: Settings) -> bool:
+    """Whether a knowledge base's embedding model runs in bfloat16: the ``dtype`` setting, where
+    ``auto`` is whichever of float32 and bfloat16 this machine runs faster (measured once per CPU
+    kind, as for the language model; AVX-512 BF16 / AMX: bfloat16, AVX2: float32). Embeddings in
+    bfloat16 differ from float32 ones by a cosine of about 1e-5, so vectors stored on one CPU
+    kind and queries embedded on another still match."""
+    if settings.dtype == "float32":
+        return False
+    import torch
+
+    from assistant.backends.hf.device import pick_device, pick_dtype
+
+    return pick_dtype(settings.dtype, pick_device(settings.device), settings.home) == torch.bfloat16
 
 
 @cache
@@ -323,13 +389,15 @@ __all__ = [
     "PACKAGED_EMBEDDING",
     "PASSAGE",
     "QUERY",
-    "cosine_floor",
+    "cosine_scale",
     "covers_cjk",
+    "embed_in_bf16",
     "embedding_model",
     "load_sentence_model",
     "make_embedding_function",
     "model_languages",
     "model_prompts",
     "resolve_embedding_model",
+    "text_language",
     "with_prompt",
 ]

@@ -206,18 +206,20 @@ class Fusion:
         dense_score: float | None,
         term_coverage: float | None,
         dense_weight: float,
-        cosine_floor: float = 0.0,
+        cosine_scale: tuple[float, float] = (0.0, 1.0),
     ) -> float:
         """Absolute relevance in [0, 1]: cosine and term coverage, weighted like the fusion.
 
-        The cosine counts from ``cosine_floor``, what the model gives unrelated texts
-        (``embeddings.cosine_floor``): ``(cosine - floor) / (1 - floor)``, so 0 means "no closer
-        than unrelated" for every model.
+        The cosine is put on the model's scale for the languages of the question and the
+        chunk (``embeddings.cosine_scale``): ``(cosine - unrelated) / (answering - unrelated)``,
+        clipped to [0, 1], so 0 means "no closer than unrelated text" and 1 "as close as a
+        passage that answers" for every model.
         """
         parts = []
         if dense_score is not None:
-            span = 1.0 - cosine_floor if cosine_floor < 1.0 else 1.0
-            parts.append((dense_weight, max(0.0, min(1.0, (dense_score - cosine_floor) / span))))
+            low, high = cosine_scale
+            span = high - low if high > low else 1.0
+            parts.append((dense_weight, max(0.0, min(1.0, (dense_score - low) / span))))
         if term_coverage is not None:
             parts.append((self.bm25_weight, term_coverage))
         total = sum(w for w, _ in parts)

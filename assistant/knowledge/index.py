@@ -13,18 +13,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.knowledge.embeddings import (
     EMBED_BATCH,
     PASSAGE,
-    cosine_floor,
+    cosine_scale,
     covers_cjk,
+    embed_in_bf16,
     embedding_model,
     load_sentence_model,
     make_embedding_function,
     model_languages,
     model_prompts,
     resolve_embedding_model,
+    text_language,
     with_prompt,
 )
 from assistant.knowledge.fusion import Fusion
@@ -93,7 +95,11 @@ class KnowledgeIndex:
     @property
     def collection(self) -> Any:
         if self._collection is None:
-            function = make_embedding_function(self.recorded_model_path(), self.settings.device)
+            try:
+                path = self.recorded_model_path()
+            except ModelNotFoundError:  # a pack not installed: BM25 search and listing still work
+                path = Path(self.meta.get("embedding_model_path") or self.meta["embedding_model"])
+            function = make_embedding_function(path, self.settings.device)
             self._client, self._collection = open_collection(self.folder / "chroma", function)
         return self._collection
 
@@ -149,6 +155,10 @@ class KnowledgeIndex:
             )
         return path
 
+    def encoder(self) -> Any:
+        """The embedding model (loaded once per process), in the dtype ``embed_in_bf16`` picks."""
+        return load_sentence_model(self.model_path(), self.settings.device, bf16=embed_in_bf16(self.settings))
+
     def embed(
         self, texts: Sequence[str], progress: Progress | None = None, side: str = PASSAGE
     ) -> np.ndarray:
@@ -159,7 +169,7 @@ class KnowledgeIndex:
         """
         import numpy as np
 
-        model = load_sentence_model(self.model_path(), self.settings.device)
+        model = self.encoder()
         texts = with_prompt(texts, self.prompts(), side)
         batches = []
         step = 128
@@ -206,17 +216,16 @@ class KnowledgeIndex:
                 if fcntl is not None:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def cosine_floor(self) -> float:
-        """The cosine the model gives unrelated texts (``embeddings.cosine_floor``), measured once
-        and recorded in kb.json."""
-        if self.meta.get("embedding_cosine_floor") is None:
-            languages = self.meta.get("embedding_languages")
-            self.meta["embedding_cosine_floor"] = round(
-                cosine_floor(self.model_path(), self.prompts(), languages, self.settings.device), 4
-            )
+    def cosine_scale(self, query: str, passage: str) -> tuple[float, float]:
+        """(unrelated, answering) cosines of the model in the languages of ``query`` and ``passage``
+        (``embeddings.cosine_scale``), measured once and recorded in kb.json."""
+        scale = self.meta.get("embedding_cosine_scale")
+        if not isinstance(scale, dict):
+            scale = self.meta["embedding_cosine_scale"] = cosine_scale(self.encoder(), self.prompts())
             if (self.folder / "kb.json").is_file():
                 write_atomic(self.folder / "kb.json", json.dumps(self.meta, indent=2))
-        return float(self.meta["embedding_cosine_floor"])
+        low, high = scale.get(f"{text_language(query)}-{text_language(passage)}", (0.0, 1.0))
+        return float(low), float(high)
 
     def model_covers_cjk(self) -> bool:
         if "embedding_languages" not in self.meta:  # a knowledge base made before languages were recorded

@@ -178,9 +178,8 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
             keep += 1
     else:
         order = dense if mode == "dense" else lexical
-    floor = kb.cosine_floor() if query_vector is not None else 0.0
-    ranks = _Ranks(dense, bm25_rank, fused, dense_weight, floor)
-    hits = _hits(kb, order[:keep], query_tokens, query_vector, bm25_scores, ranks)
+    ranks = _Ranks(dense, bm25_rank, fused, dense_weight)
+    hits = _hits(kb, order[:keep], query, query_tokens, query_vector, bm25_scores, ranks)
     if mode == "hybrid":
         hits = sorted(hits, key=_fused_order)[: depth if use_reranker else k]
     if use_reranker:
@@ -223,12 +222,12 @@ class _Ranks:
     bm25: dict[str, int]  # chunk id -> 1-based BM25 rank
     fused: dict[str, float]
     dense_weight: float
-    cosine_floor: float
 
 
 def _hits(
     kb: KnowledgeIndex,
     ids: list[str],
+    query: str,
     query_tokens: list[str],
     query_vector: np.ndarray | None,
     bm25_scores: Any,
@@ -253,8 +252,10 @@ def _hits(
         row = rows[chunk_id]
         text, meta = stored["documents"][row], stored["metadatas"][row]
         cosine = None
+        scale = (0.0, 1.0)
         if query_vector is not None:
             cosine = float(np.dot(np.asarray(stored["embeddings"][row]), query_vector))
+            scale = kb.cosine_scale(query, text)
         position = positions.get(chunk_id)
         raw_bm25 = float(bm25_scores[position]) if bm25_scores is not None and position is not None else 0.0
         coverage = coverages[chunk_id]
@@ -264,7 +265,7 @@ def _hits(
                 source=str(meta["source"]),
                 page=meta.get("page"),
                 chunk=int(meta["chunk"]),
-                score=kb.fusion.relevance(cosine, coverage, ranks.dense_weight, ranks.cosine_floor),
+                score=kb.fusion.relevance(cosine, coverage, ranks.dense_weight, scale),
                 chunk_id=chunk_id,
                 dense_rank=dense_rank.get(chunk_id),
                 bm25_rank=ranks.bm25.get(chunk_id),

@@ -106,6 +106,12 @@ def parse_model_ref(text: str | None, settings: Settings) -> ModelRef:
         return ModelRef("fake", base[len("fake:") :] if ":" in base else "", adapter=adapter, text=raw)
     catalog = load_catalog(settings.catalog_file)
     if base in catalog:
+        if catalog[base].kind != "llm":
+            raise ModelNotFoundError(
+                f"{base!r} is an {catalog[base].kind} pack, not a language model",
+                hint="use it as a knowledge base's embedding model (embedding_model); `ladder models list` "
+                "shows each pack's kind",
+            )
         return ModelRef("pack", base, adapter=adapter, text=raw)
     path = Path(base).expanduser()
     if path.exists() or "/" in base or base.startswith("."):

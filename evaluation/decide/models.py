@@ -34,7 +34,11 @@ def larger_pack(base: str, settings: Settings) -> tuple[str, bool] | None:
         return None
     family = _family(spec.upstream)
     larger = sorted(
-        (p for p in catalog.values() if _family(p.upstream) == family and p.size_bytes > spec.size_bytes),
+        (
+            p
+            for p in catalog.values()
+            if p.kind == "llm" and _family(p.upstream) == family and p.size_bytes > spec.size_bytes
+        ),
         key=lambda p: p.size_bytes,
     )
     if not larger:
@@ -49,6 +53,6 @@ def compute_scale(model: str, base: str) -> float:
 
     catalog = load_catalog()
     a, b = catalog.get(model), catalog.get(base)
-    if a is None or b is None or not b.size_bytes:
+    if a is None or b is None or a.kind != "llm" or b.kind != "llm" or not b.size_bytes:
         return 1.0
     return a.size_bytes / b.size_bytes

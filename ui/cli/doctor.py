@@ -52,9 +52,10 @@ def doctor_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     table.add_row("data", _data_line(problems))
     packs = list_installed(settings)
     table.add_row("packs", ", ".join(f"{p['name']} ({human_size(p['size_bytes'])})" for p in packs) or "none")
-    if not packs:
-        problems.append("no model pack installed: run `ladder models pull smollm2-135m`")
+    if not [p for p in packs if p.get("kind", "llm") == "llm"]:
+        problems.append("no language model pack installed: run `ladder models pull smollm2-135m`")
     table.add_row("default model", f"{settings.model} ({settings.sources['model']})")
+    table.add_row("embedding model", _embedding_line(settings, problems))
     free = shutil.disk_usage(settings.home).free
     table.add_row("free disk", human_size(free))
     memory = psutil.virtual_memory()
@@ -72,6 +73,20 @@ def doctor_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
         out.print(f"[yellow]![/yellow] {problem}")
     if any("not writable" in p or "not installed" in p.split(":")[0] for p in problems if "pack" not in p):
         raise typer.Exit(1)
+
+
+def _embedding_line(settings: Settings, problems: list[str]) -> str:
+    """The embedding model new knowledge bases get, and whether it is there."""
+    from assistant.errors import ModelNotFoundError
+    from assistant.knowledge.embeddings import DEFAULT_EMBEDDER_PACK, embedding_model
+
+    source = settings.sources.get("embedding_model", "default")
+    try:
+        identity, path = embedding_model(settings)
+    except ModelNotFoundError as exc:
+        problems.append(f"embedding model: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+        return f"[red]{settings.embedding_model or DEFAULT_EMBEDDER_PACK} missing[/red] ({source})"
+    return f"{identity} ({source}) {path}"
 
 
 def _threads_line(threads: int, source: str, problems: list[str]) -> str:

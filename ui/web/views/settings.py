@@ -56,6 +56,7 @@ with models_tab, guard():
         [
             {
                 t("set.col.pack"): spec.name,
+                t("set.col.kind"): spec.kind,
                 t("set.col.installed"): "✓" if installed_pack_dir(spec.name, cfg) else "—",
                 t("set.col.size"): f"{spec.size_bytes / 1e6:.0f} MB",
                 t("set.col.languages"): ", ".join(spec.languages),
@@ -72,7 +73,8 @@ with models_tab, guard():
         job = jobs.launch(cfg, "pull", {"name": pack}, lazy("set.pull_job", name=pack))
         st.session_state["set_pull_job"] = job.job_id
     if c2.button(t("set.make_default")) and pack:
-        _save({"model": pack})
+        # An embedder pack becomes the embedding model of new knowledge bases, a language model the model.
+        _save({"embedding_model": pack} if catalog[pack].kind == "embedder" else {"model": pack})
     if c3.button(t("set.remove")) and pack:
         from assistant.models.pull import remove_pack
 
