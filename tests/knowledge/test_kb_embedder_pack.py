@@ -95,7 +95,7 @@ def test_a_missing_pack_is_a_one_line_error_with_the_pull_command(
     pull.remove_pack(DEFAULT_EMBEDDER_PACK, pack_settings)
     code, _, err = run(["kb", "search", "docs", "anything"], capsys)
     assert code == 3 and f"ladder models pull {DEFAULT_EMBEDDER_PACK}" in err
-    code, out, _ = run(["kb", "search", "docs", "anything", "--mode", "bm25"], capsys)
+    code, _, _ = run(["kb", "search", "docs", "anything", "--mode", "bm25"], capsys)
     assert code == 0, "BM25 needs no embedding model"
 
 
