@@ -1,12 +1,13 @@
 """Drift: are recent questions still like the questions the decision was made on, and like the
 knowledge base?
 
-Two similarities per question, both through the knowledge base's own ``embed``/``search`` (so
+Two similarities per question, both through the knowledge base's own embedder and index (so
 whatever embedder it was built with; no cosine range is assumed anywhere, every threshold comes
 from the reference's own distribution):
 
-- ``kb``: the cosine of the nearest chunk (``KnowledgeBase.search(q, k=1, mode="dense")``,
-  ``Hit.dense_score``). Reference: the dev suite's questions' own values.
+- ``kb``: the cosine of the nearest chunk (what ``KnowledgeBase.search`` reports as
+  ``Hit.dense_score`` for its best dense hit; computed for all questions in one batch).
+  Reference: the dev suite's questions' own values.
 - ``dev``: the cosine of the nearest dev-suite question (normalised embeddings, dot product).
   Reference: each dev question's similarity to its nearest *other* dev question (leave-one-out),
   which is what a new question from the same source would see (it sees one more candidate, so
@@ -19,12 +20,16 @@ The statistics:
   Kolmogorov distribution with Stephens' small-sample correction). A small p: the recent
   distribution differs from the reference, in either direction.
 - **Far from everything**: a question is *far* when, on every similarity available, it is below
-  the reference's 5th percentile, taken as the k-th smallest reference value with
-  k = floor(0.05 (n + 1)). For a question exchangeable with the reference, the chance of falling
-  below the k-th of n values is k / (n + 1) <= 0.05 whatever the distribution, so under "no
-  drift" at most 5% of recent questions are far. The **binomial test** gives
-  P(X >= far count | n recent, p = 0.05): a small p means significantly more than 5% are far.
-  It needs a reference of at least 19 questions (k >= 1); with fewer it is not computed.
+  the reference's 5th percentile, taken as the k-th smallest of the n reference values with
+  k = floor(0.05 (n + 1)). For a question exchangeable with the reference ("no drift"), the
+  chance of falling below the k-th of n values is k / (n + 1) <= 0.05, whatever the distribution.
+  The threshold is itself estimated from n values, so the number of far questions among m
+  recent ones follows a beta-binomial law, BetaBinomial(m, k, n + 1 - k) (the share below the
+  k-th of n values is Beta(k, n + 1 - k)); ``far_p`` = P(X >= far count) under it, for each
+  similarity, the smallest kept (far on all implies far on each). A small p means significantly
+  more questions are far than a reference this size allows. With a large reference this is the
+  binomial test against 5%; with 40 dev questions it is wider, which keeps a quiet week quiet.
+  It needs at least 19 reference questions (k >= 1); with fewer it is not computed.
 
 Recent questions are the distinct questions (by normalised hash) of the window, at most
 ``max_questions`` of them (a seeded sample), so one question asked a hundred times counts once.
@@ -58,11 +63,10 @@ class KnowledgeBaseLike(Protocol):
 
     name: str
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+    @property
+    def collection(self) -> Any: ...  # the dense index that ``search`` queries (Chroma, cosine space)
 
-    def search(
-        self, query: str, k: int = 5, mode: str = "hybrid", rerank: bool | None = None
-    ) -> list[Any]: ...
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -89,7 +93,7 @@ class DriftReport:
     similarities: list[Similarity] = field(default_factory=list)
     far: int = 0
     far_share: float | None = None
-    far_p: float | None = None  # binomial, one-sided: P(X >= far | recent, 0.05)
+    far_p: float | None = None  # P(X >= far) for questions like the reference (beta-binomial)
     far_examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -144,19 +148,35 @@ def _kolmogorov_q(lam: float) -> float:
     return max(0.0, min(1.0, 2.0 * total))
 
 
-def binomial_tail(successes: int, n: int, p: float) -> float:
-    """P(X >= successes) for X ~ Binomial(n, p), summed exactly in log space."""
+def beta_binomial_tail(successes: int, n: int, a: float, b: float) -> float:
+    """P(X >= successes) for X ~ BetaBinomial(n, a, b), summed exactly in log space."""
     if successes <= 0:
         return 1.0
     if successes > n:
         return 0.0
-    log_p, log_q = math.log(p), math.log1p(-p)
+
+    def log_beta(x: float, y: float) -> float:
+        return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
+
     terms = [
-        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_p + (n - k) * log_q
-        for k in range(successes, n + 1)
+        math.lgamma(n + 1)
+        - math.lgamma(j + 1)
+        - math.lgamma(n - j + 1)
+        + log_beta(j + a, n - j + b)
+        - log_beta(a, b)
+        for j in range(successes, n + 1)
     ]
     top = max(terms)
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def far_p_value(far: int, recent: int, reference_n: int, quantile: float = FAR_QUANTILE) -> float:
+    """P(at least ``far`` of ``recent`` exchangeable questions fall below the k-th smallest of
+    ``reference_n`` reference values): BetaBinomial(recent, k, reference_n + 1 - k), because the
+    share of the distribution below the k-th of n values is Beta(k, n + 1 - k); it tends to
+    Binomial(recent, k / (n + 1)) <= Binomial(recent, 0.05) as the reference grows."""
+    k = math.floor(quantile * (reference_n + 1) + 1e-9)
+    return beta_binomial_tail(far, recent, k, reference_n + 1 - k)
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -179,13 +199,14 @@ def _embed_questions(kb: KnowledgeBaseLike, texts: Sequence[str]) -> np.ndarray:
 
 
 def nearest_chunk(kb: KnowledgeBaseLike, questions: Sequence[str]) -> list[float | None]:
-    """The cosine of each question's nearest chunk (None: the knowledge base is empty)."""
-    out: list[float | None] = []
-    for question in questions:
-        hits = kb.search(question, k=1, mode="dense", rerank=False)
-        score = hits[0].dense_score if hits else None
-        out.append(None if score is None else float(score))
-    return out
+    """The cosine of each question's nearest chunk (None: the knowledge base is empty): the
+    questions embedded in one batch by the knowledge base's ``embed`` (as queries), then one
+    query of its dense index, the one ``KnowledgeBase.search`` uses (cosine distance = 1 - cos)."""
+    if not questions or kb.collection.count() == 0:
+        return [None] * len(questions)
+    vectors = _embed_questions(kb, questions).astype("float32")
+    found = kb.collection.query(query_embeddings=list(vectors), n_results=1, include=["distances"])
+    return [1.0 - float(row[0]) if row else None for row in found["distances"]]
 
 
 def nearest_reference(
@@ -270,7 +291,8 @@ def drift_report(
         ]
         report.far = sum(far_flags)
         report.far_share = report.far / len(recent)
-        report.far_p = binomial_tail(report.far, len(recent), FAR_QUANTILE)
+        # Far on every similarity implies far on each: each one's tail bounds P; keep the tightest.
+        report.far_p = min(far_p_value(report.far, len(recent), len(ref)) for _, ref, _ in pairs)
         report.far_examples = [q for q, far in zip(recent, far_flags, strict=True) if far][:5]
     if not recent:
         notes.append("no questions in the window")
@@ -352,12 +374,15 @@ def drift(
         )
     start, end, questions = recent_questions(settings, days, as_of)
     with contextlib.ExitStack() as stack:
+        opened: KnowledgeBaseLike
         if isinstance(kb, str):
             from assistant.knowledge import KnowledgeBase
 
-            kb = stack.enter_context(KnowledgeBase.open(kb, settings))
+            opened = stack.enter_context(KnowledgeBase.open(kb, settings))
+        else:
+            opened = kb
         return drift_report(
-            kb,
+            opened,
             reference.questions,
             questions,
             reference_label=reference.label,

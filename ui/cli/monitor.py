@@ -139,7 +139,7 @@ def _print_drift(report: DriftReport) -> None:
     if report.far_share is not None:
         out.print(
             f"  far from everything: {report.far}/{report.recent} = {report.far_share:.1%} "
-            f"(expected <= 5% without drift; binomial p = {report.far_p:.3g})"
+            f"(<= 5% expected without drift; beta-binomial p = {report.far_p:.3g})"
         )
     for example in report.far_examples:
         out.print(f"  [dim]far: {escape(example[:100])}[/dim]")
