@@ -110,11 +110,12 @@ def window_stats(settings: Settings, days: float, as_of: datetime | None = None)
 
 
 def daily_series(settings: Settings, days: int = 30, as_of: datetime | None = None) -> list[Stats]:
-    """One ``Stats`` per UTC day, oldest first: the ``days`` days up to and including ``as_of``'s
-    day (default today); days without traffic are there with zeros and n/a rates."""
+    """One ``Stats`` per UTC day, oldest first: the ``days`` days up to the day of ``as_of``
+    (default now; a midnight ``as_of`` ends the day before); days without traffic are there with
+    zeros and n/a rates."""
     if days <= 0:
         raise ValueError(f"days must be > 0, got {days}")
-    last = (as_of or datetime.now(UTC)).astimezone(UTC).date()
+    last = ((as_of or datetime.now(UTC)) - timedelta(microseconds=1)).astimezone(UTC).date()
     first = last - timedelta(days=days - 1)
     start, end = day_start(first), day_start(last + timedelta(days=1))
     with AnswerLogStore(settings.db_path) as store:

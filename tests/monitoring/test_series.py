@@ -103,7 +103,9 @@ def test_a_window_counts_what_falls_inside_it(settings: Settings) -> None:
 
 
 def test_json_and_csv_exports_hold_the_same_numbers(settings: Settings) -> None:
-    series = daily_series(settings, days=2, as_of=datetime(2026, 3, 3, tzinfo=UTC))
+    series = daily_series(
+        settings, days=2, as_of=datetime(2026, 3, 4, tzinfo=UTC)
+    )  # midnight: through 3 March
     data = json.loads(series_json(series))
     assert [d["day"] for d in data] == [DAY1, DAY2]
     assert data[0]["thumbs_down_rate"] == 0.5 and data[1]["citation_rate"] is None

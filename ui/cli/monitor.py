@@ -2,7 +2,7 @@
 
 Thin: the logic is in ``evaluation.monitor`` (over ``assistant.monitoring``'s answer log).
 Exit codes of ``ladder monitor check``: 0 no alert fires, 1 at least one fires, 2 a bad rule
-file or flag, 3 a decision or knowledge base that does not exist. ``retest`` exits like
+file, flag or decision id, 3 a knowledge base that does not exist. ``retest`` exits like
 ``ladder decide`` on the new decision (0 met, 1 not met).
 """
 
