@@ -128,3 +128,17 @@ def test_ladder_monitor_retest_prints_old_and_new_side_by_side(
     assert code == 1, out  # the new decision does not meet: exit 1, like ladder decide
     assert "old and new verdicts" in out and "met" in out and "not_met" in out
     assert "3 dev + 3 test items" in out and "the verdict changed" in out
+
+
+def test_a_decisions_drift_reference_is_its_dev_suite_read_again(settings: Settings, tmp_path: Path) -> None:
+    from evaluation.monitor import reference_from_decision
+
+    decision_id = decided(settings, tmp_path)
+    reference = reference_from_decision(settings, "latest")
+    assert reference.questions == [case_text("dev", i) for i in range(20)]
+    assert decision_id in reference.label and reference.kb is None
+    (tmp_path / "decide.yaml").unlink()
+    with pytest.raises(ConfigError, match="not there any more: its dev suite cannot be read"):
+        reference_from_decision(settings, decision_id)
+    with pytest.raises(ConfigError, match="not there any more: it cannot be run again"):
+        retest(settings, decision_id)
