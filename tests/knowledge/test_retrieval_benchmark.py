@@ -155,20 +155,30 @@ def test_the_temporary_home_sees_the_installed_packs(
 
 
 def test_a_question_is_embedded_once_for_all_modes_and_the_model_is_restored_after(bench: ModuleType) -> None:
-    calls: list[list[str]] = []
+    import numpy as np
+
+    calls: list[tuple[list[str], str]] = []
 
     class Index:
-        def embed(self, texts: list[str], side: str = "passage") -> list[str]:
-            calls.append(list(texts))
-            return [f"{side}:{t}" for t in texts]
+        def embed(self, texts: list[str], side: str = "passage") -> np.ndarray:
+            calls.append((list(texts), side))
+            return np.array([[len(t), side == "query"] for t in texts], dtype=np.float32)
 
     kb = Index()
-    with bench.embeddings_reused(kb):
-        assert kb.embed(["q"], side="query") == ["query:q"]
-        assert kb.embed(["q"], side="query") == ["query:q"]  # dense, then hybrid: one embedding
-        assert kb.embed(["q"], side="passage") == ["passage:q"]
+    with bench.embeddings_reused(kb, ["q", "rr"]):
+        assert calls == [(["q", "rr"], "query")]  # the questions, in one batch up front
+        assert kb.embed(["rr"], side="query").tolist() == [[2.0, 1.0]]  # dense: no new embedding
+        assert kb.embed(["rr"], side="query").tolist() == [[2.0, 1.0]]  # hybrid: none either
+        assert kb.embed(["new"], side="query").tolist() == [[3.0, 1.0]]
+        kb.embed(["new"], side="query")
+        kb.embed(["q"], side="passage")  # another side is another text
         kb.embed(["a", "b"])  # a batch (ingest) is never memoized
         kb.embed(["a", "b"])
-    assert calls == [["q"], ["q"], ["a", "b"], ["a", "b"]]
+    assert calls[1:] == [
+        (["new"], "query"),
+        (["q"], "passage"),
+        (["a", "b"], "passage"),
+        (["a", "b"], "passage"),
+    ]
     kb.embed(["q"], side="query")
-    assert len(calls) == 5  # outside the block (the timed searches) every call embeds
+    assert len(calls) == 6  # outside the block (the timed searches) every call embeds
