@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from assistant.backends.adapter_rows import current_adapter_rows
 from assistant.backends.base import trim_at_stop
 from assistant.backends.hf.device import pick_device, pick_dtype
 from assistant.backends.hf.scoring import PrefixScoring
@@ -67,6 +68,8 @@ class HFLocalBackend(PrefixScoring):
         self.device = pick_device(self.settings.device)
         self.dtype = pick_dtype(self.settings.dtype, self.device, self.settings.home)
         self.adapter = Path(adapter) if adapter else None
+        # With an adapter, each row of a batch may use it or not (``backends.adapter_rows``).
+        self.mixes_adapters = self.adapter is not None
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         except (OSError, ValueError, KeyError) as exc:
@@ -162,6 +165,9 @@ class HFLocalBackend(PrefixScoring):
             text = self.render(conversation, params.tools)
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             prompts.append(self._fit(ids, budget))
+        rows = current_adapter_rows(len(batch))
+        if rows is not None and any(rows) and self.adapter is None:
+            raise ValueError(f"{self.model_id} has no adapter, so no row can use one")
         # Sort by length so each micro-batch wastes little padding; restore order after.
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i][0]))
         sink = current_sink()
@@ -169,18 +175,32 @@ class HFLocalBackend(PrefixScoring):
             # Tool calls are parsed out of the whole text afterwards, so only plain answers stream.
             from assistant.backends.hf.streamer import SinkStreamer
 
-            return self._generate_chunk(prompts, params, SinkStreamer(self.tokenizer, sink, params.stop))
+            streamer = SinkStreamer(self.tokenizer, sink, params.stop)
+            return self._generate_chunk(prompts, params, streamer, rows)
         results: dict[int, Completion] = {}
         size = self.settings.batch_size
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
-            for index, completion in zip(chunk, self._generate_chunk([prompts[i] for i in chunk], params),
-                                         strict=True):  # fmt: skip
+            chunk_rows = None if rows is None else tuple(rows[i] for i in chunk)
+            completions = self._generate_chunk([prompts[i] for i in chunk], params, None, chunk_rows)
+            for index, completion in zip(chunk, completions, strict=True):
                 results[index] = completion
         return [results[i] for i in range(len(batch))]
 
+    def _adapter_names(self, rows: Sequence[bool] | None) -> list[str] | None:
+        """peft's per-row adapter names for a mixed batch; None when every row uses the adapter
+        (the plain forward) or there is no adapter."""
+        if rows is None or self.adapter is None or all(rows):
+            return None
+        name = self.model.active_adapter
+        return [name if use else "__base__" for use in rows]
+
     def _generate_chunk(
-        self, prompts: list[tuple[list[int], bool]], params: GenParams, streamer: Any = None
+        self,
+        prompts: list[tuple[list[int], bool]],
+        params: GenParams,
+        streamer: Any = None,
+        rows: Sequence[bool] | None = None,
     ) -> list[Completion]:
         pad_id = int(self.tokenizer.pad_token_id)
         width = max(len(ids) for ids, _ in prompts)
@@ -206,6 +226,9 @@ class HFLocalBackend(PrefixScoring):
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         if streamer is not None:
             kwargs["streamer"] = streamer
+        adapter_names = self._adapter_names(rows)
+        if adapter_names is not None:
+            kwargs["adapter_names"] = adapter_names
         constraint = self._json_constraint(width, params.max_new_tokens)
         if constraint is not None:
             from transformers import LogitsProcessorList
