@@ -39,6 +39,7 @@ PAGES = [
     ("views/evaluate.py", "nav.evaluate", ":material/analytics:", "evaluate"),
     ("views/finetune.py", "nav.finetune", ":material/model_training:", "finetune"),
     ("views/feedback.py", "nav.feedback", ":material/reviews:", "feedback"),
+    ("views/monitor.py", "nav.monitor", ":material/monitoring:", "monitor"),
     ("views/settings.py", "nav.settings", ":material/settings:", "settings"),
 ]
 navigation = st.navigation(
