@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.strategies.rag import DEFAULT_MIN_SCORE
 from evaluation.decide.config import SearchSpec
 
 __all__ = ["SearchSpec", "knob_space", "search_knobs", "split_dev"]
@@ -124,7 +125,8 @@ def knob_space(strategy: Mapping[str, Any], pool_size: int | None = None) -> dic
             "k": _ladder((2, 4, 6), strategy.get("k", 4)),
             "mode": ["hybrid", "dense", "bm25"],
             "min_score": sorted(
-                {strategy.get("min_score", 0.4), 0.3, None}, key=lambda v: -1.0 if v is None else float(v)
+                {strategy.get("min_score", DEFAULT_MIN_SCORE), 0.3, None},
+                key=lambda v: -1.0 if v is None else float(v),
             ),
         }
     if name == "reflection":

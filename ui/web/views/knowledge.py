@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from assistant.strategies.rag import DEFAULT_MIN_SCORE
 from ui.web import jobs
 from ui.web.common import guard, settings, ui_dir
 from ui.web.components import empty_state, job_panel
@@ -79,7 +80,7 @@ with options_tab:
     c1, c2, c3 = st.columns(3)
     c1.number_input(t("kb.top_k"), 1, 50, 5, key="kb_top_k")
     c2.selectbox(t("kb.mode"), ["hybrid", "dense", "bm25"], key="kb_mode")
-    c3.slider(t("kb.min_score"), 0.0, 1.0, 0.4, 0.05, key="kb_min_score")
+    c3.slider(t("kb.min_score"), 0.0, 1.0, DEFAULT_MIN_SCORE, 0.05, key="kb_min_score")
     st.caption(t("kb.retrieval_note"))
 
 # ---- upload ---------------------------------------------------------------------------------------
