@@ -15,8 +15,9 @@ Data sets, side by side:
   over ``datasets/demo/kb`` ingested into a temporary knowledge base at the default chunking.
   A hit is a top-k chunk that contains the item's evidence (the unit ranked is the chunk).
   ``--split tune|check|all`` picks the half (``datasets/retrieval/README.md``). That knowledge
-  base has nine chunks, so recall@5 is easy there; ``--distractors N`` adds the first N
-  contexts of ``--data`` to it.
+  base has nine chunks, so recall@5 is easy there; ``--distractors N`` also searches the sets
+  (named ``paraphrase_zh+N``...) in a second one that holds the first N contexts of ``--data``
+  too. The targets are taken on the demo files alone.
 
 ``--embedder`` (repeatable) is passed as the knowledge base's ``embedding_model`` setting (a
 pack name, ``all-MiniLM-L6-v2``, or a sentence-transformers folder); without it the setting's
@@ -714,7 +715,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--distractors",
         type=int,
         default=0,
-        help="add the first N contexts of --data to the project sets' knowledge base (9 chunks alone)",
+        help="also search the project's sets in a knowledge base of the demo files and the first N "
+        "contexts of --data (the demo files alone are 9 chunks)",
     )
     parser.add_argument("--limit", type=int, default=None, help="use only the first N questions of --data")
     parser.add_argument("--latency-queries", type=int, default=300, help="questions timed at k=5 per mode")
@@ -772,10 +774,16 @@ def main(argv: Sequence[str] | None = None) -> list[EmbedderRun]:
         if args.data is not None:
             sets.append(squad_corpus(args, Path(tmp) / "docs"))
         if args.sets:
-            distractors = dict(list(sets[0].corpus.documents.items())[: args.distractors]) if sets else {}
-            demo = demo_corpus(Path(tmp) / "demo", distractors)
+            demo = demo_corpus(Path(tmp) / "demo", {})
             for name in args.sets:
                 sets.append(DataSet(name, demo, load_project_set(name, args.split)))
+        if args.sets and args.distractors:  # the same questions again, among more passages
+            distractors = dict(list(sets[0].corpus.documents.items())[: args.distractors])
+            crowded = demo_corpus(Path(tmp) / "demo-distractors", distractors)
+            for name in args.sets:
+                sets.append(
+                    DataSet(f"{name}+{len(distractors)}", crowded, load_project_set(name, args.split))
+                )
         libraries_mb = load_libraries()
         runs = [run_embedder(label, sets, home, args) for label in embedders]
         print_side_by_side(sets, runs)

@@ -123,18 +123,24 @@ def test_a_small_run_scores_every_set_and_the_tune_replay_matches_search(
 
     (run,) = runs
     questions = len(bench.load_project_set("paraphrase_zh", "check"))
-    for name in ("mini_squad", "paraphrase_zh"):
+    for name in ("mini_squad", "paraphrase_zh", "paraphrase_zh+2"):
         for mode in bench.MODES:
             measure = run.sets[name].measures[mode]
             assert 0 <= measure.recall1 <= measure.recall5 <= 1
             assert measure.p95_ms > 0
     assert run.sets["mini_squad"].measures["bm25"].recall1 == 1.0  # the questions copy their passage's words
     assert not math.isnan(run.sets["mini_squad"].measures["hybrid"].hit5)
+    assert run.ingests["demo-kb"].documents == 9
     assert run.ingests["demo-kb+2"].documents == 9 + 2
+    assert (
+        run.sets["paraphrase_zh+2"].measures["dense"].recall1
+        <= run.sets["paraphrase_zh"].measures["dense"].recall1
+    )
     assert run.load_rss_mb > 0
     # The fusion grid replays the knowledge base's own fusion exactly.
     assert f"gold rank in the top 10 on {questions} of {questions} questions" in out
     assert "gold rank in the top 10 on 3 of 3 questions" in out
+    assert out.count(f"top 10 on {questions} of {questions} questions") == 2  # without and with distractors
     assert (
         "| CMRC hybrid recall@5 >= 0.992 |" in out
         and "| English-to-Chinese hybrid recall@5 >= 0.80 | n/a |" in out
