@@ -23,7 +23,7 @@ from tests.monitoring.traffic import (
     write_dev_suite,
     write_handbook,
 )
-from tests.ui.helpers import texts
+from tests.ui.helpers import texts, wait_jobs
 
 Open = Callable[..., Any]
 # An address in TEST-NET-2: a link or image to it must never be drawn.
@@ -218,3 +218,52 @@ def test_questions_and_rule_text_are_shown_escaped(
             assert html.count("<strong>") == (1 if "fires" in value else 0), value  # the rule's own bold
             assert "<a " not in html and "<img" not in html, value
             assert "**bold**" in html and "[a link](http://198.51.100.7/x)" in html, value
+
+
+def test_retest_runs_in_the_background_and_shows_old_and_new_verdicts(
+    workbench: Open, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a decision chosen, the button runs ``ladder monitor retest`` as a job; the verdicts
+    side by side are the stored decisions'. With the fake backend the new decision is not met,
+    so the command exits 1: the page still reads its result."""
+    from assistant.feedback import promote, record_feedback
+    from evaluation.decide.engine import load_decision_config, run_decision
+    from evaluation.decide.store import DecisionStore
+    from evaluation.suites.source import SuiteFiles
+    from tests.helpers.decide import case_text, reference, rung, write_config
+
+    settings = load_settings({"threads": 1})
+    simulate(settings)  # some traffic: the page is not empty
+    config = write_config(tmp_path, n_dev=6, n_test=4, rungs=[rung("prompt")], search={"enabled": False})
+    old = run_decision(load_decision_config(config), settings)
+    for i in range(4):
+        item = record_feedback(
+            settings, question=case_text("fb", i), answer="shipping", rating="down",
+            correction=reference("fb", i), session_id=f"fb{i}", source="chat",
+        )  # fmt: skip
+        promote(settings, item.id, "suite", suites=SuiteFiles())
+
+    at = workbench("monitor")
+    assert at.selectbox(key="mon_decision").value == old.decision_id  # the store's list, newest first
+    # Its config names no knowledge base: drift rules are skipped (said so), the others checked.
+    assert not at.error and "Drift needs a knowledge base" in texts(at)
+    assert any(c.value.startswith("skipped · drift") for c in at.caption)
+    button = next(b for b in at.button if b.label == "Re-run the decision with promoted feedback")
+    button.click().run()
+    finished = wait_jobs("cli")
+    assert len(finished) == 1 and finished[0].params["argv"][:4] == [
+        "monitor",
+        "retest",
+        "--decision",
+        old.decision_id,
+    ]
+    assert finished[0].status == "failed", finished[0].log_tail()  # exit 1: the new decision is not met
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with DecisionStore(settings.db_path) as store:
+        rows = store.list_decisions(limit=5)
+    new = next(r for r in rows if r["decision_id"] != old.decision_id)
+    table = at.dataframe[-1].value
+    assert list(table.iloc[0, 1:]) == [old.decision_id, new["decision_id"]]
+    assert list(table.iloc[1, 1:]) == [old.status, new["status"]]
+    assert "2 dev + 2 test items (4 promoted, 0 dropped" in texts(at)

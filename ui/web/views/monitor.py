@@ -200,8 +200,9 @@ def _reference(decision: str | None, suite: str | None) -> DriftReference | None
 
 def _check(
     rules: str, decision: str | None, suite: str | None, kb: str | None, as_of: datetime | None
-) -> list[AlertResult]:
-    """The rules checked as ``ladder monitor check`` does (page choices win over the rule file's)."""
+) -> tuple[list[AlertResult], bool]:
+    """The rules checked as ``ladder monitor check`` does (page choices win over the rule file's),
+    and whether drift rules were skipped for want of a knowledge base (the CLI refuses instead)."""
     from evaluation.monitor import check, load_rules
 
     rule_file = load_rules(Path(rules) if rules else None)
@@ -209,7 +210,11 @@ def _check(
     if reference is None and (rule_file.drift_decision or rule_file.drift_suite):
         drift_suite = str(rule_file.drift_suite) if rule_file.drift_suite else None
         reference = _reference(rule_file.drift_decision, drift_suite)
-    return check(cfg, rule_file.rules, as_of=as_of, drift_reference=reference, kb=kb or rule_file.drift_kb)
+    kb = kb or rule_file.drift_kb
+    no_kb = reference is not None and not (kb or reference.kb)
+    if no_kb:  # drift rules are then "skipped", with the engine's reason
+        reference = None
+    return check(cfg, rule_file.rules, as_of=as_of, drift_reference=reference, kb=kb), no_kb
 
 
 def _alert_values(r: AlertResult) -> dict[str, object]:
@@ -367,6 +372,51 @@ def _back_to_the_ladder(decision: str | None, firing: bool) -> None:
         _verdicts(result)
 
 
+def _alerts_section(
+    rules: str, decision: str | None, suite: str | None, kb: str | None, as_of: datetime | None
+) -> bool:
+    st.subheader(t("mon.alerts"))
+    with guard(t("mon.alerts")):
+        # A drift rule embeds the recent questions (seconds): the results are kept for the same
+        # choices and the same log until "Check again".
+        rules_file = Path(rules) if rules else None
+        stamp = rules_file.stat().st_mtime if rules_file and rules_file.is_file() else None
+        key = (rules, stamp, decision, suite, kb, str(as_of), _logged())
+        kept = st.session_state.get("mon_alerts")
+        if st.button(t("mon.check_again"), key="mon_check_again") or not kept or kept[0] != key:
+            with st.spinner(t("mon.checking")):
+                kept = (key, *_check(rules, decision, suite, kb, as_of))
+            st.session_state["mon_alerts"] = kept
+        if kept[2]:
+            st.caption(t("mon.drift_no_kb"))
+        return _alerts(kept[1])
+    return False
+
+
+def _drift_section(
+    decision: str | None, suite: str | None, kb: str | None, days: int, as_of: datetime | None
+) -> None:
+    from evaluation.monitor import drift
+
+    st.subheader(t("mon.drift"))
+    st.caption(t("mon.drift_help"))
+    reference = None
+    with guard(t("mon.drift")):
+        reference = _reference(decision, suite)
+    if reference is None:
+        st.caption(t("mon.drift_needs"))
+    elif not (kb or reference.kb):
+        st.caption(t("mon.drift_no_kb"))
+        reference = None
+    key = (decision, suite, kb, days, str(as_of))
+    if st.button(t("mon.drift_run"), disabled=reference is None) and reference is not None:
+        with guard(t("mon.drift")), st.spinner(t("mon.drift_running")):
+            st.session_state["mon_drift"] = (key, drift(cfg, reference, kb=kb, days=days, as_of=as_of))
+    shown = st.session_state.get("mon_drift")
+    if shown and shown[0] == key:
+        _drift_view(shown[1])
+
+
 # ---- the page -----------------------------------------------------------------------------------
 with guard():
     if not _logged():
@@ -384,37 +434,8 @@ with guard():
     series = daily_series(cfg, days, as_of)
     _summary(days, as_of)
 
-    st.subheader(t("mon.alerts"))
-    firing = False
-    with guard(t("mon.alerts")):
-        # A drift rule embeds the recent questions (seconds): the results are kept for the same
-        # choices and the same log until "Check again".
-        rules_file = Path(rules) if rules else None
-        stamp = rules_file.stat().st_mtime if rules_file and rules_file.is_file() else None
-        alert_key = (rules, stamp, decision, suite, kb, str(as_of), _logged())
-        kept = st.session_state.get("mon_alerts")
-        if st.button(t("mon.check_again"), key="mon_check_again") or not kept or kept[0] != alert_key:
-            with st.spinner(t("mon.checking")):
-                kept = (alert_key, _check(rules, decision, suite, kb, as_of))
-            st.session_state["mon_alerts"] = kept
-        firing = _alerts(kept[1])
-
+    firing = _alerts_section(rules, decision, suite, kb, as_of)
     _back_to_the_ladder(decision, firing)
     _charts(series)
     _downloads(series, days)
-
-    st.subheader(t("mon.drift"))
-    st.caption(t("mon.drift_help"))
-    if not (decision or suite):
-        st.caption(t("mon.drift_needs"))
-    drift_key = (decision, suite, kb, days, str(as_of))
-    if st.button(t("mon.drift_run"), disabled=not (decision or suite)):
-        from evaluation.monitor import drift
-
-        with guard(t("mon.drift")), st.spinner(t("mon.drift_running")):
-            reference = _reference(decision, suite)
-            assert reference is not None
-            st.session_state["mon_drift"] = (drift_key, drift(cfg, reference, kb=kb, days=days, as_of=as_of))
-    shown = st.session_state.get("mon_drift")
-    if shown and shown[0] == drift_key:
-        _drift_view(shown[1])
+    _drift_section(decision, suite, kb, days, as_of)
