@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from tests.monitoring.traffic import (
     write_handbook,
 )
 from tests.ui.helpers import texts, wait_jobs
+from tests.ui.test_ui_browser import CHROMIUM, _open, _serve_all, _shot, browser, page, pw  # noqa: F401
 
 Open = Callable[..., Any]
 # An address in TEST-NET-2: a link or image to it must never be drawn.
@@ -113,7 +114,7 @@ def test_charts_and_alerts_fire_on_the_drift_week_and_not_on_the_quiet_one(
     stats = window_stats(settings, 7, end_of_day(QUIET_DAYS + DRIFT_DAYS))
     metrics = [m.value for m in at.metric]
     assert metrics[:2] == [str(stats.questions), f"{stats.thumbs_down_rate:.0%}"]
-    assert at.metric[1].delta == f"{stats.ratings} ratings"
+    assert at.metric[1].label == f"Thumbs-down rate ({stats.ratings} ratings)"
     firing = [e.value for e in at.error]
     assert len(firing) == 2, firing
     for result in (r for r in expected if r.firing):  # value, threshold, window and sample size
@@ -267,3 +268,71 @@ def test_retest_runs_in_the_background_and_shows_old_and_new_verdicts(
     assert list(table.iloc[0, 1:]) == [old.decision_id, new["decision_id"]]
     assert list(table.iloc[1, 1:]) == [old.status, new["status"]]
     assert "2 dev + 2 test items (4 promoted, 0 dropped" in texts(at)
+
+
+# ---- the browser look ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A workbench server over a home whose simulated traffic ends today, with the `handbook`
+    knowledge base and a decision on the shop's dev suite (its drift reference)."""
+    import os
+    import subprocess
+
+    import yaml
+
+    from assistant.knowledge import KnowledgeBase
+    from evaluation.decide.engine import load_decision_config, run_decision
+    from tests.monitoring import traffic
+
+    root = tmp_path_factory.mktemp("monitor_browser")
+    home = root / "home"
+    settings = load_settings(
+        {"home": str(home), "embedding_model": "all-MiniLM-L6-v2", "threads": 1, "allowed_roots": str(root),
+         "model": "fake"}
+    )  # fmt: skip
+    with KnowledgeBase.create("handbook", settings) as kb:
+        kb.add(write_handbook(root / "handbook"))
+    with pytest.MonkeyPatch.context() as patch:  # the drift week ends today
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        patch.setattr(traffic, "START", today - timedelta(days=QUIET_DAYS + DRIFT_DAYS - 1))
+        simulate(settings)
+    (root / "test").mkdir()
+    test_suite = write_dev_suite(root / "test", 20, 2)
+    config = root / "decide.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"name": "shop", "suites": {"dev": str(write_dev_suite(root)), "test": str(test_suite)},
+             "targets": {"exact_match": ">= 0.8"}, "rungs": ["prompt"], "kb": "handbook", "order": "given"}
+        )
+    )  # fmt: skip
+    run_decision(load_decision_config(config), settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
+    env.update(LADDER_HOME=str(home), LADDER_TEST_CWD=str(root), LADDER_THREADS="1",
+               LADDER_EMBEDDING_MODEL="all-MiniLM-L6-v2")  # fmt: skip
+    [(server, url)] = _serve_all([(["ui", "--model", "fake"], root / "ui.log")], env)
+    yield {"root": root, "ui": url}
+    server.terminate()
+    try:
+        server.wait(10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@pytest.mark.skipif(pw is None, reason="playwright is not installed (pip install -e '.[dev]')")
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is missing")
+def test_monitor_page_in_a_browser_in_english_and_chinese(page: Any, servers: dict[str, Any]) -> None:  # noqa: F811
+    """Charts, a firing alert and the drift report drawn by Chromium; every request stays on the
+    machine (the ``page`` fixture checks it); screenshots monitor_en.png and monitor_zh.png."""
+    _open(page, servers["ui"] + "/monitor")
+    page.get_by_text("fires:").first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Measure drift").click()
+    page.get_by_text("distinct questions ·").wait_for(timeout=120_000)
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.locator("[data-testid='stVegaLiteChart']").count() == 6
+    _shot(page, "monitor_en")
+    page.get_by_text("中文").click()
+    page.get_by_role("heading", name="监控").first.wait_for()
+    page.get_by_text("已触发").first.wait_for(timeout=120_000)
+    _shot(page, "monitor_zh")

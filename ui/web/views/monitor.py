@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 
 WINDOWS = [7, 30, 90]
 PRIORITY = {"firing": 0, "not enough data": 1, "quiet": 2, "skipped": 3}
+SAMPLE_KEY = {
+    "ratings": "mon.s.ratings",
+    "questions": "mon.s.questions",
+    "distinct questions": "mon.s.distinct",
+    "answers with a knowledge base": "mon.s.kb_answers",
+    "answers that could cite": "mon.s.citable",
+    "answers that retrieved": "mon.s.scored",
+}
 STATE_KEY = {
     "quiet": "mon.state.quiet",
     "not enough data": "mon.state.not_enough",
@@ -79,10 +87,7 @@ def _summary(days: int, as_of: datetime | None) -> None:
     st.caption(t("mon.summary", days=days))
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric(t("mon.m.questions"), str(stats.questions))
-    c2.metric(
-        t("mon.m.thumbs_down"), _fmt(stats.thumbs_down_rate, "rate"), t("mon.m.ratings", n=stats.ratings),
-        delta_color="off",
-    )  # fmt: skip
+    c2.metric(t("mon.m.thumbs_down", n=stats.ratings), _fmt(stats.thumbs_down_rate, "rate"))
     c3.metric(t("mon.m.not_in_kb"), _fmt(stats.not_in_kb_rate, "rate"))
     c4.metric(t("mon.m.cited"), _fmt(stats.citation_rate, "rate"))
     c5.metric(t("mon.m.p95"), _fmt(stats.latency_p95_ms, "ms"))
@@ -110,7 +115,6 @@ def _charts(series: list[Stats]) -> None:
 
     frame = pd.DataFrame([s.to_dict() for s in series]).set_index("day")
     st.subheader(t("mon.charts"))
-    median, p10 = t("mon.c.median"), "p10"
     charts: list[tuple[str, Any]] = [
         ("mon.c.questions", lambda where: where.bar_chart(frame[["questions"]], height=240)),
         ("mon.c.thumbs_down", lambda where: where.altair_chart(_thumbs_chart(frame), width="stretch")),
@@ -129,7 +133,7 @@ def _charts(series: list[Stats]) -> None:
             "mon.c.score",
             lambda where: where.line_chart(
                 frame[["best_score_median", "best_score_p10"]].rename(
-                    columns={"best_score_median": median, "best_score_p10": p10}
+                    columns={"best_score_median": "median", "best_score_p10": "p10"}
                 ),
                 height=240,
             ),
@@ -226,13 +230,15 @@ def _alert_values(r: AlertResult) -> dict[str, object]:
         "op": plain_markdown(r.op),
         "threshold": f"{r.threshold:g}",
         "samples": r.samples,
-        "sample_of": plain_markdown(r.sample_of),
+        "sample_of": t(SAMPLE_KEY[r.sample_of]) if r.sample_of in SAMPLE_KEY else plain_markdown(r.sample_of),
         "min": r.min_samples,
     }
 
 
 def _alerts(results: list[AlertResult]) -> bool:
     """Firing rules first, each in a red box; the others below, grey. True when one fires."""
+    from evaluation.monitor import NOT_ENOUGH, SKIPPED
+
     firing = [r for r in results if r.firing]
     if not firing:
         st.success(t("mon.alerts_none"))
@@ -240,7 +246,12 @@ def _alerts(results: list[AlertResult]) -> bool:
         st.error(t("mon.alert_firing", **_alert_values(r)), icon=":material/notifications_active:")
     for r in sorted((r for r in results if not r.firing), key=lambda r: PRIORITY.get(r.state, 9)):
         line = t("mon.alert_other", state=t(STATE_KEY.get(r.state, "mon.state.skipped")), **_alert_values(r))
-        st.caption(line + (f" — {plain_markdown(r.note)}" if r.note else ""))
+        # The engine's notes for these two states repeat the line or name CLI flags: said here instead.
+        if r.state == SKIPPED:
+            note = t("mon.skip_no_ref")
+        else:
+            note = "" if r.state == NOT_ENOUGH else plain_markdown(r.note)
+        st.caption(line + (f" — {note}" if note else ""))
     return bool(firing)
 
 
@@ -423,7 +434,7 @@ with guard():
         empty_state(t("mon.empty"))
         st.stop()
     c1, c2, _ = st.columns([1, 1, 2])
-    days = c1.selectbox(t("mon.window"), WINDOWS, format_func=lambda n: t("mon.days", n=n), key="mon_days")
+    days = c1.selectbox(t("mon.window"), WINDOWS, key="mon_days")
     day = c2.date_input(t("mon.as_of"), value=datetime.now(UTC).date(), key="mon_as_of")
     as_of = _as_of(day if isinstance(day, date) else datetime.now(UTC).date())
     decisions = _decisions()
