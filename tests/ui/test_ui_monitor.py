@@ -282,8 +282,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     import yaml
 
+    from assistant.feedback import promote, record_feedback
     from assistant.knowledge import KnowledgeBase
     from evaluation.decide.engine import load_decision_config, run_decision
+    from evaluation.suites.source import SuiteFiles
     from tests.monitoring import traffic
 
     root = tmp_path_factory.mktemp("monitor_browser")
@@ -308,6 +310,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Any:
         )
     )  # fmt: skip
     run_decision(load_decision_config(config), settings)
+    for i in range(4):  # what users said, promoted to a suite: the re-test's new split
+        item = record_feedback(
+            settings, question=f"Can I return a kettle after {i + 2} weeks?", answer="no", rating="down",
+            correction="yes, within 30 days", session_id=f"fb{i}", source="chat",
+        )  # fmt: skip
+        promote(settings, item.id, "suite", suites=SuiteFiles())
     env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
     env.update(LADDER_HOME=str(home), LADDER_TEST_CWD=str(root), LADDER_THREADS="1",
                LADDER_EMBEDDING_MODEL="all-MiniLM-L6-v2")  # fmt: skip
@@ -332,6 +340,10 @@ def test_monitor_page_in_a_browser_in_english_and_chinese(page: Any, servers: di
     assert page.get_by_test_id("stException").count() == 0
     assert page.locator("[data-testid='stVegaLiteChart']").count() == 6
     _shot(page, "monitor_en")
+    page.get_by_role("button", name="Re-run the decision with promoted feedback").click()
+    page.get_by_text("New split from promoted feedback").wait_for(timeout=120_000)
+    page.get_by_text("The verdict").first.wait_for()
+    _shot(page, "monitor_retest_en")
     page.get_by_text("中文").click()
     page.get_by_role("heading", name="监控").first.wait_for()
     page.get_by_text("已触发").first.wait_for(timeout=120_000)

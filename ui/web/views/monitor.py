@@ -305,8 +305,9 @@ def _retest_result(job: jobs.Job) -> dict[str, Any] | None:
     result is read from the log either way."""
     if job.result.get("old") and job.result.get("new"):
         return job.result
-    text = (job.folder / "log.txt").read_text(encoding="utf-8", errors="replace") if job.finished else ""
-    start = text.rfind("\n{\n")
+    log = job.folder / "log.txt"
+    text = "\n" + log.read_text(encoding="utf-8", errors="replace") if job.finished and log.is_file() else ""
+    start = text.rfind("\n{\n")  # the top-level object of ``json.dumps(..., indent=2)``
     if start < 0:
         return None
     try:
