@@ -644,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(half query:, half passage:)\n   {_stats(cos)}\n"
               f"   time: pack {pack_s:.1f} s, numpy {mine_s:.1f} s")  # fmt: skip
         worst = np.argsort(cos)[:3]
-        print("   lowest: " + "; ".join(f"{cos[i]:.6f} {sents[i][:30]!r}" for i in worst))
+        print("   lowest: " + "; ".join(f"{cos[i]:.7f} {sents[i][:30]!r}" for i in worst))
         same = ref.embed(
             [pack_ids(model.tokenizer, PREFIX[q] + t) for t, q in zip(sents, queries, strict=True)]
         )
@@ -662,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = bool(diffs) or float(cos.min()) < BAR
     print(
         "\nFAIL" if failed else "\nOK",
-        f"(token differences {len(diffs)}, min cosine {cos.min():.6f}, bar {BAR})",
+        f"(token differences {len(diffs)}, min cosine {cos.min():.7f}, bar {BAR})",
     )
     return 1 if failed else 0
 
