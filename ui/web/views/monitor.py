@@ -10,19 +10,18 @@ rule files wrote (questions, rule names) is shown escaped (``plain_markdown``, `
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from ui.web import jobs
 from ui.web.common import guard, settings
-from ui.web.components import empty_state, job_panel
+from ui.web.components import empty_state
 from ui.web.demo_kb import knowledge_bases
-from ui.web.i18n import lazy, t
+from ui.web.i18n import t
 from ui.web.model_text import plain_markdown, safe_markdown
+from ui.web.monitor_retest import back_to_the_ladder
 
 if TYPE_CHECKING:
     from evaluation.monitor import AlertResult, DriftReference, DriftReport, Stats
@@ -289,101 +288,6 @@ def _drift_view(report: DriftReport) -> None:
         st.warning(safe_markdown(note))
 
 
-# ---- back to the ladder -------------------------------------------------------------------------
-def _retest_job() -> jobs.Job | None:
-    """The page's re-test job: the one started in this session, else the newest one."""
-    wanted = st.session_state.get("mon_job")
-    if wanted:
-        return jobs.get(cfg, wanted)
-    found = [j for j in jobs.list_jobs(cfg, "cli", limit=50) if j.params.get("retest")]
-    return found[0] if found else None
-
-
-def _retest_result(job: jobs.Job) -> dict[str, Any] | None:
-    """What ``ladder monitor retest --json`` printed (the job's log ends with it). The command
-    exits 1 when the new decision is not met, which the worker records as a failure: the
-    result is read from the log either way."""
-    if job.result.get("old") and job.result.get("new"):
-        return job.result
-    log = job.folder / "log.txt"
-    text = "\n" + log.read_text(encoding="utf-8", errors="replace") if job.finished and log.is_file() else ""
-    start = text.rfind("\n{\n")  # the top-level object of ``json.dumps(..., indent=2)``
-    if start < 0:
-        return None
-    try:
-        data, _ = json.JSONDecoder().raw_decode(text[start + 1 :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and "old" in data and "new" in data else None
-
-
-def _rung_cell(rung: dict[str, Any] | None) -> str:
-    if rung is None:
-        return "—"
-    if not rung.get("dev"):
-        return str(rung.get("state", ""))
-    means = ", ".join(f"{metric} {_fmt(value)}" for metric, value in rung["dev"].items())
-    return (t("mon.r.meets") + " · " if rung.get("meets") else "") + means
-
-
-def _verdicts(result: dict[str, Any]) -> None:
-    old, new = result["old"], result["new"]
-    st.markdown(
-        t(
-            "mon.r.split", dev=result["dev_items"], test=result["test_items"],
-            promoted=result["feedback_items"], dropped=len(result["dropped"]),
-        )
-    )  # fmt: skip
-    for leak in result["dropped"]:
-        values = {k: plain_markdown(str(leak.get(k, ""))) for k in ("item", "match", "training")}
-        st.caption(t("mon.r.dropped", **values))
-    rows = [
-        {"": t("mon.r.decision"), t("mon.r.old"): old["decision_id"], t("mon.r.new"): new["decision_id"]},
-        {"": t("mon.r.status"), t("mon.r.old"): old["status"], t("mon.r.new"): new["status"]},
-        {
-            "": t("mon.r.recommended"),
-            t("mon.r.old"): old["recommended"] or "—",
-            t("mon.r.new"): new["recommended"] or "—",
-        },
-        {"": t("mon.r.dev_suite"), t("mon.r.old"): old["dev_suite"], t("mon.r.new"): new["dev_suite"]},
-    ]
-    labels = list(dict.fromkeys([r["label"] for r in old["rungs"]] + [r["label"] for r in new["rungs"]]))
-    for label in labels:
-        cells = [next((r for r in v["rungs"] if r["label"] == label), None) for v in (old, new)]
-        rows.append({"": label, t("mon.r.old"): _rung_cell(cells[0]), t("mon.r.new"): _rung_cell(cells[1])})
-    st.dataframe(rows, hide_index=True, width="stretch")  # a table escapes what it shows
-    changed = (old["status"], old["recommended"]) != (new["status"], new["recommended"])
-    (st.warning if changed else st.success)(t("mon.r.changed" if changed else "mon.r.holds"))
-    st.caption(t("mon.r.config", path=plain_markdown(str(result["config"]))))
-
-
-def _back_to_the_ladder(decision: str | None, firing: bool) -> None:
-    st.subheader(t("mon.retest"))
-    st.caption(t("mon.retest_help"))
-    if firing:
-        st.warning(t("mon.retest_alert"))
-    if not decision:
-        st.caption(t("mon.retest_needs"))
-    running = any(j.params.get("retest") and not j.finished for j in jobs.active(cfg, "cli"))
-    if st.button(
-        t("mon.retest_run"), type="primary" if firing else "secondary", disabled=not decision or running
-    ):
-        assert decision is not None
-        argv = ["monitor", "retest", "--decision", decision, "--json"]
-        launched = jobs.launch(
-            cfg, "cli", {"argv": argv, "retest": decision}, lazy("mon.retest_job", decision=decision)
-        )
-        st.session_state["mon_job"] = launched.job_id
-    job = _retest_job()
-    if job is None:
-        return
-    result = _retest_result(job) if job.finished else None
-    if result is None:
-        job_panel(cfg, job.job_id, "mon")
-    else:
-        _verdicts(result)
-
-
 def _alerts_section(
     rules: str, decision: str | None, suite: str | None, kb: str | None, as_of: datetime | None
 ) -> bool:
@@ -447,7 +351,7 @@ with guard():
     _summary(days, as_of)
 
     firing = _alerts_section(rules, decision, suite, kb, as_of)
-    _back_to_the_ladder(decision, firing)
+    back_to_the_ladder(cfg, decision, firing)
     _charts(series)
     _downloads(series, days)
     _drift_section(decision, suite, kb, days, as_of)
