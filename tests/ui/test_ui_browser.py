@@ -300,7 +300,7 @@ def test_chat_app_cannot_reach_workbench_pages(page: Any, servers: dict[str, Any
         assert page.get_by_test_id("stSidebarNav").count() == 0
 
 
-@pytest.mark.parametrize("name", ["decide", "finetune", "settings", "feedback"])
+@pytest.mark.parametrize("name", ["decide", "finetune", "settings", "feedback", "monitor"])
 def test_every_workbench_page_renders(page: Any, servers: dict[str, Any], name: str) -> None:
     _open(page, f"{servers['ui']}/{'' if name == 'decide' else name}")  # Decide is the home page
     assert page.get_by_test_id("stException").count() == 0

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 QUEUED, RUNNING, DONE, FAILED, STOPPED, DIED = "queued", "running", "done", "failed", "stopped", "died"
 FINISHED = (DONE, FAILED, STOPPED, DIED)
-KINDS = ("eval", "kb_add", "decide", "pull", "cli", "demo_kb")
+KINDS = ("eval", "kb_add", "decide", "pull", "cli", "demo_kb", "retest")
 # Child processes started by this server; polling them reaps them (no zombies).
 _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
 

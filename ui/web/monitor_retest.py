@@ -4,7 +4,6 @@ by side. Split from ``ui/web/views/monitor.py`` to keep the page's file small.""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -24,26 +23,13 @@ def _retest_job(cfg: Settings) -> jobs.Job | None:
     wanted = st.session_state.get("mon_job")
     if wanted:
         return jobs.get(cfg, wanted)
-    found = [j for j in jobs.list_jobs(cfg, "cli", limit=50) if j.params.get("retest")]
+    found = jobs.list_jobs(cfg, "retest", limit=1)
     return found[0] if found else None
 
 
 def _retest_result(job: jobs.Job) -> dict[str, Any] | None:
-    """What ``ladder monitor retest --json`` printed (the job's log ends with it). The command
-    exits 1 when the new decision is not met, which the worker records as a failure: the
-    result is read from the log either way."""
-    if job.result.get("old") and job.result.get("new"):
-        return job.result
-    log = job.folder / "log.txt"
-    text = "\n" + log.read_text(encoding="utf-8", errors="replace") if job.finished and log.is_file() else ""
-    start = text.rfind("\n{\n")  # the top-level object of ``json.dumps(..., indent=2)``
-    if start < 0:
-        return None
-    try:
-        data, _ = json.JSONDecoder().raw_decode(text[start + 1 :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and "old" in data and "new" in data else None
+    """The re-test's result (``RetestResult.to_dict``), once the job has finished."""
+    return job.result if job.result.get("old") and job.result.get("new") else None
 
 
 def _rung_cell(rung: dict[str, Any] | None) -> str:
@@ -94,15 +80,13 @@ def back_to_the_ladder(cfg: Settings, decision: str | None, firing: bool) -> Non
         st.warning(t("mon.retest_alert"))
     if not decision:
         st.caption(t("mon.retest_needs"))
-    running = any(j.params.get("retest") and not j.finished for j in jobs.active(cfg, "cli"))
+    running = bool(jobs.active(cfg, "retest"))
     if st.button(
         t("mon.retest_run"), type="primary" if firing else "secondary", disabled=not decision or running
     ):
         assert decision is not None
-        argv = ["monitor", "retest", "--decision", decision, "--json"]
-        launched = jobs.launch(
-            cfg, "cli", {"argv": argv, "retest": decision}, lazy("mon.retest_job", decision=decision)
-        )
+        label = lazy("mon.retest_job", decision=decision)
+        launched = jobs.launch(cfg, "retest", {"decision": decision}, label)
         st.session_state["mon_job"] = launched.job_id
     job = _retest_job(cfg)
     if job is None:

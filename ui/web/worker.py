@@ -143,6 +143,15 @@ def _cli(params: dict[str, Any], settings: Settings, progress: FileProgress) -> 
     return {"argv": argv}
 
 
+def _retest(params: dict[str, Any], settings: Settings, progress: FileProgress) -> dict[str, Any]:
+    """The monitor's way back to the ladder; a decision whose new verdict is "not met" is a result."""
+    from evaluation.monitor import retest
+
+    result = retest(settings, params["decision"], keep_old=bool(params.get("keep_old")), progress=progress)
+    data: dict[str, Any] = result.to_dict()
+    return data
+
+
 RUNNERS = {
     "eval": _eval,
     "kb_add": _kb_add,
@@ -150,6 +159,7 @@ RUNNERS = {
     "pull": _pull,
     "cli": _cli,
     "demo_kb": _demo_kb,
+    "retest": _retest,
 }
 
 
