@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/rerank.py --questions 40 \\
         --data ../shared/data/cmrc2018/cmrc2018_dev.json --cmrc-questions 100
 
+(docs/knowledge-bases.md, "Reranking", has a run of 10 questions per set; on 2 cores each
+reranked query costs 10 to 30 s, so size a run to that.)
+
 For every question the knowledge base's hybrid search (no reranker) returns the top 20
 chunks; that ranking is the baseline. Then ``assistant.knowledge.rerank.LLMReranker`` reorders
 the top 10, and separately the top 20, for each model (``--model``, repeatable; default the
@@ -280,6 +283,10 @@ def main() -> None:
             sample[cmrc.name] = spread(cmrc.items, args.cmrc_questions)
 
         judge_settings = load_settings({})
+        # The knowledge bases' home sees the installed packs (an embedder pack is one).
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "models").exists() and judge_settings.models_dir.is_dir():
+            (home / "models").symlink_to(judge_settings.models_dir)
         load = os.getloadavg()
         results: list[tuple[DataSet, Scores, list[Row]]] = []
         for data in sets:
