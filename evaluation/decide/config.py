@@ -109,6 +109,10 @@ DEFAULT_PREPARE: dict[str, Any] = {"general": "default", "ratio": 1.0, "split": 
 DEFAULT_TRAIN: dict[str, Any] = {"epochs": 2, "learning_rate": 2.0e-4}
 
 
+# The router knobs `finetune.route` may set (the route strategy's; see decide/route.py).
+ROUTER_KEYS = ("k", "embedder", "general", "max_examples", "threshold", "validation_fraction", "router_seed")
+
+
 @dataclass
 class FinetuneSpec:
     data: Path | None = None
@@ -130,6 +134,9 @@ class FinetuneSpec:
     # trains within it, a three-epoch run over 800+ examples does not.
     max_minutes: float | None = 30.0
     try_rag: bool = True
+    # The route rung (base + adapter, a router per question) when the fine-tune fails or nearly
+    # fails the forgetting check: true, false, or a mapping of router knobs (decide/route.py).
+    route: bool | dict[str, Any] = True
 
     @property
     def has_data(self) -> bool:
@@ -300,6 +307,16 @@ def _finetune_spec(raw: Any, base: Path, where: str) -> FinetuneSpec:
     for key in ("prepare", "train"):
         if not isinstance(getattr(spec, key), dict):
             raise _fail(where, f"finetune.{key} must be a mapping")
+    if not isinstance(spec.route, bool | dict):
+        raise _fail(where, "finetune.route must be true, false or a mapping of router settings")
+    if isinstance(spec.route, dict):
+        unknown = sorted(set(spec.route) - set(ROUTER_KEYS))
+        if unknown:
+            raise _fail(
+                where,
+                f"finetune.route: unknown key(s) {', '.join(unknown)}",
+                f"known: {', '.join(ROUTER_KEYS)}",
+            )
     spec.prepare = {**DEFAULT_PREPARE, **spec.prepare}
     spec.train = {**DEFAULT_TRAIN, **spec.train}
     from finetune.data.prepare import PrepareConfig, prepare_options

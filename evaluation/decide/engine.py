@@ -51,6 +51,7 @@ from evaluation.decide.result import (
     RungResult,
     SuiteScores,
 )
+from evaluation.decide.route import offer_reason, route_reasons, try_route
 from evaluation.decide.rules import all_pairs, choose, estimate, judge_rung, suite_scores, target_misses
 from evaluation.decide.search import (
     RungSearch,
@@ -345,6 +346,9 @@ class _Climb:
                         },
                     )
                 )
+            offered = offer_reason(check, config.finetune.route)
+            if offered is not None:
+                try_route(self, offered, rung, rungs, decision, strategy, model, before, check)
         if config.kb and config.finetune.try_rag:
             extra = RungResult("finetune+rag", "rag", config={"strategy": "rag", "kb": config.kb})
             rungs.append(extra)
@@ -487,7 +491,7 @@ def run_decision(
                 climb.finetune(finetune_rung, rungs, decision, trainer)
         decision.comparisons = all_pairs(rungs, climb.records, config)
         winner, recommended, reasons = choose(rungs, decision.comparisons, config, climb.records)
-        decision.reasons = reasons
+        decision.reasons = reasons + route_reasons(decision)
         if recommended is not None:
             decision.recommended = recommended.label
             decision.status = TIE if recommended.label != winner else MET

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from assistant.errors import ConfigError
 from evaluation.decide.result import EVALUATED, MET, TIE, Decision, Estimate, RungResult, SuiteScores
+from evaluation.decide.route import route_rows
 from evaluation.decide.text import explain, gap_lines, note
 from evaluation.decide.text_search import search_table
 from evaluation.decide.warnings import warning_lines
@@ -29,6 +30,7 @@ TITLES = {
         "gaps": "Gap diagnosis",
         "ready": "Fine-tuning readiness",
         "forget": "Forgetting check",
+        "route": "Division of labour (route)",
         "why": "Why",
         "estimates": "Training time and cost (estimates)",
         "rag": "RAG misses by cause (item by item)",
@@ -43,6 +45,7 @@ TITLES = {
         "gaps": "差距诊断",
         "ready": "微调就绪检查",
         "forget": "遗忘检查",
+        "route": "分工（route）",
         "why": "理由",
         "estimates": "训练时间与成本（估算）",
         "rag": "RAG 错误按原因分类（逐题）",
@@ -234,6 +237,8 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
         out.append((t["estimates"], estimates_table(decision)))
     if decision.forgetting is not None:
         out.append((t["forget"], forgetting_rows(decision)))
+    if decision.route is not None:
+        out.append((t["route"], route_rows(decision)))
     return out
 
 

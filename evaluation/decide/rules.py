@@ -125,8 +125,11 @@ def judge_rung(rung: RungResult, config: DecisionConfig) -> None:
 
 
 def near_miss(rung: RungResult, config: DecisionConfig) -> bool:
-    """The mean clears every target and the limits hold; only the CI keeps it from meeting."""
+    """The mean clears every target and the limits hold; only the CI keeps it from meeting (a rung
+    that lost general ability is no near miss: its dev score is not what failed)."""
     assert rung.dev is not None
+    if any(m.code == "forgetting" for m in rung.misses):
+        return False
     return not target_misses(rung.dev, config.targets, use_bound=False) and not limit_misses(rung.dev, config)
 
 

@@ -40,6 +40,24 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "test_confirms": "The held-out test split confirms {rung}.",
         "forgetting_unchecked": "Whether {rung} kept the base model's general ability was not checked: the "
         "decision has no general suite (set suites.general to one the base model does well on).",
+        "route_offered_failed": "The fine-tune failed the forgetting check, so Ladder tried {rung}: one "
+        "model in memory, the adapter for in-domain questions and the base alone for the rest.",
+        "route_offered_near": "The fine-tune nearly failed the forgetting check (it used at least half the "
+        "allowed drop), so Ladder tried {rung}: one model in memory, the adapter for in-domain questions "
+        "and the base alone for the rest.",
+        "route_routing_within": "{rung}: {metric} = {route} on dev, within the fine-tune's CI {ci} "
+        "(fine-tune {finetune}).",
+        "route_routing_outside": "{rung}: {metric} = {route} on dev, outside the fine-tune's CI {ci} "
+        "(fine-tune {finetune}).",
+        "route_general_within": "{rung}: {general_metric} = {route_general} on the general suite, within "
+        "the base's CI [{base_low}, {base_high}] (base {base}, fine-tune {finetune_general}).",
+        "route_general_outside": "{rung}: {general_metric} = {route_general} on the general suite, outside "
+        "the base's CI [{base_low}, {base_high}] (base {base}, fine-tune {finetune_general}).",
+        "route_router": "The router of {rung} ({embedder}, k={k}, threshold {threshold}) sent "
+        "{accuracy_in_domain} of the {in_domain_items} dev questions to the adapter and kept "
+        "{accuracy_general} of the {general_items} general questions on the base (held-out balanced "
+        "accuracy {validation_balanced_accuracy}); it costs {router_ms} ms per question (p95 "
+        "{router_ms_p95}, each question routed alone).",
         "ci_straddles": "{rung}: the {metric} CI {ci} contains the threshold {threshold} with n={n}: "
         "the data is too small to decide (about {needed} items would separate them).",
         "ci_straddles_close": "{rung}: {metric} = {mean} is only {margin} from the threshold {threshold} "
@@ -116,6 +134,23 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "test_confirms": "留出的测试集确认了 {rung}。",
         "forgetting_unchecked": "未检查 {rung} 是否保留了基础模型的通用能力：该决策没有通用能力测试集"
         "（请将 suites.general 设为基础模型表现良好的测试集）。",
+        "route_offered_failed": "微调未通过遗忘检查，因此 Ladder 尝试了 {rung}："
+        "内存中只有一个模型，领域内的问题交给适配器，其余问题只用基础模型。",
+        "route_offered_near": "微调险些未通过遗忘检查（下降已达允许值的一半以上），"
+        "因此 Ladder 尝试了 {rung}：内存中只有一个模型，领域内的问题交给适配器，其余问题只用基础模型。",
+        "route_routing_within": "{rung}：开发集 {metric} = {route}，"
+        "在微调模型的置信区间 {ci} 之内（微调 {finetune}）。",
+        "route_routing_outside": "{rung}：开发集 {metric} = {route}，"
+        "在微调模型的置信区间 {ci} 之外（微调 {finetune}）。",
+        "route_general_within": "{rung}：通用能力测试集 {general_metric} = {route_general}，"
+        "在基础模型的置信区间 [{base_low}, {base_high}] 之内（基础模型 {base}，微调 {finetune_general}）。",
+        "route_general_outside": "{rung}：通用能力测试集 {general_metric} = {route_general}，"
+        "在基础模型的置信区间 [{base_low}, {base_high}] 之外（基础模型 {base}，微调 {finetune_general}）。",
+        "route_router": "{rung} 的路由器（{embedder}，k={k}，阈值 {threshold}）"
+        "把 {in_domain_items} 道开发集问题中的 {accuracy_in_domain} 交给适配器，"
+        "把 {general_items} 道通用问题中的 {accuracy_general} 留给基础模型"
+        "（留出集平衡准确率 {validation_balanced_accuracy}）；"
+        "每个问题耗时 {router_ms} 毫秒（p95 {router_ms_p95}，逐题单独路由）。",
         "ci_straddles": "{rung}：{metric} 的置信区间 {ci} 包含阈值 {threshold}（n={n}）：数据太少，无法判断"
         "（约需 {needed} 道题才能区分）。",
         "ci_straddles_close": "{rung}：{metric} = {mean}，与阈值 {threshold} 只差 {margin}"

@@ -12,6 +12,7 @@ import pytest
 
 from assistant.backends.adapter_rows import current_adapter_rows
 from assistant.backends.fake import FakeBackend
+from assistant.backends.json_schema import current_schema
 from assistant.errors import ConfigError
 from assistant.settings import Settings
 from assistant.strategies.agent import AgentStrategy
@@ -32,6 +33,7 @@ class MixingFake(FakeBackend):
         self.domain = domain
         self.rows: list[tuple[bool, ...]] = []
         self.domain_prompts: list[str] = []
+        self.domain_schemas: list[Any] = []
 
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
         rows = current_adapter_rows(len(batch))
@@ -42,6 +44,7 @@ class MixingFake(FakeBackend):
         assert all(rows) and len(batch) == 1
         prompt = batch[0][-1].content
         self.domain_prompts.append(prompt)
+        self.domain_schemas.append(current_schema())
         ticket = prompt.split("\n\n", 1)[1]
         return FakeBackend(default=self.domain.get(ticket, "QG-??")).generate(batch, params)
 
@@ -120,3 +123,49 @@ def test_delegate_needs_a_mixing_backend_and_the_tool_needs_delegate() -> None:
         parse_config(DelegateStrategy, {"domain_template": "no placeholder"})
     with pytest.raises(ConfigError, match="the domain_expert tool needs `domain_template`"):
         parse_config(AgentStrategy, {"tools": [DOMAIN_TOOL]})
+
+
+# ---- mode: plan -------------------------------------------------------------------------------
+def plan(domain_question: str, expression: str) -> str:
+    return json.dumps({"domain_question": domain_question, "expression": expression})
+
+
+def test_plan_mode_plans_asks_the_adapter_calculates_and_composes_in_three_batched_calls() -> None:
+    from assistant.strategies.delegate import ANSWER_SCHEMA, PLAN_SCHEMA
+
+    backend = MixingFake(
+        [plan("My kettle leaks.", "80 * 0.75 = 60"), plan("", ""),
+         json.dumps({"answer": "QG-R7 60"}), json.dumps({"answer": "no idea"})],
+        {"My kettle leaks.": "QG-R7"},
+    )  # fmt: skip
+    answers = build(backend, mode="plan").answer([Question(QUESTION), Question("What is 2 + 2?")])
+    assert [a.response for a in answers] == ["QG-R7 60", "no idea"]
+    # Plan (base, both), the domain question (adapter, only the one that has one), compose (base).
+    assert backend.rows == [(False, False), (True,), (False, False)]
+    assert backend.schemas == [PLAN_SCHEMA, PLAN_SCHEMA, ANSWER_SCHEMA, ANSWER_SCHEMA]
+    assert backend.domain_schemas == [None], "the adapter answers in its own trained form"
+    assert backend.domain_prompts == [TEMPLATE.replace("{question}", "My kettle leaks.")]
+    first = {s.kind: s.detail for s in answers[0].trace.steps}
+    assert first["plan"]["domain_question"] == "My kettle leaks." and first["plan"]["parsed"]
+    assert first["domain"]["answer"] == "QG-R7"
+    # "80 * 0.75 = 60": the model's own result is dropped and the calculator computes.
+    assert first["calculator"] == {"expression": "80 * 0.75", "value": "60"}
+    compose = backend.calls[-2][0][-1].content
+    assert 'asked about "My kettle leaks.", answered: QG-R7' in compose and "80 * 0.75 gives 60" in compose
+    second = {s.kind: s.detail for s in answers[1].trace.steps}
+    assert "domain" not in second and second["calculator"]["value"] == "(nothing calculated)"
+    assert "(not asked)" in backend.calls[-1][0][-1].content
+    assert answers[0].usage.model_calls == 3 and answers[1].usage.model_calls == 2
+
+
+def test_plan_mode_survives_a_plan_that_is_not_json_and_a_bad_expression() -> None:
+    backend = MixingFake(["I think the queue is", "not json either"], {})
+    backend2 = MixingFake([plan("ticket", "eighty times 0.8"), json.dumps({"answer": "QG-?? 0"})], {})
+    (answer,) = build(backend, mode="plan").answer([Question(QUESTION)])
+    steps = {s.kind: s.detail for s in answer.trace.steps}
+    assert steps["plan"]["parsed"] is False and answer.response == "not json either"
+    (answer,) = build(backend2, mode="plan").answer([Question(QUESTION)])
+    steps = {s.kind: s.detail for s in answer.trace.steps}
+    assert steps["calculator"]["value"].startswith("(error: ") and answer.response == "QG-?? 0"
+    with pytest.raises(ConfigError, match="mode must be agent or plan"):
+        parse_config(DelegateStrategy, {"domain_template": TEMPLATE, "mode": "loop"})
