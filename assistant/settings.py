@@ -57,9 +57,11 @@ class Settings:
     # extra pack catalog (YAML list of packs), merged over the built-in one
     catalog_file: Path | None = None
     # knowledge base
-    # sentence-transformers folder for embeddings; None = the packaged all-MiniLM-L6-v2
+    # embedding model of new knowledge bases: an embedder pack name, all-MiniLM-L6-v2 (packaged) or a
+    # sentence-transformers folder; None = the multilingual-e5-small pack (assistant/knowledge/embeddings.py)
     embedding_model: str | None = None
-    # sentence-transformers CrossEncoder folder; None = no reranking
+    # reranking: a sentence-transformers CrossEncoder folder, 'llm' (the configured model judges
+    # relevance) or 'llm:<model reference>'; None = off (assistant/knowledge/rerank.py)
     reranker_model: str | None = None
     chunk_size: int = 500  # characters
     chunk_overlap: int = 80  # characters

@@ -140,9 +140,9 @@ class KnowledgeBase(KnowledgeIndex):
             )
         kb = cls(name, settings, json.loads(path.read_text(encoding="utf-8")))
         sources = {s: (e["file_hash"], e["chunking"]) for s, e in kb.manifest.items()}
-        text = json.dumps(
-            [kb.meta.get("embedding_model"), sources, settings.reranker_model], sort_keys=True, default=str
-        )
+        # "llm" reranks with the configured model: the cache must see which one.
+        reranker = f"llm:{settings.model}" if settings.reranker_model == "llm" else settings.reranker_model
+        text = json.dumps([kb.meta.get("embedding_model"), sources, reranker], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @staticmethod

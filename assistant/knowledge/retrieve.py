@@ -1,4 +1,4 @@
-"""Search results, the fusion of dense and BM25 rankings, and cross-encoder reranking.
+"""Search results, the fusion of dense and BM25 rankings, and reranking (``rerank.py``).
 
 Fusion is weighted reciprocal rank fusion: a chunk scores ``w / (k + rank)`` from each
 ranking it appears in. Ranks, not scores, are fused because cosine similarities and BM25
@@ -16,19 +16,20 @@ by ``Hit.score``, then by chunk id.
 Every hit also carries absolute signals that do not depend on the other hits, so a caller
 can tell "the best match is poor" from "this is the best match": the cosine similarity to
 the query, the raw BM25 score, and the IDF-weighted share of the query's terms that the
-chunk contains. ``Hit.score`` combines them into one number in [0, 1] (or is the reranker's
-score when reranking), which is what a "not in the knowledge base" threshold should use.
+chunk contains. ``Hit.score`` combines them into one number in [0, 1] (a CrossEncoder reranker
+replaces it with its own score; the LLM reranker keeps it), which is what a "not in the
+knowledge base" threshold should use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ConfigError, LadderError
-from assistant.knowledge.embeddings import QUERY, load_sentence_model
+from assistant.knowledge.embeddings import QUERY
 from assistant.knowledge.fusion import Fusion, cjk_share
+from assistant.knowledge.rerank import rerank_hits, reranker_for
 from assistant.knowledge.store import tokenize
 
 if TYPE_CHECKING:
@@ -37,9 +38,8 @@ if TYPE_CHECKING:
     from assistant.knowledge.index import KnowledgeIndex
 
 MODES = ("hybrid", "dense", "bm25")
-# How many candidates each retriever contributes to fusion, and how many the reranker sees.
+# How many candidates each retriever contributes to fusion (a reranker reads its own ``depth``).
 CANDIDATES = 50
-RERANK_DEPTH = 20
 
 
 @dataclass
@@ -60,7 +60,9 @@ class Hit:
     bm25_score: float | None = None  # raw BM25 score (0 when no query term matched)
     term_coverage: float | None = None  # IDF-weighted share of query terms in the chunk
     fused_score: float | None = None  # weighted RRF score (hybrid mode)
-    rerank_score: float | None = None  # cross-encoder score, when reranked
+    # The reranker's score, when reranked (CrossEncoder: its raw score, also in ``score``; LLM:
+    # P(yes) in [0, 1], ``score`` kept).
+    rerank_score: float | None = None
 
     @property
     def source_name(self) -> str:
@@ -99,20 +101,6 @@ def _fused_order(hit: Hit) -> tuple[float, ...]:
     )
 
 
-def rerank_hits(model: Any, query: str, hits: list[Hit], k: int) -> list[Hit]:
-    """The ``k`` best hits by a sentence-transformers CrossEncoder; ``score`` becomes its score."""
-    if not hits:
-        return []
-    import numpy as np
-
-    raw = np.asarray(model.predict([(query, hit.text) for hit in hits], show_progress_bar=False))
-    # One output per pair is a relevance score; with several (a classifier), the last is "relevant".
-    scores = raw.reshape(len(hits), -1)[:, -1]
-    for hit, value in zip(hits, scores, strict=True):
-        hit.rerank_score = hit.score = float(value)
-    return sorted(hits, key=lambda h: h.score, reverse=True)[:k]
-
-
 def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | None) -> list[Hit]:
     """``KnowledgeBase.search``: see there."""
     settings = kb.settings
@@ -126,14 +114,16 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
     if use_reranker and not settings.reranker_model:
         raise ConfigError(
             "reranking was asked for but no reranker is configured",
-            hint="set reranker_model to a sentence-transformers CrossEncoder folder",
+            hint="set reranker_model to a sentence-transformers CrossEncoder folder, 'llm' (the configured "
+            "model) or 'llm:<model reference>'",
         )
+    reranker = reranker_for(settings) if use_reranker else None
     if mode != "bm25":
         kb.model_path()  # refuse a different embedding model, even on an empty knowledge base
     kb.refresh()
     if not kb.bm25.ids:
         return []
-    depth = max(CANDIDATES, k, RERANK_DEPTH if use_reranker else 0)
+    depth = max(CANDIDATES, k, reranker.depth if reranker is not None else 0)
 
     query_vector = None
     dense: list[str] = []
@@ -182,9 +172,8 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
     hits = _hits(kb, order[:keep], query, query_tokens, query_vector, bm25_scores, ranks)
     if mode == "hybrid":
         hits = sorted(hits, key=_fused_order)[: depth if use_reranker else k]
-    if use_reranker:
-        path = Path(str(settings.reranker_model)).expanduser()
-        hits = rerank_hits(load_sentence_model(path, settings.device, cross_encoder=True), query, hits, k)
+    if reranker is not None:
+        hits = reranker.rerank(query, hits, k)
     return hits
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from assistant.backends.fake import FakeBackend
 from assistant.errors import ConfigError, LadderError
-from assistant.knowledge import rerank
+from assistant.knowledge import KnowledgeBase, rerank
 from assistant.knowledge.rerank import (
     CHOICES,
     CrossEncoderReranker,
@@ -214,3 +214,19 @@ def test_real_pack_puts_the_answering_passage_first() -> None:
     top = ranked.rerank(QUESTION, hits, k=3)
     assert top[0].chunk_id == "c2"
     assert all(h.rerank_score is not None and 0.0 < h.rerank_score < 1.0 for h in top)
+
+
+def test_search_with_the_llm_reranker_keeps_relevance_and_adds_p_yes(kb: KnowledgeBase) -> None:
+    """Wired into search: ``reranker_model: llm:fake`` reranks, every hit gets P(yes) in [0, 1],
+    and ``score`` stays the retrieval relevance min_score is calibrated on."""
+    from assistant.settings import replace
+
+    for name, text in (("a.txt", "Annual leave is fifteen days."), ("b.txt", "The printer needs a badge.")):
+        Path(name).write_text(text, encoding="utf-8")
+    assert kb.add([Path("a.txt"), Path("b.txt")]).ok
+    plain = {h.chunk_id: h.score for h in kb.search("annual leave", k=2, rerank=False)}
+    reranking = KnowledgeBase.open("docs", replace(kb.settings, reranker_model="llm:fake"))
+    hits = reranking.search("annual leave", k=2)
+    assert hits and all(h.rerank_score is not None and 0.0 <= h.rerank_score <= 1.0 for h in hits)
+    assert all(h.score == pytest.approx(plain[h.chunk_id]) for h in hits)
+    reranking.close()

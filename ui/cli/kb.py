@@ -195,7 +195,10 @@ def kb_search(
     mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
     rerank: Annotated[
         bool | None,
-        typer.Option("--rerank/--no-rerank", help="Rerank with reranker_model (default: if set)."),
+        typer.Option(
+            "--rerank/--no-rerank",
+            help="Rerank with reranker_model (a CrossEncoder folder, llm or llm:<model>; default: if set).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the hits as JSON.")] = False,
     config: ConfigOpt = None,
@@ -219,8 +222,9 @@ def kb_search(
     # (min_score) compares, which can disagree with the order.
     table = Table(title=f"{mode} search in {name}")
     table.add_column("#", justify="right")
-    table.add_column({"hybrid": "score (fused)", "dense": "score (cosine)", "bm25": "score (BM25)"}[mode],
-                     justify="right")  # fmt: skip
+    reranked = any(hit.rerank_score is not None for hit in hits)
+    column = {"hybrid": "score (fused)", "dense": "score (cosine)", "bm25": "score (BM25)"}[mode]
+    table.add_column("score (reranker)" if reranked else column, justify="right")
     table.add_column("relevance", justify="right")
     table.add_column("source", overflow="fold")
     table.add_column("chunk", justify="right")
