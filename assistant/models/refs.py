@@ -118,5 +118,5 @@ def parse_model_ref(text: str | None, settings: Settings) -> ModelRef:
         return ModelRef("folder", str(check_model_folder(path)), adapter=adapter, text=raw)
     raise ModelNotFoundError(
         f"unknown model {base!r}: not a pack name, a folder, or openai:<model>@<url>",
-        hint=f"known packs: {', '.join(sorted(catalog))}",
+        hint=f"known packs: {', '.join(sorted(n for n, spec in catalog.items() if spec.kind == 'llm'))}",
     )
