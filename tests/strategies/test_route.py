@@ -212,3 +212,24 @@ def test_route_needs_an_adapter_and_finds_its_training_data_in_the_manifest(
     strategy = build_strategy("route", fast_settings, model=f"{tiny_model_dir}+{adapter_dir}")
     with pytest.raises(ConfigError, match="no in-domain data"):
         strategy.answer([Question("hello")])
+
+
+def test_ladder_ask_routes_through_the_cli(
+    tiny_model_dir: Path, adapter_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli_helpers import run
+
+    train, general = write_router_data(tmp_path)
+    config = tmp_path / "route.yaml"
+    config.write_text(
+        f"strategy: route\nin_domain: ['{train}']\ngeneral: ['{general}']\nk: 3\nmax_new_tokens: 4\n",
+        encoding="utf-8",
+    )
+    model = f"{tiny_model_dir}+{adapter_dir}"
+    code, out, err = run(["ask", "Who wrote Hamlet?", "--strategy", str(config), "--model", model,
+                          "--json", "--threads", "1"], capsys)  # fmt: skip
+    assert code == 0, err
+    trace = json.loads(out)["trace"]
+    assert trace[0]["kind"] == "route" and trace[0]["detail"]["to"] == "base"
+    code, _, err = run(["ask", "hello", "--strategy", "route", "--model", str(tiny_model_dir)], capsys)
+    assert code == 2 and "needs a local model with a LoRA adapter" in err
