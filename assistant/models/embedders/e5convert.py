@@ -24,7 +24,7 @@ from assistant.models.embedders.e5tokenize import META
 if TYPE_CHECKING:
     from assistant.models.catalog import PackSpec
 
-CONVERTER_VERSION = "e5s1-1"
+CONVERTER_VERSION = "e5s1-2"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 NORMALIZATION_FILE = "e5s1_normalization.json"
 
@@ -133,6 +133,9 @@ def _char_class(codepoints: list[int]) -> str:
     return "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges)
 
 
+UNREACHABLE = -1e9
+
+
 def build_tokenizer(e5: E5File) -> Any:
     """The ``tokenizers.Tokenizer`` that reproduces the file's segmentation."""
     from tokenizers import (
@@ -150,7 +153,13 @@ def build_tokenizer(e5: E5File) -> Any:
     chained = sorted(cp for out in vocab.normalization.values() for cp in out if cp in vocab.normalization)
     if chained:  # the Replaces below would then apply twice where the C applies once
         raise PackError(f"{e5.origin}: the normalization table maps to mapped codepoints ({chained[:5]})")
-    pieces = [(piece, float(score)) for piece, score in zip(vocab.pieces, vocab.scores, strict=True)]
+    # The C's Viterbi never takes the unk piece for text ("<unk>" typed is "▁<", "unk", ">"); with
+    # a score no path can afford, the Unigram never does either. Unknown characters still get the
+    # unk id: the pre-tokenizer below isolates each one, and the model falls back to ``unk_id``.
+    pieces = [
+        (piece, UNREACHABLE if index == vocab.unk else float(score))
+        for index, (piece, score) in enumerate(zip(vocab.pieces, vocab.scores, strict=True))
+    ]
     tokenizer = Tokenizer(models.Unigram(pieces, unk_id=vocab.unk, byte_fallback=False))
 
     # The per-codepoint table: one Replace per distinct output (no output is itself mapped,
@@ -198,6 +207,7 @@ def _write_tokenizer(e5: E5File, out_dir: Path) -> None:
     table = {
         "about": "codepoint -> replacement codepoints, as in the E5S1 file; the special ids",
         "bos": vocab.bos, "eos": vocab.eos, "pad": vocab.pad, "unk": vocab.unk,
+        "unk_score": float(vocab.scores[vocab.unk]),  # tokenizer.json's is UNREACHABLE
         "normalization": {str(cp): list(out) for cp, out in sorted(vocab.normalization.items())},
     }  # fmt: skip
     (out_dir / NORMALIZATION_FILE).write_text(json.dumps(table), encoding="utf-8")

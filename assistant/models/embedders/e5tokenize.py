@@ -84,16 +84,19 @@ class E5Segmenter:
 
 def segmenter_from_folder(folder: Path) -> E5Segmenter:
     """The reference segmentation of a converted folder: the pieces and scores of its
-    ``tokenizer.json`` (the file's, verbatim) with the table the converter kept beside it."""
+    ``tokenizer.json`` (the file's, verbatim but for the unk piece's score, which the converter
+    made unreachable and kept beside it) with the table the converter kept beside it."""
     import json
 
     import numpy as np
 
     model = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))["model"]
     table = json.loads((folder / "e5s1_normalization.json").read_text(encoding="utf-8"))
+    scores = [score for _, score in model["vocab"]]
+    scores[table["unk"]] = table.get("unk_score", scores[table["unk"]])
     vocab = E5Vocab(
         pieces=[piece for piece, _ in model["vocab"]],
-        scores=np.asarray([score for _, score in model["vocab"]], dtype=np.float32),
+        scores=np.asarray(scores, dtype=np.float32),
         bos=table["bos"], eos=table["eos"], pad=table["pad"], unk=table["unk"],
         normalization={int(cp): tuple(out) for cp, out in table["normalization"].items()},
     )  # fmt: skip
