@@ -88,14 +88,22 @@ def route_table(settings: Any, limit: int | None) -> list[str]:
              ("route", route, tuned)]  # fmt: skip
     lines = ["| model | routing exact_match (dev) | general contains_answer | wall s (dev + general) |",
              "|---|---|---|---|"]  # fmt: skip
+    runs: dict[str, tuple[Any, Any]] = {}
     for label, strategy, model in lanes:
         started = time.perf_counter()
         dev = evaluate(settings, DEMO / "ticket_routing_dev.yaml", strategy, model, limit)
         general = evaluate(settings, DEMO / "general_ability.yaml", strategy, model, limit)
         wall = time.perf_counter() - started
+        runs[label] = (dev, general)
         lines.append(
             f"| {label} | {cell(dev, 'exact_match')} | {cell(general, 'contains_answer')} | {wall:.0f} |"
         )
+    lines += [
+        "",
+        "route's answers identical to the fine-tune's on dev: "
+        f"{same(runs['route'][0], runs['fine-tune'][0])}; to the base's on the general suite: "
+        f"{same(runs['route'][1], runs['base'][1])}",
+    ]
     dev_q = [i.question.user_input for i in load_suite(DEMO / "ticket_routing_dev.yaml").items][:limit]
     general_q = [i.question.user_input for i in load_suite(DEMO / "general_ability.yaml").items][:limit]
     r = measure_router(settings, route, dev_q, general_q)
@@ -115,6 +123,13 @@ def route_table(settings: Any, limit: int | None) -> list[str]:
         f"({r['timed_questions']} questions) |",
     ]
     return lines
+
+
+def same(a: Any, b: Any) -> str:
+    """How many answers of run ``a`` are, word for word, run ``b``'s to the same item."""
+    theirs = {r.item_id: r.response for r in b.records}
+    equal = sum(r.response == theirs.get(r.item_id) for r in a.records)
+    return f"{equal}/{len(a.records)}"
 
 
 def parts(run: Any) -> tuple[float, float]:
