@@ -616,20 +616,30 @@ def print_targets(sets: list[DataSet], runs: list[EmbedderRun]) -> None:
 
 # ---- --tune -------------------------------------------------------------------------------------
 def replay(
-    fusion: Fusion, dense: Sequence[Candidate], bm25: Sequence[Candidate], weight: float
+    fusion: Fusion,
+    dense: Sequence[Candidate],
+    bm25: Sequence[Candidate],
+    weight: float,
+    hybrid: Sequence[Candidate] = (),
 ) -> list[Candidate]:
     """The hybrid ranking ``fusion`` gives from a query's dense and BM25 rankings (no new search).
 
-    The dense ranking is the knowledge base's whole dense candidate list, so a chunk missing from
-    it has a cosine at or under the list's lowest, which convex fusion scales to 0, as search does.
+    The dense ranking is the knowledge base's whole dense candidate list; its lowest cosine is
+    convex fusion's floor. A BM25 candidate missing from it (the dense index is approximate, so
+    its cosine may still be above the floor) takes its cosine from the hybrid ranking when it is
+    there, as search computes it; else it gets no dense credit.
     """
     import numpy as np
 
-    by_id = {c.chunk_id: c for c in [*bm25, *dense]}
+    by_id = {c.chunk_id: c for c in [*hybrid, *bm25, *dense]}
     if fusion.method == "convex":
         cosines = {c.chunk_id: c.cosine for c in dense if c.cosine is not None}
-        scores = {c.chunk_id: c.bm25 for c in by_id.values() if c.bm25 is not None}
         floor = min(cosines.values()) if cosines else None
+        lexical = {c.chunk_id for c in bm25}
+        for c in hybrid:
+            if c.chunk_id in lexical and c.chunk_id not in cosines and c.cosine is not None:
+                cosines[c.chunk_id] = c.cosine
+        scores = {c.chunk_id: c.bm25 for c in [*bm25, *dense] if c.bm25 is not None}
         fused = fusion.combine(cosines, scores, floor, weight)
     else:
         places = fusion.bm25_places(np.array([c.bm25 or 0.0 for c in bm25]), DEPTH)
@@ -643,8 +653,11 @@ def tune(data: DataSet, run: EmbedderRun) -> None:
     """Fusion settings scored from the stored rankings; the dense weight applies to every question."""
     assert run.fusion is not None
     result = run.sets[data.name]
-    dense, bm25 = result.rankings["dense"], result.rankings["bm25"]
-    own = [replay(run.fusion, d, b, w) for d, b, w in zip(dense, bm25, result.dense_weights, strict=True)]
+    dense, bm25, hybrid = result.rankings["dense"], result.rankings["bm25"], result.rankings["hybrid"]
+    own = [
+        replay(run.fusion, d, b, w, h)
+        for d, b, w, h in zip(dense, bm25, result.dense_weights, hybrid, strict=True)
+    ]
     same = sum(
         top10(gold_rank(a)) == top10(gold_rank(b))
         for a, b in zip(own, result.rankings["hybrid"], strict=True)
@@ -661,7 +674,7 @@ def tune(data: DataSet, run: EmbedderRun) -> None:
     for label, fusion in settings:
         cells = []
         for weight in TUNE_WEIGHTS:
-            rankings = [replay(fusion, d, b, weight) for d, b in zip(dense, bm25, strict=True)]
+            rankings = [replay(fusion, d, b, weight, h) for d, b, h in zip(dense, bm25, hybrid, strict=True)]
             r1, r5, mrr = score(rankings)
             cells.append(f"{r1:.3f}/{r5:.3f}/{mrr:.3f}")
         print(f"{label:<10} " + " ".join(f"{c:>19}" for c in cells))

@@ -191,3 +191,19 @@ def test_a_question_is_embedded_once_for_all_modes_and_the_model_is_restored_aft
     ]
     kb.embed(["q"], side="query")
     assert len(calls) == 6  # outside the block (the timed searches) every call embeds
+
+
+def test_the_replay_takes_a_bm25_candidates_cosine_from_the_hybrid_ranking(bench: ModuleType) -> None:
+    from assistant.knowledge import Fusion
+
+    def c(chunk: str, cosine: float | None, bm25: float | None) -> object:
+        return bench.Candidate(chunk, chunk, chunk == "C", cosine, bm25)
+
+    dense = [c("A", 0.9, 0.5), c("B", 0.5, 0.0)]  # the dense list's lowest cosine, 0.5, is the floor
+    bm25 = [c("C", None, 1.0), c("A", None, 0.5)]  # C: missed by the (approximate) dense index
+    hybrid = [c("C", 0.8, 1.0), c("A", 0.9, 0.5)]
+    fusion = Fusion(method="convex", dense_weight=1.0, bm25_weight=1.0)
+    # C: (0.75 + 1) / 2 against A: (1 + 0.5) / 2, as search scores them.
+    assert [x.chunk_id for x in bench.replay(fusion, dense, bm25, 1.0, hybrid)] == ["C", "A", "B"]
+    # Without its cosine C gets no dense credit: (0 + 1) / 2.
+    assert [x.chunk_id for x in bench.replay(fusion, dense, bm25, 1.0)] == ["A", "C", "B"]
