@@ -144,6 +144,10 @@ def test_auto_dtype_is_measured_once_and_remembered(tmp_path: Path) -> None:
     assert chosen == getattr(torch, profile["faster"])
     assert pick_dtype("bfloat16", "cpu", tmp_path) == torch.bfloat16
     assert pick_dtype("float32", "cpu", tmp_path) == torch.float32
+    # Another home in the same process gets this process's measurement, written there too.
+    other = tmp_path / "other-home"
+    assert pick_dtype("auto", "cpu", other) == chosen
+    assert json.loads((other / "cpu_profile.json").read_text()) == profile
 
 
 def test_bf16_backend_generates(tiny_model_dir: Path, fast_settings: Settings) -> None:

@@ -76,12 +76,14 @@ def pick_dtype(setting: str, device: str, home: Path) -> torch.dtype:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
     profile_path = home / "cpu_profile.json"
     key = _cpu_profile_key()
-    if key in _MEASURED:  # this process measured (or read) it already
-        return _MEASURED[key]
     try:
         profile = json.loads(profile_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         profile = {}
+    if profile.get("key") != key and key in _MEASURED:  # this process measured it for another home
+        profile = _MEASURED[key]
+        home.mkdir(parents=True, exist_ok=True)
+        profile_path.write_text(json.dumps(profile, indent=2), encoding="utf-8")
     if profile.get("key") != key:
         fp32 = min(_measure_matmul(torch.float32) for _ in range(3))
         bf16 = min(_measure_matmul(torch.bfloat16) for _ in range(3))
@@ -89,10 +91,10 @@ def pick_dtype(setting: str, device: str, home: Path) -> torch.dtype:
                    "faster": "bfloat16" if bf16 < fp32 * 0.9 else "float32"}  # fmt: skip
         home.mkdir(parents=True, exist_ok=True)
         profile_path.write_text(json.dumps(profile, indent=2), encoding="utf-8")
-    _MEASURED[key] = torch.bfloat16 if profile["faster"] == "bfloat16" else torch.float32
-    return _MEASURED[key]
+    _MEASURED[key] = profile
+    return torch.bfloat16 if profile["faster"] == "bfloat16" else torch.float32
 
 
-# The answer per CPU profile key, once this process has it: another LADDER_HOME on the same
-# machine needs no new measurement.
-_MEASURED: dict[str, torch.dtype] = {}
+# The profile per CPU profile key, once this process has measured or read it: another
+# LADDER_HOME on the same machine gets a copy instead of a new measurement.
+_MEASURED: dict[str, dict[str, object]] = {}
