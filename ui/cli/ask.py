@@ -15,7 +15,11 @@ def ask_cmd(
     question: Annotated[str, typer.Argument(help="The question to ask.")],
     strategy: Annotated[
         str,
-        typer.Option("--strategy", "-s", help="prompt, fewshot, reflection, rag, agent, or a YAML config."),
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="prompt, fewshot, reflection, rag, agent, route, delegate, or a YAML config.",
+        ),
     ] = "prompt",
     model: Annotated[
         str | None,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
+from assistant.strategies.base import strategy_names
 from ui.web import jobs
 from ui.web.common import fmt_num, guard, settings, ui_defaults
 from ui.web.components import empty_state, job_panel, scatter_chart, score_chart, score_rows
@@ -17,7 +18,8 @@ from ui.web.model_text import label_text
 if TYPE_CHECKING:
     from evaluation.results import RunResult
 
-STRATEGIES = ["prompt", "fewshot", "reflection", "rag", "agent"]
+# Every registered strategy (route and delegate need a <base>+<adapter> model).
+STRATEGIES = strategy_names()
 cfg = settings()
 st.title(t("eval.title"))
 st.caption(t("eval.caption"))

@@ -8,12 +8,14 @@ from typing import Any
 
 import streamlit as st
 
+from assistant.strategies.base import strategy_names
 from ui.web.common import error_text, settings
 from ui.web.components import empty_state
 from ui.web.i18n import t
 from ui.web.model_text import label_text, show_markdown
 
-STRATEGIES = ["prompt", "fewshot", "reflection", "rag", "agent"]
+# Every registered strategy (route and delegate need a <base>+<adapter> model).
+STRATEGIES = strategy_names()
 cfg = settings()
 st.title(t("play.title"))
 st.caption(t("play.caption"))
