@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -146,6 +147,7 @@ class Candidate:
     gold: bool
     cosine: float | None
     bm25: float | None
+    coverage: float | None = None  # IDF-weighted share of the question's terms in the chunk
 
 
 @dataclass
@@ -279,7 +281,12 @@ def score(rankings: Sequence[Sequence[Candidate]]) -> tuple[float, float, float]
 def candidates(hits: Sequence[Hit], query: Query) -> list[Candidate]:
     return [
         Candidate(
-            sys.intern(h.chunk_id), sys.intern(query.unit(h)), query.is_gold(h), h.dense_score, h.bm25_score
+            sys.intern(h.chunk_id),
+            sys.intern(query.unit(h)),
+            query.is_gold(h),
+            h.dense_score,
+            h.bm25_score,
+            h.term_coverage,
         )
         for h in hits
     ]
@@ -640,7 +647,12 @@ def replay(
             if c.chunk_id in lexical and c.chunk_id not in cosines and c.cosine is not None:
                 cosines[c.chunk_id] = c.cosine
         scores = {c.chunk_id: c.bm25 for c in [*bm25, *dense] if c.bm25 is not None}
-        fused = fusion.combine(cosines, scores, floor, weight)
+        if "bm25_evidence" in inspect.signature(fusion.combine).parameters:
+            # BM25's weight scaled by how much of the question its best chunk holds, as search does.
+            evidence = bm25[0].coverage if bm25 and bm25[0].coverage is not None else 1.0
+            fused = fusion.combine(cosines, scores, floor, weight, bm25_evidence=evidence)
+        else:
+            fused = fusion.combine(cosines, scores, floor, weight)
     else:
         places = fusion.bm25_places(np.array([c.bm25 or 0.0 for c in bm25]), DEPTH)
         tied = [bm25[p].chunk_id for p, _first, _last in places]

@@ -207,3 +207,29 @@ def test_the_replay_takes_a_bm25_candidates_cosine_from_the_hybrid_ranking(bench
     assert [x.chunk_id for x in bench.replay(fusion, dense, bm25, 1.0, hybrid)] == ["C", "A", "B"]
     # Without its cosine C gets no dense credit: (0 + 1) / 2.
     assert [x.chunk_id for x in bench.replay(fusion, dense, bm25, 1.0)] == ["A", "C", "B"]
+
+
+def test_the_replay_scales_bm25_by_the_evidence_of_its_best_chunk_as_search_does(bench: ModuleType) -> None:
+    import inspect
+
+    from assistant.knowledge import Fusion
+
+    fusion = Fusion(method="convex", dense_weight=1.0, bm25_weight=1.0)
+    if "bm25_evidence" not in inspect.signature(fusion.combine).parameters:
+        pytest.skip("this Fusion does not scale BM25 by its evidence")
+    dense = [bench.Candidate("A", "A", False, 0.9, 0.1), bench.Candidate("B", "B", False, 0.5, 1.0)]
+    # B holds every BM25 word there is, but they are no part of the question: no evidence.
+    bm25 = [
+        bench.Candidate("B", "B", False, None, 1.0, 0.0),
+        bench.Candidate("A", "A", False, None, 0.1, 0.0),
+    ]
+    assert [c.chunk_id for c in bench.replay(fusion, dense, bm25, 1.0)] == ["A", "B"]
+    # With full evidence B's BM25 lead counts: (0 + 1) / 2 = 0.5 against A's (1 + 0.1) / 2 = 0.55 ...
+    full = [
+        bench.Candidate("B", "B", False, None, 1.0, 1.0),
+        bench.Candidate("A", "A", False, None, 0.1, 1.0),
+    ]
+    # ... and at BM25 weight 3 it wins: (0 + 3) / 4 against (1 + 0.3) / 4.
+    heavy = Fusion(method="convex", dense_weight=1.0, bm25_weight=3.0)
+    assert [c.chunk_id for c in bench.replay(heavy, dense, full, 1.0)] == ["B", "A"]
+    assert [c.chunk_id for c in bench.replay(heavy, dense, bm25, 1.0)] == ["A", "B"]
