@@ -45,18 +45,24 @@ FUSION_METHODS = ("convex", "rrf")
 
 @dataclass(frozen=True)
 class Fusion:
-    """Weighted reciprocal rank fusion, with the dense weight set per query by language.
+    """How a hybrid search fuses its two lists: ``convex`` score fusion (``combine``, the
+    default) or weighted reciprocal rank fusion (``fuse``, ``method="rrf"``), with the dense
+    weight set per query by language.
+
+    Convex fusion at weights 1:1, with BM25's weight scaled by its evidence (``combine``), was
+    chosen with ``benchmarks/retrieval.py --tune`` on the project's paraphrase set among 300
+    CMRC distractors, where BM25 at full weight pulled hybrid below dense alone, and checked on
+    CMRC 2018 dev and the English-to-Chinese set (docs/knowledge-bases.md, retrieval quality).
 
     An embedding model is only as good as the languages it was trained on: the packaged
     all-MiniLM-L6-v2 is English-only and on Chinese (CMRC 2018 dev) has the right passage
     in its top 5 for 11% of questions, against 99% for BM25. Any fixed dense weight large
-    enough to matter in English hurts Chinese (0.3 at k=10 costs 5 points of recall@1), so
-    the dense weight is ``dense_weight`` (equal to BM25's, as in plain RRF) for a query in
-    a language the model covers, and ``foreign_dense_weight`` for a Chinese, Japanese or
-    Korean query (see ``cjk_share``) when the model card's ``language`` list does not name
-    one of them (a model without a card is trusted). At 0.05 dense only breaks near-ties
-    in BM25's ranking. ``k`` is 10 rather than the customary 60 so that top ranks count:
-    at 60 even a 0.05 dense weight pulls CMRC recall@1 down from 0.96 to 0.90.
+    enough to matter in English hurts Chinese, so the dense weight is ``dense_weight`` for a
+    query in a language the model covers, and ``foreign_dense_weight`` for a Chinese, Japanese
+    or Korean query (see ``cjk_share``) when the model card's ``language`` list does not name
+    one of them (a model without a card is trusted). At 0.05 dense only breaks near-ties in
+    BM25's ranking. For rank fusion, ``k`` is 10 rather than the customary 60 so that top
+    ranks count: at 60 even a 0.05 dense weight pulls CMRC recall@1 down from 0.96 to 0.90.
     """
 
     method: str = "convex"
@@ -124,8 +130,16 @@ class Fusion:
         bm25: Mapping[str, float],
         dense_floor: float | None,
         dense_weight: float | None = None,
+        bm25_evidence: float = 1.0,
     ) -> list[tuple[str, float]]:
         """Convex fusion: chunk ids by ``(wd * dense + wb * bm25) / (wd + wb)``, best first.
+
+        ``bm25_evidence`` (0..1) scales BM25's weight: how much of the question BM25's best
+        chunk holds (its ``term_coverage``). A BM25 list whose best chunk shares one word with a
+        paraphrased question, or none of an English question about Chinese text, ranks noise;
+        scaled by 1 it would outvote the dense order, scaled by its evidence it does not. A
+        chunk with all the question's rare words keeps BM25's full weight, so an exact keyword
+        match still comes first.
 
         ``cosines``: every candidate's cosine to the query (dense and BM25 candidates alike);
         ``bm25``: every candidate's BM25 score. The dense part is the cosine scaled between
@@ -141,7 +155,8 @@ class Fusion:
         top_cos = max(cosines.values(), default=None)
         floor = top_cos if dense_floor is None or top_cos is None else min(dense_floor, top_cos)
         spread = (top_cos - floor) if top_cos is not None and floor is not None else 0.0
-        total = dense_weight + self.bm25_weight
+        bm25_weight = self.bm25_weight * min(1.0, max(0.0, bm25_evidence))
+        total = (dense_weight + bm25_weight) or 1.0
         scored = []
         for chunk_id in ids:
             raw = bm25.get(chunk_id, 0.0)
@@ -153,7 +168,7 @@ class Fusion:
                 dense = min(1.0, max(0.0, (cosine - floor) / spread))
             else:
                 dense = 1.0 if cosine >= floor else 0.0
-            fused = (dense_weight * dense + self.bm25_weight * lexical) / total
+            fused = (dense_weight * dense + bm25_weight * lexical) / total
             scored.append((-round(fused, 12), -lexical, -dense, chunk_id, fused))
         scored.sort()
         return [(chunk_id, fused) for *_key, chunk_id, fused in scored]

@@ -161,7 +161,7 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
         if kb.fusion.method == "rrf":
             fused = dict(kb.fusion.fuse(dense, tied, dense_weight, [(f, last) for _p, f, last in places]))
         else:
-            fused = dict(_convex(kb, query_vector, cosines, tied, bm25_scores, dense_weight))
+            fused = dict(_convex(kb, query_tokens, query_vector, cosines, tied, bm25_scores, dense_weight))
         order = list(fused)
         # Chunks tied with the last one kept come along, so relevance, not chunk id, picks.
         while keep < len(order) and round(fused[order[keep]], 12) == round(fused[order[keep - 1]], 12):
@@ -179,6 +179,7 @@ def search(kb: KnowledgeIndex, query: str, k: int, mode: str, rerank: bool | Non
 
 def _convex(
     kb: KnowledgeIndex,
+    query_tokens: list[str],
     query_vector: np.ndarray | None,
     cosines: dict[str, float],
     lexical: list[str],
@@ -197,12 +198,15 @@ def _convex(
             cosines[chunk_id] = float(np.dot(np.asarray(vector), query_vector))
     positions = kb.bm25.positions()
     bm25: dict[str, float] = {}
+    evidence = 1.0
     if bm25_scores is not None:
         for chunk_id in set(cosines) | set(lexical):
             position = positions.get(chunk_id)
             if position is not None:
                 bm25[chunk_id] = float(bm25_scores[position])
-    return kb.fusion.combine(cosines, bm25, floor, dense_weight)
+        if lexical:  # how much of the question BM25's best chunk holds
+            evidence = kb.bm25.coverage(query_tokens, [positions.get(lexical[0])])[0]
+    return kb.fusion.combine(cosines, bm25, floor, dense_weight, evidence)
 
 
 @dataclass

@@ -63,9 +63,10 @@ def test_a_new_knowledge_base_uses_the_pack_and_its_prefixes(pack_settings: Sett
     text = stored["documents"][0]
     expected = model.encode(["passage: " + text], normalize_embeddings=True)[0]
     bare = model.encode([text], normalize_embeddings=True)[0]
-    # (bfloat16 on a CPU where it is faster: equal to float32 up to a cosine of about 1e-5)
+    # (bfloat16 on a CPU where it is faster: this tiny random model keeps a cosine of about 0.999
+    # to its float32 vector, the real e5 0.99997)
     vector = np.asarray(stored["embeddings"][0])
-    assert float(vector @ expected) > 0.9995, "stored with the passage prefix"
+    assert float(vector @ expected) > 0.998, "stored with the passage prefix"
     assert float(vector @ expected) > float(vector @ bare) + 1e-3, "the prefix changes the vector"
     hit = kb.search("when do orders ship", k=1, mode="dense")[0]
     query = model.encode(["query: when do orders ship"], normalize_embeddings=True)[0]

@@ -480,3 +480,25 @@ def test_ingest_and_search_open_no_outside_socket(tmp_path: Path) -> None:
     )
     assert "HITS 1 1" in result.stdout, result.stdout + result.stderr
     assert "SOCKET-GUARD" not in result.stderr, result.stderr
+
+
+def test_convex_fusion_keeps_margins_and_weighs_bm25_by_its_evidence() -> None:
+    fusion = Fusion()
+    cosines = {"keyword": 0.70, "near1": 0.90, "near2": 0.89, "far": 0.60}
+    bm25 = {"keyword": 9.0, "near1": 0.5, "near2": 0.4}
+    # BM25's best chunk holds the whole question: an exact keyword match by a wide margin stays
+    # first, ahead of chunks that are merely good in both lists (rank fusion put it behind them).
+    full = fusion.combine(cosines, bm25, dense_floor=0.60, bm25_evidence=1.0)
+    assert full[0][0] == "keyword"
+    rrf = Fusion(method="rrf").fuse(["near1", "near2", "keyword", "far"], ["keyword", "near1", "near2"])
+    assert rrf[0][0] != "keyword", "rank fusion throws the margin away"
+    # BM25's best chunk shares one word with a paraphrased question: its order is noise and the
+    # dense order decides.
+    weak = fusion.combine(cosines, bm25, dense_floor=0.60, bm25_evidence=0.1)
+    assert [c for c, _ in weak][:2] == ["near1", "near2"]
+    # 1.0 = best in both; equal fused scores go to the better BM25 score, then the cosine.
+    assert fusion.combine({"a": 0.9}, {"a": 3.0}, 0.5) == [("a", 1.0)]
+    tie = fusion.combine({"a": 0.9, "b": 0.5}, {"b": 3.0}, dense_floor=0.5)
+    assert [c for c, _ in tie] == ["b", "a"] and tie[0][1] == pytest.approx(tie[1][1])
+    with pytest.raises(ValueError, match="method"):
+        Fusion(method="sum")

@@ -136,7 +136,8 @@ def test_a_small_run_scores_every_set_and_the_tune_replay_matches_search(
         run.sets["paraphrase_zh+2"].measures["dense"].recall1
         <= run.sets["paraphrase_zh"].measures["dense"].recall1
     )
-    assert run.load_rss_mb > 0
+    # Measured (0 when an earlier test in this process already loaded the model).
+    assert not math.isnan(run.load_rss_mb) and run.load_rss_mb >= 0
     # The fusion grid replays the knowledge base's own fusion exactly.
     assert f"gold rank in the top 10 on {questions} of {questions} questions" in out
     assert "gold rank in the top 10 on 3 of 3 questions" in out
