@@ -64,7 +64,7 @@ def _is_embedder_pack(name: str, settings: Settings) -> bool:
     from assistant.models.catalog import load_catalog
 
     spec = load_catalog(settings.catalog_file).get(name)
-    return spec is not None and getattr(spec, "kind", "llm") == "embedder"
+    return spec is not None and spec.kind == "embedder"
 
 
 def resolve_embedding_model(identity: str, settings: Settings) -> Path:
