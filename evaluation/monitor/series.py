@@ -157,3 +157,17 @@ def series_csv(series: Sequence[Stats]) -> str:
     for stats in series:
         writer.writerow({k: ("" if v is None else v) for k, v in stats.to_dict().items()})
     return buffer.getvalue()
+
+
+def format_value(value: float | int | str | None, kind: str = "") -> str:
+    """A monitor value as the CLI and the Monitor page print it: ``n/a`` when there is none,
+    a rate as a percentage, milliseconds with thousands separators, other numbers to 3 digits."""
+    if value is None:
+        return "n/a"
+    if kind == "rate":
+        return f"{float(value):.0%}"
+    if kind == "ms":
+        return f"{float(value):,.0f}"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

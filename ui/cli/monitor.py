@@ -54,15 +54,9 @@ def as_of(text: str | None) -> datetime | None:
 
 
 def _fmt(value: Any, kind: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if kind == "rate":
-        return f"{value:.0%}"
-    if kind == "ms":
-        return f"{value:,.0f}"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+    from evaluation.monitor.series import format_value
+
+    return format_value(value, kind)
 
 
 @monitor_app.command("show")

@@ -47,14 +47,10 @@ st.title(t("mon.title"))
 st.caption(t("mon.caption"))
 
 
-def _fmt(value: float | None, kind: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if kind == "rate":
-        return f"{value:.0%}"
-    if kind == "ms":
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
+def _fmt(value: Any, kind: str = "") -> str:
+    from evaluation.monitor.series import format_value
+
+    return format_value(value, kind)
 
 
 def _logged() -> int:
