@@ -16,6 +16,11 @@ from assistant.settings import Settings
 # LADDER_HOME to temporary folders.
 REAL_HOME = Path(os.environ.get("LADDER_HOME", Path.home() / ".ladder")).expanduser()
 TEST_PACK = "smollm2-135m"
+# Knowledge bases in tests use the packaged all-MiniLM-L6-v2 (in the venv, small and fast) unless
+# a test asks for another. Set for the whole session, so module-scoped fixtures and the servers
+# the UI tests start see it too; ``isolated_home`` sets it again for each test. The multilingual
+# default pack has tests of its own (tests/knowledge/test_kb_embedder_pack.py), which unset it.
+os.environ["LADDER_EMBEDDING_MODEL"] = "all-MiniLM-L6-v2"
 
 
 @pytest.fixture(autouse=True)
@@ -26,10 +31,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
             monkeypatch.delenv(key)
     home = tmp_path / "ladder_home"
     monkeypatch.setenv("LADDER_HOME", str(home))
-    # Knowledge bases in tests use the packaged all-MiniLM-L6-v2 (in the venv, small and fast)
-    # unless a test asks for another; the multilingual default pack has tests of its own
-    # (``tests/knowledge/test_kb_embedder_pack.py``), which unset this.
-    monkeypatch.setenv("LADDER_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+    monkeypatch.setenv("LADDER_EMBEDDING_MODEL", "all-MiniLM-L6-v2")  # see the top of this file
     monkeypatch.chdir(tmp_path)
     yield home
 

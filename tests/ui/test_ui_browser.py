@@ -97,7 +97,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     strategy = root / "chat_rag.yaml"  # BM25 retrieval: the chat server loads no embedding model
     strategy.write_text("strategy: rag\nmode: bm25\nmin_score: 0.1\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LADDER_")}
-    env.update(LADDER_HOME=str(home), LADDER_TEST_CWD=str(root), LADDER_THREADS="1")
+    # Knowledge bases on the packaged MiniLM, as in every test (tests/conftest.py).
+    env.update(LADDER_HOME=str(home), LADDER_TEST_CWD=str(root), LADDER_THREADS="1",
+               LADDER_EMBEDDING_MODEL="all-MiniLM-L6-v2")  # fmt: skip
     chat_args = ["chat-ui", "--strategy", str(strategy), "--kb", "handbook", "--model", f"fake:{script}"]
     (workbench, workbench_url), (chat, chat_url) = _serve_all(
         [(["ui", "--model", "fake"], root / "ui.log"), (chat_args, root / "chat.log")], env
