@@ -1,9 +1,9 @@
 """Search results, the fusion of dense and BM25 rankings, and reranking (``rerank.py``).
 
-Fusion is weighted reciprocal rank fusion: a chunk scores ``w / (k + rank)`` from each
-ranking it appears in. Ranks, not scores, are fused because cosine similarities and BM25
-scores live on unrelated scales. The dense weight depends on whether the embedding model
-knows the query's language (see ``Fusion``).
+Fusion (``fusion.py``) is by default convex: the BM25 score and the cosine, each on a 0..1
+scale for the query, added with BM25 weighed by its evidence; weighted reciprocal rank fusion
+(``method="rrf"``) adds ``w / (k + rank)`` from each ranking instead. The dense weight depends
+on whether the embedding model knows the query's language (see ``Fusion``).
 
 A BM25 rank must mean something (``Fusion.bm25_places``): equal scores share the places
 they span, each taking the average credit of those places, and a score under
@@ -59,7 +59,7 @@ class Hit:
     dense_score: float | None = None  # cosine similarity to the query (None in bm25 mode)
     bm25_score: float | None = None  # raw BM25 score (0 when no query term matched)
     term_coverage: float | None = None  # IDF-weighted share of query terms in the chunk
-    fused_score: float | None = None  # weighted RRF score (hybrid mode)
+    fused_score: float | None = None  # the fused score, 1.0 = best in both lists (hybrid mode)
     # The reranker's score, when reranked (CrossEncoder: its raw score, also in ``score``; LLM:
     # P(yes) in [0, 1], ``score`` kept).
     rerank_score: float | None = None
