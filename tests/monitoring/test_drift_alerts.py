@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant.knowledge import KnowledgeBase
 from assistant.settings import Settings, load_settings
 from evaluation.monitor import FIRING, QUIET, check, drift, load_rules, parse_rule, reference_from_suite
 from evaluation.monitor.drift import beta_binomial_tail, far_p_value, far_threshold, ks_two_sample
@@ -18,10 +17,8 @@ from tests.cli_helpers import run, wide_terminal  # noqa: F401
 from tests.monitoring.traffic import (
     DRIFT_DAYS,
     QUIET_DAYS,
+    build_world,
     end_of_day,
-    simulate,
-    write_dev_suite,
-    write_handbook,
 )
 
 RULES = [
@@ -34,16 +31,7 @@ RULES = [
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
     """Settings with a `handbook` knowledge base, the dev suite, and the simulated traffic; built
     once for the module (the tests only read it)."""
-    root = tmp_path_factory.mktemp("monitor_world")
-    settings = load_settings(
-        {"home": str(root / "home"), "embedding_model": "all-MiniLM-L6-v2", "threads": 1,
-         "allowed_roots": str(root)}
-    )  # fmt: skip
-    with KnowledgeBase.create("handbook", settings) as kb:
-        report = kb.add(write_handbook(root / "handbook"))
-    assert all(f.status != "failed" for f in report.files), report
-    simulate(settings)
-    return settings, write_dev_suite(root)
+    return build_world(tmp_path_factory.mktemp("monitor_world"))
 
 
 def test_alerts_fire_on_the_drift_week_and_not_on_the_quiet_fortnight(world: tuple[Settings, Path]) -> None:

@@ -176,3 +176,20 @@ def simulate(settings: Settings, seed: int = 20) -> None:
     with FeedbackStore(settings.db_path) as feedback:
         for item in ratings:
             feedback.add(item)
+
+
+def build_world(root: Path) -> tuple[Settings, Path]:
+    """A home under ``root`` with the `handbook` knowledge base (packaged MiniLM) and the
+    simulated traffic; returns its settings and the dev suite written beside it."""
+    from assistant.knowledge import KnowledgeBase
+    from assistant.settings import load_settings
+
+    settings = load_settings(
+        {"home": str(root / "home"), "embedding_model": "all-MiniLM-L6-v2", "threads": 1,
+         "allowed_roots": str(root)}
+    )  # fmt: skip
+    with KnowledgeBase.create("handbook", settings) as kb:
+        report = kb.add(write_handbook(root / "handbook"))
+    assert all(f.status != "failed" for f in report.files), report
+    simulate(settings)
+    return settings, write_dev_suite(root)

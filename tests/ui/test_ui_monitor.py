@@ -18,6 +18,7 @@ from tests.monitoring.traffic import (
     DRIFT_DAYS,
     QUIET_DAYS,
     START,
+    build_world,
     end_of_day,
     simulate,
     write_dev_suite,
@@ -35,18 +36,9 @@ PLANTED = "**bold** [a link](http://198.51.100.7/x) <img src='http://198.51.100.
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A home with the `handbook` knowledge base (packaged MiniLM), the simulated traffic, and the
     dev suite; built once (tests that write copy it)."""
-    from assistant.knowledge import KnowledgeBase
-
     root = tmp_path_factory.mktemp("monitor_ui")
-    settings = load_settings(
-        {"home": str(root / "home"), "embedding_model": "all-MiniLM-L6-v2", "threads": 1,
-         "allowed_roots": str(root)}
-    )  # fmt: skip
-    with KnowledgeBase.create("handbook", settings) as kb:
-        report = kb.add(write_handbook(root / "handbook"))
-    assert all(f.status != "failed" for f in report.files), report
-    simulate(settings)
-    return {"home": root / "home", "suite": write_dev_suite(root)}
+    _settings, suite = build_world(root)
+    return {"home": root / "home", "suite": suite}
 
 
 def _use(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
