@@ -20,6 +20,7 @@ DTYPES = ("auto", "float32", "bfloat16")
 OVERFLOW_POLICIES = ("truncate", "error")
 DEVICES = ("auto", "cpu", "cuda")
 LANGUAGES = ("en", "zh")
+KB_STORES = ("embedded", "chroma-server")
 
 
 def _default_home() -> Path:
@@ -63,6 +64,14 @@ class Settings:
     # reranking: a sentence-transformers CrossEncoder folder, 'llm' (the configured model judges
     # relevance) or 'llm:<model reference>'; None = off (assistant/knowledge/rerank.py)
     reranker_model: str | None = None
+    # where knowledge bases keep their vectors: embedded (a Chroma folder under LADDER_HOME/kb/<name>/)
+    # or chroma-server (a Chroma server at chroma_host:chroma_port, over https when chroma_tls; its
+    # auth token is read from the environment variable LADDER_CHROMA_TOKEN, never from a file and
+    # never printed). BM25 and kb.json stay local in both cases (docs/scaling-out.md).
+    kb_store: str = "embedded"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8000
+    chroma_tls: bool = False
     chunk_size: int = 500  # characters
     chunk_overlap: int = 80  # characters
     max_file_mb: float = 50.0
@@ -130,7 +139,10 @@ class Settings:
             raise ConfigError(f"max_file_mb must be > 0, got {self.max_file_mb}")
         if self.request_timeout_s <= 0:
             raise ConfigError(f"request_timeout_s must be > 0, got {self.request_timeout_s}")
+        if not 0 < self.chroma_port < 65536:
+            raise ConfigError(f"chroma_port must be in 1..65535, got {self.chroma_port}")
         for name, value, allowed in (
+            ("kb_store", self.kb_store, KB_STORES),
             ("dtype", self.dtype, DTYPES),
             ("device", self.device, DEVICES),
             ("context_overflow", self.context_overflow, OVERFLOW_POLICIES),

@@ -112,7 +112,7 @@ def test_the_built_in_registries_name_everything_without_heavy_imports() -> None
     )
     names, heavy = result.stdout.splitlines()
     assert names == (
-        "['fake', 'hf_local', 'openai_compat'] "
+        "['fake', 'hf_local', 'llama_cpp', 'openai_compat'] "
         "['prompt', 'fewshot', 'reflection', 'rag', 'agent', 'route', 'delegate'] "
         "['calculator', 'kb_search', 'sql_query'] ['json_schema', 'regex', 'labels', 'mcq', 'sql'] 14"
     )

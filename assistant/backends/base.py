@@ -64,6 +64,7 @@ def backend_class(name: str) -> type[Any]:
 register_backend("fake", "assistant.backends.fake:FakeBackend")
 register_backend("hf_local", "assistant.backends.hf.local:HFLocalBackend")
 register_backend("openai_compat", "assistant.backends.openai_compat:OpenAICompatBackend")
+register_backend("llama_cpp", "assistant.backends.llama_cpp:LlamaCppBackend")
 
 
 def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

@@ -27,6 +27,7 @@ BACKEND_FOR_KIND: dict[RefKind, str] = {
     "folder": "hf_local",
     "openai": "openai_compat",
     "fake": "fake",
+    "gguf": "llama_cpp",
 }
 
 

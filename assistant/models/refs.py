@@ -22,7 +22,9 @@ from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.models.catalog import load_catalog
 from assistant.settings import Settings
 
-RefKind = Literal["pack", "folder", "openai", "fake"]
+RefKind = Literal["pack", "folder", "openai", "fake", "gguf"]
+
+GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,17 @@ def check_model_folder(path: Path) -> Path:
     return path.resolve()
 
 
+def check_gguf_file(path: Path) -> Path:
+    """A readable file that starts with the GGUF magic; anything else is a one-line error."""
+    if not path.is_file():
+        raise ModelNotFoundError(f"no GGUF file at {path}", hint="use gguf:<path to a .gguf file>")
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise ModelNotFoundError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
+    return path.resolve()
+
+
 def parse_model_ref(text: str | None, settings: Settings) -> ModelRef:
     """Parse and validate a model reference; raise a ``LadderError`` that says how to fix it."""
     raw = (text or settings.model).strip()
@@ -101,6 +114,13 @@ def parse_model_ref(text: str | None, settings: Settings) -> ModelRef:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"base URL must start with http:// or https://, got {url!r}")
         return ModelRef("openai", model, base_url=url.rstrip("/"), text=raw)
+    if raw.startswith("gguf:"):
+        if plus:
+            raise ConfigError(
+                f"{raw!r}: a GGUF file cannot take an adapter",
+                hint="merge the adapter first (`ladder deploy` or `ladder finetune export`) and convert that",
+            )
+        return ModelRef("gguf", str(check_gguf_file(Path(raw[len("gguf:") :]).expanduser())), text=raw)
     adapter = _resolve_adapter(adapter_text, settings) if plus else None
     if base == "fake" or base.startswith("fake:"):
         return ModelRef("fake", base[len("fake:") :] if ":" in base else "", adapter=adapter, text=raw)
@@ -117,6 +137,6 @@ def parse_model_ref(text: str | None, settings: Settings) -> ModelRef:
     if path.exists() or "/" in base or base.startswith("."):
         return ModelRef("folder", str(check_model_folder(path)), adapter=adapter, text=raw)
     raise ModelNotFoundError(
-        f"unknown model {base!r}: not a pack name, a folder, or openai:<model>@<url>",
+        f"unknown model {base!r}: not a pack name, a folder, gguf:<file> or openai:<model>@<url>",
         hint=f"known packs: {', '.join(sorted(n for n, spec in catalog.items() if spec.kind == 'llm'))}",
     )

@@ -19,11 +19,15 @@ MODES = ("sft", "cpt")
 # grouped: examples of similar length share a padded micro-batch (little padding).
 # padded: random micro-batches padded to their longest example (what most trainers do).
 BATCHING = ("packed", "grouped", "padded")
+# What is trained (finetune/train/methods.py): LoRA on every linear layer (the default), additive
+# prompt tuning (virtual tokens before the input), LoRA on the last layers only, or every weight.
+PEFT_METHODS = ("lora", "prompt-tuning", "last-layers", "full")
 
 
 @dataclass
 class TrainConfig:
     mode: str = "sft"  # sft: chat data, loss on assistant tokens; cpt: raw text, loss on every token
+    peft: str = "lora"  # lora | prompt-tuning | last-layers | full (PEFT_METHODS)
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
@@ -49,6 +53,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.peft not in PEFT_METHODS:
+            raise ConfigError(f"peft must be one of {', '.join(PEFT_METHODS)}, got {self.peft!r}")
         if self.batching not in BATCHING:
             raise ConfigError(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
         if self.epochs is None:

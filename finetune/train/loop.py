@@ -22,8 +22,6 @@ from typing import Any
 
 import torch
 
-from assistant.backends.hf.warnings import renamed_property_warnings_off
-from assistant.errors import ModelNotFoundError
 from assistant.progress import Progress
 from finetune.store import DIVERGED, EARLY_STOPPED, TrainingStore
 from finetune.train import monitor
@@ -35,31 +33,8 @@ from finetune.train.checkpoint import (
     save_checkpoint,
     trainable_state,
 )
-from finetune.train.config import TrainConfig, lora_config, lr_factor
+from finetune.train.config import TrainConfig, lr_factor
 from finetune.train.data import Encoded
-
-
-def build_lora_model(base_dir: Path, config: TrainConfig, device: str, dtype: torch.dtype) -> tuple[Any, Any]:
-    """The base model with fresh LoRA layers (initialised from ``config.seed``) and its tokenizer."""
-    from peft import get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base_dir)
-        model: Any = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelNotFoundError(f"could not load a causal LM from {base_dir}: {exc}") from None
-    model.config.use_cache = False
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-    torch.manual_seed(config.seed)
-    lora = lora_config(config.rank, config.alpha, config.dropout, config.target_modules)
-    with renamed_property_warnings_off():
-        model = get_peft_model(model, lora).to(device)
-    return model, tokenizer
 
 
 def pad_id_of(tokenizer: Any) -> int:

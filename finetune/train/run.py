@@ -169,7 +169,8 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
     import torch
 
     from finetune.train.checkpoint import latest_checkpoint
-    from finetune.train.loop import Loop, build_lora_model, pad_id_of
+    from finetune.train.loop import Loop, pad_id_of
+    from finetune.train.methods import build_model
 
     progress = progress or NullProgress()
     cfg, name = prepared.config, prepared.request.name
@@ -177,7 +178,7 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
     device, dtype = _device_and_dtype(settings)
     setup_started = time.perf_counter()
     progress.start(f"loading {prepared.base_ref}")
-    model, tokenizer = build_lora_model(prepared.base_dir, cfg, device, dtype)
+    model, tokenizer = build_model(prepared.base_dir, cfg, device, dtype)
     train_set, val_set = _encode(tokenizer, prepared, progress)
     setup_s = time.perf_counter() - setup_started
 

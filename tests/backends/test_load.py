@@ -19,7 +19,7 @@ from assistant.types import GenParams, user
 
 
 def test_every_kind_of_reference_has_a_registered_backend() -> None:
-    assert set(BACKEND_FOR_KIND) == {"pack", "folder", "openai", "fake"}
+    assert set(BACKEND_FOR_KIND) == {"pack", "folder", "openai", "fake", "gguf"}
     assert set(BACKEND_FOR_KIND.values()) <= set(base.backend_names())
 
 
@@ -82,3 +82,20 @@ def test_a_folder_reference_loads_that_folder_under_its_reference(
     assert backend.model_id == str(tiny_model_dir)
     assert backend.path == tiny_model_dir.resolve()  # type: ignore[attr-defined]
     assert backend.adapter is None  # type: ignore[attr-defined]
+
+
+def test_a_gguf_reference_names_a_gguf_file(tmp_path: Path, fast_settings: Settings) -> None:
+    """``gguf:<file>``: the file must exist and start with the GGUF magic; no adapter on top."""
+    settings = fast_settings
+    good = tmp_path / "m.gguf"
+    good.write_bytes(b"GGUF\x03\x00\x00\x00")
+    ref = parse_model_ref(f"gguf:{good}", settings)
+    assert (ref.kind, ref.target) == ("gguf", str(good.resolve()))
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"PK\x03\x04")
+    with pytest.raises(ModelNotFoundError, match="not a GGUF file"):
+        parse_model_ref(f"gguf:{bad}", settings)
+    with pytest.raises(ModelNotFoundError, match="no GGUF file"):
+        parse_model_ref(f"gguf:{tmp_path / 'absent.gguf'}", settings)
+    with pytest.raises(ConfigError, match="cannot take an adapter"):
+        parse_model_ref(f"gguf:{good}+routing", settings)

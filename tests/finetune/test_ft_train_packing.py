@@ -29,10 +29,10 @@ SYSTEM = {
 
 @pytest.fixture(scope="module")
 def lora(tiny_model_dir: Path) -> tuple[Any, Any]:
-    from finetune.train.loop import build_lora_model
+    from finetune.train.methods import build_model
 
     torch.set_num_threads(1)  # as training does with threads=1; a tiny model gains nothing from more
-    model, tokenizer = build_lora_model(tiny_model_dir, TrainConfig(rank=4, alpha=8, dropout=0.0), "cpu",
+    model, tokenizer = build_model(tiny_model_dir, TrainConfig(rank=4, alpha=8, dropout=0.0), "cpu",
                                         torch.float32)  # fmt: skip
     with torch.no_grad():  # LoRA B starts at zero: give it values so its gradients are not trivial
         for name, param in model.named_parameters():

@@ -103,6 +103,14 @@ def train_cmd(
         str, typer.Option(help="sft (supervised, see --mode) or dpo (preference pairs, see --beta).")
     ] = "sft",
     beta: Annotated[float, typer.Option(help="DPO: how far the adapter may move from the base.")] = 0.1,
+    peft: Annotated[
+        str,
+        typer.Option(
+            "--peft",
+            help="What is trained: lora (default), prompt-tuning, last-layers (LoRA on the last "
+            "layers) or full (every weight).",
+        ),
+    ] = "lora",
     rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
     alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
     dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
@@ -151,6 +159,8 @@ def train_cmd(
     pairs) and register it."""
     if method not in ("sft", "dpo"):
         raise ConfigError(f"unknown --method {method!r}", hint="use sft or dpo")
+    if method == "dpo" and peft != "lora":
+        raise ConfigError("--method dpo trains LoRA only", hint="leave out --peft")
     if method == "dpo":
         from finetune.train.dpo import DPOSettings
 
@@ -168,6 +178,7 @@ def train_cmd(
     settings = settings_from(config, home, threads=threads)
     train_config = TrainConfig(
         mode=mode,
+        peft=peft,
         rank=rank,
         alpha=alpha,
         dropout=dropout,
