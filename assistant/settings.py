@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,8 @@ OVERFLOW_POLICIES = ("truncate", "error")
 DEVICES = ("auto", "cpu", "cuda")
 LANGUAGES = ("en", "zh")
 KB_STORES = ("embedded", "chroma-server")
+# A registered adapter's name (`server_adapters`): a folder name under LADDER_HOME/adapters.
+_ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _default_home() -> Path:
@@ -91,6 +94,10 @@ class Settings:
     server_allowed_models: str | None = None
     server_queue_size: int = 8
     server_max_request_kb: int = 256
+    # `ladder serve`: comma-separated names of registered adapters (LADDER_HOME/adapters/<name>)
+    # that a client may ask for as the `model` (the server's model + that adapter, as vLLM
+    # serves LoRA modules by name); names only, never paths; no other adapter is ever loaded.
+    server_adapters: str | None = None
     # `ladder ui`: the workbench password as a salted scrypt hash (`ladder ui --password-set`);
     # None = no password (the workbench binds 127.0.0.1 unless told otherwise).
     ui_password_hash: str | None = None
@@ -117,6 +124,12 @@ class Settings:
             raise ConfigError(f"server_queue_size must be >= 0, got {self.server_queue_size}")
         if self.server_max_request_kb <= 0:
             raise ConfigError(f"server_max_request_kb must be > 0, got {self.server_max_request_kb}")
+        for name in (self.server_adapters or "").split(","):
+            if name.strip() and not _ADAPTER_NAME.fullmatch(name.strip()):
+                raise ConfigError(
+                    f"server_adapters: {name.strip()!r} is not an adapter name",
+                    hint="name adapters under LADDER_HOME/adapters (letters, digits, . _ -), not paths",
+                )
         if self.answer_log_days <= 0:
             raise ConfigError(f"answer_log_days must be > 0, got {self.answer_log_days}")
         if self.threads <= 0:

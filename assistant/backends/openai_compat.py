@@ -54,6 +54,11 @@ _MCQ_HINT = (
     "parsed from the text), or serve the model with a server that returns logprobs (e.g. vLLM)"
 )
 
+_RAW_HINT = (
+    "score raw prompts through a server with /v1/completions echo + logprobs (e.g. vLLM or "
+    "`ladder serve`), or use `--mode generate` (the model writes its answer and the letter is parsed)"
+)
+
 
 def _openai_message(message: Message) -> dict[str, Any]:
     if message.role == "tool":
@@ -137,6 +142,9 @@ class OpenAICompatBackend:
         # Whether the server takes ``response_format`` with a JSON schema (vLLM and llama.cpp
         # server do); set to False the first time it refuses one, so it is asked once.
         self.accepts_json_schema = True
+        # ``max_tokens`` of raw scoring requests: 0 (score the text only), or 1 once the server
+        # has refused 0 (vLLM takes 0 with echo; some servers do not).
+        self.echo_max_tokens = 0
 
     @classmethod
     def from_ref(cls, ref: ModelRef, settings: Settings) -> OpenAICompatBackend:
@@ -153,18 +161,23 @@ class OpenAICompatBackend:
     def score_choices(
         self, prompts: Sequence[str], choices: Sequence[str], chat_template: bool = True
     ) -> list[list[float]]:
-        """Log-probability of each single-token choice as the first token of the reply.
+        """Log-probability of each choice after each prompt.
 
-        Several vocabulary entries may strip to the same choice (``"A"`` and ``" A"``); their
-        probabilities are summed. A chat endpoint always applies its own template, so
-        ``chat_template=False`` (raw completion scoring) is refused rather than faked.
+        With ``chat_template`` (through the chat endpoint, which applies the model's template):
+        each single-token choice as the first token of the reply; several vocabulary entries may
+        strip to the same choice (``"A"`` and ``" A"``), and their probabilities are summed.
+
+        Without it (raw prompts, an exam suite's default) through ``/v1/completions`` the way
+        lm-evaluation-harness's ``local-completions`` scores: one request per prompt carries
+        prompt + choice for every choice, with ``echo``, ``logprobs`` and ``max_tokens=0`` (1
+        where the server refuses 0); a choice's score is the sum of the logprobs of the tokens
+        from the one that holds the prompt's last character + 1 (``text_offset``) to the end of
+        the text (``_continuation_logprob``).
         """
         if not chat_template:
-            raise CapabilityError(
-                f"{self.model_id}: an OpenAI-compatible chat endpoint cannot score raw (completion-style) "
-                "prompts",
-                hint="set `chat_template: true` in the suite, or score with a local model",
-            )
+            if not choices or any(not c for c in choices):
+                raise ValueError(f"score_choices needs non-empty choices, got {list(choices)!r}")
+            return self._map(lambda prompt: self._score_raw(prompt, list(choices)), prompts)
         wanted = [choice.strip() for choice in choices]
         too_long = [
             c
@@ -314,6 +327,94 @@ class OpenAICompatBackend:
         for token, logprob in entries.items():
             by_choice.setdefault(token.strip(), []).append(logprob)
         return [_logsumexp(by_choice[c]) if c in by_choice else float("-inf") for c in choices]
+
+    def _score_raw(self, prompt: str, choices: list[str]) -> list[float]:
+        """Sum of the logprobs of each choice's tokens after ``prompt`` (``/v1/completions``)."""
+        texts = [prompt + choice for choice in choices]
+        response = self._echo(texts)
+        by_index = sorted(response.choices or [], key=lambda c: c.index)
+        if len(by_index) != len(texts):
+            raise BackendError(
+                f"{self.base_url} returned {len(by_index)} completions for {len(texts)} prompts "
+                f"({self.model!r})"
+            )
+        return [
+            self._continuation_logprob(choice.logprobs, len(prompt), len(text))
+            for choice, text in zip(by_index, texts, strict=True)
+        ]
+
+    def _echo(self, texts: list[str]) -> Any:
+        """The completions response scoring ``texts``; ``max_tokens`` 0, or 1 from the first time
+        the server refuses 0 (the extra token is left out of every sum)."""
+        while True:
+            try:
+                return self._client.completions.create(
+                    model=self.model,
+                    prompt=texts,
+                    echo=True,
+                    logprobs=1,
+                    max_tokens=self.echo_max_tokens,
+                    temperature=0.0,
+                )
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                message = _server_message(exc)
+                if self.echo_max_tokens == 0 and "max_tokens" in message.lower():
+                    log.info(
+                        "%s refuses max_tokens=0 (%s); scoring with max_tokens=1", self.base_url, message
+                    )
+                    self.echo_max_tokens = 1
+                    continue
+                if "context length" in message.lower():
+                    raise self._translate(exc) from None
+                raise CapabilityError(
+                    f"{self.base_url} cannot score raw prompts for {self.model!r} "
+                    f"(it rejected echo/logprobs on /v1/completions: {message})",
+                    hint=_RAW_HINT,
+                ) from None
+            except (openai.NotFoundError, openai.APIStatusError) as exc:
+                if exc.status_code in (404, 405) and not self._names_model(_server_message(exc)):
+                    raise CapabilityError(
+                        f"{self.base_url} has no /v1/completions route, so raw prompts cannot be scored "
+                        f"for {self.model!r}",
+                        hint=_RAW_HINT,
+                    ) from None
+                raise self._translate(exc) from None
+            except openai.OpenAIError as exc:
+                raise self._translate(exc) from None
+
+    def _names_model(self, message: str) -> bool:
+        """Whether a 404's message is about the model (vLLM: "The model `x` does not exist")
+        rather than the route (FastAPI: "Not Found")."""
+        lowered = message.lower()
+        return self.model.lower() in lowered or "model" in lowered
+
+    def _continuation_logprob(self, logprobs: Any, prompt_chars: int, text_chars: int) -> float:
+        """Sum of the token logprobs from the token holding character ``prompt_chars`` (the
+        choice's first) up to ``text_chars`` (the end of prompt + choice; a token generated
+        after it, with ``max_tokens=1``, is not counted)."""
+        offsets = list(getattr(logprobs, "text_offset", None) or []) if logprobs is not None else []
+        values = list(getattr(logprobs, "token_logprobs", None) or []) if logprobs is not None else []
+        if not offsets or len(offsets) != len(values):
+            raise CapabilityError(
+                f"{self.base_url} gives no token logprobs with text offsets for {self.model!r} "
+                "on /v1/completions, so raw prompts cannot be scored",
+                hint=_RAW_HINT,
+            )
+        if offsets[0] != 0:
+            raise CapabilityError(
+                f"{self.base_url} does not echo the prompt's tokens for {self.model!r} "
+                "(no `echo` with logprobs), so raw prompts cannot be scored",
+                hint=_RAW_HINT,
+            )
+        # The token that holds the choice's first character: the last one starting at or before it.
+        start = max(i for i, offset in enumerate(offsets) if offset <= prompt_chars)
+        picked = [values[i] for i in range(start, len(offsets)) if offsets[i] < text_chars]
+        if not picked or any(value is None for value in picked):
+            raise CapabilityError(
+                f"{self.base_url} returned no logprob for the choice tokens of {self.model!r}",
+                hint=_RAW_HINT,
+            )
+        return float(sum(picked))
 
     def _translate(self, exc: openai.OpenAIError) -> LadderError:
         """An openai exception as the Ladder error a user can act on."""

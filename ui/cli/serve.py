@@ -1,7 +1,7 @@
 """``ladder serve``: the OpenAI-compatible HTTP API (``ui.server``).
 
 Exit codes: 0 after a clean stop, 2 for a bad flag or setting (a key-less bind on a
-non-loopback address included), 3 for an unknown ``--model`` or ``--allow-model``.
+non-loopback address included), 3 for an unknown ``--model``, ``--allow-model`` or ``--adapter``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,14 @@ def serve_cmd(
             help="Another model reference clients may name (repeatable). Or server_allowed_models.",
         ),
     ] = None,
+    adapter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adapter",
+            help="A registered adapter clients may name as the model: the server's model + that adapter "
+            "(repeatable). Or server_adapters.",
+        ),
+    ] = None,
     queue_size: Annotated[
         int | None, typer.Option(min=0, help="Requests that may wait for the model worker; more get 429.")
     ] = None,
@@ -59,8 +67,9 @@ def serve_cmd(
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Serve strategies as OpenAI-compatible models: /v1/models, /v1/chat/completions, /v1/feedback."""
-    from ui.server.config import hash_key, is_loopback, server_config
+    """Serve strategies as OpenAI-compatible models: /v1/models, /v1/chat/completions, /v1/completions,
+    /v1/feedback."""
+    from ui.server.config import adapter_reference, hash_key, is_loopback, server_config
     from ui.server.config import new_key as make_key
 
     if new_key:
@@ -74,6 +83,7 @@ def serve_cmd(
         threads=threads,
         server_models=models_file,
         server_allowed_models=",".join(allow_model) if allow_model else None,
+        server_adapters=",".join(adapter) if adapter else None,
         server_queue_size=queue_size,
         server_max_request_kb=max_request_kb,
     )
@@ -84,7 +94,9 @@ def serve_cmd(
     from assistant.models.refs import parse_model_ref
 
     # The operator's references are checked now: a client can only name what passes here.
-    for reference in ([model] if model is not None else []) + server.allowed_models:
+    base = server.model or settings.model
+    adapters = [adapter_reference(base, name) for name in server.adapters]
+    for reference in ([model] if model is not None else []) + server.allowed_models + adapters:
         parse_model_ref(reference, settings)
     import uvicorn
 

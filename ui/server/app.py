@@ -1,5 +1,6 @@
 """The FastAPI app behind ``ladder serve``: ``/v1/models``, ``/v1/chat/completions`` (with SSE
-streaming) and ``/v1/feedback``.
+streaming), ``/v1/completions`` (raw text with ``echo``/``logprobs``, ``ui.server.completions``)
+and ``/v1/feedback``.
 
 Every answer goes through ``assistant.service.build_strategy`` and ``Strategy.answer``: the
 same code path as ``ladder ask``, the runner and the UI. Model calls run on one worker thread
@@ -32,7 +33,9 @@ from assistant.backends.streaming import Sink, remainder
 from assistant.errors import LadderError, ModelNotFoundError
 from assistant.settings import Settings
 from ui.server import openai_format as fmt
-from ui.server.config import UNKNOWN_MODEL, ServerConfig, model_names, resolve_model
+from ui.server.completions import CompletionRequest, completion_job
+from ui.server.completions import response as completion_response
+from ui.server.config import UNKNOWN_MODEL, ServerConfig, completion_model, model_names, resolve_model
 from ui.server.worker import QueueFull, Worker
 
 if TYPE_CHECKING:
@@ -251,6 +254,23 @@ def create_app(settings: Settings, config: ServerConfig, backend: LLMBackend | N
         return StreamingResponse(
             _stream(server, cid, request, future, deltas, include_usage), media_type="text/event-stream"
         )
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(request: CompletionRequest) -> JSONResponse | dict[str, Any]:
+        reference = completion_model(request.model, config, settings)
+
+        def load() -> LLMBackend:
+            from assistant.service import get_backend
+
+            return server.backend if server.backend is not None else get_backend(reference, settings)
+
+        job = completion_job(request, load)
+        try:
+            future = server.worker.submit(job)
+        except QueueFull as exc:
+            return error(429, f"busy: {exc}; try again shortly", "rate_limit_error", "queue_full")
+        done = await asyncio.wrap_future(future)
+        return completion_response(request.model, done, request.logprobs is not None)
 
     @app.post("/v1/feedback")
     async def feedback(request: fmt.FeedbackRequest) -> dict[str, Any]:

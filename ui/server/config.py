@@ -9,7 +9,14 @@ answers only for the names ``offered`` returns, which are exactly what ``/v1/mod
 - ``prompt``, ``reflection`` and ``agent`` over the server's model;
 - ``rag:<kb>`` and ``agent:<kb>`` for every knowledge base under ``LADDER_HOME``;
 - the server's model (``--model``, else the ``model`` setting) and each reference in the
-  ``server_allowed_models`` setting (``--allow-model``), answered by ``prompt``.
+  ``server_allowed_models`` setting (``--allow-model``), answered by ``prompt``;
+- each adapter name in the ``server_adapters`` setting (``--adapter``): the server's model
+  with that registered adapter (``LADDER_HOME/adapters/<name>``), answered by ``prompt``, the
+  way vLLM serves a LoRA module by name (``--lora-modules name=path``). Only names the
+  operator listed: a client naming any other adapter gets the same 404 as any unknown name.
+
+``/v1/completions`` (raw text, no strategy) answers for the model references and adapter
+names among those (``completion_model``); a strategy name there is a 400.
 
 A model reference is code-like input (``openai:<m>@<url>`` connects somewhere with the
 operator's key, ``fake:<path>`` reads a file, a folder or ``+<adapter>`` probes the disk),
@@ -82,6 +89,7 @@ class ServerConfig:
     max_request_bytes: int = 256 * 1024
     named: dict[str, dict[str, Any]] = field(default_factory=dict)
     allowed_models: list[str] = field(default_factory=list)  # model references offered besides `model`
+    adapters: list[str] = field(default_factory=list)  # registered adapter names offered over `model`
     allow_no_auth: bool = False  # needed to serve without a key on a non-loopback address
     recent_answers: int = 1000  # answers remembered for /v1/feedback by completion id
 
@@ -152,9 +160,15 @@ def server_config(settings: Settings, **flags: Any) -> ServerConfig:
         "max_request_bytes": settings.server_max_request_kb * 1024,
         "named": load_named(settings.server_models),
         "allowed_models": parse_allowed_models(settings.server_allowed_models),
+        "adapters": parse_allowed_models(settings.server_adapters),
     }
     values.update({key: value for key, value in flags.items() if value is not None})
     return ServerConfig(**values)
+
+
+def adapter_reference(model: str, adapter: str) -> str:
+    """The model reference an adapter name stands for: the server's model + that adapter."""
+    return f"{model}+{adapter}"
 
 
 def parse_allowed_models(text: str | None) -> list[str]:
@@ -178,7 +192,28 @@ def offered(config: ServerConfig, settings: Settings) -> dict[str, dict[str, Any
             names.setdefault(f"{strategy}:{kb}", {"strategy": strategy, "kb": kb, "model": model})
     for reference in (model, *config.allowed_models):
         names.setdefault(reference, {"strategy": "prompt", "model": reference})
+    for adapter in config.adapters:
+        names.setdefault(adapter, {"strategy": "prompt", "model": adapter_reference(model, adapter)})
     return names
+
+
+def completion_model(name: str, config: ServerConfig, settings: Settings) -> str:
+    """The model reference behind a ``/v1/completions`` request's model name: the server's
+    model, an allowed reference or an adapter name. A strategy name is refused (400), any
+    other name is ``UNKNOWN_MODEL`` (404)."""
+    model = config.model or settings.model
+    references = {reference: reference for reference in (model, *config.allowed_models)}
+    for adapter in config.adapters:
+        references.setdefault(adapter, adapter_reference(model, adapter))
+    name = name.strip()
+    if name in references:
+        return references[name]
+    resolve_model(name, config, settings)  # 404 unless the server offers the name at all
+    raise ConfigError(
+        f"{name!r} is a strategy: /v1/completions scores raw text with a model",
+        hint="name the server's model, an allowed model or an adapter; strategies answer on "
+        "/v1/chat/completions",
+    )
 
 
 def resolve_model(name: str, config: ServerConfig, settings: Settings) -> dict[str, Any]:
@@ -198,6 +233,8 @@ def model_names(config: ServerConfig, settings: Settings) -> list[str]:
 __all__ = [
     "UNKNOWN_MODEL",
     "ServerConfig",
+    "adapter_reference",
+    "completion_model",
     "hash_key",
     "is_loopback",
     "model_names",

@@ -189,16 +189,12 @@ class PrefixScoring:
 
     def _prefix_cache(self, prefix: list[int]) -> Any | None:
         """The KV cache of ``prefix`` (batch of one), or None if its layers are not plain."""
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
-
         with torch.inference_mode():
             output = self.model(
                 input_ids=torch.tensor([prefix], device=self.device), use_cache=True, logits_to_keep=1
             )
         cache = getattr(output, _cache_name())
-        plain = isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
-        return cache if plain else None
+        return cache if _plain_cache(cache) else None
 
     def _micro_batches(self, indices: list[int], lengths: list[int]) -> list[list[int]]:
         """``indices`` in order of length, cut into batches of at most ``batch_size`` rows.
@@ -298,3 +294,83 @@ class PrefixScoring:
                 **extra,
             ).logits
         return logits.float().cpu()
+
+
+# Positions whose log-softmax is taken at once by ``echo_token_logprobs``: bounds the float32
+# [positions, vocab] buffer (256 x 152k x 4 B = 156 MB for a Qwen vocabulary).
+_ECHO_CHUNK = 256
+
+
+def echo_token_logprobs(
+    model: Any,
+    rows: list[list[int]],
+    top_k: int,
+    device: str,
+    head_cache: dict[str, Any],
+    min_shared_prefix: int = 8,
+) -> list[tuple[list[float | None], list[list[tuple[int, float]]]]]:
+    """For every token of every row, its log-probability given the tokens before it (None for
+    a row's first token, which has no context) and the ``top_k`` most likely tokens at that
+    position, as ``(token id, logprob)`` pairs: what ``/v1/completions`` with ``echo`` returns.
+
+    One forward pass per row, every position's logits (float32 head, ``float32_head``). Rows
+    that share a token prefix of at least ``min_shared_prefix`` (the same prompt followed by
+    each answer option) run the prefix once into a KV cache and then each row's own suffix.
+    """
+    if not rows:
+        return []
+    if any(not row for row in rows):
+        raise ValueError("every row needs at least one token")
+    shared = min(len(row) for row in rows) - 1
+    for row in rows[1:]:
+        shared = min(shared, common_prefix_len(rows[0], row))
+    with float32_head(model, head_cache), torch.inference_mode():
+        logits_of: list[torch.Tensor] = []
+        if len(rows) > 1 and shared >= min_shared_prefix:
+            output = model(input_ids=torch.tensor([rows[0][:shared]], device=device), use_cache=True)
+            cache = getattr(output, _cache_name())
+            # A cache layout we do not expand (sliding window, ...): every row runs whole.
+            if _plain_cache(cache):
+                prefix_logits = output.logits[0].float()
+                for row in rows:
+                    suffix_out = model(
+                        input_ids=torch.tensor([row[shared:]], device=device),
+                        attention_mask=torch.ones((1, len(row)), dtype=torch.long, device=device),
+                        position_ids=torch.arange(shared, len(row), device=device)[None],
+                        **{_cache_name(): PrefixScoring._cache_for(cache, 1)},
+                        use_cache=True,
+                    )
+                    logits_of.append(torch.cat([prefix_logits, suffix_out.logits[0].float()]))
+        if not logits_of:
+            logits_of = [
+                model(input_ids=torch.tensor([row], device=device)).logits[0].float() for row in rows
+            ]
+        return [_echo_row(row, logits.cpu(), top_k) for row, logits in zip(rows, logits_of, strict=True)]
+
+
+def _echo_row(
+    row: list[int], logits: torch.Tensor, top_k: int
+) -> tuple[list[float | None], list[list[tuple[int, float]]]]:
+    """Logprobs of ``row``'s tokens from its logits (position t predicts token t + 1)."""
+    chosen: list[float | None] = [None]
+    top: list[list[tuple[int, float]]] = [[]]
+    targets = torch.tensor(row[1:], dtype=torch.long)
+    for start in range(0, len(row) - 1, _ECHO_CHUNK):
+        end = min(start + _ECHO_CHUNK, len(row) - 1)
+        logprobs = torch.log_softmax(logits[start:end], dim=-1)
+        chosen.extend(logprobs.gather(1, targets[start:end, None])[:, 0].tolist())
+        if top_k > 0:
+            values, ids = logprobs.topk(min(top_k, logprobs.shape[-1]), dim=-1)
+            top.extend(
+                list(zip(i, v, strict=True)) for i, v in zip(ids.tolist(), values.tolist(), strict=True)
+            )
+        else:
+            top.extend([] for _ in range(end - start))
+    return chosen, top
+
+
+def _plain_cache(cache: Any) -> bool:
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return isinstance(cache, DynamicCache) and all(type(layer) is DynamicLayer for layer in cache.layers)
