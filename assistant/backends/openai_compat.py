@@ -55,8 +55,9 @@ _MCQ_HINT = (
 )
 
 _RAW_HINT = (
-    "score raw prompts through a server with /v1/completions echo + logprobs (e.g. vLLM or "
-    "`ladder serve`), or use `--mode generate` (the model writes its answer and the letter is parsed)"
+    "use `--mode generate` (the model writes its answer and the letter is parsed), set "
+    "`chat_template: true` in the suite to score through the chat endpoint, or serve the model "
+    "with /v1/completions echo + logprobs (vLLM, `ladder serve`)"
 )
 
 
