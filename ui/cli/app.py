@@ -36,6 +36,7 @@ def _register_subcommands() -> None:
     from ui.cli.ask import ask_cmd
     from ui.cli.decide import decide_cmd, decisions_app
     from ui.cli.demo import demo_cmd
+    from ui.cli.deploy import deploy_cmd, deployments_app
     from ui.cli.doctor import doctor_cmd
     from ui.cli.eval import eval_cmd, runs_app
     from ui.cli.feedback import feedback_app
@@ -59,6 +60,8 @@ def _register_subcommands() -> None:
     app.add_typer(finetune_app, name="finetune")
     app.command("decide")(decide_cmd)
     app.add_typer(decisions_app, name="decisions")
+    app.command("deploy")(deploy_cmd)
+    app.add_typer(deployments_app, name="deployments")
     app.add_typer(feedback_app, name="feedback")
     app.add_typer(monitor_app, name="monitor")
     app.command("serve")(serve_cmd)
