@@ -5,6 +5,13 @@
 #               whole test suite
 # Both are idempotent: the install re-runs only when pyproject.toml changes, and pulling a
 # pack that is already installed does nothing.
+#   make engines  the optional llama.cpp engine (GGUF deploy formats, `gguf:<file>` models):
+#               llama-cpp-python built from its pinned sdist for this CPU, in about 4 minutes on
+#               2 cores, once (the wheel is kept in $LADDER_HOME/cache/engines/<flags>). Never with
+#               -march=native: that turns on AMX, whose quantized kernels segfault on AVX-512+AMX
+#               CPUs; the AVX-512 parts the CPU has are named one by one (docs/gguf.md). Also
+#               leaves the sdist in $LADDER_HOME/cache/wheels, where the GGUF converter comes from.
+#               `make test` runs it first, so the GGUF tests and the crash guard run in CI.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -60,9 +67,43 @@ browser-deps:
 
 # The whole suite on this CPU's own kernels, then the numerics tests again under every older
 # CPU capability it supports (AVX-512 -> avx2, default; AVX2 -> default): tests/cpu_capabilities.py.
-test: $(STAMP) pack-$(TEST_PACK) pack-$(EMBED_PACK) lint browser-deps
+test: $(STAMP) pack-$(TEST_PACK) pack-$(EMBED_PACK) lint browser-deps engines
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(PY) -m tests.cpu_capabilities -q -m numerics
+
+# llama.cpp, built for this CPU's x86 features (ggml's CMake options, never GGML_NATIVE: see the
+# header). A build is keyed by its flags, so another CPU or another flag set builds anew.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CPP_SDIST := llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz
+LLAMA_CPP_SHA256 := 832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+ENGINE_CACHE := $(or $(LADDER_HOME),$(HOME)/.ladder)/cache
+ENGINE_SDIST_DIR := $(ENGINE_CACHE)/wheels
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has = $(and $(foreach f,$(1),$(filter $(f),$(CPU_FLAGS))),$(2))
+LLAMA_CPP_CMAKE ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
+  $(call has,avx avx2 fma f16c bmi2,-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON) \
+  $(call has,avx512f avx512bw avx512dq avx512vl avx512cd,-DGGML_AVX512=ON \
+    $(call has,avx512vbmi,-DGGML_AVX512_VBMI=ON) $(call has,avx512_vnni,-DGGML_AVX512_VNNI=ON) \
+    $(call has,avx512_bf16,-DGGML_AVX512_BF16=ON)) \
+  -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
+.PHONY: engines
+engines: $(STAMP)
+	@flags="$(strip $(LLAMA_CPP_CMAKE))"; key=$$(echo "$(LLAMA_CPP_VERSION) $$flags" | sha256sum | cut -c1-12); \
+	wheels=$(ENGINE_CACHE)/engines/$$key; sdist=$(ENGINE_SDIST_DIR)/$(LLAMA_CPP_SDIST); \
+	if [ -f $(VENV)/.engines-$$key ] && $(PY) -c "import llama_cpp" 2>/dev/null; then exit 0; fi; \
+	set -e; mkdir -p $(ENGINE_SDIST_DIR) $$wheels; \
+	[ -f $$sdist ] || $(PIP) download --quiet --no-deps --no-binary :all: --dest $(ENGINE_SDIST_DIR) \
+	  "llama-cpp-python==$(LLAMA_CPP_VERSION)"; \
+	echo "$(LLAMA_CPP_SHA256)  $$sdist" | sha256sum --check --quiet; \
+	if ! ls $$wheels/*.whl >/dev/null 2>&1; then \
+	  echo "building llama-cpp-python $(LLAMA_CPP_VERSION) with $$flags (a few minutes, once)"; \
+	  CMAKE_ARGS="$$flags" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	    $(PIP) wheel --quiet --no-deps --no-cache-dir --no-binary :all: --wheel-dir $$wheels $$sdist; \
+	fi; \
+	$(PIP) install --quiet --no-deps --force-reinstall $$wheels/*.whl; \
+	$(PIP) install --quiet -e ".[dev,deploy]" -c constraints.txt; \
+	rm -f $(VENV)/.engines-*; touch $(VENV)/.engines-$$key
 
 demo: $(STAMP) pack-$(DEMO_PACK) pack-$(EMBED_PACK)
 	$(LADDER) demo --model $(DEMO_PACK) --out demo-report
