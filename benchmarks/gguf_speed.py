@@ -1,6 +1,6 @@
 """Single-stream decode speed of the GGUF formats (llama.cpp) against transformers.
 
-    .venv/bin/python benchmarks/gguf.py [--model qwen2.5-coder-0.5b] [--tokens 64] [--rounds 3]
+    .venv/bin/python benchmarks/gguf_speed.py [--model qwen2.5-coder-0.5b] [--tokens 64] [--rounds 3]
 
 Builds the pack's f16, Q8_0 and Q4_K_M GGUFs once (``finetune.deploy.gguf``; kept under
 ``LADDER_HOME/cache/bench-gguf``, with the conversion and quantization times), then measures, in
@@ -10,7 +10,8 @@ tokens/s is the new tokens after the first over the time after the first (the pr
 excluded), the median over the rounds. It prints the load average next to the table (the
 machine is shared), the file sizes, and the memory-bandwidth bound (bytes of weights read per
 token against a measured copy bandwidth), and the ratio of each to transformers float32.
-Needs the engine: ``make engines``.
+Needs the engine: ``make engines``. (Not named ``gguf.py``: run as a script, this folder comes
+first on ``sys.path`` and the file would shadow the ``gguf`` package.)
 """
 
 from __future__ import annotations
