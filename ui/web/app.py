@@ -34,6 +34,7 @@ require_login(cfg, "workbench")  # without the password only the sign-in page is
 
 PAGES = [
     ("views/decide.py", "nav.decide", ":material/stairs:", "decide"),
+    ("views/deploy.py", "nav.deploy", ":material/rocket_launch:", "deploy"),
     ("views/playground.py", "nav.playground", ":material/forum:", "playground"),
     ("views/knowledge.py", "nav.knowledge", ":material/library_books:", "knowledge"),
     ("views/evaluate.py", "nav.evaluate", ":material/analytics:", "evaluate"),
