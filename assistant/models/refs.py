@@ -53,12 +53,17 @@ class ModelRef:
 
 
 def _resolve_adapter(text: str, settings: Settings) -> Path:
+    """The folder of ``+<adapter>``: a PEFT folder (LoRA, prompt tuning), or a full fine-tune's
+    whole model (config.json and weights, ``--peft full``), which loads in place of the base."""
     for candidate in (Path(text).expanduser(), settings.adapters_dir / text):
         if (candidate / "adapter_config.json").is_file():
             return candidate.resolve()
+        if (candidate / "config.json").is_file() and any(candidate.glob("*.safetensors")):
+            return candidate.resolve()
     raise ModelNotFoundError(
         f"adapter {text!r} not found",
-        hint=f"give a folder with adapter_config.json, or a name under {settings.adapters_dir}",
+        hint=f"give a folder with adapter_config.json (or a fully fine-tuned model), or a name under "
+        f"{settings.adapters_dir}",
     )
 
 

@@ -348,7 +348,7 @@ def readiness(
             return probe_tokens_per_s(settings, model, examples, spec.train, steps)
 
     data = str(spec.data) if spec.data is not None else "<prepared folder>"
-    command = f"ladder finetune train --base {model} --data {data} --name {adapter}"
+    command = f"ladder finetune train --base {model} --data {data} --name {adapter} --peft {train.peft}"
     for key, flag in (
         ("epochs", "--epochs"),
         ("learning_rate", "--lr"),

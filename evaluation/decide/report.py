@@ -10,6 +10,7 @@ come from ``evaluation.report`` so decisions read like evaluation reports.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -242,13 +243,29 @@ def _sections(decision: Decision) -> list[tuple[str, Table | list[str]]]:
     return out
 
 
+def finetune_method(decision: Decision) -> str | None:
+    """The training method (``--peft``) of the fine-tune rung; None without one. From the
+    rung's config, else the readiness command (``--peft``), else ``lora``: a decision stored
+    before there was a choice trained LoRA."""
+    rung = next((r for r in decision.rungs if r.strategy == "finetune"), None)
+    if rung is None:
+        return None
+    method = rung.config.get("peft")
+    if not method and decision.readiness is not None:
+        found = re.search(r"--peft (\S+)", decision.readiness.command)
+        method = found.group(1) if found else None
+    return str(method or "lora")
+
+
 def _facts(decision: Decision) -> list[tuple[str, str]]:
     limits = ", ".join(f"{k} {v:g}" for k, v in decision.limits.items() if v is not None) or "none"
+    method = finetune_method(decision)
     return [
         ("decision", decision.decision_id),
         ("status", decision.status),
         ("recommended", decision.recommended or "none"),
         ("model", decision.model),
+        *([("fine-tune method", method)] if method else []),
         (
             "dev / test / general",
             f"{decision.dev_suite} / {decision.test_suite} / {decision.general_suite or '—'}",

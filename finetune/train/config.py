@@ -6,11 +6,14 @@ The same values go into the adapter's manifest, the run store and a checkpoint's
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from assistant.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 MODES = ("sft", "cpt")
 # packed: a micro-batch's examples share rows without padding; the context they have in common
@@ -22,6 +25,9 @@ BATCHING = ("packed", "grouped", "padded")
 # What is trained (finetune/train/methods.py): LoRA on every linear layer (the default), additive
 # prompt tuning (virtual tokens before the input), LoRA on the last layers only, or every weight.
 PEFT_METHODS = ("lora", "prompt-tuning", "last-layers", "full")
+# Prompt tuning puts virtual tokens before every example: a packed row's shared prefix tree, its
+# 4D mask and its position ids have no place for them, so it trains on grouped batches instead.
+PACKED_REFUSED = ("prompt-tuning",)
 
 
 @dataclass
@@ -32,6 +38,11 @@ class TrainConfig:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: str = "all-linear"  # or comma-separated module names: q_proj,v_proj
+    # last-layers: LoRA on the model's last N decoder layers; None = a quarter of them (at least 1)
+    last_layers: int | None = None
+    # prompt-tuning: virtual tokens before every input, initialised from the embeddings of a
+    # task-neutral instruction (methods.PROMPT_INIT_TEXT), not at random
+    num_virtual_tokens: int = 20
     learning_rate: float = 2e-4
     warmup_ratio: float = 0.05  # of the total steps; the rest follows a cosine to 0
     epochs: float | None = None  # default: 3 for sft, 1 for cpt (ignored when max_steps is set)
@@ -57,6 +68,13 @@ class TrainConfig:
             raise ConfigError(f"peft must be one of {', '.join(PEFT_METHODS)}, got {self.peft!r}")
         if self.batching not in BATCHING:
             raise ConfigError(f"batching must be one of {', '.join(BATCHING)}, got {self.batching!r}")
+        if self.peft in PACKED_REFUSED and self.batching == "packed":
+            log.warning("--peft %s cannot train on packed batches: using grouped batching", self.peft)
+            self.batching = "grouped"
+        if self.last_layers is not None and self.last_layers <= 0:
+            raise ConfigError(f"last_layers must be > 0, got {self.last_layers}")
+        if self.num_virtual_tokens <= 0:
+            raise ConfigError(f"num_virtual_tokens must be > 0, got {self.num_virtual_tokens}")
         if self.epochs is None:
             self.epochs = 3.0 if self.mode == "sft" else 1.0
         positive = {
@@ -133,8 +151,15 @@ def lora_targets(target_modules: str) -> str | list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def lora_config(rank: int, alpha: int, dropout: float, target_modules: str) -> Any:
-    """The peft ``LoraConfig`` of an SFT, CPT or DPO adapter (bias untouched, causal LM)."""
+def lora_config(
+    rank: int,
+    alpha: int,
+    dropout: float,
+    target_modules: str,
+    layers_to_transform: list[int] | None = None,
+) -> Any:
+    """The peft ``LoraConfig`` of an SFT, CPT or DPO adapter (bias untouched, causal LM);
+    ``layers_to_transform`` limits it to those decoder layers (``--peft last-layers``)."""
     from peft import LoraConfig
 
     return LoraConfig(
@@ -142,6 +167,7 @@ def lora_config(rank: int, alpha: int, dropout: float, target_modules: str) -> A
         lora_alpha=alpha,
         lora_dropout=dropout,
         target_modules=lora_targets(target_modules),
+        layers_to_transform=layers_to_transform,
         bias="none",
         task_type="CAUSAL_LM",
     )

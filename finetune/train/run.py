@@ -321,6 +321,7 @@ def _manifest(
         },
         "data": data,
         "hyperparameters": prepared.config.to_dict(),
+        "peft": _method_info(prepared.config, loop.model),
         "results": results,
         "wall_time_s": wall_time_s,
         "device": device_name,
@@ -331,10 +332,29 @@ def _manifest(
     }
 
 
+def _method_info(config: TrainConfig, model: Any) -> dict[str, Any]:
+    """What the run trained (``--peft``) and how many of the model's weights that was."""
+    from finetune.train.methods import method_details
+
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"method": config.peft, **method_details(config, model), "trainable_parameters": trainable,
+            "total_parameters": total}  # fmt: skip
+
+
 def _publish(model: Any, prepared: Prepared, manifest: dict[str, Any], settings: Settings) -> Path:
+    """Write the adapter folder: a PEFT folder, or for ``--peft full`` a whole transformers
+    model (weights, config with the KV cache back on, tokenizer) that loads in place of the base."""
     name = prepared.request.name
     tmp = settings.adapters_dir / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    if prepared.config.peft == "full":
+        from transformers import AutoTokenizer
+
+        model.config.use_cache = True  # training turned it off; generation needs it
+        model.save_pretrained(tmp, safe_serialization=True)
+        AutoTokenizer.from_pretrained(prepared.base_dir).save_pretrained(tmp)
+    else:
+        model.save_pretrained(tmp)
     adapters.write_manifest(tmp, manifest)
     return adapters.publish(tmp, name, settings)

@@ -12,6 +12,7 @@ greedily under that schema (``hf/constrained.py``), so they parse.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -49,6 +50,18 @@ def _top_two_gap(row: list[float]) -> float:
     return top[0] - top[1]
 
 
+def adapter_kind(adapter: Path | None) -> str | None:
+    """What ``+<adapter>`` holds: ``lora`` (or another weight-adding PEFT method),
+    ``prompt-tuning``, or ``full`` (a whole fine-tuned model); None without an adapter."""
+    if adapter is None:
+        return None
+    config = adapter / "adapter_config.json"
+    if not config.is_file():
+        return "full"
+    peft_type = str(json.loads(config.read_text(encoding="utf-8")).get("peft_type", "LORA"))
+    return "prompt-tuning" if peft_type == "PROMPT_TUNING" else "lora"
+
+
 class HFLocalBackend(PrefixScoring):
     def __init__(
         self,
@@ -68,8 +81,10 @@ class HFLocalBackend(PrefixScoring):
         self.device = pick_device(self.settings.device)
         self.dtype = pick_dtype(self.settings.dtype, self.device, self.settings.home)
         self.adapter = Path(adapter) if adapter else None
-        # With an adapter, each row of a batch may use it or not (``backends.adapter_rows``).
-        self.mixes_adapters = self.adapter is not None
+        self.adapter_kind = adapter_kind(self.adapter)
+        # With a LoRA adapter, each row of a batch may use it or not (``backends.adapter_rows``);
+        # peft mixes rows for LoRA only, and a full fine-tune has no base beside it.
+        self.mixes_adapters = self.adapter_kind == "lora"
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         except (OSError, ValueError, KeyError) as exc:
@@ -91,20 +106,31 @@ class HFLocalBackend(PrefixScoring):
         return cls(ref.local_folder(settings), settings, adapter=ref.adapter, model_id=ref.text)
 
     def _load_model(self, dtype: torch.dtype) -> Any:
-        """The model (with the adapter, if any) in ``dtype`` on the device, in eval mode."""
+        """The model (with the adapter, if any) in ``dtype`` on the device, in eval mode.
+
+        A full fine-tune's folder is the whole model and loads in place of the base. A
+        prompt-tuning adapter loads through ``PeftModel``, whose virtual tokens then become a
+        KV-cache prefix of the base model (``virtual_prefix``: the prefix cache, position ids and
+        4D masks of scoring keep working). LoRA stays a ``PeftModel`` (rows may mix adapters)."""
         from transformers import AutoModelForCausalLM
 
+        source = self.adapter if self.adapter_kind == "full" and self.adapter else self.path
         try:
-            model: Any = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+            model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelNotFoundError(f"could not load a causal LM from {self.path}: {exc}") from None
-        if self.adapter is not None:
+            raise ModelNotFoundError(f"could not load a causal LM from {source}: {exc}") from None
+        if self.adapter is not None and self.adapter_kind != "full":
             from peft import PeftModel
 
             from assistant.backends.hf.warnings import renamed_property_warnings_off
 
             with renamed_property_warnings_off():
                 model = PeftModel.from_pretrained(model, str(self.adapter))
+            if self.adapter_kind == "prompt-tuning":
+                from assistant.backends.hf.virtual_prefix import attach_virtual_prefix
+
+                embeddings = model.get_prompt(batch_size=1)[0].detach()
+                model = attach_virtual_prefix(model.get_base_model().to(self.device).eval(), embeddings)
         return model.to(self.device).eval()
 
     def _collect_eos_ids(self) -> list[int]:
@@ -192,6 +218,8 @@ class HFLocalBackend(PrefixScoring):
         (the plain forward) or there is no adapter."""
         if rows is None or self.adapter is None or all(rows):
             return None
+        if not self.mixes_adapters:
+            raise ValueError(f"{self.model_id} cannot answer some rows without its adapter")
         name = self.model.active_adapter
         return [name if use else "__base__" for use in rows]
 

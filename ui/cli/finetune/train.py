@@ -390,20 +390,46 @@ def rm_cmd(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> None:
 
 def export_cmd(
     name: str,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the merged model.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write.")],
+    export_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="merged (the adapter merged into its base: a standalone transformers folder) or peft "
+            "(a portable adapter folder naming its base by model id, for vLLM --enable-lora).",
+        ),
+    ] = "merged",
+    base_id: Annotated[
+        str | None,
+        typer.Option("--base-id", help="peft: the base's model id (default: the pack's upstream model)."),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty --out.")] = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
 ) -> None:
-    """Merge an adapter into its base model: a standalone transformers folder (also for vLLM)."""
-    from finetune.adapters import export_adapter
+    """Export an adapter for other engines: merged into its base (default) or as a PEFT folder."""
+    from finetune.adapters import export_adapter, vllm_command
 
     settings = settings_from(config, home)
     with RichProgress() as progress:
-        path = export_adapter(name, out, settings, overwrite=overwrite, progress=progress)
-    console().print(
-        f"[green]exported[/green] {escape(name)} → {escape(str(path))} (use it: --model {escape(str(path))})"
-    )
+        path = export_adapter(
+            name,
+            out,
+            settings,
+            export_format=export_format,
+            base_id=base_id,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    printer = console()
+    printer.print(f"[green]exported[/green] {escape(name)} ({export_format}) → {escape(str(path))}")
+    if export_format == "merged":
+        printer.print(f"use it: --model {path}", markup=False)
+    command = vllm_command(name, path, export_format)
+    if command is None:
+        printer.print("vLLM serves LoRA adapters only: load this prompt-tuning folder with peft's PeftModel")
+    else:
+        printer.print("serve it on vLLM:", command, sep="\n", markup=False, soft_wrap=True)
 
 
 def register_training(app: typer.Typer) -> None:
