@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from finetune.train.data import Encoded
 from finetune.train.packing import IGNORE, Batch, packed_batch
 
-__all__ = ["IGNORE", "Batch", "collate", "epoch_batches", "evaluate_loss", "loss_sum"]
+__all__ = ["IGNORE", "Batch", "collate", "epoch_batches", "evaluate_loss", "evaluate_loss_sum", "loss_sum"]
 
 GROUP_WINDOW = 64  # micro-batches' worth of examples sorted together by ``grouped`` batching
 
@@ -63,8 +63,10 @@ def collate(examples: Sequence[Encoded], batching: str, pad_id: int) -> Batch:
     return Batch(inputs, target_rows, n_tokens, n_targets)
 
 
-def loss_sum(model: Any, batch: Batch) -> torch.Tensor:
-    """Summed cross-entropy over the batch's targets (divide by the step's target count)."""
+def loss_sum(model: Any, batch: Batch, forward: Any = None) -> torch.Tensor:
+    """Summed cross-entropy over the batch's targets (divide by the step's target count).
+
+    ``forward``: what to call instead of ``model`` (its DDP wrapper), ``model`` itself by default."""
     keep = batch.targets != IGNORE
     inputs = batch.inputs
     mask = inputs.get("attention_mask")
@@ -77,7 +79,7 @@ def loss_sum(model: Any, batch: Batch) -> torch.Tensor:
         dtype = next(model.parameters()).dtype
         additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
         inputs = {**inputs, "attention_mask": additive.masked_fill(~mask, torch.finfo(dtype).min)}
-    out = model(**inputs, logits_to_keep=keep, use_cache=False)
+    out = (forward or model)(**inputs, logits_to_keep=keep, use_cache=False)
     logits = out.logits
     if logits.dim() == 3:  # a model class that ignores a boolean logits_to_keep
         logits = logits[keep]
@@ -89,13 +91,30 @@ def evaluate_loss(
     model: Any, examples: Sequence[Encoded], batch_size: int, batching: str, pad_id: int, device: str
 ) -> float:
     """Token-weighted mean loss over ``examples`` (the validation loss)."""
+    total, count = evaluate_loss_sum(model, examples, batch_size, batching, pad_id, device)
+    return total / max(1, count)
+
+
+@torch.no_grad()
+def evaluate_loss_sum(
+    model: Any,
+    examples: Sequence[Encoded],
+    batch_size: int,
+    batching: str,
+    pad_id: int,
+    device: str,
+    rank: int = 0,
+    world_size: int = 1,
+) -> tuple[float, int]:
+    """Summed loss and target count over this process's share of ``examples`` (batches of
+    similar lengths, dealt out in turn to the ``world_size`` processes)."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
-    for start in range(0, len(order), batch_size):
+    for start in range(rank * batch_size, len(order), batch_size * world_size):
         batch = collate([examples[i] for i in order[start : start + batch_size]], batching, pad_id).to(device)
         total += float(loss_sum(model, batch))
         count += batch.n_targets
     model.train(was_training)
-    return total / max(1, count)
+    return total, count

@@ -6,8 +6,9 @@ The work folder of an adapter being trained (``LADDER_HOME/adapters/.work/<name>
 - ``trainable.safetensors``: the LoRA weights (the only parameters that change),
 - ``best.safetensors``: the weights at the best val loss so far, when there is one,
 - ``optimizer.pt`` and ``scheduler.pt``: AdamW moments and the schedule's position,
-- ``rng.pt`` (torch CPU/CUDA generators: LoRA dropout) and ``state.json`` (step, epoch, next
-  micro-batch, the loss series, tokens seen, elapsed time; Python's ``random`` state too).
+- ``rng.pt`` (torch CPU/CUDA generators: LoRA dropout; with several processes every process's,
+  under ``ranks``) and ``state.json`` (step, epoch, next micro-batch, the loss series, tokens
+  seen, elapsed time; Python's ``random`` state too).
 
 A checkpoint is written into a temporary folder and renamed into place, then ``latest`` is
 replaced atomically, so a crash at any moment leaves the previous checkpoint intact. Given
@@ -81,6 +82,14 @@ def _step_of(folder: Path) -> int:
     return int(folder.name.split("-", 1)[1])
 
 
+def rng_state() -> dict[str, Any]:
+    """This process's torch generators (CPU, and CUDA where there is one)."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
 def save_checkpoint(
     work: Path,
     state: LoopState,
@@ -88,7 +97,9 @@ def save_checkpoint(
     optimizer: Any,
     scheduler: Any,
     best: dict[str, torch.Tensor] | None,
+    rank_rngs: list[dict[str, Any]] | None = None,
 ) -> Path:
+    """Written by the main process; ``rank_rngs``: every process's ``rng_state()`` (several)."""
     from safetensors.torch import save_file
 
     root = work / "checkpoints"
@@ -102,9 +113,9 @@ def save_checkpoint(
         save_file(best, str(tmp / "best.safetensors"))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    rng = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()  # type: ignore[assignment]
+    rng = rng_state()
+    if rank_rngs is not None and len(rank_rngs) > 1:
+        rng["ranks"] = rank_rngs
     torch.save(rng, tmp / "rng.pt")
     state.python_random = random.getstate()
     (tmp / "state.json").write_text(json.dumps(asdict(state)), encoding="utf-8")
@@ -144,17 +155,25 @@ class Restored:
     best: dict[str, torch.Tensor] | None
 
 
-def restore_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, device: str) -> Restored:
-    """Load weights, optimizer, scheduler and RNG states; return the loop state to continue from."""
+def restore_checkpoint(
+    folder: Path, model: Any, optimizer: Any, scheduler: Any, device: str, rank: int = 0
+) -> Restored:
+    """Load weights, optimizer, scheduler and RNG states; return the loop state to continue from.
+
+    Process ``rank`` takes its own generators from a checkpoint of a multi-process run; one that
+    the checkpoint has none for (a run resumed with more processes) keeps the state it has."""
     from safetensors.torch import load_file
 
     load_trainable(model, load_file(str(folder / "trainable.safetensors")))
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=device, weights_only=True))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     rng = torch.load(folder / "rng.pt", weights_only=True)
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+    ranks = rng.get("ranks") or [rng]
+    if rank < len(ranks):
+        own = ranks[rank]
+        torch.set_rng_state(own["torch"])
+        if "cuda" in own and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(own["cuda"])
     state = LoopState.from_dict(json.loads((folder / "state.json").read_text(encoding="utf-8")))
     if state.python_random is not None:
         version, internal, gauss = state.python_random

@@ -166,26 +166,89 @@ def train(request: TrainRequest, settings: Settings, progress: Progress | None =
 
 
 def run_training(prepared: Prepared, settings: Settings, progress: Progress | None = None) -> TrainResult:
+    """Train and publish. Under a launcher (``distributed``), every process runs this: the
+    main one writes the run store, the work folder and the adapter; the others train their
+    share of each step and return the main process's status with an empty manifest."""
     import torch
 
-    from finetune.train.checkpoint import latest_checkpoint
-    from finetune.train.loop import Loop, pad_id_of
+    from finetune.train import distributed
     from finetune.train.methods import build_model
 
-    progress = progress or NullProgress()
-    cfg, name = prepared.config, prepared.request.name
-    torch.set_num_threads(settings.threads)
     device, dtype = _device_and_dtype(settings)
-    setup_started = time.perf_counter()
-    progress.start(f"loading {prepared.base_ref}")
-    model, tokenizer = build_model(prepared.base_dir, cfg, device, dtype)
-    train_set, val_set = _encode(tokenizer, prepared, progress)
-    setup_s = time.perf_counter() - setup_started
+    dist, device = distributed.setup(device)
+    torch.set_num_threads(distributed.threads_per_process(settings.threads, dist.local_world_size))
+    progress = (progress or NullProgress()) if dist.is_main else NullProgress()
+    try:
+        setup_started = time.perf_counter()
+        progress.start(f"loading {prepared.base_ref}")
+        model, tokenizer = build_model(prepared.base_dir, prepared.config, device, dtype)
+        train_set, val_set = _encode(tokenizer, prepared, progress)
+        setup_s = time.perf_counter() - setup_started
+        built = _Built(dist, model, tokenizer, train_set, val_set, device, dtype, setup_s)
+        if not dist.is_main:
+            dist.barrier()  # the main process has set up the work folder
+            return _train_worker(prepared, settings, built)
+        return _train_main(prepared, settings, progress, built)
+    finally:
+        dist.close()
 
+
+@dataclass
+class _Built:
+    """What every process of a run sets up before training: its place, the model, the data."""
+
+    dist: Any
+    model: Any
+    tokenizer: Any
+    train_set: EncodedSet
+    val_set: EncodedSet
+    device: str
+    dtype: Any
+    setup_s: float
+
+    def loop(self, prepared: Prepared, store: TrainingStore | None, progress: Progress) -> Any:
+        from finetune.train.loop import Loop, pad_id_of
+
+        return Loop(
+            self.model,
+            prepared.config,
+            self.train_set.examples,
+            self.val_set.examples,
+            pad_id_of(self.tokenizer),
+            self.device,
+            prepared.work,
+            "",
+            store,
+            progress,
+            dist=self.dist,
+        )
+
+
+def _train_worker(prepared: Prepared, settings: Settings, built: _Built) -> TrainResult:
+    """A process other than the main one: the same steps, nothing written."""
+    from finetune.train.checkpoint import latest_checkpoint
+
+    loop = built.loop(prepared, None, NullProgress())
+    checkpoint = latest_checkpoint(prepared.work) if prepared.stored else None
+    state = loop.restore(checkpoint) if checkpoint else loop.fresh_state()
+    outcome = loop.run(state)
+    if outcome.status == DIVERGED:
+        message = outcome.diagnosis.message if outcome.diagnosis else "the loss diverged"
+        raise TrainingDiverged(f"training stopped at step {outcome.state.step}: {message}")
+    name = prepared.request.name
+    return TrainResult(name, adapters.adapter_dir(name, settings), outcome.status, {})
+
+
+def _train_main(prepared: Prepared, settings: Settings, progress: Progress, built: _Built) -> TrainResult:
+    from finetune.train.checkpoint import latest_checkpoint
+
+    cfg, name = prepared.config, prepared.request.name
+    train_set, val_set, dist = built.train_set, built.val_set, built.dist
     # From here on, things are written.
     if prepared.stored is None and prepared.work.exists():
         shutil.rmtree(prepared.work)  # --overwrite of an unfinished run
     prepared.work.mkdir(parents=True, exist_ok=True)
+    dist.barrier()  # the other processes may read the work folder now
     store = TrainingStore(settings.db_path)
     try:
         data_info = {
@@ -194,18 +257,7 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
             "train_examples": len(train_set.examples),
             "val_examples": len(val_set.examples),
         }
-        loop = Loop(
-            model,
-            cfg,
-            train_set.examples,
-            val_set.examples,
-            pad_id_of(tokenizer),
-            device,
-            prepared.work,
-            "",
-            store,
-            progress,
-        )
+        loop = built.loop(prepared, store, progress)
         on_metrics = getattr(progress, "metrics", None)
         loop.on_metrics = on_metrics if callable(on_metrics) else None
         checkpoint = latest_checkpoint(prepared.work) if prepared.stored else None
@@ -219,6 +271,8 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
                 name, prepared.base_ref, cfg.mode, loop.total_steps, cfg.to_dict(), data_info, pid=os.getpid()
             )
             state = loop.fresh_state()
+        if dist.active:
+            progress.note(f"training in {dist.world_size} processes")
         run_info = {
             "run_id": loop.run_id,
             "adapter": name,
@@ -248,12 +302,12 @@ def run_training(prepared: Prepared, settings: Settings, progress: Progress | No
             loop,
             data_info,
             train_set,
-            device,
-            dtype,
+            built.device.split(":")[0],
+            built.dtype,
             settings,
-            wall_time_s=setup_s + outcome.state.loop_wall_s,
+            wall_time_s=built.setup_s + outcome.state.loop_wall_s,
         )
-        path = _publish(model, prepared, manifest, settings)
+        path = _publish(built.model, prepared, manifest, settings)
         store.finish(loop.run_id, outcome.status, summary=manifest["results"])
     finally:
         store.close()

@@ -9,6 +9,7 @@ imports happen inside the commands.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -150,7 +151,15 @@ def train_cmd(
         bool, typer.Option("--resume", help="Continue the unfinished run of --name (its own settings).")
     ] = False,
     keep_checkpoints: Annotated[bool, typer.Option(help="Keep the work folder after success.")] = False,
-    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (shared among --processes).")] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            help="Train in N local processes (DDP: gloo on CPU, nccl with one GPU each); the same "
+            "global batch, so the same steps as one process.",
+        ),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
     config: ConfigOpt = None,
     home: HomeOpt = None,
@@ -161,6 +170,10 @@ def train_cmd(
         raise ConfigError(f"unknown --method {method!r}", hint="use sft or dpo")
     if method == "dpo" and peft != "lora":
         raise ConfigError("--method dpo trains LoRA only", hint="leave out --peft")
+    if processes < 1:
+        raise ConfigError(f"--processes must be >= 1, got {processes}")
+    if method == "dpo" and processes > 1:
+        raise ConfigError("--method dpo trains in one process", hint="leave out --processes")
     if method == "dpo":
         from finetune.train.dpo import DPOSettings
 
@@ -171,6 +184,7 @@ def train_cmd(
         )  # fmt: skip
         _train_dpo(name, data, base, dpo, overwrite, threads, as_json, config, home, tuple(suite or ()))
         return
+    from finetune.train import distributed
     from finetune.train.config import TrainConfig
     from finetune.train.run import TrainRequest, run_training
     from finetune.train.run import prepare as prepare_training
@@ -211,6 +225,15 @@ def train_cmd(
     prepared = prepare_training(request, settings)
     if data is not None and not resume:
         _refuse_sft_leaks(data, tuple(suite or ()))
+    if processes > 1 and not distributed.launched():
+        # checked above in this process; now N copies of this very command, found by each other
+        # through the torchrun variables (as under torchrun or accelerate launch)
+        share = distributed.threads_per_process(settings.threads, processes)
+        code = distributed.launch(distributed.cli_command(sys.argv[1:]), processes, threads=share)
+        raise typer.Exit(code)
+    if distributed.rank_from_env() != 0:  # a process other than the main one: trains, prints nothing
+        run_training(prepared, settings)
+        return
     if resume:
         err_console().print("[dim]resuming with the settings the run started with[/dim]")
     try:
