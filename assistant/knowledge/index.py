@@ -30,7 +30,7 @@ from assistant.knowledge.embeddings import (
     with_prompt,
 )
 from assistant.knowledge.fusion import Fusion
-from assistant.knowledge.store import BM25Index, open_collection
+from assistant.knowledge.store import EMBEDDED, BM25Index, open_store, recorded_embedder, store_kind
 from assistant.progress import Progress
 from assistant.storage import write_atomic
 
@@ -100,8 +100,32 @@ class KnowledgeIndex:
             except ModelNotFoundError:  # a pack not installed: BM25 search and listing still work
                 path = Path(self.meta.get("embedding_model_path") or self.meta["embedding_model"])
             function = make_embedding_function(path, self.settings.device)
-            self._client, self._collection = open_collection(self.folder / "chroma", function)
+            # A server collection is made only for a knowledge base with nothing indexed yet: one
+            # with chunks whose collection is missing is refused (wrong server), not emptied.
+            client, collection = open_store(
+                self.folder, self.meta, self.settings, function, not self.bm25.ids
+            )
+            recorded = recorded_embedder(collection)
+            if recorded is not None and recorded != self.meta["embedding_model"]:
+                client.close()
+                raise EmbeddingModelMismatch(
+                    f"the vector store of knowledge base {self.name!r} ({self.store_label()}) holds "
+                    f"vectors of embedding model {recorded}, but the knowledge base uses "
+                    f"{self.meta['embedding_model']}",
+                    hint="vectors of two models are never mixed: point chroma_host/chroma_port at the server "
+                    f"the knowledge base was built on, or `ladder kb delete {self.name}` and rebuild it",
+                )
+            self._client, self._collection = client, collection
         return self._collection
+
+    def store_label(self) -> str:
+        """Where the vectors live, for messages and ``info``: ``embedded`` or
+        ``chroma-server host:port/collection``."""
+        if store_kind(self.meta) == EMBEDDED:
+            return EMBEDDED
+        from assistant.knowledge.chroma_server import address
+
+        return f"{store_kind(self.meta)} {address(self.settings)}/{self.meta['store']['collection']}"
 
     def load_manifest(self) -> dict[str, dict[str, Any]]:
         if not self.bm25.generation:

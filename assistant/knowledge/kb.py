@@ -37,7 +37,7 @@ from assistant.knowledge.embeddings import (
 from assistant.knowledge.index import EmbeddingModelMismatch, KnowledgeIndex, kb_folder
 from assistant.knowledge.ingest import IngestReport, collect
 from assistant.knowledge.retrieve import Hit
-from assistant.knowledge.store import forget_chroma
+from assistant.knowledge.store import EMBEDDED, drop_store, new_store_record, store_kind
 from assistant.progress import NullProgress, Progress
 from assistant.storage import write_atomic
 
@@ -84,7 +84,6 @@ class KnowledgeBase(KnowledgeIndex):
                 f"knowledge base {name!r} already exists", hint=f"use it, or `ladder kb delete {name}` first"
             )
         identity, path = embedding_model(settings)
-        folder.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": FORMAT,
             "name": name,
@@ -94,9 +93,16 @@ class KnowledgeBase(KnowledgeIndex):
             "embedding_dim": None,
             "embedding_languages": model_languages(path),
             "embedding_prompts": model_prompts(path),
+            "store": new_store_record(name, settings.kb_store),
         }
+        kb = cls(name, settings, meta)
+        if store_kind(meta) != EMBEDDED:
+            # The server's collection first: an unreachable server or a refused token leaves no
+            # kb.json behind that names a collection the server does not have.
+            kb.collection  # noqa: B018
+        folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / "kb.json", json.dumps(meta, indent=2))
-        return cls(name, settings, meta)
+        return kb
 
     @classmethod
     def open(cls, name: str, settings: Settings) -> KnowledgeBase:
@@ -159,18 +165,25 @@ class KnowledgeBase(KnowledgeIndex):
                 f"no knowledge base named {name!r} in {settings.kb_dir}",
                 hint="`ladder kb list` shows the knowledge bases",
             )
-        forget_chroma(folder / "chroma")
+        # The vectors first: a server that cannot be reached keeps the knowledge base whole.
+        drop_store(folder, json.loads((folder / "kb.json").read_text(encoding="utf-8")), settings)
         shutil.rmtree(folder)
 
     # ---- internals ----------------------------------------------------------------------
 
     def _ensure_consistent(self) -> None:
         """Rebuild the BM25 index and manifest from Chroma when a crash left them behind."""
-        indexed = sum(len(entry["chunk_ids"]) for entry in self.manifest.values())
-        if self.collection.count() == len(self.bm25.ids) == indexed:
+        if self._consistent():
             return
         with self.writing():
-            writer.resync(self)
+            # Checked again under the lock: another process may have been half-way through a
+            # write (its chunks in Chroma, its index not saved yet) and has finished since.
+            if not self._consistent():
+                writer.resync(self)
+
+    def _consistent(self) -> bool:
+        indexed = sum(len(entry["chunk_ids"]) for entry in self.manifest.values())
+        return bool(self.collection.count() == len(self.bm25.ids) == indexed)
 
     # ---- adding and removing --------------------------------------------------------------
     def add(self, paths: Sequence[Path | str], progress: Progress | None = None) -> IngestReport:
@@ -241,6 +254,7 @@ class KnowledgeBase(KnowledgeIndex):
         return {
             "name": self.name,
             "path": str(self.folder),
+            "store": self.store_label(),
             "created_at": self.meta["created_at"],
             "embedding_model": self.meta["embedding_model"],
             "embedding_model_path": self.meta["embedding_model_path"],

@@ -28,6 +28,8 @@ from assistant.storage import write_atomic
 if TYPE_CHECKING:
     import numpy as np
 
+    from assistant.settings import Settings
+
 COLLECTION = "chunks"
 
 
@@ -217,15 +219,88 @@ class BM25Index:
         return (found / total).tolist() if total else [0.0] * len(positions)
 
 
-# ---- Chroma -----------------------------------------------------------------------------
-def open_collection(folder: Path, embedding_function: Any) -> tuple[Any, Any]:
-    """(client, collection) for the chunks under ``folder``, cosine space."""
+# ---- Chroma ----------------------------------------------------------------------------
+# A knowledge base's kb.json says where its vectors live (``store``): {"kind": "embedded"} (the
+# default, and what a kb.json without the key means) is a PersistentClient folder beside the
+# BM25 index; {"kind": "chroma-server", "collection": ...} is a collection on the server that
+# the settings chroma_host/chroma_port/chroma_tls point at (``chroma_server.py``). The kb_store
+# setting picks the kind of a new knowledge base; an existing one stays where it was built.
+EMBEDDED = "embedded"
+
+
+def new_store_record(kb_name: str, kb_store: str) -> dict[str, str]:
+    """What kb.json records about the store of a new knowledge base."""
+    if kb_store == EMBEDDED:
+        return {"kind": EMBEDDED}
+    from assistant.knowledge import chroma_server
+
+    return chroma_server.new_store_record(kb_name)
+
+
+def store_kind(meta: dict[str, Any]) -> str:
+    record = meta.get("store") or {}
+    return str(record.get("kind", EMBEDDED))
+
+
+def open_store(
+    folder: Path, meta: dict[str, Any], settings: Settings, embedding_function: Any, create: bool
+) -> tuple[Any, Any]:
+    """(client, collection) of a knowledge base, wherever its kb.json says its vectors live.
+
+    ``create``: a server collection may be made if missing (an embedded one always may).
+    """
+    embedder = str(meta["embedding_model"])
+    if store_kind(meta) == EMBEDDED:
+        return open_collection(folder / "chroma", embedding_function, embedder)
+    from assistant.knowledge import chroma_server
+
+    return chroma_server.open_collection(
+        settings, meta["store"], embedding_function, embedder, str(meta["name"]), create
+    )
+
+
+def drop_store(folder: Path, meta: dict[str, Any], settings: Settings) -> None:
+    """Release or delete a knowledge base's vectors before its folder is deleted."""
+    if store_kind(meta) == EMBEDDED:
+        forget_chroma(folder / "chroma")
+        return
+    from assistant.knowledge import chroma_server
+
+    chroma_server.delete_collection(settings, meta["store"])
+
+
+def recorded_embedder(collection: Any) -> str | None:
+    """The embedding model a collection was made for: the one its metadata names, else
+    ``chroma:<name>`` when it was made with a Chroma embedding function that is not Ladder's,
+    else None (a Ladder collection made before the model was recorded)."""
+    from assistant.knowledge.chroma_server import EMBEDDER_KEY
+    from assistant.knowledge.embeddings import embedding_function_class
+
+    value = (collection.metadata or {}).get(EMBEDDER_KEY)
+    if value is not None:
+        return str(value)
+    configuration = getattr(collection, "configuration_json", None) or {}
+    function = (configuration.get("embedding_function") or {}).get("name")
+    ladder_function: Any = embedding_function_class()
+    if function and function != ladder_function.name():
+        return f"chroma:{function}"
+    return None
+
+
+def open_collection(folder: Path, embedding_function: Any, embedder: str | None = None) -> tuple[Any, Any]:
+    """(client, collection) for the chunks under ``folder``, cosine space; a new collection's
+    metadata records ``embedder``."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
+    from assistant.knowledge.chroma_server import EMBEDDER_KEY
+
     client = chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
     collection = client.get_or_create_collection(
-        COLLECTION, embedding_function=embedding_function, configuration={"hnsw": {"space": "cosine"}}
+        COLLECTION,
+        embedding_function=embedding_function,
+        metadata={EMBEDDER_KEY: embedder} if embedder else None,
+        configuration={"hnsw": {"space": "cosine"}},
     )
     return client, collection
 
@@ -245,9 +320,15 @@ def forget_chroma(folder: Path) -> None:
 
 __all__ = [
     "COLLECTION",
+    "EMBEDDED",
     "STOPWORDS",
     "BM25Index",
+    "drop_store",
     "forget_chroma",
+    "new_store_record",
     "open_collection",
+    "open_store",
+    "recorded_embedder",
+    "store_kind",
     "tokenize",
 ]

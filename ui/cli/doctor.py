@@ -1,4 +1,5 @@
-"""``ladder doctor``: versions, LADDER_HOME, packs, disk, RAM, threads and the offline state."""
+"""``ladder doctor``: versions, LADDER_HOME, packs, the knowledge-base store, disk, RAM, threads and the
+offline state."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def doctor_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
         problems.append("no language model pack installed: run `ladder models pull smollm2-135m`")
     table.add_row("default model", f"{settings.model} ({settings.sources['model']})")
     table.add_row("embedding model", _embedding_line(settings, problems))
+    table.add_row("kb store", _store_line(settings, problems))
+    table.add_row("knowledge bases", _knowledge_bases_line(settings))
     free = shutil.disk_usage(settings.home).free
     table.add_row("free disk", human_size(free))
     memory = psutil.virtual_memory()
@@ -87,6 +90,38 @@ def _embedding_line(settings: Settings, problems: list[str]) -> str:
         problems.append(f"embedding model: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
         return f"[red]{settings.embedding_model or DEFAULT_EMBEDDER_PACK} missing[/red] ({source})"
     return f"{identity} ({source}) {path}"
+
+
+def _store_line(settings: Settings, problems: list[str]) -> str:
+    """Where new knowledge bases keep their vectors, and for a server whether it answers (its
+    address, heartbeat and collection count; whether a token is set, never the token)."""
+    if settings.kb_store == "embedded":
+        source = settings.sources.get("kb_store", "default")
+        return f"embedded ({source}): Chroma folders under {settings.kb_dir}"
+    from assistant.knowledge.chroma_server import describe
+
+    info = describe(settings)
+    tls, token = "on" if info["tls"] else "off", "set" if info["token"] else "not set"
+    source = settings.sources.get("kb_store", "default")
+    head = f"chroma-server {info['address']} ({source}; tls {tls}; token {token})"
+    if not info["ok"]:
+        problems.append(info["error"])
+        return f"{head}: [red]heartbeat failed[/red]"
+    return f"{head}: heartbeat ok ({info['latency_s'] * 1000:.0f} ms), {info['collections']} collections"
+
+
+def _knowledge_bases_line(settings: Settings) -> str:
+    """How many knowledge bases there are in each store (read from kb.json, no store opened)."""
+    from collections import Counter
+
+    kinds: Counter[str] = Counter()
+    for path in sorted(settings.kb_dir.glob("*/kb.json")) if settings.kb_dir.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8")).get("store") or {}
+        except (OSError, ValueError, AttributeError):
+            record = {"kind": "unreadable kb.json"}
+        kinds[str(record.get("kind", "embedded"))] += 1
+    return ", ".join(f"{n} on {kind}" for kind, n in sorted(kinds.items())) or "none"
 
 
 def _threads_line(threads: int, source: str, problems: list[str]) -> str:
