@@ -2,8 +2,9 @@
 
 Layout of one knowledge base::
 
-    kb.json          name, creation time, the embedding model it was built with
-    chroma/          Chroma PersistentClient: chunk text, metadata and embeddings
+    kb.json          name, creation time, the embedding model it was built with, and its store:
+                     embedded, or a collection on a Chroma server (``chroma_server.py``)
+    chroma/          embedded store: Chroma PersistentClient with chunk text, metadata, embeddings
     bm25/CURRENT     the live BM25 generation; bm25/gen-N/ holds the index, every chunk's
                      tokens and the sources manifest (source -> file hash, chunk ids, ...)
     .lock            held while a process changes the knowledge base

@@ -1,5 +1,9 @@
 """Where chunks live: a Chroma collection for dense search and a bm25s index beside it.
 
+The collection is an embedded PersistentClient folder, or one on a Chroma server
+(``kb_store: chroma-server``, ``chroma_server.py``); ``open_store`` opens whichever the
+knowledge base's kb.json names. The BM25 index is always local.
+
 - The Chroma collection always gets an explicit embedding function (``embeddings.py``).
 - The BM25 index tokenizes Chinese with jieba (search mode, so 中华人民共和国 also matches
   人民 and 共和国) and Latin text as lowercase words. bm25s cannot add to an index, so the
