@@ -125,7 +125,14 @@ def test_each_method_exports_where_it_can(
     ).exists()
     assert json.loads((tmp_path / "b" / "config.json").read_text())["use_cache"] is True
 
+    code, printed, _ = run(["finetune", "info", "whole"], capsys)
+    assert code == 0 and "method    full, " in printed and "weights trained (100.00%)" in printed
+
     _train(capsys, tiny_model_dir, data, "soft", "--peft", "prompt-tuning")
+    code, printed, _ = run(["finetune", "info", "soft"], capsys)
+    assert code == 0 and "method    prompt-tuning (20 virtual tokens), 640 of " in printed
+    code, printed, _ = run(["finetune", "list"], capsys)
+    assert "sft · prompt-tuning" in printed and "sft · full" in printed
     code, _, err = run(["finetune", "export", "soft", "--out", str(tmp_path / "c")], capsys)
     assert code == 2 and "cannot be merged" in err and "--format peft" in err
     code, printed, err = run(["finetune", "export", "soft", "--out", str(tmp_path / "d"), "--format", "peft",

@@ -339,7 +339,7 @@ def _train_dpo(
 
 def list_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     """Registered adapters, newest first."""
-    from finetune.adapters import list_adapters
+    from finetune.adapters import list_adapters, method_of
 
     settings = settings_from(config, home)
     rows = list_adapters(settings)
@@ -350,7 +350,8 @@ def list_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     for m in rows:
         res = m.get("results", {})
         table_rows.append([
-            escape(m["name"]), escape(str(m.get("base_model", {}).get("ref", "?"))), str(m.get("mode", "?")),
+            escape(m["name"]), escape(str(m.get("base_model", {}).get("ref", "?"))),
+            f"{m.get('mode', '?')} · {method_of(m)}",
             str(res.get("steps", "-")), _fmt(res.get("train_loss")), _fmt(res.get("val_loss")),
             str(m.get("created", "-")), human_size(m["size_bytes"]),
         ])  # fmt: skip
@@ -386,6 +387,7 @@ def info_cmd(
         f"data      {escape(str(data.get('path')))} (hash {str(data.get('data_hash'))[:16]}, "
         f"{data.get('train_examples')} train / {data.get('val_examples')} val examples)"
     )
+    out.print(f"method    {_method_line(manifest)}", markup=False)
     hp = manifest.get("hyperparameters", {})
     out.print("settings  " + ", ".join(f"{k}={v}" for k, v in hp.items()), markup=False)
     out.print(
@@ -398,6 +400,22 @@ def info_cmd(
     )
     for evaluation in manifest.get("evaluations", []):
         out.print(f"eval      {json.dumps(evaluation, ensure_ascii=False, default=str)}", markup=False)
+
+
+def _method_line(manifest: dict[str, Any]) -> str:
+    """``last-layers (layers 22-29 of 30), 1,228,800 of 135,743,808 weights trained (0.91%)``."""
+    from finetune.adapters import method_of
+
+    peft = manifest.get("peft") or {}
+    text = method_of(manifest)
+    if peft.get("layers"):
+        text += f" (layers {peft['layers'][0]}-{peft['layers'][-1]} of {peft.get('of_layers')})"
+    elif peft.get("num_virtual_tokens"):
+        text += f" ({peft['num_virtual_tokens']} virtual tokens)"
+    trainable, total = peft.get("trainable_parameters"), peft.get("total_parameters")
+    if trainable and total:
+        text += f", {trainable:,} of {total:,} weights trained ({trainable / total:.2%})"
+    return text
 
 
 def rm_cmd(name: str, config: ConfigOpt = None, home: HomeOpt = None) -> None:
