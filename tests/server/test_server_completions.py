@@ -192,3 +192,49 @@ def test_unknown_adapters_fail_at_start(
         ["serve", "--model", str(tiny_model_dir), "--adapter", "../x", "--port", "0"], capsys
     )
     assert code == 2 and "not an adapter name" in err
+
+
+def test_a_prefix_shared_with_the_last_request_is_not_computed_again(
+    local: HFLocalBackend, fp32: Settings
+) -> None:
+    """Exam questions of one subject share their k-shot exemplars: the second request runs
+    only the tokens after what it shares with the first, and its logprobs are unchanged."""
+    shots = "".join(f"Question: {n} + {n} = ?\nA. {2 * n}\nB. {n}\nAnswer: A\n\n" for n in range(1, 6))
+    texts = [
+        shots + "Question: 7 + 7 = ?\nA. 14\nB. 7\nAnswer: A",
+        shots + "Question: 9 + 9 = ?\nA. 9\nB. 18\nAnswer: B",
+    ]
+    seen: list[int] = []
+
+    def count(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        seen.append(int(ids.shape[-1]))
+
+    hook = local.model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        with ladder_serve(fp32, local) as url:
+            replies = []
+            for text in texts:
+                seen.clear()
+                replies.append(
+                    client(url).completions.create(
+                        model="fake", prompt=text, echo=True, logprobs=0, max_tokens=0
+                    )
+                )
+                if text is texts[0]:
+                    first_tokens = sum(seen)
+            second_tokens = sum(seen)
+    finally:
+        hook.remove()
+    for reply, text in zip(replies, texts, strict=True):
+        ids = local.tokenizer(text, add_special_tokens=False)["input_ids"]
+        got = reply.choices[0].logprobs.token_logprobs[1:]
+        assert (
+            max(abs(a - b) for a, b in zip(got, direct_logprobs(local.model, ids), strict=True)) < TOLERANCE
+        )
+    shots_tokens = len(local.tokenizer(shots, add_special_tokens=False)["input_ids"])
+    assert first_tokens == len(local.tokenizer(texts[0], add_special_tokens=False)["input_ids"])
+    assert (
+        second_tokens
+        <= len(local.tokenizer(texts[1], add_special_tokens=False)["input_ids"]) - shots_tokens + 1
+    )

@@ -120,14 +120,14 @@ def complete_texts(
     spans = [token_spans(tokenizer, text) for text in texts]
     rows = [ids for ids, _ in spans]
     scorable = [i for i, row in enumerate(rows) if row]
-    cache = backend.__dict__.setdefault("_head32_cache", {})
-    scored = dict(
-        zip(
-            scorable,
-            echo_token_logprobs(backend.model, [rows[i] for i in scorable], logprobs, backend.device, cache),
-            strict=True,
-        )
+    head_cache = backend.__dict__.setdefault("_head32_cache", {})
+    # The last request's prefix, KV cache and logits: the next exam question of the same
+    # subject shares its k-shot exemplars (``echo_token_logprobs``).
+    prefix_store = backend.__dict__.setdefault("_echo_prefix", {})
+    echoed = echo_token_logprobs(
+        backend.model, [rows[i] for i in scorable], logprobs, backend.device, head_cache, prefix_store
     )
+    scored = dict(zip(scorable, echoed, strict=True))
     for index, (result, prompt, text) in enumerate(zip(results, prompts, texts, strict=True)):
         ids, starts = spans[index]
         if not ids:

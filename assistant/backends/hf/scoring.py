@@ -307,15 +307,21 @@ def echo_token_logprobs(
     top_k: int,
     device: str,
     head_cache: dict[str, Any],
+    prefix_store: dict[str, Any] | None = None,
     min_shared_prefix: int = 8,
 ) -> list[tuple[list[float | None], list[list[tuple[int, float]]]]]:
     """For every token of every row, its log-probability given the tokens before it (None for
     a row's first token, which has no context) and the ``top_k`` most likely tokens at that
     position, as ``(token id, logprob)`` pairs: what ``/v1/completions`` with ``echo`` returns.
 
-    One forward pass per row, every position's logits (float32 head, ``float32_head``). Rows
-    that share a token prefix of at least ``min_shared_prefix`` (the same prompt followed by
-    each answer option) run the prefix once into a KV cache and then each row's own suffix.
+    Every position's logits come from a forward pass with a float32 head (``float32_head``).
+    The prefix the rows share (the same prompt followed by each answer option; for one row,
+    all of it but the last token) runs once into a KV cache, then each row's own suffix. With
+    ``prefix_store`` (a dict the caller keeps between calls) the last call's prefix, its KV
+    cache and its logits are kept, and a call whose prefix starts the same way (the k-shot
+    exemplars of an exam subject, question after question) computes only what differs: the
+    automatic prefix caching that vLLM does across requests. A causal model's logits at a
+    position depend only on the tokens up to it, so reuse changes nothing but float rounding.
     """
     if not rows:
         return []
@@ -326,26 +332,60 @@ def echo_token_logprobs(
         shared = min(shared, common_prefix_len(rows[0], row))
     with float32_head(model, head_cache), torch.inference_mode():
         logits_of: list[torch.Tensor] = []
-        if len(rows) > 1 and shared >= min_shared_prefix:
-            output = model(input_ids=torch.tensor([rows[0][:shared]], device=device), use_cache=True)
-            cache = getattr(output, _cache_name())
-            # A cache layout we do not expand (sliding window, ...): every row runs whole.
-            if _plain_cache(cache):
-                prefix_logits = output.logits[0].float()
-                for row in rows:
-                    suffix_out = model(
-                        input_ids=torch.tensor([row[shared:]], device=device),
-                        attention_mask=torch.ones((1, len(row)), dtype=torch.long, device=device),
-                        position_ids=torch.arange(shared, len(row), device=device)[None],
-                        **{_cache_name(): PrefixScoring._cache_for(cache, 1)},
-                        use_cache=True,
-                    )
-                    logits_of.append(torch.cat([prefix_logits, suffix_out.logits[0].float()]))
-        if not logits_of:
+        prefix = None
+        if shared >= min_shared_prefix:
+            prefix = _prefix_pass(model, rows[0][:shared], device, prefix_store, min_shared_prefix)
+        if prefix is not None:
+            cache, prefix_logits = prefix
+            for row in rows:
+                suffix_out = model(
+                    input_ids=torch.tensor([row[shared:]], device=device),
+                    attention_mask=torch.ones((1, len(row)), dtype=torch.long, device=device),
+                    position_ids=torch.arange(shared, len(row), device=device)[None],
+                    **{_cache_name(): PrefixScoring._cache_for(cache, 1)},
+                    use_cache=True,
+                )
+                logits_of.append(torch.cat([prefix_logits, suffix_out.logits[0].float()]))
+        else:
             logits_of = [
                 model(input_ids=torch.tensor([row], device=device)).logits[0].float() for row in rows
             ]
         return [_echo_row(row, logits.cpu(), top_k) for row, logits in zip(rows, logits_of, strict=True)]
+
+
+def _prefix_pass(
+    model: Any, ids: list[int], device: str, store: dict[str, Any] | None, min_reuse: int
+) -> tuple[Any, torch.Tensor] | None:
+    """The KV cache and every position's logits of ``ids``, reusing what ``store`` holds of a
+    previous prefix that starts the same way; None for a cache layout we do not expand
+    (sliding window, ...), when the rows run whole."""
+    from transformers import DynamicCache
+
+    reuse = 0
+    if store and store.get("model") == id(model):
+        reuse = min(common_prefix_len(store["ids"], ids), len(ids))
+    if reuse >= min_reuse:
+        kept = [(layer.keys[:, :, :reuse], layer.values[:, :, :reuse]) for layer in store["cache"].layers]
+        cache, logits = DynamicCache(ddp_cache_data=kept), store["logits"][:reuse]
+        if reuse < len(ids):
+            output = model(
+                input_ids=torch.tensor([ids[reuse:]], device=device),
+                attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
+                position_ids=torch.arange(reuse, len(ids), device=device)[None],
+                **{_cache_name(): cache},
+                use_cache=True,
+            )
+            cache = getattr(output, _cache_name())
+            logits = torch.cat([logits, output.logits[0].float()])
+    else:
+        output = model(input_ids=torch.tensor([ids], device=device), use_cache=True)
+        cache, logits = getattr(output, _cache_name()), output.logits[0].float()
+    if not _plain_cache(cache):
+        return None
+    if store is not None and not (reuse >= min_reuse and reuse == len(ids)):
+        store.clear()
+        store.update(model=id(model), ids=list(ids), cache=cache, logits=logits)
+    return cache, logits
 
 
 def _echo_row(
