@@ -364,7 +364,7 @@ def _prefix_pass(
     reuse = 0
     if store and store.get("model") == id(model):
         reuse = min(common_prefix_len(store["ids"], ids), len(ids))
-    if reuse >= min_reuse:
+    if store and reuse >= min_reuse:
         kept = [(layer.keys[:, :, :reuse], layer.values[:, :, :reuse]) for layer in store["cache"].layers]
         cache, logits = DynamicCache(ddp_cache_data=kept), store["logits"][:reuse]
         if reuse < len(ids):
