@@ -11,7 +11,7 @@ evaluation.deploy.measure JOB RESULT``. The child
    batched as any evaluation is (questions/s = 1 / the runner's compute seconds per question;
    the run and its items go into ``ladder.db`` as every run does),
 
-and writes its peak RSS (``getrusage``, the whole process: interpreter, libraries, weights and
+and writes its peak RSS (``VmHWM``, the whole process: interpreter, libraries, weights and
 the batched run's activations) with the rest to the result file. Progress comes back as
 ``@@progress {json}`` lines on stdout, which the parent relays to its own ``Progress``.
 """
@@ -79,6 +79,20 @@ def _rss_now() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory, bytes. ``VmHWM`` of its own address space: the
+    ``getrusage`` maximum is not, since Linux carries it over ``fork`` and ``exec``, so a child
+    of a large parent would report the parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # not Linux: the rusage maximum (kilobytes on Linux and BSD, bytes on macOS)
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def measure(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Run in the child: load, decode, evaluate; returns the numbers (see the module doc)."""
     from assistant.backends.load import load_backend
@@ -126,7 +140,7 @@ def measure(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
         "decode_tokens_per_s": decode_tokens / decode_s if decode_s > 0 else None,
         "run_id": run.run_id,
         "throughput_qps": 1.0 / compute_s if compute_s else None,
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss(),
     }
 
 
