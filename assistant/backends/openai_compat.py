@@ -407,8 +407,12 @@ class OpenAICompatBackend:
                 "(no `echo` with logprobs), so raw prompts cannot be scored",
                 hint=_RAW_HINT,
             )
-        # The token that holds the choice's first character: the last one starting at or before it.
-        start = max(i for i, offset in enumerate(offsets) if offset <= prompt_chars)
+        # The choice's tokens: every one starting at or after its first character (a character
+        # split into byte tokens gives several the same offset), and the one before them when
+        # it runs across the boundary (it starts in the prompt and ends in the choice).
+        start = next((i for i, offset in enumerate(offsets) if offset >= prompt_chars), len(offsets))
+        if start == len(offsets) or offsets[start] > prompt_chars:
+            start -= 1
         picked = [values[i] for i in range(start, len(offsets)) if offsets[i] < text_chars]
         if not picked or any(value is None for value in picked):
             raise CapabilityError(

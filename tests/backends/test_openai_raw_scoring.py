@@ -166,3 +166,24 @@ def test_ladder_eval_exit_codes(
     assert code == 6 and "no /v1/completions route" in err
     code, _out, err = run([*args, f"openai:test-model@http://127.0.0.1:{free_port()}/v1"], capsys)
     assert code == 5 and "cannot reach" in err
+
+
+def test_the_boundary_with_byte_tokens_and_a_straddling_token() -> None:
+    """Offsets as vLLM returns them: a character split into byte tokens gives the first an
+    empty text at the character's offset; both belong to the choice. A token that starts in
+    the prompt and ends in the choice belongs to the choice; a generated token after the text
+    does not."""
+    from types import SimpleNamespace
+
+    endpoint = backend("http://127.0.0.1:9/v1")
+
+    def score(offsets: list[int], values: list[float | None], prompt_chars: int, text_chars: int) -> float:
+        logprobs = SimpleNamespace(text_offset=offsets, token_logprobs=values)
+        return endpoint._continuation_logprob(logprobs, prompt_chars, text_chars)
+
+    # "答案：" + "龘" (two byte tokens at offset 3) + generated "x" at 4
+    assert score([0, 2, 3, 3, 4], [None, -1.0, -0.5, -0.25, -8.0], 3, 4) == -0.75
+    # "Answer:" + "A" as one token "Answer:A" starting at 0 after a first token "Q\n"
+    assert score([0, 2], [None, -0.5], 9, 10) == -0.5
+    # a clean boundary: only the choice's own tokens
+    assert score([0, 2, 9], [None, -1.0, -0.125], 9, 11) == -0.125
