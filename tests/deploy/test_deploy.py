@@ -213,3 +213,14 @@ def test_a_failed_redeploy_keeps_the_previous_deployment(
 def test_deploy_help_never_imports_torch() -> None:
     output = heavy_modules_after([["deploy", "--help"], ["deployments", "list", "--help"]], ("torch", "peft"))
     assert "HEAVY []" in output and "--stop-at-first" in output
+
+
+def test_deploy_without_a_decision_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["deploy"], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert (
+        code == 2
+        and len(lines) == 2
+        and "decision" in lines[0].lower()
+        and "ladder deploy --help" in lines[1]
+    )

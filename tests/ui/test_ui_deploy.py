@@ -65,6 +65,7 @@ def test_deploy_runs_in_the_background_with_the_real_transformers_formats(
     assert list(table["format"]) == ["transformers-bf16", "transformers-fp32"]
     assert list(table["state"]) == ["measured", "measured"] and list(table["meets"]) == ["no", "no"]
     assert any(e.value.startswith("No format met every target") for e in at.error)
+    assert "No format met every target: that is the result, not a failure." in texts(at)
     home = settings.home / "deployments" / "tiny"
     assert (home / "transformers-bf16" / "config.json").is_file() and (home / "manifest.json").is_file()
 

@@ -106,6 +106,9 @@ with run_tab, guard():
     dep_job = job_panel(cfg, st.session_state.get("dep_job") or (recent[0].job_id if recent else None), "dep")
     if dep_job is not None and dep_job.finished:
         st.session_state.setdefault("dep_show", dep_job.params.get("deployment"))
+        if dep_job.status == jobs.FAILED and "exited with code 1" in (dep_job.error or ""):
+            # `ladder deploy` exits 1 when no format meets: a result, written all the same.
+            st.info(t("dep.none_met", name=str(dep_job.params.get("deployment"))))
 
 with past_tab, guard():
     from evaluation.deploy.record import list_deployments
