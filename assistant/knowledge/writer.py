@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assistant.errors import BackendError
 from assistant.knowledge.ingest import (
     ADDED,
     DUPLICATE,
@@ -140,6 +141,8 @@ def write_all(kb: KnowledgeIndex, pending: list[Pending], vectors: np.ndarray) -
         offset += len(ids)
         try:
             write_file(kb, ids, embeddings, [c.text for c in item.chunks], metadatas)
+        except BackendError:
+            raise  # the store stopped answering (exit 5); the next open rebuilds from what reached it
         except Exception as exc:
             item.report.status = FAILED
             item.report.reason = (

@@ -502,3 +502,29 @@ def test_convex_fusion_keeps_margins_and_weighs_bm25_by_its_evidence() -> None:
     assert [c for c, _ in tie] == ["b", "a"] and tie[0][1] == pytest.approx(tie[1][1])
     with pytest.raises(ValueError, match="method"):
         Fusion(method="sum")
+
+
+def test_a_store_that_stops_answering_stops_the_ingest_with_exit_5(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Chroma server going away mid-ingest is the endpoint's failure (exit 5), not each file's:
+    the command stops instead of reporting every remaining file as failed, and what reached the
+    store before stays findable."""
+    from assistant.errors import BackendError
+
+    Path("first.txt").write_text("Healthy file about sailing boats.")
+    Path("second.txt").write_text("Another file about mountain huts.")
+    collection = kb.collection
+    real_add = collection.add
+
+    def gone(**kwargs):  # type: ignore[no-untyped-def]
+        if any("mountain huts" in d for d in kwargs["documents"]):
+            raise BackendError("the Chroma server at 127.0.0.1:1 stopped answering")
+        real_add(**kwargs)
+
+    monkeypatch.setattr(collection, "add", gone)
+    with pytest.raises(BackendError) as caught:
+        kb.add([Path("first.txt"), Path("second.txt")])
+    assert caught.value.exit_code == 5
+    reopened = KnowledgeBase.open(kb.name, kb.settings)
+    assert reopened.search("sailing boats", k=1, mode="bm25")[0].source.endswith("first.txt")

@@ -272,6 +272,7 @@ def kb_info(name: NameArg, config: ConfigOpt = None, home: HomeOpt = None) -> No
     table.add_column("value", overflow="fold")
     for key in (
         "path",
+        "store",
         "embedding_model",
         "embedding_dim",
         "sources",

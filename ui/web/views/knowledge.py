@@ -218,6 +218,7 @@ with sources_tab, guard(t("kb.tab.sources")):
     st.divider()
     confirm = st.checkbox(t("kb.confirm_delete", name=name), key="kb_confirm_delete")
     if st.button(t("kb.delete"), disabled=not confirm, key="kb_delete"):
-        KnowledgeBase.delete(name, cfg)
-        st.session_state.pop("kb_selected", None)
-        st.rerun()
+        with guard(t("kb.delete")):  # a Chroma server that stopped answering is a message, not a traceback
+            KnowledgeBase.delete(name, cfg)
+            st.session_state.pop("kb_selected", None)
+            st.rerun()
