@@ -1,7 +1,7 @@
-"""LoRA SFT throughput: Ladder's trainer against a plain trl ``SFTTrainer`` + peft baseline.
+"""LoRA SFT throughput: Ladder's trainer against plain trl ``SFTTrainer`` + peft baselines.
 
     .venv/bin/python benchmarks/finetune.py [--model smollm2-135m] [--data DIR_OR_JSONL] [--steps 30]
-        [--batch-size 8] [--threads N] [--baselines default,no-gc]
+        [--batch-size 8] [--threads N] [--runs ladder,trl-fast,trl-default] [--repeats 2]
 
 Same pack, same examples, same hyperparameters (LoRA r=16, alpha=32, dropout 0.05 on all
 linear layers; AdamW, lr 2e-4, 5% warmup then cosine; batch 8; fp32; seed 0), a fixed number
@@ -15,6 +15,24 @@ runs in its own subprocess, so its peak RSS is its own.
 - ``trl (default)``: ``SFTTrainer`` with trl's defaults (no packing, padding per batch,
   gradient checkpointing on), except what must match (the hyperparameters above, fp32).
 - ``trl (no-gc)``: the same with gradient checkpointing off.
+- ``trl (fastest)``: trl's fastest configuration: ``packing=True`` with ``packing_strategy="bfd"``
+  (best-fit decreasing) and ``padding_free=True`` (each batch one flat row, no padding; the
+  attention mask is block-diagonal, from the position ids), gradient checkpointing off. It packs
+  the same examples (the ones Ladder trains on, one pass) into rows of ``max_length`` tokens,
+  ``rows`` of them a step, ``rows`` chosen so that a step holds about as many tokens as Ladder's
+  (batch x mean example length / max_length): a similar number of optimizer steps. Packing
+  reorders the examples (by length), so it is shuffled by trl's random sampler.
+- ``ladder-bare``: Ladder without accelerate when alone (``distributed.ACCELERATE_ALONE =
+  False``): what the accelerate wrapper costs one process (``ladder`` goes through it).
+
+``--repeats`` runs the whole list that many times, interleaved (a, b, c, a, b, c), so load from
+other work on the machine hits every trainer alike; the table gives the median run of each.
+Each repeat also times a square fp32 matmul with the same threads (the machine's matmul peak,
+measured now) and prints every trainer's training FLOP rate as a share of it. FLOPs per trained
+token = 4 * N_body + 6 * N_trainable: forward (2 N) and backward through the activations (2 N)
+of the frozen base's transformer layers, plus forward and both backward products (6 N) of the
+trained LoRA weights; embeddings, the LM head and the attention scores are left out, so it is a
+lower bound of the work, counted alike for every trainer.
 
 Throughput counts the real tokens of the examples trained on (no padding; shared context
 counts once per example, as the baseline computes it) per second of the training loop
@@ -43,7 +61,7 @@ import assistant  # noqa: E402, F401  (offline env first)
 
 DEFAULT_DATA = ROOT / "datasets" / "sft" / "support_tickets.jsonl"
 HELD_OUT = 64
-LORA = {"rank": 16, "alpha": 32, "dropout": 0.05}
+LORA: dict[str, Any] = {"rank": 16, "alpha": 32, "dropout": 0.05}
 
 
 def load_rows(path: Path) -> list[list[dict[str, str]]]:
@@ -75,15 +93,22 @@ def held_out_loss(model: Any, tokenizer: Any, rows: list[list[dict[str, str]]]) 
 
 
 def run_ladder(
-    args: argparse.Namespace, folder: Path, train_rows: list[Any], eval_rows: list[Any]
+    args: argparse.Namespace,
+    folder: Path,
+    train_rows: list[Any],
+    eval_rows: list[Any],
+    accelerate: bool = True,
 ) -> dict[str, Any]:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from assistant.progress import NullProgress
     from assistant.settings import load_settings
+    from finetune.train import distributed
     from finetune.train.config import TrainConfig
     from finetune.train.run import TrainRequest, train
+
+    distributed.ACCELERATE_ALONE = accelerate
 
     class Clock(NullProgress):
         def __init__(self) -> None:
@@ -147,13 +172,14 @@ def run_trl(
     train_rows: list[Any],
     eval_rows: list[Any],
     gradient_checkpointing: bool,
+    fastest: bool = False,
 ) -> dict[str, Any]:
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from datasets import Dataset
+    from datasets import Dataset  # type: ignore[attr-defined]
 
     torch.set_num_threads(args.threads)
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -163,7 +189,25 @@ def run_trl(
     dataset = Dataset.from_list(
         [{"prompt": train_rows[i][:-1], "completion": train_rows[i][-1:]} for i in order]
     )
-    counted = {"tokens": 0, "start": 0.0, "end": 0.0}
+    counted = {"tokens": 0, "start": 0.0, "end": 0.0, "steps": 0}
+    speed: dict[str, Any] = {"max_steps": args.steps, "per_device_train_batch_size": args.batch_size}
+    if fastest:  # one pass over the same examples, packed; about Ladder's tokens per step
+        from finetune.train.data import encode_chat
+
+        encoded = (encode_chat(tokenizer, train_rows[i], args.max_seq_len) for i in order)
+        lengths = [len(e) for e in encoded if e is not None]
+        rows = max(1, round(args.batch_size * (sum(lengths) / len(lengths)) / args.max_seq_len))
+        speed = {
+            "max_steps": -1,
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": rows,
+            "packing": True,
+            "packing_strategy": "bfd",
+            "padding_free": True,
+            "train_sampling_strategy": "random",
+        }
+    else:
+        speed["train_sampling_strategy"] = "sequential"  # Ladder's order as given: the same batches
 
     class Clock(TrainerCallback):
         def on_train_begin(self, *a: Any, **k: Any) -> None:
@@ -175,8 +219,6 @@ def run_trl(
     with tempfile.TemporaryDirectory() as tmp:
         config = SFTConfig(
             output_dir=tmp,
-            max_steps=args.steps,
-            per_device_train_batch_size=args.batch_size,
             gradient_accumulation_steps=1,
             learning_rate=args.lr,
             lr_scheduler_type="cosine",
@@ -193,8 +235,8 @@ def run_trl(
             max_length=args.max_seq_len,
             gradient_checkpointing=gradient_checkpointing,
             dataloader_num_workers=0,
-            train_sampling_strategy="sequential",  # Ladder's order as given: the same batches
             disable_tqdm=True,
+            **speed,
         )
         lora = LoraConfig(
             r=LORA["rank"],
@@ -216,7 +258,9 @@ def run_trl(
 
         def counting(features: list[dict[str, Any]]) -> dict[str, Any]:
             batch = collate(features)
-            counted["tokens"] += int(batch["attention_mask"].sum())
+            mask = batch.get("attention_mask")  # none in a padding-free batch: every token is real
+            counted["tokens"] += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+            counted["steps"] += 1
             return batch
 
         trainer.data_collator = counting
@@ -228,7 +272,33 @@ def run_trl(
         "seconds": counted["end"] - counted["start"],
         "losses": losses,
         "held_out_loss": loss,
+        "steps": counted["steps"],
     }
+
+
+def matmul_peak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """The machine's fp32 matmul rate now (best of a few square products, ``--threads``), and the
+    parameter counts the FLOP rate needs (the base's transformer layers, the LoRA weights)."""
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from finetune.train.config import lora_config
+
+    torch.set_num_threads(args.threads)
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(12):
+        started = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - started) / 4)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    body = sum(p.numel() for p in model.model.layers.parameters())
+    lora = get_peft_model(model, lora_config(LORA["rank"], LORA["alpha"], LORA["dropout"], "all-linear"))
+    trainable = sum(p.numel() for p in lora.parameters() if p.requires_grad)
+    return {"peak_flops": 2 * n**3 / best, "body_params": body, "trainable_params": trainable}
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -238,20 +308,29 @@ def worker(args: argparse.Namespace) -> None:
     _ref, folder = resolve_base(args.model, load_settings())
     rows = load_rows(Path(args.data))
     eval_rows, train_rows = rows[:HELD_OUT], rows[HELD_OUT:]
-    if args.worker == "ladder":
-        out = run_ladder(args, folder, train_rows, eval_rows)
+    if args.worker == "peak":
+        out = matmul_peak(args, folder)
+    elif args.worker in ("ladder", "ladder-bare"):
+        out = run_ladder(args, folder, train_rows, eval_rows, accelerate=args.worker == "ladder")
     else:
         out = run_trl(
-            args, folder, train_rows, eval_rows, gradient_checkpointing=args.worker == "trl-default"
+            args,
+            folder,
+            train_rows,
+            eval_rows,
+            gradient_checkpointing=args.worker == "trl-default",
+            fastest=args.worker == "trl-fast",
         )
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
 
 
 LABELS = {
-    "ladder": "ladder (packed)",
+    "ladder": "ladder (packed, accelerate)",
+    "ladder-bare": "ladder (packed, no accelerate)",
     "trl-default": "trl SFTTrainer (default)",
     "trl-no-gc": "trl (no grad ckpt)",
+    "trl-fast": "trl (packing bfd + padding-free, no grad ckpt)",
 }
 
 
@@ -267,48 +346,85 @@ def main() -> None:
     parser.add_argument("--max-seq-len", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batching", default="packed", help="Ladder's batching: packed, grouped or padded")
-    parser.add_argument("--runs", default="ladder,trl-default,trl-no-gc")
+    parser.add_argument("--runs", default="ladder,trl-fast,trl-default")
+    parser.add_argument("--repeats", type=int, default=1, help="Interleaved repeats of the whole list.")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "finetune.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
-    results: dict[str, dict[str, Any]] = {}
     passthrough = [
-        f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("worker", "runs", "out")
+        f"--{k.replace('_', '-')}={v}"
+        for k, v in vars(args).items()
+        if k not in ("worker", "runs", "out", "repeats")
     ]
-    for name in args.runs.split(","):
-        print(f"running {name} …", file=sys.stderr, flush=True)
-        proc = subprocess.run(
-            [sys.executable, __file__, *passthrough, f"--worker={name}"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if proc.returncode != 0 or line is None:
-            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
-        results[name] = json.loads(line[len("RESULT ") :])
-    baseline = results.get("trl-default") or next(iter(results.values()))
-    base_rate = baseline["tokens"] / baseline["seconds"]
-    print(f"\n{args.model}, {args.steps} steps of batch {args.batch_size}, {args.threads} threads, fp32\n")
-    print(
-        "| trainer | real tokens | train time | tokens/s | vs trl default | peak RSS | train loss (last 5) |"
-        " held-out loss |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, r in results.items():
-        rate = r["tokens"] / r["seconds"]
-        last = sum(r["losses"][-5:]) / len(r["losses"][-5:])
-        print(
-            f"| {LABELS.get(name, name)} | {r['tokens']:,} | {r['seconds']:.1f} s | {rate:,.0f} | "
-            f"{rate / base_rate:.2f}x | {r['peak_rss_mb']:,.0f} MB | {last:.4f} | {r['held_out_loss']:.4f} |"
-        )
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.runs.split(",")}
+    peaks: list[dict[str, Any]] = []
+    for repeat in range(args.repeats):
+        for name in ["peak", *runs]:
+            print(f"repeat {repeat + 1}: {name} · {uptime()}", file=sys.stderr, flush=True)
+            out = run_worker(name, passthrough)
+            (peaks if name == "peak" else runs[name]).append(out)
+    print(f"load after: {uptime()}")
+    report(args, {name: median_run(found) for name, found in runs.items()}, peaks)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
-        json.dumps({"args": vars(args), "results": results}, indent=2), encoding="utf-8"
+        json.dumps({"args": vars(args), "runs": runs, "peaks": peaks}, indent=2), encoding="utf-8"
     )
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def run_worker(name: str, passthrough: list[str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, *passthrough, f"--worker={name}"], capture_output=True, text=True, cwd=ROOT
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(line[len("RESULT ") :]))
+
+
+def median_run(found: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(found, key=lambda r: r["tokens"] / r["seconds"])
+    return dict(ordered[(len(ordered) - 1) // 2], all_rates=[r["tokens"] / r["seconds"] for r in found])
+
+
+def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], peaks: list[dict[str, Any]]) -> None:
+    peak = max(p["peak_flops"] for p in peaks)
+    per_token = 4 * peaks[0]["body_params"] + 6 * peaks[0]["trainable_params"]
+    each_peak = ", ".join(f"{p['peak_flops'] / 1e9:.1f}" for p in peaks)
+    body, trained = peaks[0]["body_params"] / 1e6, peaks[0]["trainable_params"] / 1e6
+    print(
+        f"\n{args.model}, Ladder {args.steps} steps of batch {args.batch_size}, {args.threads} threads, "
+        f"fp32, median of {args.repeats} interleaved run(s) each\n"
+        f"matmul peak (fp32, {args.threads} threads, best over the repeats): {peak / 1e9:.1f} GFLOP/s "
+        f"(each repeat: {each_peak}); FLOPs per token 4 x {body:.1f}M + 6 x {trained:.2f}M"
+        f" = {per_token / 1e6:.0f} MFLOP\n"
+    )
+    rates = {name: r["tokens"] / r["seconds"] for name, r in results.items()}
+    refs = [name for name in ("trl-default", "trl-fast") if name in rates]
+    print(
+        "| trainer | steps | real tokens | train time | tokens/s (each run) | "
+        + " | ".join(f"vs {LABELS[n].split(' (')[0]} {n.split('-')[1]}" for n in refs)
+        + " | FLOP rate | share of peak | peak RSS | train loss (last 5) | held-out loss |"
+    )
+    print("|---" * (10 + len(refs)) + "|")
+    for name, r in results.items():
+        rate = rates[name]
+        last = sum(r["losses"][-5:]) / len(r["losses"][-5:])
+        each = ", ".join(f"{x:,.0f}" for x in r["all_rates"])
+        versus = "".join(f" {rate / rates[n]:.2f}x |" for n in refs)
+        flops = rate * per_token
+        steps = r.get("steps", args.steps)
+        print(
+            f"| {LABELS.get(name, name)} | {steps} | {r['tokens']:,} | {r['seconds']:.1f} s | "
+            f"{rate:,.0f} ({each}) |{versus} {flops / 1e9:.1f} GFLOP/s | {flops / peak:.0%} | "
+            f"{r['peak_rss_mb']:,.0f} MB | {last:.4f} | {r['held_out_loss']:.4f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -151,11 +151,9 @@ def setup(device: str) -> tuple[Dist, str]:
     """The run's ``Dist`` and the device this process trains on (``cuda:<local rank>`` on GPUs)."""
     if not launched() and not ACCELERATE_ALONE:
         return Dist(), device
-    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from accelerate import Accelerator
 
-    # the model's buffers (rotary tables) never change: no broadcast before every forward
-    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
-    accelerator = Accelerator(cpu=device == "cpu", kwargs_handlers=[ddp])
+    accelerator = Accelerator(cpu=device == "cpu")
     dist = Dist(
         world_size=accelerator.num_processes,
         rank=accelerator.process_index,
