@@ -211,3 +211,13 @@ def test_processes_must_be_positive(
     args = ["finetune", "train", "--name", "x", "--processes", "0", *_cli_args(tiny_model_dir, data)]
     code, out, err = run(args, capsys)
     assert code == 2 and "--processes must be >= 1" in out + err
+
+
+def test_launch_stops_the_others_when_one_process_fails() -> None:
+    """Rank 1 fails at once; rank 0 would wait for it for a minute (as in an all-reduce)."""
+    script = "import os, sys, time; rank = os.environ['RANK']; time.sleep(60) if rank == '0' else sys.exit(3)"
+    started = time.monotonic()
+    assert distributed.launch([sys.executable, "-c", script], 2) == 3
+    assert time.monotonic() - started < 30
+    env = "import os; assert os.environ['WORLD_SIZE'] == '2' and os.environ['MASTER_ADDR'] == '127.0.0.1'"
+    assert distributed.launch([sys.executable, "-c", env], 2) == 0

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, LadderError
 from ui.cli.common import (
     Col,
     ConfigOpt,
@@ -232,7 +232,10 @@ def train_cmd(
         code = distributed.launch(distributed.cli_command(sys.argv[1:]), processes, threads=share)
         raise typer.Exit(code)
     if distributed.rank_from_env() != 0:  # a process other than the main one: trains, prints nothing
-        run_training(prepared, settings)
+        try:
+            run_training(prepared, settings)
+        except LadderError as exc:  # the main process says what went wrong
+            raise typer.Exit(exc.exit_code) from None
         return
     if resume:
         err_console().print("[dim]resuming with the settings the run started with[/dim]")
