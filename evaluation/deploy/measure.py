@@ -5,8 +5,8 @@ test split, strategy and statistics) to a JSON file and runs ``python -m
 evaluation.deploy.measure JOB RESULT``. The child
 
 1. loads the backend (``load_s``, the RSS right after),
-2. decodes one fixed prompt for ``DECODE_TOKENS`` new tokens, greedy, after a short warm-up
-   (single-stream tokens/s),
+2. decodes one fixed prompt for ``DECODE_TOKENS`` new tokens, greedy, after a short warm-up,
+   streamed (single-stream tokens/s after the first token: the prompt's prefill excluded),
 3. evaluates the strategy on the test split through the evaluation runner with that backend,
    batched as any evaluation is (questions/s = 1 / the runner's compute seconds per question;
    the run and its items go into ``ladder.db`` as every run does),
@@ -96,6 +96,7 @@ def peak_rss() -> int:
 def measure(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """Run in the child: load, decode, evaluate; returns the numbers (see the module doc)."""
     from assistant.backends.load import load_backend
+    from assistant.backends.streaming import stream_to
     from assistant.settings import load_settings
     from assistant.types import GenParams, Message
     from evaluation.plan import EvalPlan
@@ -110,10 +111,17 @@ def measure(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
 
     conversation = [[Message("user", DECODE_PROMPT)]]
     backend.generate(conversation, GenParams(max_new_tokens=4))  # warm-up: lazy init, caches
+    # Streamed, so the first piece marks the end of the prompt's prefill: decode tokens/s is the
+    # tokens after the first over the time after it (the prefill excluded, as benchmarks/gguf_speed).
+    pieces: list[float] = []
     started = time.perf_counter()
-    completion = backend.generate(conversation, GenParams(max_new_tokens=DECODE_TOKENS))[0]
-    decode_s = time.perf_counter() - started
+    with stream_to(lambda piece: pieces.append(time.perf_counter())):
+        completion = backend.generate(conversation, GenParams(max_new_tokens=DECODE_TOKENS))[0]
+    ended = time.perf_counter()
     decode_tokens = completion.usage.completion_tokens
+    first = pieces[0] if pieces else started
+    decode_s = ended - first
+    after_first = decode_tokens - 1 if pieces else decode_tokens
 
     progress.note(f"evaluating on {Path(job['suite']).stem}")
     plan = EvalPlan(
@@ -136,8 +144,9 @@ def measure(job: dict[str, Any], progress: Progress) -> dict[str, Any]:
         "load_s": load_s,
         "rss_after_load_bytes": rss_loaded,
         "decode_tokens": decode_tokens,
+        "first_token_s": first - started,
         "decode_s": decode_s,
-        "decode_tokens_per_s": decode_tokens / decode_s if decode_s > 0 else None,
+        "decode_tokens_per_s": after_first / decode_s if decode_s > 0 and after_first > 0 else None,
         "run_id": run.run_id,
         "throughput_qps": 1.0 / compute_s if compute_s else None,
         "peak_rss_bytes": peak_rss(),

@@ -224,3 +224,37 @@ def test_deploy_without_a_decision_is_a_usage_error(capsys: pytest.CaptureFixtur
         and "decision" in lines[0].lower()
         and "ladder deploy --help" in lines[1]
     )
+
+
+def test_decode_speed_leaves_the_prompt_prefill_out(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model that takes 0.6 s before its first token, then 10 tokens/ms apart: tokens/s is
+    counted after the first token, as the issue's single-stream numbers are."""
+    import time as clock
+
+    import assistant.backends.load as load
+    from assistant.backends.fake import FakeBackend
+    from assistant.backends.streaming import current_sink
+    from assistant.progress import NullProgress
+    from evaluation.deploy.measure import DECODE_TOKENS, measure
+    from tests.helpers.decide import write_suite
+
+    class SlowPrefill(FakeBackend):
+        def generate(self, batch, params):  # type: ignore[no-untyped-def]
+            sink = current_sink()
+            if params.max_new_tokens != DECODE_TOKENS or sink is None:
+                return super().generate(batch, params)
+            clock.sleep(0.6)  # the prompt's prefill
+            for _ in range(20):
+                sink("word ")
+                clock.sleep(0.005)
+            return [self._one(batch[0], params)]
+
+    backend = SlowPrefill(default=" ".join(["word"] * 20))
+    monkeypatch.setattr(load, "load_backend", lambda ref, settings: backend)
+    job = {"suite": str(write_suite(tmp_path, "test", 4)), "strategy": {"strategy": "prompt"},
+           "model_ref": "fake", "settings": {"home": str(settings.home)}}  # fmt: skip
+    numbers = measure(job, NullProgress())
+    assert numbers["decode_tokens"] == 20 and numbers["first_token_s"] >= 0.6
+    assert numbers["decode_tokens_per_s"] > 19 / 0.3  # ~19 tokens in ~0.1 s; with the prefill, < 32
