@@ -60,28 +60,29 @@ def direct_logprobs(model: Any, ids: list[int]) -> list[float]:
 
 
 def test_echo_logprobs_are_a_direct_forward_pass(local: HFLocalBackend, fp32: Settings) -> None:
-    texts = [PROMPTS[0] + " B", PROMPTS[0] + " A", "hello world"]
-    with ladder_serve(fp32, local) as url:
-        reply = client(url).completions.create(
-            model="fake", prompt=texts, echo=True, logprobs=3, max_tokens=0
+    # Texts sharing a prompt (its prefix runs once, then each text's own tokens), and a short
+    # text that shares nothing (run whole).
+    for texts in ([PROMPTS[0] + " B", PROMPTS[0] + " A"], ["hello world"], [PROMPTS[1], "hello world"]):
+        with ladder_serve(fp32, local) as url:
+            reply = client(url).completions.create(
+                model="fake", prompt=texts, echo=True, logprobs=3, max_tokens=0
+            )
+        assert reply.object == "text_completion" and len(reply.choices) == len(texts)
+        for choice, text in zip(sorted(reply.choices, key=lambda c: c.index), texts, strict=True):
+            lp = choice.logprobs
+            ids = local.tokenizer(text, add_special_tokens=False)["input_ids"]
+            assert choice.text == text and "".join(lp.tokens) == text
+            assert lp.text_offset == sorted(lp.text_offset) and lp.text_offset[0] == 0
+            assert all(text.startswith(tok, off) for tok, off in zip(lp.tokens, lp.text_offset, strict=True))
+            assert len(lp.tokens) == len(ids)
+            assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
+            expected = direct_logprobs(local.model, ids)
+            assert max(abs(a - b) for a, b in zip(lp.token_logprobs[1:], expected, strict=True)) < TOLERANCE
+            for chosen, top in zip(lp.token_logprobs[1:], lp.top_logprobs[1:], strict=True):
+                assert 1 <= len(top) <= 3 and max(top.values()) >= chosen - TOLERANCE
+        assert reply.usage.prompt_tokens == sum(
+            len(local.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts
         )
-    assert reply.object == "text_completion" and len(reply.choices) == 3
-    for choice, text in zip(sorted(reply.choices, key=lambda c: c.index), texts, strict=True):
-        lp = choice.logprobs
-        ids = local.tokenizer(text, add_special_tokens=False)["input_ids"]
-        assert choice.text == text and "".join(lp.tokens) == text
-        assert lp.text_offset == sorted(lp.text_offset) and lp.text_offset[0] == 0
-        assert [text.startswith(tok, off) for tok, off in zip(lp.tokens, lp.text_offset, strict=True)] == [
-            True
-        ] * len(ids)
-        assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
-        expected = direct_logprobs(local.model, ids)
-        assert max(abs(a - b) for a, b in zip(lp.token_logprobs[1:], expected, strict=True)) < TOLERANCE
-        for chosen, top in zip(lp.token_logprobs[1:], lp.top_logprobs[1:], strict=True):
-            assert len(top) <= 3 and max(top.values()) >= chosen - TOLERANCE
-    assert reply.usage.prompt_tokens == sum(
-        len(local.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts
-    )
 
 
 def test_the_same_exam_scores_through_the_endpoint(local: HFLocalBackend, fp32: Settings) -> None:

@@ -300,6 +300,8 @@ class PrefixScoring:
 # [positions, vocab] buffer (256 x 152k x 4 B = 156 MB for a Qwen vocabulary).
 _ECHO_CHUNK = 256
 
+EchoRow = tuple[list[float | None], list[list[tuple[int, float]]]]
+
 
 def echo_token_logprobs(
     model: Any,
@@ -309,19 +311,20 @@ def echo_token_logprobs(
     head_cache: dict[str, Any],
     prefix_store: dict[str, Any] | None = None,
     min_shared_prefix: int = 8,
-) -> list[tuple[list[float | None], list[list[tuple[int, float]]]]]:
+) -> list[EchoRow]:
     """For every token of every row, its log-probability given the tokens before it (None for
     a row's first token, which has no context) and the ``top_k`` most likely tokens at that
     position, as ``(token id, logprob)`` pairs: what ``/v1/completions`` with ``echo`` returns.
 
     Every position's logits come from a forward pass with a float32 head (``float32_head``).
     The prefix the rows share (the same prompt followed by each answer option; for one row,
-    all of it but the last token) runs once into a KV cache, then each row's own suffix. With
-    ``prefix_store`` (a dict the caller keeps between calls) the last call's prefix, its KV
-    cache and its logits are kept, and a call whose prefix starts the same way (the k-shot
-    exemplars of an exam subject, question after question) computes only what differs: the
-    automatic prefix caching that vLLM does across requests. A causal model's logits at a
-    position depend only on the tokens up to it, so reuse changes nothing but float rounding.
+    all of it but the last token) runs once into a KV cache and its log-softmax is taken once,
+    then each row's own suffix. With ``prefix_store`` (a dict the caller keeps between calls)
+    the last call's prefix, KV cache and per-token results are kept, and a call whose prefix
+    starts the same way (the k-shot exemplars of an exam subject, question after question)
+    computes only what differs: the automatic prefix caching vLLM does across requests. A
+    causal model's logits at a position depend only on the tokens up to it, so the reuse
+    changes nothing but float rounding.
     """
     if not rows:
         return []
@@ -331,79 +334,88 @@ def echo_token_logprobs(
     for row in rows[1:]:
         shared = min(shared, common_prefix_len(rows[0], row))
     with float32_head(model, head_cache), torch.inference_mode():
-        logits_of: list[torch.Tensor] = []
         prefix = None
         if shared >= min_shared_prefix:
-            prefix = _prefix_pass(model, rows[0][:shared], device, prefix_store, min_shared_prefix)
-        if prefix is not None:
-            cache, prefix_logits = prefix
+            prefix = _prefix_pass(model, rows[0][:shared], device, top_k, prefix_store, min_shared_prefix)
+        if prefix is None:
+            out: list[EchoRow] = []
             for row in rows:
-                suffix_out = model(
-                    input_ids=torch.tensor([row[shared:]], device=device),
-                    attention_mask=torch.ones((1, len(row)), dtype=torch.long, device=device),
-                    position_ids=torch.arange(shared, len(row), device=device)[None],
-                    **{_cache_name(): PrefixScoring._cache_for(cache, 1)},
-                    use_cache=True,
-                )
-                logits_of.append(torch.cat([prefix_logits, suffix_out.logits[0].float()]))
-        else:
-            logits_of = [
-                model(input_ids=torch.tensor([row], device=device)).logits[0].float() for row in rows
-            ]
-        return [_echo_row(row, logits.cpu(), top_k) for row, logits in zip(rows, logits_of, strict=True)]
+                logits = model(input_ids=torch.tensor([row], device=device)).logits[0]
+                chosen, top = _echo_positions(logits[:-1], row[1:], top_k)
+                out.append(([None, *chosen], [[], *top]))
+            return out
+        cache, last_logits, head_chosen, head_top = prefix
+        results: list[EchoRow] = []
+        for row in rows:
+            suffix_logits = model(
+                input_ids=torch.tensor([row[shared:]], device=device),
+                attention_mask=torch.ones((1, len(row)), dtype=torch.long, device=device),
+                position_ids=torch.arange(shared, len(row), device=device)[None],
+                **{_cache_name(): PrefixScoring._cache_for(cache, 1)},
+                use_cache=True,
+            ).logits[0]
+            # The prefix's last position predicts the row's first own token.
+            tail = torch.cat([last_logits, suffix_logits[:-1].float()])
+            chosen, top = _echo_positions(tail, row[shared:], top_k)
+            results.append(([None, *head_chosen, *chosen], [[], *head_top, *top]))
+        return results
 
 
 def _prefix_pass(
-    model: Any, ids: list[int], device: str, store: dict[str, Any] | None, min_reuse: int
-) -> tuple[Any, torch.Tensor] | None:
-    """The KV cache and every position's logits of ``ids``, reusing what ``store`` holds of a
-    previous prefix that starts the same way; None for a cache layout we do not expand
-    (sliding window, ...), when the rows run whole."""
+    model: Any, ids: list[int], device: str, top_k: int, store: dict[str, Any] | None, min_reuse: int
+) -> tuple[Any, torch.Tensor, list[float | None], list[list[tuple[int, float]]]] | None:
+    """The KV cache of ``ids``, the logits of its last position ``[1, vocab]`` and the echo
+    results of its tokens after the first, reusing what ``store`` holds of a previous prefix
+    that starts the same way; None for a cache layout we do not expand (sliding window, ...),
+    when the rows run whole."""
     from transformers import DynamicCache
 
     reuse = 0
-    if store and store.get("model") == id(model):
+    if store and store.get("model") == id(model) and store.get("top_k") == top_k:
         reuse = min(common_prefix_len(store["ids"], ids), len(ids))
     if store and reuse >= min_reuse:
-        kept = [(layer.keys[:, :, :reuse], layer.values[:, :, :reuse]) for layer in store["cache"].layers]
-        cache, logits = DynamicCache(ddp_cache_data=kept), store["logits"][:reuse]
-        if reuse < len(ids):
-            output = model(
-                input_ids=torch.tensor([ids[reuse:]], device=device),
-                attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
-                position_ids=torch.arange(reuse, len(ids), device=device)[None],
-                **{_cache_name(): cache},
-                use_cache=True,
-            )
-            cache = getattr(output, _cache_name())
-            logits = torch.cat([logits, output.logits[0].float()])
+        # Position reuse - 1 runs again: its logits predict ids[reuse], which may differ.
+        keep = reuse - 1
+        kept = [(layer.keys[:, :, :keep], layer.values[:, :, :keep]) for layer in store["cache"].layers]
+        output = model(
+            input_ids=torch.tensor([ids[keep:]], device=device),
+            attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
+            position_ids=torch.arange(keep, len(ids), device=device)[None],
+            **{_cache_name(): DynamicCache(ddp_cache_data=kept)},
+            use_cache=True,
+        )
+        logits = output.logits[0]
+        chosen, top = _echo_positions(logits[:-1], ids[reuse:], top_k)
+        chosen, top = store["chosen"][:keep] + chosen, store["top"][:keep] + top
     else:
         output = model(input_ids=torch.tensor([ids], device=device), use_cache=True)
-        cache, logits = getattr(output, _cache_name()), output.logits[0].float()
+        logits = output.logits[0]
+        chosen, top = _echo_positions(logits[:-1], ids[1:], top_k)
+    cache = getattr(output, _cache_name())
     if not _plain_cache(cache):
         return None
-    if store is not None and not (reuse >= min_reuse and reuse == len(ids)):
+    last = logits[-1:].float()
+    if store is not None:
         store.clear()
-        store.update(model=id(model), ids=list(ids), cache=cache, logits=logits)
-    return cache, logits
+        store.update(model=id(model), top_k=top_k, ids=list(ids), cache=cache, chosen=chosen, top=top)
+    return cache, last, chosen, top
 
 
-def _echo_row(
-    row: list[int], logits: torch.Tensor, top_k: int
+def _echo_positions(
+    logits: torch.Tensor, targets: list[int], top_k: int
 ) -> tuple[list[float | None], list[list[tuple[int, float]]]]:
-    """Logprobs of ``row``'s tokens from its logits (position t predicts token t + 1)."""
-    chosen: list[float | None] = [None]
-    top: list[list[tuple[int, float]]] = [[]]
-    targets = torch.tensor(row[1:], dtype=torch.long)
-    for start in range(0, len(row) - 1, _ECHO_CHUNK):
-        end = min(start + _ECHO_CHUNK, len(row) - 1)
-        logprobs = torch.log_softmax(logits[start:end], dim=-1)
-        chosen.extend(logprobs.gather(1, targets[start:end, None])[:, 0].tolist())
+    """Logprob of ``targets[i]`` under ``logits[i]``, and the ``top_k`` best there."""
+    chosen: list[float | None] = []
+    top: list[list[tuple[int, float]]] = []
+    wanted = torch.tensor(targets, dtype=torch.long, device=logits.device)
+    for start in range(0, len(targets), _ECHO_CHUNK):
+        end = min(start + _ECHO_CHUNK, len(targets))
+        logprobs = torch.log_softmax(logits[start:end].float(), dim=-1)
+        chosen.extend(logprobs.gather(1, wanted[start:end, None])[:, 0].cpu().tolist())
         if top_k > 0:
             values, ids = logprobs.topk(min(top_k, logprobs.shape[-1]), dim=-1)
-            top.extend(
-                list(zip(i, v, strict=True)) for i, v in zip(ids.tolist(), values.tolist(), strict=True)
-            )
+            pairs = zip(ids.cpu().tolist(), values.cpu().tolist(), strict=True)
+            top.extend(list(zip(i, v, strict=True)) for i, v in pairs)
         else:
             top.extend([] for _ in range(end - start))
     return chosen, top
