@@ -25,6 +25,7 @@ deploys the transformers formats; the GGUF targets are then reported as not meas
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -34,18 +35,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import assistant  # noqa: F401  (offline env first)
-from assistant.models.pull import ensure_pack
-from assistant.settings import load_settings
-
 HERE = Path(__file__).resolve().parent
+# Run as a script, this folder comes first on sys.path, where benchmarks/finetune.py would shadow
+# the finetune package (and gguf_speed.py's `from finetune.deploy import gguf` with it).
+if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
+    sys.path.pop(0)
+
+import assistant  # noqa: E402, F401  (offline env first)
+from assistant.models.pull import ensure_pack  # noqa: E402
+from assistant.settings import load_settings  # noqa: E402
 
 
 def _speed() -> Any:
-    sys.path.insert(0, str(HERE))
-    import gguf_speed  # the decode streams and the bandwidth probe, one implementation
-
-    return gguf_speed
+    """benchmarks/gguf_speed.py: the decode streams and the bandwidth probe, one implementation."""
+    spec = importlib.util.spec_from_file_location("gguf_speed", HERE / "gguf_speed.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def decode_part(model: str, tokens: int, rounds: int, threads: int, engine: bool) -> dict[str, Any]:
