@@ -345,20 +345,47 @@ def echo_token_logprobs(
                 out.append(([None, *chosen], [[], *top]))
             return out
         cache, last_logits, head_chosen, head_top = prefix
-        results: list[EchoRow] = []
-        for row in rows:
-            suffix_logits = model(
-                input_ids=torch.tensor([row[shared:]], device=device),
-                attention_mask=torch.ones((1, len(row)), dtype=torch.long, device=device),
-                position_ids=torch.arange(shared, len(row), device=device)[None],
-                **{_cache_name(): PrefixScoring._cache_for(cache, 1)},
+        suffixes = [row[shared:] for row in rows]
+        # A suffix's last token's logits predict what follows it, which is never read: only
+        # suffix[:-1] runs, and a one-token suffix (an option letter) needs no pass at all.
+        inputs = [suffix[:-1] for suffix in suffixes]
+        own_logits: dict[int, torch.Tensor] = {}
+        for batch in _suffix_batches([i for i, ids in enumerate(inputs) if ids], inputs):
+            # One pass for the batch (a pass over few tokens costs what reading the weights
+            # costs), right-padded: causal attention keeps the padding unseen.
+            width = max(len(inputs[i]) for i in batch)
+            padded = [inputs[i] + [inputs[i][0]] * (width - len(inputs[i])) for i in batch]
+            logits = model(
+                input_ids=torch.tensor(padded, device=device),
+                attention_mask=torch.ones((len(batch), shared + width), dtype=torch.long, device=device),
+                position_ids=torch.arange(shared, shared + width, device=device)[None].expand(len(batch), -1),
+                **{_cache_name(): PrefixScoring._cache_for(cache, len(batch))},
                 use_cache=True,
-            ).logits[0]
+            ).logits
+            for row_in_batch, index in enumerate(batch):
+                own_logits[index] = logits[row_in_batch, : len(inputs[index])].float()
+        results: list[EchoRow] = []
+        for index, suffix in enumerate(suffixes):
             # The prefix's last position predicts the row's first own token.
-            tail = torch.cat([last_logits, suffix_logits[:-1].float()])
-            chosen, top = _echo_positions(tail, row[shared:], top_k)
+            tail = last_logits if index not in own_logits else torch.cat([last_logits, own_logits[index]])
+            chosen, top = _echo_positions(tail, suffix, top_k)
             results.append(([None, *head_chosen, *chosen], [[], *head_top, *top]))
         return results
+
+
+def _suffix_batches(indices: list[int], inputs: list[list[int]]) -> list[list[int]]:
+    """``indices`` in order, in batches of at most ``_ECHO_CHUNK`` padded tokens of ``inputs``."""
+    batches: list[list[int]] = []
+    width = 0
+    for index in indices:
+        wider = max(width, len(inputs[index]))
+        if batches and wider * (len(batches[-1]) + 1) <= _ECHO_CHUNK:
+            batches[-1].append(index)
+            width = wider
+        else:
+            batches.append([index])
+            width = len(inputs[index])
+    return batches
 
 
 def _prefix_pass(
