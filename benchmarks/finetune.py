@@ -26,7 +26,8 @@ runs in its own subprocess, so its peak RSS is its own.
   False``): what the accelerate wrapper costs one process (``ladder`` goes through it).
 
 ``--repeats`` runs the whole list that many times, interleaved (a, b, c, a, b, c), so load from
-other work on the machine hits every trainer alike; the table gives the median run of each.
+other work on the machine hits every trainer alike; the table gives the median run of each (the
+lower middle one of an even count) and every run's tokens/s.
 Each repeat also times a square fp32 matmul with the same threads (the machine's matmul peak,
 measured now) and prints every trainer's training FLOP rate as a share of it. FLOPs per trained
 token = 4 * N_body + 6 * N_trainable: forward (2 N) and backward through the activations (2 N)
@@ -38,7 +39,8 @@ Throughput counts the real tokens of the examples trained on (no padding; shared
 counts once per example, as the baseline computes it) per second of the training loop
 (after model loading and tokenization). "train loss" is the mean over the last 5 steps; "held-out loss"
 is the loss on the reply tokens of 64 examples not trained on, computed by the same code for
-every trainer. Target: Ladder >= 1.3x the default baseline's tokens/s with a loss no worse.
+every trainer. Target: Ladder >= 1.3x trl's fastest configuration's tokens/s with a held-out loss
+no worse.
 Other work on the machine makes timings noisy: run it on a quiet one for numbers to quote.
 """
 
@@ -366,6 +368,8 @@ def main() -> None:
             print(f"repeat {repeat + 1}: {name} · {uptime()}", file=sys.stderr, flush=True)
             out = run_worker(name, passthrough)
             (peaks if name == "peak" else runs[name]).append(out)
+            brief = {k: v for k, v in out.items() if k != "losses"}
+            print(f"  {name}: {json.dumps(brief)}", file=sys.stderr, flush=True)  # partial results
     print(f"load after: {uptime()}")
     report(args, {name: median_run(found) for name, found in runs.items()}, peaks)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
