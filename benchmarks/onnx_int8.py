@@ -16,7 +16,8 @@ then measures every format side by side on the same machine in the same run:
   exemplars each, plus 15 dev questions 0-shot).
 
 optimum-onnx (0.1.0, the ORTModelForCausalLM exporter) pins ``transformers<4.58`` and cannot
-run next to transformers 5, so the export is ``torch.onnx.export`` (dynamo) of a small wrapper.
+run next to transformers 5, so the export is ``torch.onnx.export`` (dynamo) of a small wrapper:
+the deploy format's own ``finetune.deploy.onnx.export_with_cache`` and ``quantize_int8``.
 
 Setup (never in the project's .venv): a throwaway venv that sees .venv's packages and adds the
 ONNX exporter's three packages::
@@ -157,85 +158,31 @@ class OrtLM:
         return self._run([token])
 
 
-# ---- export and quantization ------------------------------------------------------------------
+# ---- export and quantization (the deploy format's own code) ------------------------------------
+def _repo_on_path() -> None:
+    if str(REPO) not in sys.path:  # the throwaway venv does not run .venv's editable-install hook
+        sys.path.insert(0, str(REPO))
+
+
 def export(pack: Path, out: Path) -> Path:
     """The pack as one fp32 ONNX graph with a KV cache (external data next to it)."""
     target = out / "model.onnx"
-    if target.exists():
-        return target
-    import torch
-    from transformers import AutoModelForCausalLM, DynamicCache
+    if not target.exists():
+        _repo_on_path()
+        from finetune.deploy.onnx import export_with_cache
 
-    model = AutoModelForCausalLM.from_pretrained(pack, dtype=torch.float32, attn_implementation="sdpa")
-    model.eval()
-    config = model.config
-    layers = config.num_hidden_layers
-    heads = config.num_key_value_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-
-    class WithCache(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, position_ids: Any, *past: Any) -> Any:
-            cache = DynamicCache(config=config)
-            for i in range(layers):
-                cache.update(past[2 * i], past[2 * i + 1], i)
-            result = self.model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            flat = []
-            for layer in result.past_key_values.layers:
-                flat += [layer.keys, layer.values]
-            return (result.logits, *flat)
-
-    batch, seq, past_len = 1, 4, 3
-    example = (
-        torch.ones(batch, seq, dtype=torch.long),
-        torch.ones(batch, past_len + seq, dtype=torch.long),
-        torch.arange(past_len, past_len + seq)[None],
-        *[torch.zeros(batch, heads, past_len, head_dim) for _ in range(2 * layers)],
-    )
-    past_names = [f"past.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
-    present_names = [f"present.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
-    s, p, t = torch.export.Dim("seq"), torch.export.Dim("past"), torch.export.Dim("total")
-    dyn: list[Any] = [{1: s}, {1: t}, {1: s}, tuple({2: p} for _ in past_names)]
-    out.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        WithCache().eval(),
-        example,
-        str(target),
-        input_names=["input_ids", "attention_mask", "position_ids", *past_names],
-        output_names=["logits", *present_names],
-        dynamic_shapes=dyn,
-        dynamo=True,
-        external_data=True,
-        optimize=True,
-    )
+        export_with_cache(pack, target)
     return target
 
 
 def quantize(fp32: Path, out: Path, per_channel: bool) -> Path:
     target = out / "model.onnx"
-    if target.exists():
-        return target
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    if not target.exists():
+        _repo_on_path()
+        from finetune.deploy.onnx import quantize_int8
 
-    out.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(
-        str(fp32),
-        str(target),
-        weight_type=QuantType.QInt8,
-        per_channel=per_channel,
-        use_external_data_format=False,
-        extra_options={"MatMulConstBOnly": True},
-    )
+        out.mkdir(parents=True, exist_ok=True)
+        quantize_int8(fp32, target, per_channel)
     return target
 
 
@@ -355,8 +302,7 @@ class Quality:
 
 
 def exam_prompts(shots: int = 5) -> list[tuple[str, str]]:
-    if str(REPO) not in sys.path:  # the throwaway venv does not run .venv's editable-install hook
-        sys.path.insert(0, str(REPO))
+    _repo_on_path()
     from evaluation.suites.exam import ExamTree
 
     items = ExamTree(roots=(EXAM,), layout="ceval", split="val", k_shot=shots).items()
