@@ -6,7 +6,9 @@ It uses the official ``openai`` client, which retries connection errors, 408/409
 client error is turned into a Ladder error with a hint; no openai exception leaves this
 module. Under a JSON schema (``assistant.backends.json_schema.respond_with_schema``) a request
 carries it as ``response_format`` (vLLM and llama.cpp server constrain the reply to it); a
-server that refuses the parameter is asked without it, from then on.
+server that refuses the parameter is asked without it, from then on. Exam prompts in raw mode
+are scored through ``/v1/completions`` with ``echo`` and ``logprobs`` (``score_choices``); a
+server without them is a ``CapabilityError`` (exit 6).
 """
 
 from __future__ import annotations
@@ -171,9 +173,9 @@ class OpenAICompatBackend:
         Without it (raw prompts, an exam suite's default) through ``/v1/completions`` the way
         lm-evaluation-harness's ``local-completions`` scores: one request per prompt carries
         prompt + choice for every choice, with ``echo``, ``logprobs`` and ``max_tokens=0`` (1
-        where the server refuses 0); a choice's score is the sum of the logprobs of the tokens
-        from the one that holds the prompt's last character + 1 (``text_offset``) to the end of
-        the text (``_continuation_logprob``).
+        where the server refuses 0); a choice's score is the sum of the logprobs of its tokens,
+        found by ``text_offset`` from the one that holds the choice's first character to the end
+        of the text (``_continuation_logprob``). Prompts go out ``max_concurrency`` at a time.
         """
         if not chat_template:
             if not choices or any(not c for c in choices):
