@@ -80,12 +80,11 @@ ENGINE_CACHE := $(or $(LADDER_HOME),$(HOME)/.ladder)/cache
 ENGINE_SDIST_DIR := $(ENGINE_CACHE)/wheels
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has = $(and $(foreach f,$(1),$(filter $(f),$(CPU_FLAGS))),$(2))
-LLAMA_CPP_CMAKE ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
-  $(call has,avx avx2 fma f16c bmi2,-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON) \
-  $(call has,avx512f avx512bw avx512dq avx512vl avx512cd,-DGGML_AVX512=ON \
+LLAMA_CPP_CMAKE ?= -DGGML_NATIVE=OFF \
+  $(call has,avx avx2 fma f16c,-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON) \
+  $(if $(call has,avx512f avx512bw avx512dq avx512vl avx512cd,x),-DGGML_AVX512=ON \
     $(call has,avx512vbmi,-DGGML_AVX512_VBMI=ON) $(call has,avx512_vnni,-DGGML_AVX512_VNNI=ON) \
-    $(call has,avx512_bf16,-DGGML_AVX512_BF16=ON)) \
-  -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+    $(call has,avx512_bf16,-DGGML_AVX512_BF16=ON),-DGGML_AVX512=OFF)
 
 .PHONY: engines
 engines: $(STAMP)

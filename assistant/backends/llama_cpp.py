@@ -60,6 +60,35 @@ def engine_missing() -> str | None:
     return None
 
 
+def engine_features() -> dict[str, bool]:
+    """The CPU features the installed engine was compiled with (``AVX2``, ``AVX512``,
+    ``AMX_INT8``...), from llama.cpp's system info; imports the engine."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    features: dict[str, bool] = {}
+    for part in info.split("|"):  # "CPU : SSE3 = 1 | AVX2 = 1 | ... | REPACK = 1 |"
+        name, equals, value = part.split(":")[-1].strip().partition(" = ")
+        if equals:
+            features[name.strip()] = value.strip() == "1"
+    return features
+
+
+def engine_line() -> tuple[str, str | None]:
+    """``ladder doctor``'s line for the engine: (text, problem or None)."""
+    hint = engine_missing()
+    if hint is not None:
+        return f"not installed (optional: GGUF formats and gguf: models); {ENGINE_HINT}", None
+    import llama_cpp
+
+    features = engine_features()
+    built = " ".join(name for name, on in features.items() if on) or "no x86 extensions"
+    line = f"llama-cpp-python {llama_cpp.__version__} ({built})"
+    if any(on for name, on in features.items() if name.startswith("AMX")):
+        return line, f"the llama.cpp engine was built with AMX, which crashes quantized models: {ENGINE_HINT}"
+    return line, None
+
+
 def _trained_context(path: Path) -> int:
     """The context length the GGUF's metadata gives (``<arch>.context_length``), else ``MAX_CONTEXT``."""
     from gguf import GGUFReader

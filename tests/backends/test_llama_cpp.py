@@ -21,6 +21,16 @@ from tests.helpers.gguf_pack import built_gguf, require_engine, seed_converter_s
 
 _BACKENDS: dict[str, Any] = {}
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_backends() -> Any:
+    yield
+    gguf = _BACKENDS.pop("gguf", None)
+    if gguf is not None:
+        gguf.close()  # before interpreter exit, when llama.cpp's finalizers can no longer run
+    _BACKENDS.clear()
+
+
 EXAM = [
     "Question: What is the capital of France?\nA. Berlin\nB. Paris\nC. Madrid\nD. Rome\nAnswer:",
     "Question: How many legs does a spider have?\nA. Six\nB. Eight\nC. Ten\nD. Four\nAnswer:",
@@ -122,12 +132,12 @@ def test_greedy_generation_matches_hf_local_and_counts_tokens(backend: Any, hf: 
 def test_stop_sequences_cut_the_reply(backend: Any) -> None:
     conversation = [Message("user", "Count from one to ten in words, separated by commas.")]
     (free,) = backend.generate([conversation], GenParams(max_new_tokens=30))
-    words = free.text.split()
-    assert len(words) >= 4, free.text
-    stop = words[2]
+    assert len(free.text) >= 8, free.text
+    stop = free.text[len(free.text) // 2 :][:2]
     (cut,) = backend.generate([conversation], GenParams(max_new_tokens=30, stop=(stop,)))
     assert cut.finish_reason == "stop"
     assert cut.text == free.text[: free.text.index(stop)].strip()
+    assert len(cut.text) < len(free.text)
 
 
 def test_a_single_conversation_streams_the_reply(backend: Any) -> None:
@@ -169,7 +179,9 @@ def test_score_choices_reuses_the_cache_without_changing_scores(backend: Any) ->
     prompts = ["Shared header. " * 8 + tail for tail in ("Pick A.", "Pick B.", "Pick C.")]
     together = backend.score_choices(prompts, WORDS, chat_template=False)
     alone = [backend.score_choices([p], WORDS, chat_template=False)[0] for p in reversed(prompts)]
-    assert together == pytest.approx(list(reversed(alone)), abs=1e-3)
+    flat = [score for row in reversed(alone) for score in row]
+    # batches of other shapes sum in another order: equal to f16 rounding, not bit for bit
+    assert [score for row in together for score in row] == pytest.approx(flat, abs=1e-2)
 
 
 def test_chat_model_answers_through_the_backend(backend: Any) -> None:
