@@ -258,3 +258,24 @@ def test_decode_speed_leaves_the_prompt_prefill_out(
     numbers = measure(job, NullProgress())
     assert numbers["decode_tokens"] == 20 and numbers["first_token_s"] >= 0.6
     assert numbers["decode_tokens_per_s"] > 19 / 0.3  # ~19 tokens in ~0.1 s; with the prefill, < 32
+
+
+def test_a_dearer_format_cheaper_in_the_batched_run_is_said(
+    formats: None, settings: Settings, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """The choice is by rank (what a format costs to serve); when a format that also meets cost
+    less per 1,000 questions in the batched test run, the verdict says so with both numbers."""
+    from evaluation.deploy.report import cheaper_in_batch, verdict_lines
+
+    store_decision(tmp_path, settings, str(tiny_model_dir))
+    deployment = run_deploy(DeployRequest("cases", isolate=False), settings)
+    q4, f16 = deployment.formats[1], deployment.formats[2]
+    assert deployment.chosen == "fake-q4" and q4.test and f16.test
+    q4.test.cost_per_1k, f16.test.cost_per_1k = 0.19, 0.02
+    q4.throughput_qps, f16.throughput_qps = 0.15, 1.15
+    [line] = cheaper_in_batch(deployment)
+    assert line.startswith("fake-f16 also meets and cost less per 1,000 questions")
+    assert "0.02 USD against 0.19 USD" in line and "1.1 q/s against 0.1 q/s" in line
+    assert line in verdict_lines(deployment)
+    f16.test.cost_per_1k = 0.5
+    assert cheaper_in_batch(deployment) == []
