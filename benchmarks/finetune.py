@@ -412,9 +412,9 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], peaks: 
     rates = {name: r["tokens"] / r["seconds"] for name, r in results.items()}
     refs = [name for name in ("trl-default", "trl-fast") if name in rates]
     print(
-        "| trainer | steps | real tokens | train time | tokens/s (each run) | "
-        + " | ".join(f"vs {LABELS[n].split(' (')[0]} {n.split('-')[1]}" for n in refs)
-        + " | FLOP rate | share of peak | peak RSS | train loss (last 5) | held-out loss |"
+        "| trainer | steps | real tokens | train time | tokens/s (each run) |"
+        + "".join(f" vs {LABELS[n].split(' (')[0]} {n.split('-')[1]} |" for n in refs)
+        + " FLOP rate | share of peak | peak RSS | train loss (last 5) | held-out loss |"
     )
     print("|---" * (10 + len(refs)) + "|")
     for name, r in results.items():

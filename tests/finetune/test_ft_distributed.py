@@ -221,3 +221,23 @@ def test_launch_stops_the_others_when_one_process_fails() -> None:
     assert time.monotonic() - started < 30
     env = "import os; assert os.environ['WORLD_SIZE'] == '2' and os.environ['MASTER_ADDR'] == '127.0.0.1'"
     assert distributed.launch([sys.executable, "-c", env], 2) == 0
+
+
+@pytest.mark.parametrize("peft", ["full", "prompt-tuning"])
+def test_two_processes_train_other_methods_like_one(
+    peft: str, tiny_model_dir: Path, tmp_path: Path, fast_settings: Settings, isolated_home: Path
+) -> None:
+    """The loop trains what has requires_grad, whatever the method: every weight, or a prompt."""
+    data = write_chat_data(tmp_path / "data")
+    short = {**SETTINGS, "max_steps": 6, "eval_every": 3}
+    train(TrainRequest(str(tiny_model_dir), data, "one", quick_config(peft=peft, **short)), fast_settings)
+    _finish(
+        _launch(
+            ["--name", "two", "--peft", peft, *_cli_args(tiny_model_dir, data, **short)],
+            isolated_home,
+            tmp_path,
+        )
+    )
+    for metric in ("train_loss", "val_loss", "grad_norm"):
+        one, two = _series(fast_settings, "one", metric), _series(fast_settings, "two", metric)
+        assert _max_diff(one, two) < LOSS_TOL * max(1.0, max(v for _, v in one)), metric
