@@ -95,11 +95,6 @@ class Dist:
         wrapped, prepared = self.accelerator.prepare(model, optimizer)
         return wrapped, prepared
 
-    def unwrap(self, model: Any) -> Any:
-        if self.accelerator is None:
-            return model
-        return self.accelerator.unwrap_model(model)
-
     def no_sync(self, model: Any) -> contextlib.AbstractContextManager[Any]:
         """Accumulate this micro-batch's gradient locally (no all-reduce until the last one)."""
         if not self.active:
