@@ -10,8 +10,8 @@ tokens/s is the new tokens after the first over the time after the first (the pr
 excluded), the median over the rounds. It prints the load average next to the table (the
 machine is shared), the file sizes, and the memory-bandwidth bound (bytes of weights read per
 token against a measured copy bandwidth), and the ratio of each to transformers float32.
-Needs the engine: ``make engines``. (Not named ``gguf.py``: run as a script, this folder comes
-first on ``sys.path`` and the file would shadow the ``gguf`` package.)
+Needs the engine: ``make engines``. (Not named ``gguf.py``: it would shadow the ``gguf``
+package for any tool that puts this folder on ``sys.path``.)
 """
 
 from __future__ import annotations
@@ -19,14 +19,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import assistant  # noqa: F401  (offline env first)
-from assistant.models.pull import ensure_pack
-from assistant.progress import NullProgress
-from assistant.settings import load_settings
+# Run as a script, this folder is first on sys.path, where finetune.py would shadow the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import assistant  # noqa: F401, E402  (offline env first)
+from assistant.models.pull import ensure_pack  # noqa: E402
+from assistant.progress import NullProgress  # noqa: E402
+from assistant.settings import load_settings  # noqa: E402
 
 PROMPT = "Write a detailed story about a lighthouse keeper who finds a message in a bottle."
 

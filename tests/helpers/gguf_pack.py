@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from assistant.progress import NullProgress
+from finetune.deploy.formats import Built
 
-_BUILT: dict[str, Path] = {}
+_BUILT: dict[str, Built] = {}
 
 
 def require_engine() -> None:
@@ -46,10 +47,14 @@ def seed_converter_sdist(real_home: Path, test_home: Path) -> None:
 
 def built_gguf(kind: str, pack_dir: Path, root: Path) -> Path:
     """The test pack as ``kind`` (``f16``, ``q8_0``, ``q4_k_m``) under ``root``, built once."""
+    return build_once(kind, pack_dir, root).files[0]
+
+
+def build_once(kind: str, pack_dir: Path, root: Path) -> Built:
+    """What the builder of ``kind`` returned, building it on the first call only."""
     if kind not in _BUILT:
         from finetune.deploy import gguf
 
         builder = {"f16": gguf.build_f16, "q8_0": gguf.build_q8_0, "q4_k_m": gguf.build_q4_k_m}[kind]
-        built = builder(pack_dir, root / kind, NullProgress())
-        _BUILT[kind] = built.files[0]
+        _BUILT[kind] = builder(pack_dir, root / kind, NullProgress())
     return _BUILT[kind]
