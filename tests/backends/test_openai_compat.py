@@ -383,13 +383,13 @@ def test_test_server_streams_sse(start: Start) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
 
 
-def test_raw_prompt_scoring_is_refused_not_faked(start: Start) -> None:
+def test_raw_scoring_on_a_chat_only_endpoint_is_a_capability_error(start: Start) -> None:
     server, url = start(logprobs={"A": -0.1})
     with pytest.raises(CapabilityError) as info:
         make_backend(url).score_choices(["q"], ["A", "B"], chat_template=False)
     assert (
-        "raw" in info.value.message
+        "no /v1/completions route" in info.value.message
         and info.value.hint is not None
         and "chat_template: true" in info.value.hint
     )
-    assert server.chat_requests == []  # refused before any request
+    assert server.chat_requests == []  # the chat endpoint is never asked
