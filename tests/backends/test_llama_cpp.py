@@ -189,3 +189,23 @@ def test_chat_model_answers_through_the_backend(backend: Any) -> None:
 
     reply = backend.chat_model().invoke([HumanMessage("Say hi.")], max_tokens=5)
     assert reply.content and reply.response_metadata["model_name"] == backend.model_id
+
+
+def test_doctor_line_names_the_build_and_flags_an_amx_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_engine()
+    from assistant.backends import llama_cpp as module
+
+    line, problem = module.engine_line()
+    assert line.startswith("llama-cpp-python 0.3.36 (") and "AVX2" in line and "AMX" not in line
+    assert problem is None
+    monkeypatch.setattr(module, "engine_features", lambda: {"AVX2": True, "AMX_INT8": True})
+    line, problem = module.engine_line()
+    assert "AMX_INT8" in line and problem is not None and "make engines" in problem
+
+
+def test_doctor_line_without_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.backends.llama_cpp import engine_line
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    line, problem = engine_line()
+    assert line.startswith("not installed") and "make engines" in line and problem is None
