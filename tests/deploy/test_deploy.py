@@ -273,6 +273,9 @@ def test_a_dearer_format_cheaper_in_the_batched_run_is_said(
     assert deployment.chosen == "fake-q4" and q4.test and f16.test
     q4.test.cost_per_1k, f16.test.cost_per_1k = 0.19, 0.02
     q4.throughput_qps, f16.throughput_qps = 0.15, 1.15
+    q2 = deployment.formats[0]
+    assert q2.test
+    q2.meets, q2.test.cost_per_1k = True, 0.05  # cheaper than the choice too, not the cheapest: one line
     [line] = cheaper_in_batch(deployment)
     assert line.startswith("fake-f16 also meets and cost less per 1,000 questions")
     assert "0.02 USD against 0.19 USD" in line and "1.1 q/s against 0.1 q/s" in line
