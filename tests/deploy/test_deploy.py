@@ -281,4 +281,6 @@ def test_a_dearer_format_cheaper_in_the_batched_run_is_said(
     assert "0.02 USD against 0.19 USD" in line and "1.1 q/s against 0.1 q/s" in line
     assert line in verdict_lines(deployment)
     f16.test.cost_per_1k = 0.5
+    assert [line[:8] for line in cheaper_in_batch(deployment)] == ["fake-q2 "]
+    q2.meets = False
     assert cheaper_in_batch(deployment) == []
