@@ -116,4 +116,10 @@ def load_deployment(name: str, settings: Settings) -> Deployment:
     if not path.is_file():
         known = ", ".join(d.name for d in list_deployments(settings)) or "none"
         raise RunNotFound(f"no deployment named {name!r}", hint=f"deployments: {known}")
-    return Deployment.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return Deployment.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+        raise ConfigError(
+            f"the manifest of deployment {name!r} is damaged ({type(exc).__name__})",
+            hint=f"deploy again: ladder deploy DECISION --name {name}",
+        ) from None

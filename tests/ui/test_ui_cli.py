@@ -133,3 +133,70 @@ def test_binding_a_network_address_without_a_password_warns(
     monkeypatch.setenv("LADDER_UI_PASSWORD_HASH", hash_password("correct horse"))
     code, _, err = run([command, "--print-command", "--host", "0.0.0.0", *extra], capsys)
     assert code == 0 and "warning" not in err
+
+
+def _write_deployment(name: str, chosen: str | None) -> None:
+    """A deployment manifest as ``ladder deploy`` writes it: a bf16 and a GGUF format."""
+    import json
+
+    from assistant.settings import load_settings
+
+    folder = load_settings().home / "deployments" / name
+    folder.mkdir(parents=True)
+    formats = [
+        {"format": "gguf-q4_k_m", "engine": "llama.cpp", "rank": 10, "model_ref": f"gguf:{folder}/m.gguf"},
+        {
+            "format": "transformers-bf16",
+            "engine": "transformers",
+            "rank": 30,
+            "model_ref": str(folder / "bf16"),
+            "settings": {"dtype": "bfloat16"},
+        },
+    ]
+    manifest = {
+        "name": name,
+        "status": "met" if chosen else "missed",
+        "chosen": chosen,
+        "formats": formats,
+        **dict.fromkeys(
+            ("created", "decision_id", "decision_name", "rung", "source_model", "base_model"), "x"
+        ),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_chat_ui_and_serve_answer_with_a_deployments_chosen_format(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--deployment NAME`` runs the chosen format with the settings it needs (bf16 -> dtype);
+    one that chose nothing, or given beside --model, is a usage error."""
+    from assistant.settings import load_settings
+
+    _write_deployment("routing", "transformers-bf16")
+    _write_deployment("nothing", None)
+    code, out, _ = run(["chat-ui", "--print-command", "--kb", "h", "--deployment", "routing"], capsys)
+    assert code == 0
+    assert "LADDER_DTYPE=bfloat16" in out and "deployments/routing/bf16" in out
+    code, _, err = run(["chat-ui", "--print-command", "--kb", "h", "--deployment", "nothing"], capsys)
+    assert code == 2 and "chose no format" in err
+    code, _, err = run(["chat-ui", "--print-command", "--kb", "h", "--deployment", "absent"], capsys)
+    assert code == 2 and "no deployment named 'absent'" in err
+    damaged = Path(str(load_settings().home)) / "deployments" / "nothing" / "manifest.json"
+    damaged.write_text('{"name": "nothing"}', encoding="utf-8")
+    code, _, err = run(["chat-ui", "--print-command", "--kb", "h", "--deployment", "nothing"], capsys)
+    assert code == 2 and "is damaged" in err and "Traceback" not in err
+
+    served: dict[str, object] = {}
+
+    def fake_create_app(settings: object, server: object) -> str:
+        served.update(model=getattr(server, "model", None), dtype=getattr(settings, "dtype", None))
+        return "app"
+
+    monkeypatch.setattr("ui.server.app.create_app", fake_create_app)
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
+    monkeypatch.setattr("assistant.models.refs.check_model_folder", lambda path: path)
+    code, _, err = run(["serve", "--deployment", "routing", "--port", "0"], capsys)
+    assert code == 0, err
+    assert str(served["model"]).endswith("deployments/routing/bf16") and served["dtype"] == "bfloat16"
+    code, _, err = run(["serve", "--deployment", "routing", "--model", "fake"], capsys)
+    assert code == 2 and "not both" in err

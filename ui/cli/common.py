@@ -242,3 +242,29 @@ def generation_options(n: int, seed: int, multi_hop: float, max_attempts: int, b
         raise ConfigError(
             str(exc), hint="--n and --max-attempts are positive; --multi-hop is in 0..1"
         ) from None
+
+
+DeploymentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--deployment",
+        help="Answer with a deployment's chosen format (`ladder deployments list`) instead of --model.",
+    ),
+]
+
+
+def deployment_model(name: str, model: str | None, settings: Settings) -> tuple[str, dict[str, Any]]:
+    """The model reference and settings overrides (e.g. dtype) of deployment ``name``'s chosen
+    format, for ``ladder serve`` and ``ladder chat-ui``; one line when it chose none."""
+    from assistant.errors import ConfigError
+    from evaluation.deploy.record import load_deployment
+
+    if model is not None:
+        raise ConfigError("give --model or --deployment, not both")
+    chosen = load_deployment(name, settings).chosen_format()
+    if chosen is None:
+        raise ConfigError(
+            f"deployment {name!r} chose no format (none met its targets)",
+            hint=f"see `ladder deployments show {name}`, or serve a format with --model",
+        )
+    return chosen.model_ref, dict(chosen.settings)

@@ -12,7 +12,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ui.cli.common import ConfigOpt, HomeOpt, ThreadsOpt, console, err_console, settings_from
+from ui.cli.common import (
+    ConfigOpt,
+    DeploymentOpt,
+    HomeOpt,
+    ThreadsOpt,
+    console,
+    deployment_model,
+    err_console,
+    settings_from,
+)
 
 
 def serve_cmd(
@@ -50,6 +59,7 @@ def serve_cmd(
             "(repeatable). Or server_adapters.",
         ),
     ] = None,
+    deployment: DeploymentOpt = None,
     queue_size: Annotated[
         int | None, typer.Option(min=0, help="Requests that may wait for the model worker; more get 429.")
     ] = None,
@@ -87,6 +97,11 @@ def serve_cmd(
         server_queue_size=queue_size,
         server_max_request_kb=max_request_kb,
     )
+    if deployment is not None:
+        from assistant.settings import replace
+
+        model, overrides = deployment_model(deployment, model, settings)
+        settings = replace(settings, **overrides)
     server = server_config(
         settings, host=host, port=port, model=model, api_keys=api_key, allow_no_auth=insecure_no_auth
     )

@@ -11,14 +11,22 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
 from rich.markup import escape
 
 from assistant.errors import ConfigError
-from ui.cli.common import ConfigOpt, HomeOpt, console, err_console, settings_from
+from ui.cli.common import (
+    ConfigOpt,
+    DeploymentOpt,
+    HomeOpt,
+    console,
+    deployment_model,
+    err_console,
+    settings_from,
+)
 
 UI_DIR = Path(__file__).resolve().parents[1] / "web"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -154,6 +162,7 @@ def chat_ui_cmd(
     kb: Annotated[str | None, typer.Option(help="Knowledge base for rag / agent.")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model reference.")] = None,
     adapter: Annotated[str | None, typer.Option(help="A fine-tuned adapter on the model.")] = None,
+    deployment: DeploymentOpt = None,
     title: Annotated[str | None, typer.Option(help="Title shown above the chat.")] = None,
     port: PortOpt = 8502,
     host: HostOpt = "127.0.0.1",
@@ -181,7 +190,13 @@ def chat_ui_cmd(
         kb = names[0]
         console().print(f"answering from knowledge base {escape(kb)} (the only one; --kb to choose)")
     model_ref = settings.model + (f"+{adapter}" if adapter else "")
+    overrides: dict[str, Any] = {}
+    if deployment is not None:
+        if adapter:
+            raise ConfigError("a deployment's model carries its adapter already", hint="leave out --adapter")
+        model_ref, overrides = deployment_model(deployment, model, settings)
     env = _env(config, home, model_ref)
+    env.update({f"LADDER_{key.upper()}": str(value) for key, value in overrides.items()})
     env["LADDER_CHAT_STRATEGY"] = (
         str(Path(strategy).resolve()) if strategy.endswith((".yaml", ".yml")) else strategy
     )
