@@ -239,7 +239,9 @@ def tokenize(pack: Path, target: Path, shots: int) -> None:
         "exam": [list(tok(prompt)["input_ids"]) for prompt, _ in exam_prompts(shots)],
         "letters": [tok(c, add_special_tokens=False)["input_ids"][0] for c in "ABCD"],
     }
-    target.write_text(json.dumps(inputs))
+    partial = target.with_suffix(f".{os.getpid()}.tmp")  # children may be reading the old one
+    partial.write_text(json.dumps(inputs))
+    partial.replace(target)
 
 
 def inputs(work: Path, pack: Path) -> dict[str, Any]:
@@ -295,7 +297,8 @@ def speed(pack: Path, work: Path, formats: list[str], repeats: int) -> dict[str,
 @dataclass
 class Quality:
     identical: int
-    first_diff: list[int]  # per prompt: index of the first differing token (len when identical)
+    prompts: int
+    first_diff: list[int]  # per prompt whose output differs: the index of its first differing token
     mcq_agree: int
     mcq_correct: int
     mcq_total: int
@@ -319,14 +322,15 @@ def quality_child(fmt: str, pack: Path, work: Path, new_tokens: int) -> dict[str
 
 
 def compare(ref: dict[str, Any], got: dict[str, Any], gold: list[str]) -> Quality:
-    first = []
-    for a, b in zip(ref["outs"], got["outs"], strict=True):
-        n = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-        first.append(n if a != b else len(a))
-    identical = sum(a == b for a, b in zip(ref["outs"], got["outs"], strict=True))
+    pairs = list(zip(ref["outs"], got["outs"], strict=True))
+    first = [
+        next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        for a, b in pairs
+        if a != b
+    ]
     agree = sum(x == y for x, y in zip(ref["picks"], got["picks"], strict=True))
     correct = sum(x == y for x, y in zip(got["picks"], gold, strict=True))
-    return Quality(identical, first, agree, correct, len(gold))
+    return Quality(len(pairs) - len(first), len(pairs), first, agree, correct, len(gold))
 
 
 def quality(pack: Path, work: Path, formats: list[str], new_tokens: int) -> dict[str, dict[str, Any]]:
@@ -353,9 +357,9 @@ def median(values: list[float]) -> float:
 def quality_cells(q: Quality | None) -> str:
     if q is None:
         return "- | - | - | -"
-    diff = f"{median([float(x) for x in q.first_diff]):.0f}, {min(q.first_diff)}"
+    diff = f"{median([float(x) for x in q.first_diff]):.0f}, {min(q.first_diff)}" if q.first_diff else "-"
     n = q.mcq_total
-    return f"{q.identical}/{len(q.first_diff)} | {diff} | {q.mcq_agree}/{n} | {q.mcq_correct}/{n}"
+    return f"{q.identical}/{q.prompts} | {diff} | {q.mcq_agree}/{n} | {q.mcq_correct}/{n}"
 
 
 def speed_cells(rs: list[dict[str, float]], bf16: float | None) -> str:
@@ -379,7 +383,7 @@ def table(pack: Path, work: Path, runs: dict[str, list[dict[str, float]]], qual:
     head = (
         "| format | size MB | load s | prefill tok/s | decode tok/s (runs) | vs bf16 | decode CPU ms/tok "
         "| peak RSS MB "
-        "| greedy identical | first diff (median, min) | MCQ agree fp32 | MCQ correct |"
+        "| greedy identical | first differing token (median, min) | MCQ agree fp32 | MCQ correct |"
     )
     lines = [f"### {pack.name}", "", head, "|" + "---|" * 12]
     for fmt in runs:

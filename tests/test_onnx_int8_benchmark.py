@@ -57,11 +57,12 @@ def test_compare_counts_identical_outputs_first_differences_and_mcq_agreement(be
     ref = {"outs": [[1, 2, 3], [1, 2, 3], [4, 5]], "picks": ["A", "B", "C", "D"]}
     got = {"outs": [[1, 2, 3], [1, 9, 3], [4]], "picks": ["A", "B", "D", "D"]}
     q = bench.compare(ref, got, ["A", "C", "C", "D"])
-    assert q.identical == 1
-    assert q.first_diff == [3, 1, 1]  # a shorter output differs where it stops
+    assert (q.identical, q.prompts) == (1, 3)
+    assert q.first_diff == [1, 1]  # of the differing ones; a shorter output differs where it stops
     assert (q.mcq_agree, q.mcq_correct, q.mcq_total) == (3, 2, 4)
-    cells = bench.quality_cells(q)
-    assert cells.startswith("1/3 | 1, 1 | 3/4 | 2/4")
+    assert bench.quality_cells(q) == "1/3 | 1, 1 | 3/4 | 2/4"
+    same = bench.compare(ref, ref, ["A", "B", "C", "D"])
+    assert bench.quality_cells(same) == "3/3 | - | 4/4 | 4/4"
 
 
 def test_exam_prompts_are_the_demo_exam_with_answer_letters(bench: ModuleType) -> None:
