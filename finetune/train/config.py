@@ -25,6 +25,10 @@ BATCHING = ("packed", "grouped", "padded")
 # What is trained (finetune/train/methods.py): LoRA on every linear layer (the default), additive
 # prompt tuning (virtual tokens before the input), LoRA on the last layers only, or every weight.
 PEFT_METHODS = ("lora", "prompt-tuning", "last-layers", "full")
+# The peak learning rate `ladder finetune train --peft M` uses when --lr is not given: prompt
+# tuning moves a few embeddings and needs a large rate (Lester et al. 2021); every weight of the
+# model moves at a rate ten times smaller than LoRA's (benchmarks/methods.py).
+DEFAULT_LEARNING_RATE = {"lora": 2e-4, "last-layers": 2e-4, "prompt-tuning": 3e-2, "full": 5e-5}
 # Prompt tuning puts virtual tokens before every example: a packed row's shared prefix tree, its
 # 4D mask and its position ids have no place for them, so it trains on grouped batches instead.
 PACKED_REFUSED = ("prompt-tuning",)

@@ -119,3 +119,35 @@ def test_method_settings_are_checked() -> None:
         TrainConfig(peft="last-layers", last_layers=0)
     with pytest.raises(ConfigError, match="num_virtual_tokens must be > 0"):
         TrainConfig(peft="prompt-tuning", num_virtual_tokens=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--peft", "full"], {"peft": "full", "learning_rate": 5e-5}),
+        (
+            ["--peft", "prompt-tuning", "--virtual-tokens", "8"],
+            {"learning_rate": 3e-2, "num_virtual_tokens": 8},
+        ),
+        (["--peft", "last-layers", "--last-layers", "3"], {"learning_rate": 2e-4, "last_layers": 3}),
+        (["--peft", "full", "--lr", "1e-3"], {"learning_rate": 1e-3}),
+    ],
+)
+def test_the_cli_passes_each_methods_settings_and_default_learning_rate(
+    args: list[str], expected: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--peft M`` without ``--lr`` trains at M's own rate (full at 2e-4 would wreck the model)."""
+    from typer.testing import CliRunner
+
+    from ui.cli.app import app
+
+    seen: dict[str, Any] = {}
+
+    def stop(request: TrainRequest, settings: Settings) -> None:
+        seen.update(request.config.to_dict())
+        raise ConfigError("stopped by the test")
+
+    monkeypatch.setattr("finetune.train.run.prepare", stop)
+    result = CliRunner().invoke(app, ["finetune", "train", "--name", "m", *args])
+    assert "stopped by the test" in str(result.exception), result.output
+    assert {key: seen[key] for key in expected} == expected

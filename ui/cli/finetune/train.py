@@ -116,7 +116,21 @@ def train_cmd(
     alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
     dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.05,
     target_modules: Annotated[str, typer.Option(help="all-linear or names: q_proj,v_proj")] = "all-linear",
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.")] = 2e-4,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr", help="Peak learning rate (default by --peft: 2e-4 LoRA, 3e-2 prompt-tuning, 5e-5 full)."
+        ),
+    ] = None,
+    last_layers: Annotated[
+        int | None,
+        typer.Option(
+            "--last-layers", help="--peft last-layers: how many of the last layers (default a quarter)."
+        ),
+    ] = None,
+    virtual_tokens: Annotated[
+        int, typer.Option("--virtual-tokens", help="--peft prompt-tuning: virtual tokens before each input.")
+    ] = 20,
     warmup: Annotated[float, typer.Option(help="Warmup, as a fraction of the steps.")] = 0.05,
     epochs: Annotated[float | None, typer.Option(help="Epochs (default 3 for sft, 1 for cpt).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (overrides --epochs).")] = None,
@@ -179,13 +193,13 @@ def train_cmd(
 
         dpo = DPOSettings(
             beta=beta, rank=rank, alpha=alpha, dropout=dropout, target_modules=target_modules,
-            learning_rate=lr, epochs=epochs or 3.0, max_steps=max_steps, batch_size=batch_size,
+            learning_rate=lr or 2e-4, epochs=epochs or 3.0, max_steps=max_steps, batch_size=batch_size,
             grad_accum=grad_accum, max_length=max_seq_len, seed=seed, min_pairs=min_examples,
         )  # fmt: skip
         _train_dpo(name, data, base, dpo, overwrite, threads, as_json, config, home, tuple(suite or ()))
         return
     from finetune.train import distributed
-    from finetune.train.config import TrainConfig
+    from finetune.train.config import DEFAULT_LEARNING_RATE, TrainConfig
     from finetune.train.run import TrainRequest, run_training
     from finetune.train.run import prepare as prepare_training
 
@@ -197,7 +211,9 @@ def train_cmd(
         alpha=alpha,
         dropout=dropout,
         target_modules=target_modules,
-        learning_rate=lr,
+        last_layers=last_layers,
+        num_virtual_tokens=virtual_tokens,
+        learning_rate=lr if lr is not None else DEFAULT_LEARNING_RATE.get(peft, 2e-4),
         warmup_ratio=warmup,
         epochs=epochs,
         max_steps=max_steps,
