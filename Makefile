@@ -8,8 +8,8 @@
 #   make engines  the optional llama.cpp engine (GGUF deploy formats, `gguf:<file>` models):
 #               llama-cpp-python built from its pinned sdist for this CPU, in about 4 minutes on
 #               2 cores, once (the wheel is kept in $LADDER_HOME/cache/engines/<flags>). Never with
-#               -march=native: that turns on AMX, whose quantized kernels segfault on AVX-512+AMX
-#               CPUs; the AVX-512 parts the CPU has are named one by one (docs/gguf.md). Also
+#               -march=native, whose build segfaults on quantized models on AVX-512+AMX CPUs (AMX,
+#               by elimination); the x86 features the CPU has are named one by one (docs/gguf.md). Also
 #               leaves the sdist in $LADDER_HOME/cache/wheels, where the GGUF converter comes from.
 #               `make test` runs it first, so the GGUF tests and the crash guard run in CI.
 
