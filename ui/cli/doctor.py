@@ -65,6 +65,12 @@ def doctor_cmd(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     table.add_row("RAM", f"{human_size(memory.available)} available of {human_size(memory.total)}")
     table.add_row("threads", _threads_line(settings.threads, settings.sources["threads"], problems))
     table.add_row("dtype / device", _dtype_line(settings))
+    from assistant.backends.llama_cpp import engine_line
+
+    engine, engine_problem = engine_line()
+    table.add_row("llama.cpp engine", engine)
+    if engine_problem:
+        problems.append(engine_problem)
     state = offline_state()
     offline = state.get("HF_HUB_OFFLINE") == "1"
     table.add_row("offline", ("yes" if offline else "[yellow]no[/yellow]") + "  " +
