@@ -173,7 +173,7 @@ def _measure(
 
     began = time.perf_counter()
     try:
-        built = spec.build(merged, staging / spec.name, progress)
+        built = spec.build(merged, staging / spec.name, progress, settings)
     except LadderError:
         raise
     except Exception as exc:  # a converter that fails halfway: one line, the staging folder goes

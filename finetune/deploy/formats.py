@@ -20,6 +20,7 @@ from typing import Any
 
 from assistant.progress import Progress
 from assistant.registry import Registry
+from assistant.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,8 @@ class Built:
     notes: tuple[str, ...] = ()  # facts worth reporting (e.g. tensors that fell back to q5_0)
 
 
-# build(source: merged transformers folder, out: empty folder to write into, progress) -> Built
-Builder = Callable[[Path, Path, Progress], Built]
+# build(source: merged transformers folder, out: empty folder to write into, progress, settings) -> Built
+Builder = Callable[[Path, Path, Progress, Settings], Built]
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class FormatSpec:
     engine_check: str | None = None
     description: str = ""
 
-    def build(self, source: Path, out: Path, progress: Progress) -> Built:
+    def build(self, source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
         fn: Builder = _resolve(self.builder)
-        return fn(source, out, progress)
+        return fn(source, out, progress, settings)
 
     def engine_missing(self) -> str | None:
         if self.engine_check is None:

@@ -33,7 +33,7 @@ from assistant.backends.llama_cpp import ENGINE_HINT, LLAMA_CPP_VERSION, engine_
 from assistant.errors import CapabilityError, PackError
 from assistant.models.pull import _pip_args  # the pip settings model packs are pulled with
 from assistant.progress import Progress
-from assistant.settings import Settings, load_settings
+from assistant.settings import Settings
 from finetune.deploy.formats import Built
 
 __all__ = ["build_f16", "build_q4_k_m", "build_q8_0", "converter_dir", "engine_missing"]
@@ -209,9 +209,8 @@ def _temp(out: Path, name: str) -> Path:
     return out / f".{name}.partial"
 
 
-def build_f16(source: Path, out: Path, progress: Progress) -> Built:
+def build_f16(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     """The merged folder as an f16 GGUF (the quantizers' input; served as is, too)."""
-    settings = load_settings()
     out.mkdir(parents=True, exist_ok=True)
     final = out / "model-f16.gguf"
     partial = _temp(out, final.name)
@@ -223,9 +222,8 @@ def build_f16(source: Path, out: Path, progress: Progress) -> Built:
     return Built(model_ref=f"gguf:{final.resolve()}", files=(final,))
 
 
-def _build_quantized(kind: str, source: Path, out: Path, progress: Progress) -> Built:
+def _build_quantized(kind: str, source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     _require_engine()
-    settings = load_settings()
     out.mkdir(parents=True, exist_ok=True)
     final = out / f"model-{kind}.gguf"
     f16, partial = _temp(out, "model-f16.gguf"), _temp(out, final.name)
@@ -241,14 +239,14 @@ def _build_quantized(kind: str, source: Path, out: Path, progress: Progress) -> 
     return Built(model_ref=f"gguf:{final.resolve()}", files=(final,), notes=(note,) if note else ())
 
 
-def build_q8_0(source: Path, out: Path, progress: Progress) -> Built:
+def build_q8_0(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     """GGUF Q8_0: 8-bit blocks of 32 values (about 1.06 bytes a weight)."""
-    return _build_quantized("q8_0", source, out, progress)
+    return _build_quantized("q8_0", source, out, progress, settings)
 
 
-def build_q4_k_m(source: Path, out: Path, progress: Progress) -> Built:
+def build_q4_k_m(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     """GGUF Q4_K_M: 4-bit K-blocks, a few tensors in 6-bit (about 0.6 bytes a weight)."""
-    return _build_quantized("q4_k_m", source, out, progress)
+    return _build_quantized("q4_k_m", source, out, progress, settings)
 
 
 def _main(argv: list[str]) -> int:

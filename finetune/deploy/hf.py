@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from assistant.progress import Progress
+from assistant.settings import Settings
 from finetune.deploy.formats import Built
 
 # What a merged folder holds besides the weights: config, tokenizer, chat template, provenance.
@@ -32,7 +33,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def build_fp32(source: Path, out: Path, progress: Progress) -> Built:
+def build_fp32(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     """The merged transformers folder as it is, loaded in float32."""
     progress.note(f"transformers-fp32: linking {source.name}")
     out.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,7 @@ def _is_weights(path: Path, root: Path) -> bool:
     return any(relative.match(pattern) for pattern in WEIGHTS)
 
 
-def build_bf16(source: Path, out: Path, progress: Progress) -> Built:
+def build_bf16(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     """A copy of the merged folder with its weights stored in bfloat16."""
     import torch
     from transformers import AutoModelForCausalLM

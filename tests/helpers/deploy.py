@@ -44,30 +44,30 @@ def _build(name: str, out: Path) -> Built:
     return Built(model_ref=f"fake:{script}", files=(script, weights), notes=(f"{name} built",))
 
 
-def build_q2(source: Path, out: Path, progress: Progress) -> Built:
+def build_q2(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     return _build("fake-q2", out)
 
 
-def build_q4(source: Path, out: Path, progress: Progress) -> Built:
+def build_q4(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     return _build("fake-q4", out)
 
 
-def build_f16(source: Path, out: Path, progress: Progress) -> Built:
+def build_f16(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     return _build("fake-f16", out)
 
 
-def build_bad(source: Path, out: Path, progress: Progress) -> Built:
+def build_bad(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     return _build("fake-bad", out)
 
 
-def build_halfway(source: Path, out: Path, progress: Progress) -> Built:
+def build_halfway(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     """A conversion that writes part of its output, then fails."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "partial.gguf").write_bytes(b"GGUF" + b"\0" * 64)
     raise PackError("converter stopped at tensor 12 of 291")
 
 
-def build_crash(source: Path, out: Path, progress: Progress) -> Built:
+def build_crash(source: Path, out: Path, progress: Progress, settings: Settings) -> Built:
     out.mkdir(parents=True, exist_ok=True)
     (out / "partial.gguf").write_bytes(b"GGUF")
     raise RuntimeError("quantize: out of memory\nmore lines")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from assistant.progress import NullProgress
+from assistant.settings import load_settings
 from finetune.deploy.formats import Built
 
 _BUILT: dict[str, Built] = {}
@@ -56,5 +57,5 @@ def build_once(kind: str, pack_dir: Path, root: Path) -> Built:
         from finetune.deploy import gguf
 
         builder = {"f16": gguf.build_f16, "q8_0": gguf.build_q8_0, "q4_k_m": gguf.build_q4_k_m}[kind]
-        _BUILT[kind] = builder(pack_dir, root / kind, NullProgress())
+        _BUILT[kind] = builder(pack_dir, root / kind, NullProgress(), load_settings())
     return _BUILT[kind]
