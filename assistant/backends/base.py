@@ -67,6 +67,35 @@ register_backend("openai_compat", "assistant.backends.openai_compat:OpenAICompat
 register_backend("llama_cpp", "assistant.backends.llama_cpp:LlamaCppBackend")
 
 
+# A prompt over its budget keeps this many tokens of its start (the system prompt, the task) and
+# fills the rest from its end (the question), when context_overflow is "truncate".
+KEEP_HEAD_TOKENS = 64
+
+
+def fit_prompt(
+    ids: list[int], budget: int, *, policy: str, model_id: str, context_window: int
+) -> tuple[list[int], bool]:
+    """Make a prompt fit ``budget`` tokens by the ``context_overflow`` policy: (ids, truncated).
+    Shared by the local backends (hf_local, llama_cpp) so both cut a long prompt alike."""
+    if len(ids) <= budget:
+        return ids, False
+    if policy == "error":
+        from assistant.errors import ContextOverflowError
+
+        raise ContextOverflowError(
+            f"prompt has {len(ids)} tokens; {model_id} allows {budget} "
+            f"(context {context_window} minus the generation budget)",
+            hint="shorten the prompt, lower max_new_tokens, or set context_overflow=truncate",
+        )
+    import logging
+
+    head = min(KEEP_HEAD_TOKENS, budget // 4)
+    logging.getLogger("assistant.backends").warning(
+        "prompt of %d tokens truncated to %d to fit %s", len(ids), budget, model_id
+    )
+    return ids[:head] + ids[len(ids) - (budget - head) :], True
+
+
 def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut ``text`` at the earliest stop sequence; say whether one was found."""
     cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.backends.base import trim_at_stop
+from assistant.backends.base import fit_prompt, trim_at_stop
 from assistant.backends.json_schema import current_schema
 from assistant.backends.streaming import StopHoldback, current_sink
 from assistant.backends.toolcalls import parse_tool_calls
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 LLAMA_CPP_VERSION = "0.3.36"
 ENGINE_HINT = f"run `make engines` (builds llama-cpp-python=={LLAMA_CPP_VERSION} for this CPU)"
 MAX_CONTEXT = 8192
-_KEEP_HEAD_TOKENS = 64
 
 
 def engine_missing() -> str | None:
@@ -179,18 +178,14 @@ class LlamaCppBackend:
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def _fit(self, ids: list[int], budget: int) -> tuple[list[int], bool]:
-        """Make a prompt fit ``budget`` tokens by the overflow policy (as ``hf_local``)."""
-        if len(ids) <= budget:
-            return ids, False
-        if self.settings.context_overflow == "error":
-            raise ContextOverflowError(
-                f"prompt has {len(ids)} tokens; {self.model_id} allows {budget} "
-                f"(context {self.context_window} minus the generation budget)",
-                hint="shorten the prompt, lower max_new_tokens, or set context_overflow=truncate",
-            )
-        head = min(_KEEP_HEAD_TOKENS, budget // 4)
-        log.warning("prompt of %d tokens truncated to %d to fit %s", len(ids), budget, self.model_id)
-        return ids[:head] + ids[len(ids) - (budget - head) :], True
+        """Make a prompt fit ``budget`` tokens by the overflow policy (``base.fit_prompt``)."""
+        return fit_prompt(
+            ids,
+            budget,
+            policy=self.settings.context_overflow,
+            model_id=self.model_id,
+            context_window=self.context_window,
+        )
 
     # ---- generation ------------------------------------------------------------------
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:

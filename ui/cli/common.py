@@ -268,3 +268,22 @@ def deployment_model(name: str, model: str | None, settings: Settings) -> tuple[
             hint=f"see `ladder deployments show {name}`, or serve a format with --model",
         )
     return chosen.model_ref, dict(chosen.settings)
+
+
+def print_verdict(
+    lines: Sequence[str], title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
+) -> None:
+    """A verdict as ``ladder decide`` and ``ladder deploy`` print it: the first line in bold, the
+    table (Markdown bold stripped), then the other lines as a list."""
+    from rich.markup import escape
+
+    out = console()
+    out.print(f"[bold]{escape(lines[0])}[/bold]")
+    table = Table(title=title)
+    for column in header:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[escape(cell.replace("**", "")) for cell in row])
+    out.print(table)
+    for line in lines[1:]:
+        out.print(f"- {escape(line)}")

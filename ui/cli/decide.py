@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ui.cli.common import (
     Col,
@@ -23,6 +22,7 @@ from ui.cli.common import (
     ThreadsOpt,
     console,
     fitted_table,
+    print_verdict,
     settings_from,
 )
 
@@ -78,17 +78,9 @@ def print_decision(decision: Decision) -> None:
     from evaluation.decide.warnings import warning_lines
 
     out = console()
-    lines = explain(decision)
-    out.print(f"[bold]{escape(lines[0])}[/bold]")
     header, rows = rung_table(decision)
-    table = Table(title=f"{decision.name} · {decision.decision_id} · dev {decision.dev_suite}")
-    for column in header:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[escape(cell.replace("**", "")) for cell in row])
-    out.print(table)
-    for line in lines[1:]:
-        out.print(f"- {escape(line)}")
+    title = f"{decision.name} · {decision.decision_id} · dev {decision.dev_suite}"
+    print_verdict(explain(decision), title, header, rows)
     for line in warning_lines(decision):
         out.print(f"[yellow]{escape(line)}[/yellow]")
     for metric, agreement in decision.judge_agreement.items():

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ui.cli.common import (
     Col,
@@ -25,6 +24,7 @@ from ui.cli.common import (
     ThreadsOpt,
     console,
     fitted_table,
+    print_verdict,
     settings_from,
 )
 
@@ -77,18 +77,9 @@ def deploy_cmd(
 def print_deployment(deployment: Deployment) -> None:
     from evaluation.deploy.report import format_table, verdict_lines
 
-    out = console()
-    lines = verdict_lines(deployment)
-    out.print(f"[bold]{escape(lines[0])}[/bold]")
     header, rows = format_table(deployment)
-    table = Table(title=f"{deployment.name} · {deployment.source_model} · test {deployment.test_suite}")
-    for column in header:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*[escape(cell.replace("**", "")) for cell in row])
-    out.print(table)
-    for line in lines[1:]:
-        out.print(f"- {escape(line)}")
+    title = f"{deployment.name} · {deployment.source_model} · test {deployment.test_suite}"
+    print_verdict(verdict_lines(deployment), title, header, rows)
 
 
 @deployments_app.command("list")

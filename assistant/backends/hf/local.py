@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from assistant.backends.adapter_rows import current_adapter_rows
-from assistant.backends.base import trim_at_stop
+from assistant.backends.base import fit_prompt, trim_at_stop
 from assistant.backends.hf.device import pick_device, pick_dtype
 from assistant.backends.hf.scoring import PrefixScoring
 from assistant.backends.json_schema import UnsupportedSchema, current_schema
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 # Tokens kept from the start of an over-long prompt (system prompt, instructions) when
 # it is truncated; the rest is kept from the end, where the question usually is.
-_KEEP_HEAD_TOKENS = 64
 _FALLBACK_CONTEXT = 2048
 
 
@@ -163,18 +162,14 @@ class HFLocalBackend(PrefixScoring):
         return "\n".join([*lines, "Assistant:"])
 
     def _fit(self, ids: list[int], budget: int) -> tuple[list[int], bool]:
-        """Make a prompt fit ``budget`` tokens by the overflow policy."""
-        if len(ids) <= budget:
-            return ids, False
-        if self.settings.context_overflow == "error":
-            raise ContextOverflowError(
-                f"prompt has {len(ids)} tokens; {self.model_id} allows {budget} "
-                f"(context {self.context_window} minus the generation budget)",
-                hint="shorten the prompt, lower max_new_tokens, or set context_overflow=truncate",
-            )
-        head = min(_KEEP_HEAD_TOKENS, budget // 4)
-        log.warning("prompt of %d tokens truncated to %d to fit %s", len(ids), budget, self.model_id)
-        return ids[:head] + ids[len(ids) - (budget - head) :], True
+        """Make a prompt fit ``budget`` tokens by the overflow policy (``base.fit_prompt``)."""
+        return fit_prompt(
+            ids,
+            budget,
+            policy=self.settings.context_overflow,
+            model_id=self.model_id,
+            context_window=self.context_window,
+        )
 
     # ---- generation ------------------------------------------------------------------
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
