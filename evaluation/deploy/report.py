@@ -69,13 +69,15 @@ def format_table(deployment: Deployment) -> Table:
 
 
 def serve_commands(deployment: Deployment) -> list[str]:
-    """How to serve the chosen format (empty when none met)."""
+    """How to serve the chosen format (empty when none met): by the deployment's name (the
+    chosen format with its settings), then the same by model reference."""
     chosen = deployment.chosen_format()
     if chosen is None:
         return []
     env = " ".join(f"LADDER_{k.upper()}={shlex.quote(str(v))}" for k, v in sorted(chosen.settings.items()))
     command = f"ladder serve --model {shlex.quote(chosen.model_ref)}"
     return [
+        f"ladder serve --deployment {shlex.quote(deployment.name)}",
         f"{env} {command}".strip(),
         f"{env} ladder ask --model {shlex.quote(chosen.model_ref)} ...".strip(),
     ]
@@ -106,7 +108,9 @@ def verdict_lines(deployment: Deployment) -> list[str]:
             "finding (what a cheaper format costs in quality, what a dearer one buys); "
             "--stop-at-first skips them."
         )
-    lines += [f"Serve it: {command}" for command in serve_commands(deployment)[:1]]
+    commands = serve_commands(deployment)
+    if commands:
+        lines.append(f"Serve it: {commands[0]} (the same as: {commands[1]})")
     if chosen is not None and deployment.strategy:
         lines.append(f"Ask it as the decision did: {json.dumps(deployment.strategy, ensure_ascii=False)}")
     lines.append(DISTILL)

@@ -77,7 +77,10 @@ def test_manifest_records_source_hashes_and_the_evaluation_it_passed(
         content = (folder / entry["path"]).read_bytes()
         assert entry["sha256"] == hashlib.sha256(content).hexdigest() and entry["bytes"] == len(content)
     assert q4["size_bytes"] == sum(f["bytes"] for f in q4["files"])
-    assert data["serve"][0] == f"ladder serve --model {q4['model_ref']}"
+    assert data["serve"][:2] == [
+        f"ladder serve --deployment {data['name']}",
+        f"ladder serve --model {q4['model_ref']}",
+    ]
     assert (folder / "deployment.md").is_file() and (folder / "deployment.html").is_file()
     assert "finetune synthesize" in (folder / "deployment.md").read_text(encoding="utf-8")
 
