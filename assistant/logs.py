@@ -33,6 +33,20 @@ QUIET_ENV = {
 _HANDLER_NAME = "ladder-stderr"
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not the stream it was made
+    with: a handler bound to a replaced stream (a finished CLI run's captured stderr, a closed
+    pipe) would print "--- Logging error ---" and a traceback for every later line."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:  # StreamHandler.__init__ assigns it; always stderr
+        pass
+
+
 def configure(verbose: bool = False) -> None:
     """Set up logging for a run; safe to call more than once (the last call wins)."""
     verbose = verbose or os.environ.get("LADDER_VERBOSE", "") not in ("", "0", "false")
@@ -46,9 +60,12 @@ def configure(verbose: bool = False) -> None:
     root = logging.getLogger()
     handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderr()
         handler.set_name(_HANDLER_NAME)
         root.addHandler(handler)
+    # Only what this run asked to see: a library that lowers its own logger's level (or a test's
+    # log capture) does not make its debug lines reach the user's terminal.
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose
                                            else "%(levelname)s: %(message)s"))  # fmt: skip
     root.setLevel(logging.INFO if verbose else logging.WARNING)

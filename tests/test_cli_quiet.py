@@ -56,3 +56,28 @@ def test_verbose_shows_what_a_normal_run_hides(dpo_adapter: list[str], tmp_path:
     # Library output is no longer held back: Python warnings come through logging.
     shown = trained.stderr + exported.stderr
     assert NOISE.search(shown), shown
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment_and_only_at_the_runs_level(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The handler follows ``sys.stderr``: after the stream it was made under is closed (an
+    earlier run's captured stderr), a line goes to the current one instead of printing
+    "--- Logging error ---" with a traceback; a library's debug line stays out of a quiet run
+    even when the library lowered its own logger's level."""
+    import io
+    import logging
+
+    from assistant import logs
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logs.configure()
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    chatty = logging.getLogger("bm25s")
+    monkeypatch.setattr(chatty, "level", logging.DEBUG)
+    chatty.debug("Building index from tokens")
+    logging.getLogger("assistant.test").warning("the store stopped answering")
+    assert second.getvalue() == "WARNING: the store stopped answering\n"
