@@ -72,28 +72,61 @@ register_backend("llama_cpp", "assistant.backends.llama_cpp:LlamaCppBackend")
 KEEP_HEAD_TOKENS = 64
 
 
-def fit_prompt(
-    ids: list[int], budget: int, *, policy: str, model_id: str, context_window: int
-) -> tuple[list[int], bool]:
-    """Make a prompt fit ``budget`` tokens by the ``context_overflow`` policy: (ids, truncated).
-    Shared by the local backends (hf_local, llama_cpp) so both cut a long prompt alike."""
-    if len(ids) <= budget:
-        return ids, False
-    if policy == "error":
-        from assistant.errors import ContextOverflowError
+def template_messages(conversation: Sequence[Message]) -> list[dict[str, Any]]:
+    """The conversation as chat templates read it: tool-call arguments as a mapping."""
+    messages = [m.to_dict() for m in conversation]
+    for message in messages:
+        for call in message.get("tool_calls", []):
+            call["type"] = "function"
+            call["function"] = {"name": call["name"], "arguments": call["args"]}
+    return messages
 
-        raise ContextOverflowError(
-            f"prompt has {len(ids)} tokens; {model_id} allows {budget} "
-            f"(context {context_window} minus the generation budget)",
-            hint="shorten the prompt, lower max_new_tokens, or set context_overflow=truncate",
+
+def transcript(messages: Sequence[dict[str, Any]]) -> str:
+    """A base model without a chat template sees a plain transcript."""
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n".join([*lines, "Assistant:"])
+
+
+class LocalPrompts:
+    """How a local backend (hf_local, llama_cpp) fits prompts into its context window, so both
+    cut a long prompt alike. Needs ``settings``, ``model_id`` and ``context_window``."""
+
+    settings: Any
+    model_id: str
+    context_window: int
+
+    def _generation_budget(self, params: GenParams) -> int:
+        """Prompt tokens left once ``max_new_tokens`` is reserved; none left is an error."""
+        budget = self.context_window - params.max_new_tokens
+        if budget <= 0:
+            from assistant.errors import ContextOverflowError
+
+            raise ContextOverflowError(
+                f"max_new_tokens={params.max_new_tokens} leaves no room "
+                f"in a {self.context_window}-token context"
+            )
+        return budget
+
+    def _fit(self, ids: list[int], budget: int) -> tuple[list[int], bool]:
+        """Make a prompt fit ``budget`` tokens by the ``context_overflow`` policy: (ids, truncated)."""
+        if len(ids) <= budget:
+            return ids, False
+        if self.settings.context_overflow == "error":
+            from assistant.errors import ContextOverflowError
+
+            raise ContextOverflowError(
+                f"prompt has {len(ids)} tokens; {self.model_id} allows {budget} "
+                f"(context {self.context_window} minus the generation budget)",
+                hint="shorten the prompt, lower max_new_tokens, or set context_overflow=truncate",
+            )
+        import logging
+
+        head = min(KEEP_HEAD_TOKENS, budget // 4)
+        logging.getLogger(type(self).__module__).warning(
+            "prompt of %d tokens truncated to %d to fit %s", len(ids), budget, self.model_id
         )
-    import logging
-
-    head = min(KEEP_HEAD_TOKENS, budget // 4)
-    logging.getLogger("assistant.backends").warning(
-        "prompt of %d tokens truncated to %d to fit %s", len(ids), budget, model_id
-    )
-    return ids[:head] + ids[len(ids) - (budget - head) :], True
+        return ids[:head] + ids[len(ids) - (budget - head) :], True
 
 
 def trim_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

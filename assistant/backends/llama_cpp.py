@@ -31,11 +31,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.backends.base import fit_prompt, trim_at_stop
+from assistant.backends.base import LocalPrompts, template_messages, transcript, trim_at_stop
 from assistant.backends.json_schema import current_schema
 from assistant.backends.streaming import StopHoldback, current_sink
 from assistant.backends.toolcalls import parse_tool_calls
-from assistant.errors import CapabilityError, ContextOverflowError, ModelNotFoundError
+from assistant.errors import CapabilityError, ModelNotFoundError
 from assistant.models.refs import ModelRef, check_gguf_file
 from assistant.settings import Settings, load_settings
 from assistant.types import Completion, GenParams, Message, ToolCall, Usage
@@ -110,7 +110,7 @@ def _log_softmax(row: np.ndarray) -> np.ndarray:
     return out
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(LocalPrompts):
     # One sequence at a time, each answer timed on its own (``evaluation.runner``).
     batches_together = False
 
@@ -163,38 +163,20 @@ class LlamaCppBackend:
     # ---- prompts -------------------------------------------------------------------
     def render(self, conversation: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
         """The conversation as the model sees it, through the GGUF's chat template."""
-        messages = [m.to_dict() for m in conversation]
-        for message in messages:  # templates expect arguments as a mapping, not a list
-            for call in message.get("tool_calls", []):
-                call["type"] = "function"
-                call["function"] = {"name": call["name"], "arguments": call["args"]}
+        messages = template_messages(conversation)
         if self._formatter is not None:
             return str(self._formatter(messages=messages, tools=list(tools) or None).prompt)
-        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-        return "\n".join([*lines, "Assistant:"])
+        return transcript(messages)
 
     def tokenize(self, text: str) -> list[int]:
         """As ``hf_local`` does: no BOS, special tokens in the text parsed as such."""
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def _fit(self, ids: list[int], budget: int) -> tuple[list[int], bool]:
-        """Make a prompt fit ``budget`` tokens by the overflow policy (``base.fit_prompt``)."""
-        return fit_prompt(
-            ids,
-            budget,
-            policy=self.settings.context_overflow,
-            model_id=self.model_id,
-            context_window=self.context_window,
-        )
-
     # ---- generation ------------------------------------------------------------------
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
-        budget = self.context_window - params.max_new_tokens
-        if batch and budget <= 0:
-            raise ContextOverflowError(
-                f"max_new_tokens={params.max_new_tokens} leaves no room "
-                f"in a {self.context_window}-token context"
-            )
+        if not batch:
+            return []
+        budget = self._generation_budget(params)
         grammar = self._grammar()
         sink = current_sink() if len(batch) == 1 and not params.tools else None
         return [self._generate_one(c, params, budget, grammar, sink) for c in batch]

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from assistant.backends.adapter_rows import current_adapter_rows
-from assistant.backends.base import fit_prompt, trim_at_stop
+from assistant.backends.base import LocalPrompts, template_messages, transcript, trim_at_stop
 from assistant.backends.hf.device import pick_device, pick_dtype
 from assistant.backends.hf.scoring import PrefixScoring
 from assistant.backends.json_schema import UnsupportedSchema, current_schema
 from assistant.backends.streaming import current_sink
 from assistant.backends.toolcalls import parse_tool_calls
-from assistant.errors import ContextOverflowError, ModelNotFoundError
+from assistant.errors import ModelNotFoundError
 from assistant.models.refs import ModelRef, check_model_folder
 from assistant.settings import Settings, load_settings
 from assistant.types import Completion, GenParams, Message, ToolCall, Usage
@@ -61,7 +61,7 @@ def adapter_kind(adapter: Path | None) -> str | None:
     return "prompt-tuning" if peft_type == "PROMPT_TUNING" else "lora"
 
 
-class HFLocalBackend(PrefixScoring):
+class HFLocalBackend(PrefixScoring, LocalPrompts):
     def __init__(
         self,
         path: str | Path,
@@ -147,40 +147,19 @@ class HFLocalBackend(PrefixScoring):
     # ---- prompts -------------------------------------------------------------------
     def render(self, conversation: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> str:
         """The conversation as the model sees it, through its chat template."""
-        messages = [m.to_dict() for m in conversation]
-        for message in messages:  # templates expect arguments as a mapping, not a list
-            for call in message.get("tool_calls", []):
-                call["type"] = "function"
-                call["function"] = {"name": call["name"], "arguments": call["args"]}
+        messages = template_messages(conversation)
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(
                 messages, tools=list(tools) or None, add_generation_prompt=True, tokenize=False
             )
             return str(text)
-        # A base model without a template: a plain transcript.
-        lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-        return "\n".join([*lines, "Assistant:"])
-
-    def _fit(self, ids: list[int], budget: int) -> tuple[list[int], bool]:
-        """Make a prompt fit ``budget`` tokens by the overflow policy (``base.fit_prompt``)."""
-        return fit_prompt(
-            ids,
-            budget,
-            policy=self.settings.context_overflow,
-            model_id=self.model_id,
-            context_window=self.context_window,
-        )
+        return transcript(messages)
 
     # ---- generation ------------------------------------------------------------------
     def generate(self, batch: Sequence[list[Message]], params: GenParams) -> list[Completion]:
         if not batch:
             return []
-        budget = self.context_window - params.max_new_tokens
-        if budget <= 0:
-            raise ContextOverflowError(
-                f"max_new_tokens={params.max_new_tokens} leaves no room "
-                f"in a {self.context_window}-token context"
-            )
+        budget = self._generation_budget(params)
         prompts: list[tuple[list[int], bool]] = []
         for conversation in batch:
             text = self.render(conversation, params.tools)
