@@ -6,12 +6,27 @@ share the file."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
+
+
+def feed_file(digest: Any, path: Path) -> None:
+    """Add a file's bytes to a ``hashlib`` digest, a megabyte at a time (never the whole file)."""
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, in hex."""
+    digest = hashlib.sha256()
+    feed_file(digest, path)
+    return digest.hexdigest()
 
 
 def write_atomic(path: Path, text: str) -> None:

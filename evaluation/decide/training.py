@@ -38,8 +38,9 @@ def prepared_data(config: DecisionConfig, settings: Settings, progress: Progress
         return spec.data
     import json
 
+    from assistant.storage import sha256_file
     from evaluation.suites.source import SuiteFiles
-    from finetune.data.prepare import PrepareConfig, prepare, prepare_options, sha256_file
+    from finetune.data.prepare import PrepareConfig, prepare, prepare_options
 
     options = prepare_options(spec.prepare)
     suites = tuple(p for p in (config.dev, config.test, config.general) if p is not None)

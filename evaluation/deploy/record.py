@@ -19,10 +19,9 @@ from typing import Any
 
 from assistant.errors import ConfigError
 from assistant.settings import Settings
-from assistant.storage import write_atomic
+from assistant.storage import sha256_file, write_atomic
 from evaluation.deploy.result import ArtifactFile, Deployment
 from evaluation.store import RunNotFound
-from finetune.data.prepare import sha256_file
 
 MANIFEST = "manifest.json"
 

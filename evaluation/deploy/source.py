@@ -18,6 +18,7 @@ from typing import Any
 from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.progress import Progress
 from assistant.settings import Settings
+from assistant.storage import feed_file
 from evaluation.decide.result import Decision
 from evaluation.decide.store import DecisionStore
 from evaluation.store import RunNotFound
@@ -52,9 +53,7 @@ def folder_sha256(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(str(file.relative_to(folder)).encode() + b"\0")
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        feed_file(digest, file)
     return digest.hexdigest()
 
 

@@ -39,6 +39,7 @@ from assistant.errors import ConfigError
 from assistant.leakage import RULE as LEAKAGE_RULE
 from assistant.progress import NullProgress, Progress
 from assistant.resources import datasets_dir
+from assistant.storage import sha256_file
 from finetune.data.clean import CleanConfig, TokenCounter, clean_examples
 from finetune.data.dedup import DEFAULT_THRESHOLD, Deduplicator, LeakageChecker, load_eval_questions
 from finetune.data.errors import DataError
@@ -132,14 +133,6 @@ class PrepareResult:
     report: DataReport
     manifest: dict[str, Any]
     counts: dict[str, int]  # split -> examples written
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -353,5 +346,4 @@ __all__ = [
     "PrepareResult",
     "prepare",
     "prepare_options",
-    "sha256_file",
 ]

@@ -19,7 +19,6 @@ halfway leaves no ``.gguf`` behind; the caller publishes ``out`` atomically.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -34,6 +33,7 @@ from assistant.errors import CapabilityError, PackError
 from assistant.models.pull import _pip_args  # the pip settings model packs are pulled with
 from assistant.progress import Progress
 from assistant.settings import Settings
+from assistant.storage import sha256_file
 from finetune.deploy.formats import Built
 
 __all__ = ["build_f16", "build_q4_k_m", "build_q8_0", "converter_dir", "engine_missing"]
@@ -50,14 +50,6 @@ _TAIL = 600  # characters of a child's stderr quoted in an error
 
 
 # ---- the converter, from the pinned sdist ------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _sdist(settings: Settings, progress: Progress) -> Path:
     """The pinned llama-cpp-python sdist in the wheel cache, downloaded there if missing."""
     cache = settings.wheel_cache_dir
@@ -77,7 +69,7 @@ def _sdist(settings: Settings, progress: Progress) -> Path:
                 f"{(result.stderr or result.stdout).strip()[-_TAIL:]}",
                 hint=f"run `make engines` (it leaves the file in {cache}), or put it there by hand",
             )
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != SDIST_SHA256:
         raise PackError(
             f"SHA-256 mismatch for {path}: expected {SDIST_SHA256}, got {digest}",
