@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,20 @@ def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     feed_file(digest, path)
     return digest.hexdigest()
+
+
+def replace_folder(tmp: Path, final: Path) -> Path:
+    """Move a finished folder ``tmp`` into place as ``final``: an older ``final`` is moved aside
+    first (``.<name>.old-<pid>``, a dot-folder that listings skip) and removed only once the new
+    one is in place, so ``final`` is never half-written and never missing for long."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
 
 
 def write_atomic(path: Path, text: str) -> None:

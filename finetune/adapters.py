@@ -42,6 +42,7 @@ from typing import Any
 from assistant.errors import ConfigError, ModelNotFoundError
 from assistant.progress import NullProgress, Progress
 from assistant.settings import Settings
+from assistant.storage import replace_folder
 
 MANIFEST = "manifest.json"
 WORK_DIR = ".work"  # checkpoints of adapters being trained: adapters/.work/<name>/
@@ -144,15 +145,7 @@ def remove_adapter(name: str, settings: Settings) -> bool:
 
 def publish(tmp: Path, name: str, settings: Settings) -> Path:
     """Move a finished adapter folder into place, replacing an older one of the same name."""
-    final = adapter_dir(name, settings)
-    if final.exists():
-        old = final.with_name(f".old-{name}-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    return final
+    return replace_folder(tmp, adapter_dir(name, settings))
 
 
 # ---- the base model ---------------------------------------------------------------------------
@@ -258,9 +251,7 @@ def export_adapter(
         write_config_both_ways(tmp / "config.json")
     (tmp / "ladder_export.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
     make_readable(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_folder(tmp, out)
     progress.note(f"wrote {out}")
     return out
 

@@ -13,13 +13,12 @@ import contextlib
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import ConfigError
 from assistant.settings import Settings
-from assistant.storage import sha256_file, write_atomic
+from assistant.storage import replace_folder, sha256_file, write_atomic
 from evaluation.deploy.result import ArtifactFile, Deployment
 from evaluation.store import RunNotFound
 
@@ -78,15 +77,7 @@ def machine() -> dict[str, Any]:
 def publish(staging: Path, deployment: Deployment, settings: Settings) -> Path:
     """Write the manifest into ``staging`` and move it into place as the deployment's folder."""
     write_atomic(staging / MANIFEST, render_manifest(deployment))
-    final = deployments_dir(settings) / check_name(deployment.name)
-    if final.exists():
-        old = final.with_name(f".old-{deployment.name}-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(staging, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, final)
-    return final
+    return replace_folder(staging, deployments_dir(settings) / check_name(deployment.name))
 
 
 def render_manifest(deployment: Deployment) -> str:

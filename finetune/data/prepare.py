@@ -39,7 +39,7 @@ from assistant.errors import ConfigError
 from assistant.leakage import RULE as LEAKAGE_RULE
 from assistant.progress import NullProgress, Progress
 from assistant.resources import datasets_dir
-from assistant.storage import sha256_file
+from assistant.storage import replace_folder, sha256_file
 from finetune.data.clean import CleanConfig, TokenCounter, clean_examples
 from finetune.data.dedup import DEFAULT_THRESHOLD, Deduplicator, LeakageChecker, load_eval_questions
 from finetune.data.errors import DataError
@@ -326,13 +326,7 @@ def _write(
         }
         (tmp / "report.json").write_text(json.dumps(report.as_dict(), ensure_ascii=False, indent=2), "utf-8")
         (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
-        if out.exists():  # --force (checked before): swap the old folder out, then remove it
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_folder(tmp, out)  # an existing out: --force, checked before
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
