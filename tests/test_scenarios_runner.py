@@ -3,8 +3,6 @@ gap kinds and their match, the next action), on hand-built decisions."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -24,22 +22,14 @@ from evaluation.decide.result import (
     Reason,
     RungResult,
 )
+from tests.helpers.scripts import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "scenarios.py"
 
 
 @pytest.fixture(scope="module")
 def runner() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("scenarios_runner", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being built
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[spec.name]
-        raise
-    return module
+    return load_script(SCRIPT, "scenarios_runner")
 
 
 def chance_gap() -> Gap:

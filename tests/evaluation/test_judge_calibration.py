@@ -3,7 +3,6 @@ and ``ladder judge``. The strong and weak judges are scripted (``tests.helpers.o
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,16 +18,14 @@ from evaluation.calibration.gate import check_judged_targets
 from evaluation.calibration.store import judge_file, judges_dir, save, stored_agreement
 from tests.cli_helpers import run, wide_terminal  # noqa: F401  (autouse fixture)
 from tests.helpers.oracle_judge import OracleJudge
+from tests.helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- the labelled set ----------------------------------------------------------------------------
 def test_the_shipped_set_is_what_its_build_script_writes() -> None:
-    spec = importlib.util.spec_from_file_location("judge_build", ROOT / "datasets" / "judge" / "build.py")
-    assert spec is not None and spec.loader is not None
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    build = load_script(ROOT / "datasets" / "judge" / "build.py", "judge_build")
     assert build.render(build.build()) == default_set_path().read_text(encoding="utf-8")
 
 

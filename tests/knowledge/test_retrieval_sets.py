@@ -6,7 +6,6 @@ directly), not only through build.py's checker, and the checker is shown to catc
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -18,6 +17,7 @@ import pytest
 
 from assistant.knowledge.ingest import chunk_file
 from assistant.knowledge.store import tokenize
+from tests.helpers.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SETS = ROOT / "datasets" / "retrieval"
@@ -26,11 +26,7 @@ NAMES = ("paraphrase_zh.jsonl", "en_to_zh.jsonl")
 
 
 def load_build() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("retrieval_build", SETS / "build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SETS / "build.py", "retrieval_build")
 
 
 def read(name: str) -> list[dict[str, Any]]:

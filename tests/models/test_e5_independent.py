@@ -10,9 +10,7 @@ converter could plausibly get wrong) and show that the check then fails.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REAL_HOME
+from tests.helpers.scripts import load_script
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +29,7 @@ PACK_DIR = REAL_HOME / "models" / "multilingual-e5-small"
 
 
 def _load_check() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("embedder_check", ROOT / "benchmarks" / "embedder_check.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "embedder_check.py", "embedder_check")
 
 
 @pytest.fixture(scope="module")
