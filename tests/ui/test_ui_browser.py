@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,17 @@ def _serve_all(
     return [(process, url) for process, url, _ in started]
 
 
+def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Stop servers started by ``_serve_all``: terminate, then kill what has not ended in 10 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/_stcore/health", timeout=1) as reply:
@@ -106,12 +117,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     )
     SHOTS.mkdir(exist_ok=True)
     yield {"root": root, "home": home, "ui": workbench_url, "chat": chat_url}
-    for process in (workbench, chat):
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    _stop_all([workbench, chat])
 
 
 @pytest.fixture(scope="module")

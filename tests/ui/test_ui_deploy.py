@@ -5,7 +5,6 @@ model). Then a headless Chromium look at the page in English and Chinese."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from assistant.settings import Settings, load_settings
 from evaluation.deploy.engine import DeployRequest, run_deploy
 from tests.helpers.deploy import spec, store_decision, use_formats
 from tests.ui.helpers import texts, wait_jobs
-from tests.ui.test_ui_browser import CHROMIUM, _open, _serve_all, _shot, browser, page, pw  # noqa: F401
+from tests.ui.test_ui_browser import CHROMIUM, _open, _serve_all, _shot, _stop_all, browser, page, pw  # noqa: F401
 
 Open = Callable[..., Any]
 
@@ -85,11 +84,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> I
     env.update(LADDER_HOME=str(home), LADDER_TEST_CWD=str(root), LADDER_THREADS="1")
     [(server, url)] = _serve_all([(["ui", "--model", "fake"], root / "ui.log")], env)
     yield {"root": root, "ui": url}
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    _stop_all([server])
 
 
 @pytest.mark.skipif(pw is None, reason="playwright is not installed (pip install -e '.[dev]')")

@@ -25,7 +25,7 @@ from tests.monitoring.traffic import (
     write_handbook,
 )
 from tests.ui.helpers import texts, wait_jobs
-from tests.ui.test_ui_browser import CHROMIUM, _open, _serve_all, _shot, browser, page, pw  # noqa: F401
+from tests.ui.test_ui_browser import CHROMIUM, _open, _serve_all, _shot, _stop_all, browser, page, pw  # noqa: F401
 
 Open = Callable[..., Any]
 # An address in TEST-NET-2: a link or image to it must never be drawn.
@@ -266,7 +266,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A workbench server over a home whose simulated traffic ends today, with the `handbook`
     knowledge base and a decision on the shop's dev suite (its drift reference)."""
     import os
-    import subprocess
 
     import yaml
 
@@ -309,11 +308,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Any:
                LADDER_EMBEDDING_MODEL="all-MiniLM-L6-v2")  # fmt: skip
     [(server, url)] = _serve_all([(["ui", "--model", "fake"], root / "ui.log")], env)
     yield {"root": root, "ui": url}
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    _stop_all([server])
 
 
 @pytest.mark.skipif(pw is None, reason="playwright is not installed (pip install -e '.[dev]')")
